@@ -1,0 +1,12 @@
+//! Simulated MLS clients for MIMI (openmls), and the MLS checks the harness makes on what
+//! providers send.
+
+pub mod client;
+pub mod labels;
+
+pub use client::SimClient;
+pub use openmls::prelude::Ciphersuite;
+
+/// The suite the harness and the reference provider use unless told otherwise.
+pub const DEFAULT_CIPHERSUITE: Ciphersuite =
+    Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
