@@ -1,1 +1,7 @@
-fn main(){}
+//! Every case in cases/ against the embedded reference providers, one libtest-mimic trial each:
+//! `cargo test`, cargo-nextest (with --partition) and filters all work on it.
+
+fn main() -> std::process::ExitCode {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    mimi_conformance::cli::test_main(&workspace)
+}

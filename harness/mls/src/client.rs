@@ -4,13 +4,13 @@
 use crate::labels::sign_content;
 use mimi_wire::mls_objects::KeyPackage;
 use openmls::prelude::tls_codec::Serialize;
+use openmls::prelude::SignatureScheme;
 use openmls::prelude::{
     BasicCredential, Ciphersuite, CredentialWithKey, KeyPackage as OpenMlsKeyPackage, Lifetime,
 };
-use openmls::prelude::SignatureScheme;
-use openmls_traits::signatures::Signer;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::signatures::Signer;
 
 pub struct SimClient {
     /// The client's MIMI URI, carried as the identity of its basic credential.
@@ -51,7 +51,12 @@ impl SimClient {
     pub fn key_package(&self, lifetime: Lifetime) -> KeyPackage {
         let bundle = OpenMlsKeyPackage::builder()
             .key_package_lifetime(lifetime)
-            .build(self.ciphersuite, &self.provider, &self.signer, self.credential())
+            .build(
+                self.ciphersuite,
+                &self.provider,
+                &self.signer,
+                self.credential(),
+            )
             .expect("a KeyPackage for a supported suite can be built");
         let bytes = bundle
             .key_package()

@@ -241,16 +241,23 @@ impl<'a> Reader<'a> {
             1 => item(self).map(Some),
             other => {
                 self.pos -= 1;
-                Err(self.error(field, format!("optional presence byte is {other}, not 0 or 1")))
+                Err(self.error(
+                    field,
+                    format!("optional presence byte is {other}, not 0 or 1"),
+                ))
             }
         }
     }
 
     /// An MLS object (RFC 9420) read with openmls's own decoder, as it sits in the body.
-    pub fn mls<T: tls_codec::Deserialize>(&mut self, field: &'static str) -> Result<T, DecodeError> {
+    pub fn mls<T: tls_codec::Deserialize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<T, DecodeError> {
         let mut slice = &self.buf[self.pos..self.end];
         let before = slice.len();
-        let value = T::tls_deserialize(&mut slice).map_err(|e| self.error(field, format!("{e:?}")))?;
+        let value =
+            T::tls_deserialize(&mut slice).map_err(|e| self.error(field, format!("{e:?}")))?;
         self.pos += before - slice.len();
         Ok(value)
     }

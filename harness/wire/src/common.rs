@@ -71,7 +71,9 @@ impl Decode for Credential {
     fn decode_fields(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.u16("credential_type")? {
             1 => Ok(Self::Basic(r.opaque("identity")?)),
-            2 => Ok(Self::X509(r.vector("certificates", |r| r.opaque("cert_data"))?)),
+            2 => Ok(Self::X509(
+                r.vector("certificates", |r| r.opaque("cert_data"))?,
+            )),
             other => Err(r.error(
                 "credential_type",
                 format!("credential type {other} is not basic(1) or x509(2)"),

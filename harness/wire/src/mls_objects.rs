@@ -75,7 +75,7 @@ impl Render for KeyPackage {
         let lifetime = kp.life_time();
         let caps = leaf.capabilities();
         json!({
-            "ref": self.reference().map(|r| hex::encode(r)),
+            "ref": self.reference().map(hex::encode),
             "cipher_suite": ciphersuite_name(u16::from(kp.ciphersuite())),
             "init_key": hex_short(kp.hpke_init_key().as_slice()),
             "leaf_node": {
@@ -92,6 +92,10 @@ impl Render for KeyPackage {
                 },
             },
             "last_resort": kp.last_resort(),
+            "verification": match self.verify(&RustCrypto::default()) {
+                Ok(_) => "valid".to_string(),
+                Err(e) => e,
+            },
             "size": self.bytes.len(),
         })
     }

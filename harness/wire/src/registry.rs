@@ -29,7 +29,10 @@ pub static MESSAGES: &[MessageType] = &[
     MessageType {
         name: "KeyMaterialRequest",
         decode: render_exact::<KeyMaterialRequest>,
-        volatile: &["$.requesterSignatureKey", "$.key_material_request_signature"],
+        volatile: &[
+            "$.requesterSignatureKey",
+            "$.key_material_request_signature",
+        ],
     },
     MessageType {
         name: "KeyMaterialResponse",
@@ -44,4 +47,28 @@ pub fn message_type(name: &str) -> Option<&'static MessageType> {
 
 pub fn message_names() -> Vec<&'static str> {
     MESSAGES.iter().map(|m| m.name).collect()
+}
+
+/// The message type of each endpoint's request and successful response body (P-06 §5), for
+/// decoding and rendering exchanges. `json` is the directory's JSON document.
+pub fn endpoint_types(endpoint: &str) -> (Option<&'static str>, Option<&'static str>) {
+    match endpoint {
+        "directory" => (None, Some("json")),
+        "keyMaterial" => (Some("KeyMaterialRequest"), Some("KeyMaterialResponse")),
+        _ => (None, None),
+    }
+}
+
+/// Decodes a body as the named type (`json` for JSON documents) and renders it.
+pub fn decode_as(name: &str, bytes: &[u8]) -> Result<Value, String> {
+    if name == "json" {
+        return serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"));
+    }
+    let message = message_type(name).ok_or_else(|| format!("unknown message type {name:?}"))?;
+    (message.decode)(bytes).map_err(|e| format!("not a valid {name}: {e}"))
+}
+
+/// The paths snapshots redact for the named type.
+pub fn volatile_paths(name: &str) -> &'static [&'static str] {
+    message_type(name).map(|m| m.volatile).unwrap_or(&[])
 }

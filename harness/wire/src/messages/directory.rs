@@ -26,8 +26,8 @@ pub struct Directory {
 
 impl Directory {
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| format!("the directory is not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("the directory is not JSON: {e}"))?;
         let object = value
             .as_object()
             .ok_or("the directory is not a JSON object of endpoint name to URL template")?;
@@ -50,7 +50,11 @@ impl Directory {
         let template = self.endpoints.get(endpoint).ok_or_else(|| {
             format!(
                 "the provider's directory has no {endpoint:?} endpoint (it lists: {})",
-                self.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.endpoints
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })?;
         expand_template(template, vars)
@@ -89,9 +93,15 @@ mod tests {
 
     #[test]
     fn expands_and_percent_encodes_a_user_uri() {
-        let vars = BTreeMap::from([("targetUser".to_string(), "mimi://b.example/u/bob".to_string())]);
+        let vars = BTreeMap::from([(
+            "targetUser".to_string(),
+            "mimi://b.example/u/bob".to_string(),
+        )]);
         let url = expand_template("https://b.example/v1/keyMaterial/{targetUser}", &vars).unwrap();
-        assert_eq!(url, "https://b.example/v1/keyMaterial/mimi%3A%2F%2Fb.example%2Fu%2Fbob");
+        assert_eq!(
+            url,
+            "https://b.example/v1/keyMaterial/mimi%3A%2F%2Fb.example%2Fu%2Fbob"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::common::{
-    ciphersuite_name, protocol_name, Capabilities, Credential, IdentifierUri,
-    RequiredCapabilities, PROTOCOL_MLS10,
+    ciphersuite_name, protocol_name, Capabilities, Credential, IdentifierUri, RequiredCapabilities,
+    PROTOCOL_MLS10,
 };
 use crate::mls_objects::KeyPackage;
 use crate::render::{enum_name, hex_short, Render};
@@ -61,7 +61,8 @@ impl Decode for KeyMaterialRequest {
             requesting_user,
             target_user,
             room_id,
-            acceptable_ciphersuites: r.vector("acceptableCiphersuites", |r| r.u16("cipher_suite"))?,
+            acceptable_ciphersuites: r
+                .vector("acceptableCiphersuites", |r| r.u16("cipher_suite"))?,
             required_capabilities: r.read()?,
             requester_signature_key: r.opaque("requesterSignatureKey")?,
             requester_credential: r.read()?,
@@ -117,7 +118,7 @@ pub const CLIENT_NOTHING_COMPATIBLE: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientKeyMaterialBody {
-    KeyPackage(KeyPackage),
+    KeyPackage(Box<KeyPackage>),
     NothingCompatible(Option<Capabilities>),
     Empty,
 }
@@ -136,7 +137,7 @@ impl Decode for ClientKeyMaterial {
         let client_uri = r.read()?;
         // The enclosing response carries the protocol; only mls10 is defined.
         let body = match client_status {
-            CLIENT_SUCCESS => ClientKeyMaterialBody::KeyPackage(r.read()?),
+            CLIENT_SUCCESS => ClientKeyMaterialBody::KeyPackage(Box::new(r.read()?)),
             CLIENT_NOTHING_COMPATIBLE => ClientKeyMaterialBody::NothingCompatible(
                 r.optional("clientCapabilities", |r| r.read())?,
             ),
@@ -155,7 +156,7 @@ impl Encode for ClientKeyMaterial {
         w.u8(self.client_status);
         w.write(&self.client_uri);
         match &self.body {
-            ClientKeyMaterialBody::KeyPackage(kp) => w.write(kp),
+            ClientKeyMaterialBody::KeyPackage(kp) => w.write(kp.as_ref()),
             ClientKeyMaterialBody::NothingCompatible(caps) => w.optional(caps, |w, c| w.write(c)),
             ClientKeyMaterialBody::Empty => {}
         }
@@ -245,7 +246,10 @@ mod tests {
     #[test]
     fn request_round_trips() {
         let bytes = request().to_bytes();
-        assert_eq!(decode_exact::<KeyMaterialRequest>(&bytes).unwrap(), request());
+        assert_eq!(
+            decode_exact::<KeyMaterialRequest>(&bytes).unwrap(),
+            request()
+        );
     }
 
     #[test]

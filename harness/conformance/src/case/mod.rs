@@ -1,0 +1,238 @@
+//! The case model: loading `cases/**/*.yaml`, and every check that can be made before traffic.
+//! Errors name file:line:col and show the line.
+
+pub mod model;
+pub mod node;
+pub mod template;
+mod validate;
+
+use crate::catalogue::{Catalogue, Requirement};
+use model::{CaseFile, Link};
+use node::Pos;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A case that failed to load, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub pos: Option<Pos>,
+    pub message: String,
+    /// The offending line with a caret under the column.
+    pub snippet: String,
+}
+
+impl LoadError {
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            pos: None,
+            message: message.into(),
+            snippet: String::new(),
+        }
+    }
+
+    pub fn at(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Self {
+        let pos = (pos.line > 0).then_some(pos);
+        Self {
+            file: file.to_path_buf(),
+            snippet: pos.map(|p| snippet(source, p)).unwrap_or_default(),
+            pos,
+            message: message.into(),
+        }
+    }
+
+    pub fn from_yaml(file: &Path, source: &str, err: &serde_saphyr::Error) -> Self {
+        let pos = err
+            .location()
+            .map(|l| Pos {
+                line: l.line(),
+                column: l.column(),
+            })
+            .unwrap_or_default();
+        Self::at(file, source, pos, yaml_message(err))
+    }
+}
+
+/// serde-saphyr's message without its own location and snippet (we print ours).
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let text = err.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    // "… at line L, column C" is said by the location we print in front.
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                self.message
+            )?,
+            None => write!(f, "{}: {}", self.file.display(), self.message)?,
+        }
+        if !self.snippet.is_empty() {
+            write!(f, "\n{}", self.snippet)?;
+        }
+        Ok(())
+    }
+}
+
+/// The line at `pos` with a caret under its column, gutter numbered like rustc's.
+pub fn snippet(source: &str, pos: Pos) -> String {
+    let Some(line) = source.lines().nth(pos.line.saturating_sub(1) as usize) else {
+        return String::new();
+    };
+    let number = pos.line.to_string();
+    let pad = " ".repeat(number.len());
+    let caret = " ".repeat(pos.column.saturating_sub(1) as usize);
+    format!("{pad} |\n{number} | {line}\n{pad} | {caret}^")
+}
+
+/// A loaded, validated case.
+#[derive(Debug)]
+pub struct Case {
+    /// `<link>::<path>`, from the file's path below the cases folder: `B::keyMaterial::unknown-user`.
+    pub id: String,
+    pub file: PathBuf,
+    pub source: String,
+    pub spec: CaseFile,
+    pub requirements: Vec<Requirement>,
+    pub timeout: Duration,
+}
+
+impl Case {
+    pub fn links(&self) -> Vec<Link> {
+        self.spec.links.iter().map(|l| l.value).collect()
+    }
+
+    /// The link it is reported under.
+    pub fn link(&self) -> Link {
+        self.spec.links[0].value
+    }
+
+    pub fn error_at(&self, pos: Pos, message: impl Into<String>) -> LoadError {
+        LoadError::at(&self.file, &self.source, pos, message)
+    }
+
+    /// Where snapshots of this case live: `<dir>/snapshots/<stem>__<name>.snap`.
+    pub fn snapshot_path(&self, name: &str) -> PathBuf {
+        let stem = self.file.file_stem().unwrap_or_default().to_string_lossy();
+        self.file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("snapshots")
+            .join(format!("{stem}__{name}.snap"))
+    }
+}
+
+pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `250ms`, `2s`, `1m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s or m"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("duration {s:?} has unit {unit:?}; use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {s:?}: {e}"))
+}
+
+/// The case files below `root`: YAML files in its subfolders (files at the top level, such as
+/// requirements.yaml, are configuration), skipping `snapshots/` folders.
+pub fn case_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    fn walk(dir: &Path, top: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                if entry.file_name() != "snapshots" {
+                    walk(&path, false, out)?;
+                }
+            } else if !top && path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, true, &mut out)
+        .map_err(|e| LoadError::file(root, format!("cannot read the cases folder: {e}")))?;
+    Ok(out)
+}
+
+pub fn case_id(root: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(root).unwrap_or(file).with_extension("");
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// Loads one case file; every problem found is returned, not only the first.
+pub fn load_case(root: &Path, file: &Path, catalogue: &Catalogue) -> Result<Case, Vec<LoadError>> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| vec![LoadError::file(file, format!("cannot read: {e}"))])?;
+    parse_case(root, file, source, catalogue)
+}
+
+pub fn parse_case(
+    root: &Path,
+    file: &Path,
+    source: String,
+    catalogue: &Catalogue,
+) -> Result<Case, Vec<LoadError>> {
+    let spec: CaseFile = serde_saphyr::from_str(&source)
+        .map_err(|e| vec![LoadError::from_yaml(file, &source, &e)])?;
+    let mut case = Case {
+        id: case_id(root, file),
+        file: file.to_path_buf(),
+        source,
+        spec,
+        requirements: Vec::new(),
+        timeout: DEFAULT_CASE_TIMEOUT,
+    };
+    let errors = validate::validate(&mut case, catalogue);
+    if errors.is_empty() {
+        Ok(case)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Loads every case below `root`; returns the cases and all load errors.
+pub fn load_all(root: &Path, catalogue: &Catalogue) -> (Vec<Case>, Vec<LoadError>) {
+    let files = match case_files(root) {
+        Ok(f) => f,
+        Err(e) => return (Vec::new(), vec![e]),
+    };
+    let mut cases = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match load_case(root, &file, catalogue) {
+            Ok(case) => cases.push(case),
+            Err(e) => errors.extend(e),
+        }
+    }
+    (cases, errors)
+}

@@ -1,0 +1,157 @@
+//! The case format, version 1, as it stands in `cases/**/*.yaml` (documented in cases/README.md).
+//! Every key is known: serde rejects unknown keys, wrong types and duplicate keys with their
+//! position, and `load` checks what serde cannot (roles, requirement ids, templates).
+
+use super::node::Node;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub enum Link {
+    A,
+    B,
+    C,
+    D,
+}
+
+impl Link {
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::A => "A",
+            Link::B => "B",
+            Link::C => "C",
+            Link::D => "D",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CaseFile {
+    /// One sentence: what a conforming provider does.
+    pub title: String,
+    /// Requirement ids from cases/requirements.yaml.
+    pub checks: Vec<Spanned<String>>,
+    /// The links the case exercises; the first is the one it is reported under.
+    pub links: Vec<Spanned<Link>>,
+    pub actors: Actors,
+    /// Capabilities the provider under test must declare (endpoint names), else "unsupported".
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// Case variables, usable as `{{ name }}` in every step.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Spanned<Node>>,
+    /// Time the whole case may take, e.g. `30s`.
+    pub timeout: Option<Spanned<String>>,
+    pub steps: Vec<Spanned<Step>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Actors {
+    /// Provider roles (`hub`, `follower`, `target`, ...) mapped onto who plays them.
+    pub providers: BTreeMap<String, Spanned<Player>>,
+    /// Simulated MLS clients that the harness plays, by name.
+    #[serde(default)]
+    pub clients: BTreeMap<String, Spanned<ClientActor>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Player {
+    /// The provider under test.
+    UnderTest,
+    /// A second provider under test (the other side of an interop pair).
+    Peer,
+    /// The harness itself, with its own domain and certificate.
+    Harness,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientActor {
+    /// The provider role whose user this client is.
+    pub on: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Step {
+    pub name: String,
+    /// The role that sends the request; it must be played by the harness.
+    pub by: Spanned<String>,
+    /// The role that receives it.
+    pub on: Spanned<String>,
+    /// The endpoint, by its directory key (`keyMaterial`, ...), or `directory`.
+    pub call: Spanned<String>,
+    /// Values for the `{variables}` of the endpoint's URL template.
+    #[serde(default)]
+    pub path: BTreeMap<String, Spanned<Node>>,
+    /// Extra request headers, or replacements of `From` and `Content-Type`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<Node>>,
+    /// Which client certificate the harness presents: `harness` (default) or `none`.
+    pub client_certificate: Option<Spanned<ClientCertificate>>,
+    /// The request body: `{<MessageType>: {fields}}`, `{hex: ...}` or `{base64: ...}`.
+    pub body: Option<Spanned<Node>>,
+    /// Changes made to the encoded body before sending, in order.
+    #[serde(default)]
+    pub damage: Vec<Spanned<Damage>>,
+    pub expect: Option<Spanned<Expect>>,
+    /// Variables taken from the decoded response: `name: path`.
+    #[serde(default)]
+    pub save: BTreeMap<String, Spanned<String>>,
+    /// Compare the decoded response with `snapshots/<case>__<name>.snap`.
+    pub snapshot: Option<Spanned<String>>,
+    /// Extra paths to redact in the snapshot (volatile fields are redacted already).
+    #[serde(default)]
+    pub redact: Vec<Spanned<String>>,
+    /// Time this step may take, e.g. `5s` (default 10s).
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientCertificate {
+    Harness,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Damage {
+    /// Keep only the first N bytes.
+    Truncate(usize),
+    /// Append these bytes (hex).
+    Append(String),
+    /// Invert every bit of the byte at this offset.
+    FlipByte(usize),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Expect {
+    /// One status code or a list of acceptable ones.
+    pub status: Option<Spanned<Node>>,
+    /// `true`: the provider must refuse the connection or the request at the TLS layer.
+    pub refused: Option<Spanned<bool>>,
+    /// Header name to matcher.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<Node>>,
+    /// Decode the body as this message type instead of the endpoint's response type.
+    pub decode_as: Option<Spanned<String>>,
+    /// Path into the decoded body to matcher.
+    pub body: Option<Spanned<Node>>,
+    /// Matcher on the body's length in bytes.
+    pub size: Option<Spanned<Node>>,
+    /// Retry the step until the expectations hold.
+    pub eventually: Option<Spanned<Eventually>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Eventually {
+    pub within: Spanned<String>,
+    pub every: Spanned<String>,
+}

@@ -1,0 +1,375 @@
+//! What a case must satisfy beyond its YAML shape, checked before any traffic.
+
+use super::model::{Player, Step};
+use super::node::{Node, Pos};
+use super::{parse_duration, template, Case, LoadError};
+use crate::catalogue::Catalogue;
+use crate::expect::path::BodyPath;
+use crate::expect::Matcher;
+use crate::runner::body;
+use serde_saphyr::Spanned;
+use std::collections::BTreeSet;
+
+pub fn validate(case: &mut Case, catalogue: &Catalogue) -> Vec<LoadError> {
+    let mut v = Validator {
+        case,
+        errors: Vec::new(),
+    };
+    v.header(catalogue);
+    v.steps();
+    let Validator { case, errors } = v;
+    if let Some(t) = &case.spec.timeout {
+        if let Ok(d) = parse_duration(&t.value) {
+            case.timeout = d;
+        }
+    }
+    errors
+}
+
+struct Validator<'c> {
+    case: &'c mut Case,
+    errors: Vec<LoadError>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        let e = self.case.error_at(pos, message);
+        self.errors.push(e);
+    }
+
+    fn header(&mut self, catalogue: &Catalogue) {
+        let spec = &self.case.spec;
+        let mut errors = Vec::new();
+        if spec.checks.is_empty() {
+            errors.push((
+                Pos { line: 1, column: 1 },
+                "`checks` must cite at least one requirement id".to_string(),
+            ));
+        }
+        let mut requirements = Vec::new();
+        for id in &spec.checks {
+            match catalogue.get(&id.value) {
+                Some(r) => requirements.push(r.clone()),
+                None => errors.push((
+                    Pos::of(id),
+                    format!(
+                        "{:?} is not a requirement id in cases/requirements.yaml",
+                        id.value
+                    ),
+                )),
+            }
+        }
+        match spec.links.first() {
+            None => errors.push((
+                Pos { line: 1, column: 1 },
+                "`links` must name at least one link (A, B, C or D)".into(),
+            )),
+            Some(first) => {
+                let folder = self.case.id.split("::").next().unwrap_or_default();
+                if ["A", "B", "C", "D"].contains(&folder) && folder != first.value.name() {
+                    errors.push((
+                        Pos::of(first),
+                        format!(
+                            "the case lives under {folder}/ but its first link is {}; cases are laid out by the link they are reported under",
+                            first.value.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        if spec.actors.providers.is_empty() {
+            errors.push((
+                Pos { line: 1, column: 1 },
+                "`actors.providers` must name at least one role".into(),
+            ));
+        }
+        for (name, client) in &spec.actors.clients {
+            if !spec.actors.providers.contains_key(&client.value.on.value) {
+                errors.push((
+                    Pos::of(&client.value.on),
+                    format!(
+                        "client {name:?} is on {:?}, which is not a provider role of this case",
+                        client.value.on.value
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = &spec.timeout {
+            if let Err(e) = parse_duration(&t.value) {
+                errors.push((Pos::of(t), e));
+            }
+        }
+        if spec.steps.is_empty() {
+            errors.push((
+                Pos { line: 1, column: 1 },
+                "`steps` must have at least one step".into(),
+            ));
+        }
+        for (pos, message) in errors {
+            self.error(pos, message);
+        }
+        self.case.requirements = requirements;
+    }
+
+    /// Names a template may use before step `index`: roles, clients, case variables, and what
+    /// earlier steps saved.
+    fn known_names(&self, index: usize) -> BTreeSet<String> {
+        let spec = &self.case.spec;
+        spec.actors
+            .providers
+            .keys()
+            .chain(spec.actors.clients.keys())
+            .chain(spec.vars.keys())
+            .cloned()
+            .chain(
+                spec.steps[..index]
+                    .iter()
+                    .flat_map(|s| s.value.save.keys().cloned()),
+            )
+            .collect()
+    }
+
+    fn steps(&mut self) {
+        for index in 0..self.case.spec.steps.len() {
+            let known = self.known_names(index);
+            let mut errors = Vec::new();
+            let step = &self.case.spec.steps[index].value;
+            check_step(step, &self.case.spec.actors.providers, &mut errors);
+            let mut strings = Vec::new();
+            collect_strings(step, &mut strings);
+            for (s, pos) in strings {
+                match template::unknown_names(s, &known) {
+                    Ok(unknown) if unknown.is_empty() => {}
+                    Ok(unknown) => errors.push((
+                        pos,
+                        format!(
+                            "undefined variable {}; known here: {}",
+                            unknown.join(", "),
+                            known.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    )),
+                    Err(e) => errors.push((pos, format!("invalid template: {e}"))),
+                }
+            }
+            for (pos, message) in errors {
+                self.error(pos, message);
+            }
+        }
+        let vars: Vec<(&str, Pos)> = {
+            let mut out = Vec::new();
+            for v in self.case.spec.vars.values() {
+                v.value.strings(Pos::of(v), &mut out);
+            }
+            out
+        };
+        let roles: BTreeSet<String> = self
+            .case
+            .spec
+            .actors
+            .providers
+            .keys()
+            .chain(self.case.spec.actors.clients.keys())
+            .cloned()
+            .collect();
+        let mut errors = Vec::new();
+        for (s, pos) in vars {
+            match template::unknown_names(s, &roles) {
+                Ok(unknown) if unknown.is_empty() => {}
+                Ok(unknown) => errors.push((
+                    pos,
+                    format!(
+                        "undefined variable {} (case variables may use roles and clients only)",
+                        unknown.join(", ")
+                    ),
+                )),
+                Err(e) => errors.push((pos, format!("invalid template: {e}"))),
+            }
+        }
+        for (pos, message) in errors {
+            self.error(pos, message);
+        }
+    }
+}
+
+fn collect_strings<'a>(step: &'a Step, out: &mut Vec<(&'a str, Pos)>) {
+    for v in step.path.values().chain(step.headers.values()) {
+        v.value.strings(Pos::of(v), out);
+    }
+    if let Some(body) = &step.body {
+        body.value.strings(Pos::of(body), out);
+    }
+    if let Some(expect) = &step.expect {
+        let e = &expect.value;
+        for v in e
+            .headers
+            .values()
+            .chain(e.body.iter())
+            .chain(e.size.iter())
+            .chain(e.status.iter())
+        {
+            v.value.strings(Pos::of(v), out);
+        }
+    }
+}
+
+fn check_step(
+    step: &Step,
+    providers: &std::collections::BTreeMap<String, Spanned<Player>>,
+    errors: &mut Vec<(Pos, String)>,
+) {
+    match providers.get(&step.by.value) {
+        Some(p) if p.value == Player::Harness => {}
+        Some(_) => errors.push((
+            Pos::of(&step.by),
+            format!(
+                "`by: {}` must be a role the harness plays (`harness`)",
+                step.by.value
+            ),
+        )),
+        None => errors.push((
+            Pos::of(&step.by),
+            format!("{:?} is not a provider role of this case", step.by.value),
+        )),
+    }
+    if !providers.contains_key(&step.on.value) {
+        errors.push((
+            Pos::of(&step.on),
+            format!("{:?} is not a provider role of this case", step.on.value),
+        ));
+    }
+    let endpoints = mimi_wire::messages::directory::ENDPOINTS;
+    if step.call.value != "directory" && !endpoints.contains(&step.call.value.as_str()) {
+        errors.push((
+            Pos::of(&step.call),
+            format!(
+                "unknown endpoint {:?}; known: directory, {}",
+                step.call.value,
+                endpoints.join(", ")
+            ),
+        ));
+    }
+    if let Some(body) = &step.body {
+        if let Err((pos, e)) = body::check(body) {
+            errors.push((pos, e));
+        }
+    }
+    for d in &step.damage {
+        if let super::model::Damage::Append(hex_text) = &d.value {
+            if hex::decode(hex_text).is_err() {
+                errors.push((Pos::of(d), format!("append: {hex_text:?} is not hex")));
+            }
+        }
+    }
+    for (pos, s) in step.timeout.iter().map(|t| (Pos::of(t), &t.value)) {
+        if let Err(e) = parse_duration(s) {
+            errors.push((pos, e));
+        }
+    }
+    for (name, path) in &step.save {
+        if let Err(e) = BodyPath::parse(&path.value) {
+            errors.push((Pos::of(path), format!("save {name}: {e}")));
+        }
+    }
+    for path in &step.redact {
+        if let Err(e) = BodyPath::parse(&path.value) {
+            errors.push((Pos::of(path), e));
+        }
+    }
+    if let Some(name) = &step.snapshot {
+        if name.value.is_empty()
+            || !name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errors.push((
+                Pos::of(name),
+                "a snapshot name uses letters, digits, - and _ only".into(),
+            ));
+        }
+    }
+    if let Some(expect) = &step.expect {
+        check_expect(&expect.value, errors);
+    }
+}
+
+fn check_expect(expect: &super::model::Expect, errors: &mut Vec<(Pos, String)>) {
+    if let Some(status) = &expect.status {
+        let ok = match &status.value {
+            Node::Int(code) => (100..=599).contains(code),
+            Node::Seq(items) => {
+                !items.is_empty()
+                    && items
+                        .iter()
+                        .all(|i| matches!(i.value, Node::Int(c) if (100..=599).contains(&c)))
+            }
+            _ => false,
+        };
+        if !ok {
+            errors.push((
+                Pos::of(status),
+                "status is an HTTP status code or a list of them".into(),
+            ));
+        }
+    }
+    if let Some(refused) = expect
+        .refused
+        .as_ref()
+        .filter(|_| expect.status.is_some() || expect.body.is_some())
+    {
+        errors.push((
+            Pos::of(refused),
+            "`refused` cannot be combined with status or body expectations".into(),
+        ));
+    }
+    if let Some(name) = &expect.decode_as {
+        if mimi_wire::registry::message_type(&name.value).is_none() && name.value != "json" {
+            errors.push((
+                Pos::of(name),
+                format!(
+                    "unknown message type {:?}; known: json, {}",
+                    name.value,
+                    mimi_wire::registry::message_names().join(", ")
+                ),
+            ));
+        }
+    }
+    for (name, m) in &expect.headers {
+        if let Err((pos, e)) = Matcher::parse(m) {
+            errors.push((pos, format!("header {name}: {e}")));
+        }
+    }
+    if let Some(size) = &expect.size {
+        if let Err((pos, e)) = Matcher::parse(size) {
+            errors.push((pos, e));
+        }
+    }
+    if let Some(body) = &expect.body {
+        match &body.value {
+            Node::Map(entries) => {
+                for (path, m) in entries {
+                    if let Err(e) = BodyPath::parse(&path.value) {
+                        errors.push((Pos::of(path), e));
+                    }
+                    if let Err((pos, e)) = Matcher::parse(m) {
+                        errors.push((pos, e));
+                    }
+                }
+            }
+            other => errors.push((
+                Pos::of(body),
+                format!(
+                    "body expectations are a mapping of path to matcher, not {}",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+    if let Some(ev) = &expect.eventually {
+        for d in [&ev.value.within, &ev.value.every] {
+            if let Err(e) = parse_duration(&d.value) {
+                errors.push((Pos::of(d), e));
+            }
+        }
+    }
+}

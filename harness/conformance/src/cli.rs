@@ -1,0 +1,236 @@
+//! The command line. `run` and the `cargo test` target share one path (`run_suite`), with
+//! libtest-mimic's arguments flattened in, so filters, --skip, --exact, --list, --test-threads
+//! and --format behave the same in both. Nothing here writes to stdout except libtest-mimic.
+
+use crate::case::{self, Case, LoadError};
+use crate::catalogue::Catalogue;
+use crate::drivers::link_b::Connection;
+use crate::exit;
+use crate::profile::Profile;
+use crate::runner::events::{CaseRecord, Event, EventSink};
+use crate::runner::{self, snapshot, Session};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The catalogue shipped with the harness, used when the cases folder has none of its own.
+const BUILT_IN_CATALOGUE: &str = include_str!("../../../cases/requirements.yaml");
+
+#[derive(Parser)]
+#[command(
+    name = "mimi-conformance",
+    version,
+    about = "Conformance and interop tests for MIMI providers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the cases against the providers (the embedded reference providers by default).
+    Run(RunArgs),
+    /// Write a test PKI (a CA, provider and harness certificates, and profiles) for a lab.
+    Pki(crate::pki::PkiArgs),
+    /// Measure the runner's overhead and the case loader's speed.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A provider profile (YAML); the first is the provider under test, a second its peer.
+    /// Without any, the embedded reference providers are started.
+    #[arg(long = "provider", value_name = "FILE")]
+    pub providers: Vec<PathBuf>,
+    /// The folder of cases.
+    #[arg(long, default_value = "cases")]
+    pub cases: PathBuf,
+    /// The folder reports are written to.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Fail on broken SHOULDs too.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub test: libtest_mimic::Arguments,
+}
+
+pub fn main() -> ExitCode {
+    init_logging();
+    match Cli::parse().command {
+        Command::Run(args) => run_suite(&args, Some(&args.reports)),
+        Command::Pki(args) => crate::pki::run(&args),
+        Command::Bench(args) => crate::bench::run(&args),
+    }
+}
+
+/// The `cargo test` entry: every case below `<workspace>/cases` against the embedded providers. Reports are
+/// written only when MIMI_CONFORMANCE_REPORTS names a folder (nextest runs one process per
+/// case, and would overwrite them).
+pub fn test_main(workspace: &Path) -> ExitCode {
+    init_logging();
+    // Paths in messages and snapshots read as from the workspace root: cases/B/...
+    if let Err(e) = std::env::set_current_dir(workspace) {
+        eprintln!("error: cannot enter {}: {e}", workspace.display());
+        return exit::code(exit::INVALID);
+    }
+    let args = RunArgs {
+        providers: Vec::new(),
+        cases: PathBuf::from("cases"),
+        reports: PathBuf::new(),
+        strict: false,
+        test: libtest_mimic::Arguments::from_args(),
+    };
+    let reports = std::env::var_os("MIMI_CONFORMANCE_REPORTS").map(PathBuf::from);
+    run_suite(&args, reports.as_deref())
+}
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
+}
+
+pub fn load_catalogue(cases: &Path) -> Result<Catalogue, String> {
+    let own = cases.join("requirements.yaml");
+    if own.exists() {
+        Catalogue::load(&own)
+    } else {
+        Catalogue::parse(BUILT_IN_CATALOGUE).map_err(|e| format!("built-in catalogue: {e}"))
+    }
+}
+
+pub fn load_cases(cases: &Path) -> Result<Vec<Case>, Vec<String>> {
+    let catalogue = load_catalogue(cases).map_err(|e| vec![e])?;
+    let (loaded, errors) = case::load_all(cases, &catalogue);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors.iter().map(LoadError::to_string).collect())
+    }
+}
+
+fn report_invalid(errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}\n");
+    }
+    eprintln!(
+        "{} error(s) in the cases or profiles; nothing was sent",
+        errors.len()
+    );
+    exit::code(exit::INVALID)
+}
+
+pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
+    let cases = match load_cases(&args.cases) {
+        Ok(c) => c,
+        Err(errors) => return report_invalid(&errors),
+    };
+    if args.test.list {
+        let trials = cases
+            .iter()
+            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())).with_kind(c.link().name()))
+            .collect();
+        return libtest_mimic::run(&args.test, trials).exit_code();
+    }
+    let profiles = match args
+        .providers
+        .iter()
+        .map(|p| Profile::load(p))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(p) => p,
+        Err(e) => return report_invalid(&[e.to_string()]),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::code(exit::UNREACHABLE);
+        }
+    };
+    // The embedded providers live as long as this binding.
+    let (profiles, _embedded) = if profiles.is_empty() {
+        match runtime.block_on(crate::embedded::start(Default::default())) {
+            Ok(e) => (e.profiles.clone(), Some(e)),
+            Err(e) => {
+                eprintln!("error: cannot start the embedded reference providers: {e:#}");
+                return exit::code(exit::UNREACHABLE);
+            }
+        }
+    } else {
+        (profiles, None)
+    };
+    let connections = match runtime.block_on(connect(profiles)) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::UNREACHABLE);
+        }
+    };
+    let (sink, events) = EventSink::channel();
+    let session = Arc::new(Session {
+        runtime: runtime.handle().clone(),
+        connections,
+        sink,
+        strict: args.strict,
+        snapshots: snapshot::UpdateMode::from_env(),
+    });
+    let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session.clone()));
+    drop(session);
+    let records: Vec<CaseRecord> = events
+        .try_iter()
+        .filter_map(|e| match e {
+            Event::CaseFinished(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    if let Some(dir) = reports {
+        if let Err(e) = write_reports(dir, &records, args.strict) {
+            eprintln!("error: writing reports to {}: {e:#}", dir.display());
+            return exit::code(exit::FAILED);
+        }
+    }
+    if conclusion.has_failed() {
+        exit::code(exit::FAILED)
+    } else {
+        exit::code(exit::PASSED)
+    }
+}
+
+fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Result<()> {
+    crate::report::junit::write(&dir.join("junit.xml"), records, strict)?;
+    crate::report::results::write(&dir.join("results.json"), records, strict)?;
+    tracing::info!("reports written to {}", dir.display());
+    Ok(())
+}
+
+/// Connects to every provider and checks that each answers at all (its directory).
+async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
+    let mut connections = Vec::new();
+    for profile in profiles {
+        let name = profile.name.clone();
+        let connection = Connection::new(profile)
+            .await
+            .map_err(|e| format!("{name}: {e:#}"))?;
+        if let Err(f) = connection.directory(Duration::from_secs(10)).await {
+            if f.unreachable {
+                return Err(format!("{name} cannot be reached: {}", f.message));
+            }
+            // Reached, but not well: the cases will say what is wrong.
+            tracing::warn!("{name}: the directory could not be read: {}", f.message);
+        }
+        connections.push(Arc::new(connection));
+    }
+    Ok(connections)
+}

@@ -1,0 +1,32 @@
+//! The matcher keywords. A new keyword is one file here, one line in `ALL`, and its example in
+//! cases/README.md.
+
+mod contains;
+mod equals;
+mod exists;
+mod len;
+mod matches;
+mod min_max;
+mod none_of;
+mod one_of;
+mod valid_key_package;
+
+use super::Keyword;
+
+pub static ALL: &[Keyword] = &[
+    equals::KEYWORD,
+    one_of::KEYWORD,
+    none_of::KEYWORD,
+    matches::KEYWORD,
+    contains::KEYWORD,
+    len::KEYWORD,
+    min_max::MIN,
+    min_max::MAX,
+    exists::KEYWORD,
+    valid_key_package::KEYWORD,
+];
+
+/// Any argument is fine.
+fn any(_: &crate::case::node::Node) -> Result<(), String> {
+    Ok(())
+}

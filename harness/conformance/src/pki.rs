@@ -1,0 +1,91 @@
+//! `mimi-conformance pki`: a CA plus server/client certificates for a plugfest or a lab, and a
+//! provider profile per domain that uses them.
+
+use crate::exit;
+use mimi_reference_provider::pki::TestCa;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct PkiArgs {
+    /// Folder to write into (created if missing).
+    #[arg(long, default_value = "pki")]
+    pub out: PathBuf,
+    /// A provider domain to issue a certificate for (repeatable).
+    #[arg(long = "domain", default_values_t = ["a.example".to_string(), "b.example".to_string()])]
+    pub domains: Vec<String>,
+    /// The domain the harness authenticates as when it plays a provider.
+    #[arg(long, default_value = "harness.example")]
+    pub harness_domain: String,
+    /// Reuse this CA certificate (PEM) instead of generating one; needs --ca-key.
+    #[arg(long, requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    #[arg(long, requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+}
+
+pub fn run(args: &PkiArgs) -> ExitCode {
+    match write(args) {
+        Ok(files) => {
+            for f in files {
+                eprintln!("wrote {}", f.display());
+            }
+            exit::code(exit::PASSED)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::code(exit::INVALID)
+        }
+    }
+}
+
+fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(&args.out)?;
+    let ca = match (&args.ca_cert, &args.ca_key) {
+        (Some(cert), Some(key)) => TestCa::from_pem(
+            &std::fs::read_to_string(cert)?,
+            &std::fs::read_to_string(key)?,
+        )?,
+        _ => TestCa::generate("mimi-conformance lab CA")?,
+    };
+    let mut written = Vec::new();
+    let mut put = |name: &str, text: &str| -> anyhow::Result<()> {
+        let path = args.out.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+        Ok(())
+    };
+    put("ca.pem", &ca.cert_pem)?;
+    if args.ca_cert.is_none() {
+        put("ca.key.pem", &ca.key_pem)?;
+    }
+    for domain in args.domains.iter().chain([&args.harness_domain]) {
+        let identity = ca.issue(domain)?;
+        put(&format!("{domain}.pem"), &identity.cert_pem)?;
+        put(&format!("{domain}.key.pem"), &identity.key_pem)?;
+    }
+    for domain in &args.domains {
+        put(
+            &format!("profile-{domain}.yaml"),
+            &profile(domain, &args.harness_domain),
+        )?;
+    }
+    Ok(written)
+}
+
+fn profile(domain: &str, harness: &str) -> String {
+    format!(
+        "# A provider profile for {domain}; run with: mimi-conformance run --provider {}\n\
+name: {domain}\n\
+domain: {domain}\n\
+# directory: https://{domain}/.well-known/mimi-protocol-directory\n\
+address-overrides: {{}}  # e.g. {{{domain}: 127.0.0.1:8443}}\n\
+trust-roots: [ca.pem]\n\
+harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.key.pem\n\
+draft: \"06\"\n\
+roles: [target]\n\
+endpoints: [keyMaterial]\n\
+users: {{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}\n",
+        Path::new(&format!("profile-{domain}.yaml")).display()
+    )
+}

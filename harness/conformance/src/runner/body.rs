@@ -1,0 +1,282 @@
+//! Request bodies: a typed MIMI message given by the fields that matter, the rest filled in
+//! (signatures computed, keys from a named simulated client), or raw bytes for negative cases.
+
+use crate::case::node::{Located, Node, Pos};
+use crate::case::template;
+use base64::Engine;
+use mimi_mls::SimClient;
+use mimi_wire::common::{Credential, IdentifierUri, RequiredCapabilities, PROTOCOL_MLS10};
+use mimi_wire::messages::key_material::{KeyMaterialRequest, KEY_MATERIAL_REQUEST_LABEL};
+use mimi_wire::Encode;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::collections::{BTreeMap, HashMap};
+
+type Fields = [(Spanned<String>, Spanned<Node>)];
+
+/// A typed body: its message name and known fields, and how to build it.
+pub struct Builder {
+    pub message: &'static str,
+    pub fields: &'static [&'static str],
+    build: fn(&Fields, &BuildContext) -> Located<Vec<u8>>,
+}
+
+pub static BUILDERS: &[Builder] = &[Builder {
+    message: "KeyMaterialRequest",
+    fields: &[
+        "protocol",
+        "requestingUser",
+        "targetUser",
+        "roomId",
+        "acceptableCiphersuites",
+        "requiredCapabilities",
+        "requester",
+        "signature",
+    ],
+    build: key_material_request,
+}];
+
+pub struct BuildContext<'a> {
+    pub vars: &'a minijinja::Value,
+    pub clients: &'a HashMap<String, SimClient>,
+    pub path: &'a BTreeMap<String, String>,
+}
+
+impl BuildContext<'_> {
+    fn fill(&self, node: &Spanned<Node>) -> Located<Value> {
+        template::fill(&node.value, self.vars).map_err(|e| (Pos::of(node), e))
+    }
+
+    fn client(&self, name: Option<(&str, Pos)>, at: Pos) -> Located<&SimClient> {
+        match name {
+            Some((name, pos)) => self
+                .clients
+                .get(name)
+                .ok_or_else(|| (pos, format!("{name:?} is not a client of this case"))),
+            None if self.clients.len() == 1 => Ok(self.clients.values().next().expect("one")),
+            None => Err((
+                at,
+                "name the signing client with `requester:` (the case has several or none)".into(),
+            )),
+        }
+    }
+}
+
+/// Checks a body as written: its form, its message type and field names.
+pub fn check(body: &Spanned<Node>) -> Located<()> {
+    let Node::Map(entries) = &body.value else {
+        return Err((
+            Pos::of(body),
+            "a body is {<MessageType>: {fields}}, {hex: ...} or {base64: ...}".into(),
+        ));
+    };
+    let [(kind, content)] = entries.as_slice() else {
+        return Err((
+            Pos::of(body),
+            "a body has exactly one key: a message type, hex or base64".into(),
+        ));
+    };
+    match kind.value.as_str() {
+        "hex" | "base64" => match &content.value {
+            Node::Str(s) if template::is_template(s) => Ok(()),
+            Node::Str(s) => raw(&kind.value, s)
+                .map(drop)
+                .map_err(|e| (Pos::of(content), e)),
+            other => Err((
+                Pos::of(content),
+                format!("{} needs a string, not {}", kind.value, other.kind()),
+            )),
+        },
+        name => {
+            let builder = builder(name).ok_or_else(|| {
+                (
+                    Pos::of(kind),
+                    format!(
+                        "no typed body {name:?}; known: {} (or hex, base64)",
+                        BUILDERS
+                            .iter()
+                            .map(|b| b.message)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            let Node::Map(fields) = &content.value else {
+                return Err((
+                    Pos::of(content),
+                    format!("{name} needs a mapping of its fields"),
+                ));
+            };
+            for (field, _) in fields {
+                if !builder.fields.contains(&field.value.as_str()) {
+                    return Err((
+                        Pos::of(field),
+                        format!(
+                            "{name} has no field {:?}; known: {}",
+                            field.value,
+                            builder.fields.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn builder(name: &str) -> Option<&'static Builder> {
+    BUILDERS.iter().find(|b| b.message == name)
+}
+
+fn raw(kind: &str, text: &str) -> Result<Vec<u8>, String> {
+    let compact: String = text.split_whitespace().collect();
+    match kind {
+        "hex" => hex::decode(&compact).map_err(|e| format!("not hex: {e}")),
+        _ => base64::engine::general_purpose::STANDARD
+            .decode(&compact)
+            .map_err(|e| format!("not base64: {e}")),
+    }
+}
+
+/// Builds the body's bytes, and names the message type when it is typed.
+pub fn build(body: &Spanned<Node>, ctx: &BuildContext) -> Located<(Vec<u8>, Option<&'static str>)> {
+    let Node::Map(entries) = &body.value else {
+        unreachable!("checked at load")
+    };
+    let (kind, content) = &entries[0];
+    match kind.value.as_str() {
+        "hex" | "base64" => {
+            let text = ctx.fill(content)?;
+            let text = text.as_str().unwrap_or_default();
+            raw(&kind.value, text)
+                .map(|b| (b, None))
+                .map_err(|e| (Pos::of(content), e))
+        }
+        name => {
+            let builder = builder(name).expect("checked at load");
+            let Node::Map(fields) = &content.value else {
+                unreachable!("checked at load")
+            };
+            (builder.build)(fields, ctx).map(|b| (b, Some(builder.message)))
+        }
+    }
+}
+
+fn field<'f>(fields: &'f Fields, name: &str) -> Option<&'f Spanned<Node>> {
+    fields.iter().find(|(k, _)| k.value == name).map(|(_, v)| v)
+}
+
+fn string(ctx: &BuildContext, fields: &Fields, name: &str) -> Located<Option<String>> {
+    let Some(node) = field(fields, name) else {
+        return Ok(None);
+    };
+    match ctx.fill(node)? {
+        Value::String(s) => Ok(Some(s)),
+        other => Err((Pos::of(node), format!("{name} is a string, not {other}"))),
+    }
+}
+
+fn u16_list(value: &Value) -> Option<Vec<u16>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_u64().and_then(|n| u16::try_from(n).ok()))
+        .collect()
+}
+
+fn key_material_request(fields: &Fields, ctx: &BuildContext) -> Located<Vec<u8>> {
+    let at = fields.first().map(|(k, _)| Pos::of(k)).unwrap_or_default();
+    let requester_name = field(fields, "requester")
+        .map(|n| match &n.value {
+            Node::Str(s) => Ok((s.as_str(), Pos::of(n))),
+            other => Err((
+                Pos::of(n),
+                format!("requester names a client, not {}", other.kind()),
+            )),
+        })
+        .transpose()?;
+    let requester = ctx.client(requester_name, at)?;
+    let requester_user = requester
+        .uri
+        .rsplit_once('/')
+        .map(|(device_and_user, _)| device_and_user.replacen("/d/", "/u/", 1))
+        .unwrap_or_default();
+    let target_user = match string(ctx, fields, "targetUser")? {
+        Some(t) => t,
+        None => ctx.path.get("targetUser").cloned().ok_or((
+            at,
+            "targetUser is needed (in the body or the path)".to_string(),
+        ))?,
+    };
+    let acceptable_ciphersuites = match field(fields, "acceptableCiphersuites") {
+        Some(node) => u16_list(&ctx.fill(node)?).ok_or((
+            Pos::of(node),
+            "acceptableCiphersuites is a list of suite numbers".to_string(),
+        ))?,
+        None => vec![u16::from(requester.ciphersuite)],
+    };
+    let required_capabilities = match field(fields, "requiredCapabilities") {
+        Some(node) => {
+            let v = ctx.fill(node)?;
+            let list = |k: &str| -> Located<Vec<u16>> {
+                match v.get(k) {
+                    None => Ok(Vec::new()),
+                    Some(l) => u16_list(l).ok_or((
+                        Pos::of(node),
+                        format!("requiredCapabilities.{k} is a list of numbers"),
+                    )),
+                }
+            };
+            RequiredCapabilities {
+                extension_types: list("extension_types")?,
+                proposal_types: list("proposal_types")?,
+                credential_types: list("credential_types")?,
+            }
+        }
+        None => RequiredCapabilities::default(),
+    };
+    let protocol = match field(fields, "protocol") {
+        Some(node) => ctx
+            .fill(node)?
+            .as_u64()
+            .and_then(|p| u8::try_from(p).ok())
+            .ok_or((
+                Pos::of(node),
+                "protocol is a number from 0 to 255".to_string(),
+            ))?,
+        None => PROTOCOL_MLS10,
+    };
+    let mut request = KeyMaterialRequest {
+        protocol,
+        requesting_user: IdentifierUri(
+            string(ctx, fields, "requestingUser")?.unwrap_or(requester_user),
+        ),
+        target_user: IdentifierUri(target_user),
+        room_id: IdentifierUri(string(ctx, fields, "roomId")?.unwrap_or_default()),
+        acceptable_ciphersuites,
+        required_capabilities,
+        requester_signature_key: requester.signature_key().to_vec(),
+        requester_credential: Credential::Basic(requester.uri.clone().into_bytes()),
+        signature: Vec::new(),
+    };
+    request.signature =
+        requester.sign_with_label(KEY_MATERIAL_REQUEST_LABEL, &request.to_be_signed());
+    match field(fields, "signature") {
+        None => {}
+        Some(node) => match ctx.fill(node)? {
+            Value::String(s) if s == "valid" => {}
+            // A signature of the right shape that does not verify.
+            Value::String(s) if s == "corrupt" => request.signature[0] ^= 0xff,
+            Value::String(s) => {
+                request.signature = hex::decode(&s).map_err(|_| {
+                    (
+                        Pos::of(node),
+                        "signature is valid, corrupt or hex".to_string(),
+                    )
+                })?
+            }
+            _ => return Err((Pos::of(node), "signature is valid, corrupt or hex".into())),
+        },
+    }
+    Ok(request.to_bytes())
+}

@@ -1,0 +1,229 @@
+//! The runner: every case is one libtest-mimic trial named `<link>::<path>`, run against the
+//! providers of the session, with per-step and per-case timeouts. It emits typed events.
+
+pub mod body;
+pub mod events;
+pub mod snapshot;
+mod step;
+
+use crate::case::model::Player;
+use crate::case::Case;
+use crate::drivers::link_b::Connection;
+use crate::profile::Profile;
+use events::{CaseRecord, Event, EventSink, Verdict};
+use mimi_mls::SimClient;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every case of a run shares.
+pub struct Session {
+    pub runtime: tokio::runtime::Handle,
+    /// The provider under test, then (optionally) its peer.
+    pub connections: Vec<Arc<Connection>>,
+    pub sink: EventSink,
+    pub strict: bool,
+    pub snapshots: snapshot::UpdateMode,
+}
+
+impl Session {
+    fn connection(&self, player: Player) -> Option<&Arc<Connection>> {
+        match player {
+            Player::UnderTest => self.connections.first(),
+            Player::Peer => self.connections.get(1),
+            Player::Harness => None,
+        }
+    }
+
+    fn under_test(&self) -> &Profile {
+        &self.connections[0].profile
+    }
+}
+
+/// The trials of a run: one per case.
+pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial> {
+    cases
+        .into_iter()
+        .map(|case| {
+            let session = session.clone();
+            let name = case.id.clone();
+            let kind = case.link().name();
+            libtest_mimic::Trial::ignorable_test(name, move || {
+                let record = run_case(&case, &session);
+                let outcome = match record.verdict {
+                    Verdict::Unsupported => Ok(libtest_mimic::Completion::ignored_with(format!(
+                        "unsupported: {}",
+                        record.message
+                    ))),
+                    v if v.fails(session.strict) => Err(record.message.clone().into()),
+                    _ => Ok(libtest_mimic::Completion::Completed),
+                };
+                session.sink.emit(Event::CaseFinished(Box::new(record)));
+                outcome
+            })
+            .with_kind(kind)
+        })
+        .collect()
+}
+
+/// What is missing for the case to run against this session, if anything.
+fn unsupported(case: &Case, session: &Session) -> Option<String> {
+    let profile = session.under_test();
+    let missing: Vec<&str> = case
+        .spec
+        .needs
+        .iter()
+        .map(|n| n.value.as_str())
+        .filter(|n| !profile.declares(n))
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "{} does not declare {}",
+            profile.name,
+            missing.join(", ")
+        ));
+    }
+    let wants_peer = case
+        .spec
+        .actors
+        .providers
+        .values()
+        .any(|p| p.value == Player::Peer);
+    (wants_peer && session.connections.len() < 2)
+        .then(|| "the case needs a second provider under test (peer)".to_string())
+}
+
+pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
+    let started = Instant::now();
+    session.sink.emit(Event::CaseStarted {
+        id: case.id.clone(),
+    });
+    let profile = session.under_test();
+    let mut record = CaseRecord {
+        id: case.id.clone(),
+        title: case.spec.title.clone(),
+        file: case.file.display().to_string(),
+        links: case.links().iter().map(|l| l.name().to_string()).collect(),
+        requirements: case.requirements.clone(),
+        provider: profile.name.clone(),
+        draft: profile.draft.clone(),
+        verdict: Verdict::Pass,
+        message: String::new(),
+        failures: Vec::new(),
+        transcript: Vec::new(),
+        retried: Vec::new(),
+        duration: Default::default(),
+    };
+    if let Some(reason) = unsupported(case, session) {
+        record.verdict = Verdict::Unsupported;
+        record.message = reason;
+        record.duration = started.elapsed();
+        return record;
+    }
+    let outcome = session.runtime.block_on(async {
+        tokio::time::timeout(case.timeout, run_steps(case, session, &mut record)).await
+    });
+    match outcome {
+        Ok(Ok(())) if record.failures.is_empty() => {}
+        Ok(Ok(())) => {
+            record.verdict = grade(case);
+        }
+        Ok(Err(error)) => {
+            record.verdict = Verdict::Error;
+            record.message = error;
+        }
+        Err(_) => {
+            record.verdict = Verdict::Error;
+            record.message = format!(
+                "the case did not finish within its timeout of {:?}",
+                case.timeout
+            );
+        }
+    }
+    record.duration = started.elapsed();
+    if record.verdict != Verdict::Pass {
+        record.message = crate::report::console::failure_message(case, &record);
+    }
+    record
+}
+
+/// The grade of a case whose expectations failed: by the strongest level it checks.
+fn grade(case: &Case) -> Verdict {
+    case.requirements
+        .iter()
+        .map(|r| r.level)
+        .min()
+        .map(Verdict::for_broken)
+        .unwrap_or(Verdict::Fail)
+}
+
+/// The template context and the simulated clients of one case run.
+pub(crate) struct Actors {
+    pub vars: minijinja::Value,
+    pub clients: HashMap<String, SimClient>,
+    /// Role → the domain that plays it.
+    pub domains: BTreeMap<String, String>,
+    /// Role → who plays it.
+    pub players: BTreeMap<String, Player>,
+}
+
+fn actors(case: &Case, session: &Session) -> Result<Actors, String> {
+    let mut context = serde_json::Map::new();
+    let mut domains = BTreeMap::new();
+    let mut players = BTreeMap::new();
+    for (role, player) in &case.spec.actors.providers {
+        let (domain, users) = match session.connection(player.value) {
+            Some(c) => (c.profile.domain.clone(), c.profile.users.clone()),
+            None => (session.under_test().harness.domain.clone(), BTreeMap::new()),
+        };
+        context.insert(
+            role.clone(),
+            json!({"domain": domain, "uri": format!("mimi://{domain}"), "users": users}),
+        );
+        domains.insert(role.clone(), domain);
+        players.insert(role.clone(), player.value);
+    }
+    let mut clients = HashMap::new();
+    for (name, client) in &case.spec.actors.clients {
+        let domain = &domains[&client.value.on.value];
+        let sim = SimClient::new(
+            format!("mimi://{domain}/d/{name}/1"),
+            mimi_mls::DEFAULT_CIPHERSUITE,
+        );
+        context.insert(
+            name.clone(),
+            json!({"user": format!("mimi://{domain}/u/{name}"), "client": sim.uri}),
+        );
+        clients.insert(name.clone(), sim);
+    }
+    let roles_only = minijinja::Value::from(minijinja::value::Serde(&context));
+    for (name, value) in &case.spec.vars {
+        let filled = crate::case::template::fill(&value.value, &roles_only).map_err(|e| {
+            case.error_at(
+                crate::case::node::Pos::of(value),
+                format!("variable {name}: {e}"),
+            )
+            .to_string()
+        })?;
+        context.insert(name.clone(), filled);
+    }
+    Ok(Actors {
+        vars: minijinja::Value::from(minijinja::value::Serde(&context)),
+        clients,
+        domains,
+        players,
+    })
+}
+
+async fn run_steps(case: &Case, session: &Session, record: &mut CaseRecord) -> Result<(), String> {
+    let mut actors = actors(case, session)?;
+    for spanned in &case.spec.steps {
+        step::run(case, &spanned.value, session, &mut actors, record).await?;
+        if !record.failures.is_empty() {
+            // Later steps build on this one; what they would show is noise.
+            break;
+        }
+    }
+    Ok(())
+}

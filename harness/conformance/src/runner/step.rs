@@ -1,0 +1,479 @@
+//! One step: build the request, send it on link B, check the expectations (retrying when the
+//! step says `eventually`), save captures, compare the snapshot.
+
+use super::body::{self, BuildContext};
+use super::events::{AssertionFailure, CaseRecord, Event, ExchangeRecord};
+use super::{snapshot, Actors, Session};
+use crate::case::model::{ClientCertificate, Damage, Expect, Step};
+use crate::case::node::{Node, Pos};
+use crate::case::{parse_duration, template, Case, DEFAULT_STEP_TIMEOUT};
+use crate::drivers::link_b::{ConnectionFailure, Request, Response};
+use crate::expect::path::BodyPath;
+use crate::expect::{show, Matcher};
+use crate::report::console::{render_body, render_request, render_response};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+type Outcome = Result<Response, ConnectionFailure>;
+
+pub(super) async fn run(
+    case: &Case,
+    step: &Step,
+    session: &Session,
+    actors: &mut Actors,
+    record: &mut CaseRecord,
+) -> Result<(), String> {
+    let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
+    let player = actors.players[&step.on.value];
+    let connection = session.connection(player).ok_or_else(|| {
+        located(
+            Pos::of(&step.on),
+            format!(
+                "`on: {}` is played by the harness; a step goes to a provider under test",
+                step.on.value
+            ),
+        )
+    })?;
+    let timeout = step
+        .timeout
+        .as_ref()
+        .map(|t| parse_duration(&t.value).expect("checked at load"))
+        .unwrap_or(DEFAULT_STEP_TIMEOUT);
+    let fill = |node: &Spanned<Node>| -> Result<Value, String> {
+        template::fill(&node.value, &actors.vars).map_err(|e| located(Pos::of(node), e))
+    };
+    let text = |node: &Spanned<Node>| -> Result<String, String> {
+        Ok(match fill(node)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    };
+
+    let mut path = BTreeMap::new();
+    for (name, value) in &step.path {
+        path.insert(name.clone(), text(value)?);
+    }
+    let call = step.call.value.as_str();
+    let url = if call == "directory" {
+        connection.profile.directory_url.clone()
+    } else {
+        connection
+            .directory(timeout)
+            .await
+            .map_err(|f| {
+                format!(
+                    "cannot resolve {call:?} through {}'s directory: {}",
+                    connection.profile.domain, f.message
+                )
+            })?
+            .url(call, &path)
+            .map_err(|e| located(Pos::of(&step.call), e))?
+    };
+    let mut headers = connection.default_headers();
+    for (name, value) in &step.headers {
+        let name = name.to_ascii_lowercase();
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, text(value)?));
+    }
+    let (request_type, response_type) = mimi_wire::registry::endpoint_types(call);
+    let (mut bytes, typed) = match &step.body {
+        Some(b) => body::build(
+            b,
+            &BuildContext {
+                vars: &actors.vars,
+                clients: &actors.clients,
+                path: &path,
+            },
+        )
+        .map_err(|(pos, e)| located(pos, e))?,
+        None => (Vec::new(), None),
+    };
+    for d in &step.damage {
+        damage(&mut bytes, &d.value);
+    }
+    let request = Request {
+        method: if matches!(call, "directory" | "proxyDownload") {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::POST
+        },
+        url,
+        headers,
+        body: bytes,
+        client_certificate: step.client_certificate.as_ref().map(|c| c.value)
+            != Some(ClientCertificate::None),
+        timeout,
+    };
+    let request_text = render_request(&request, typed.or(request_type));
+
+    let expect = step.expect.as_ref().map(|e| &e.value);
+    let retry = expect.and_then(|e| e.eventually.as_ref()).map(|ev| {
+        (
+            parse_duration(&ev.value.within.value).expect("checked at load"),
+            parse_duration(&ev.value.every.value).expect("checked at load"),
+        )
+    });
+    let decode_type = expect
+        .and_then(|e| e.decode_as.as_ref())
+        .map(|d| d.value.as_str())
+        .or(response_type);
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = connection.send(&request).await;
+        let decoded = match (&outcome, decode_type) {
+            (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
+            _ => None,
+        };
+        let exchange = ExchangeRecord {
+            step: step.name.clone(),
+            attempt,
+            request: request_text.clone(),
+            response: render_response(&outcome, decoded.as_ref()),
+            status: outcome.as_ref().ok().map(|r| r.status),
+            millis: outcome
+                .as_ref()
+                .map(|r| r.elapsed.as_millis() as u64)
+                .unwrap_or_default(),
+        };
+        session.sink.emit(Event::Exchange {
+            case: case.id.clone(),
+            exchange: exchange.clone(),
+        });
+        record.transcript.push(exchange);
+        let failures = match expect {
+            Some(e) => evaluate(case, step, e, &outcome, decoded.as_ref(), &actors.vars),
+            None => default_expectation(case, step, &outcome),
+        };
+        let retry_left = retry.is_some_and(|(within, every)| started.elapsed() + every <= within);
+        if !failures.is_empty() && retry_left {
+            tokio::time::sleep(retry.map(|(_, every)| every).unwrap_or_default()).await;
+            continue;
+        }
+        if !failures.is_empty() {
+            record.failures.extend(failures);
+            return Ok(());
+        }
+        if attempt > 1 {
+            record.retried.push((step.name.clone(), attempt - 1));
+        }
+        let decoded = decoded.and_then(Result::ok);
+        save(case, step, decoded.as_ref().map(|(v, _)| v), actors, record);
+        if let Some(failure) = snapshot_step(
+            case,
+            step,
+            decoded.as_ref(),
+            &outcome,
+            actors,
+            session.snapshots,
+        ) {
+            record.failures.push(failure);
+        }
+        return Ok(());
+    }
+}
+
+fn damage(bytes: &mut Vec<u8>, d: &Damage) {
+    match d {
+        Damage::Truncate(n) => bytes.truncate(*n),
+        Damage::Append(hex_text) => bytes.extend(hex::decode(hex_text).expect("checked at load")),
+        Damage::FlipByte(offset) => {
+            if let Some(b) = bytes.get_mut(*offset) {
+                *b = !*b;
+            }
+        }
+    }
+}
+
+fn failure(
+    case: &Case,
+    step: &Step,
+    pos: Pos,
+    subject: impl Into<String>,
+    message: impl Into<String>,
+) -> AssertionFailure {
+    AssertionFailure {
+        step: step.name.clone(),
+        location: format!("{}:{}:{}", case.file.display(), pos.line, pos.column),
+        line: pos.line,
+        column: pos.column,
+        subject: subject.into(),
+        message: message.into(),
+    }
+}
+
+/// A step without `expect` still needs a response, or the provider failed it.
+fn default_expectation(case: &Case, step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> {
+    match outcome {
+        Ok(_) => Vec::new(),
+        Err(f) => vec![failure(
+            case,
+            step,
+            Pos::of(&step.call),
+            "response",
+            format!("no response: {}", f.message),
+        )],
+    }
+}
+
+fn evaluate(
+    case: &Case,
+    step: &Step,
+    expect: &Expect,
+    outcome: &Outcome,
+    decoded: Option<&Result<(Value, &str), String>>,
+    vars: &minijinja::Value,
+) -> Vec<AssertionFailure> {
+    let mut failures = Vec::new();
+    let mut fail = |pos: Pos, subject: &str, message: String| {
+        failures.push(failure(case, step, pos, subject, message))
+    };
+    if let Some(refused) = &expect.refused {
+        // Refused: at the TLS layer, or served a 4xx instead of MIMI. A connection closed with
+        // no response counts only when the harness presented no certificate: in TLS 1.3 the
+        // alert can lose the race with the request, but a provider that crashes on a request
+        // it should refuse must not pass.
+        let was_refused = match outcome {
+            Err(f) => {
+                f.tls_refused
+                    || (f.closed
+                        && step.client_certificate.as_ref().map(|c| c.value)
+                            == Some(ClientCertificate::None))
+            }
+            Ok(r) => (400..500).contains(&r.status),
+        };
+        if was_refused != refused.value {
+            let actual = match outcome {
+                Err(f) => format!("the connection failed: {}", f.message),
+                Ok(r) => format!("the provider answered {}", r.status),
+            };
+            let wanted = if refused.value {
+                "the provider to refuse the request"
+            } else {
+                "the provider to serve the request"
+            };
+            fail(
+                Pos::of(refused),
+                "refused",
+                format!("expected {wanted}; {actual}"),
+            );
+        }
+        return failures;
+    }
+    let response = match outcome {
+        Ok(r) => r,
+        Err(f) => {
+            fail(
+                Pos::of(&step.call),
+                "response",
+                format!("no response: {}", f.message),
+            );
+            return failures;
+        }
+    };
+    let mut status_failed = false;
+    if let Some(status) = &expect.status {
+        let allowed: Vec<i64> = match &status.value {
+            Node::Int(c) => vec![*c],
+            Node::Seq(items) => items
+                .iter()
+                .filter_map(|i| {
+                    if let Node::Int(c) = i.value {
+                        Some(c)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !allowed.contains(&i64::from(response.status)) {
+            status_failed = true;
+            let reason = String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
+                .into_owned();
+            fail(
+                Pos::of(status),
+                "status",
+                format!(
+                    "expected {}, got {}{}",
+                    allowed
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    response.status,
+                    if response.status >= 400 && !reason.is_empty() {
+                        format!(" ({})", reason.trim())
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+    }
+    let check = |node: &Spanned<Node>,
+                 subject: String,
+                 actual: Vec<&Value>,
+                 fail: &mut dyn FnMut(Pos, &str, String)| {
+        let matcher = Matcher::parse(node).expect("checked at load");
+        let arg = match template::fill(&matcher.arg, vars) {
+            Ok(a) => a,
+            Err(e) => return fail(matcher.pos, &subject, e),
+        };
+        if actual.is_empty() {
+            if !matcher.accepts_nothing() {
+                fail(
+                    matcher.pos,
+                    &subject,
+                    "selects nothing in the response".into(),
+                );
+            }
+            return;
+        }
+        for value in actual {
+            if let Err(e) = matcher.apply(value, &arg) {
+                return fail(matcher.pos, &subject, e);
+            }
+        }
+    };
+    for (name, node) in &expect.headers {
+        let values: Vec<Value> = response
+            .headers
+            .get_all(name.as_str())
+            .iter()
+            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        check(
+            node,
+            format!("header {name}"),
+            values.iter().collect(),
+            &mut fail,
+        );
+    }
+    if let Some(size) = &expect.size {
+        let len = Value::from(response.body.len());
+        check(size, "body size".into(), vec![&len], &mut fail);
+    }
+    // After a wrong status the body is an error text: checking it as a message is noise.
+    if let Some(body) = expect.body.as_ref().filter(|_| !status_failed) {
+        let Node::Map(entries) = &body.value else {
+            unreachable!("checked at load")
+        };
+        match decoded {
+            None => fail(
+                Pos::of(body),
+                "body",
+                format!(
+                    "{} has no known response type; say which with decode-as",
+                    step.call.value
+                ),
+            ),
+            Some(Err(e)) => fail(Pos::of(body), "body", e.clone()),
+            Some(Ok((value, _))) => {
+                for (path, node) in entries {
+                    let p = BodyPath::parse(&path.value).expect("checked at load");
+                    check(node, format!("body {}", p.text), p.select(value), &mut fail);
+                }
+            }
+        }
+    }
+    failures
+}
+
+fn save(
+    case: &Case,
+    step: &Step,
+    decoded: Option<&Value>,
+    actors: &mut Actors,
+    record: &mut CaseRecord,
+) {
+    if step.save.is_empty() {
+        return;
+    }
+    let mut context: serde_json::Map<String, Value> = serde_json::to_value(&actors.vars)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    for (name, path) in &step.save {
+        let captured = decoded.and_then(|v| {
+            BodyPath::parse(&path.value)
+                .expect("checked at load")
+                .capture(v)
+        });
+        match captured {
+            Some(value) => {
+                context.insert(name.clone(), value);
+            }
+            None => record.failures.push(failure(
+                case,
+                step,
+                Pos::of(path),
+                format!("save {name}"),
+                format!("{} selects nothing in the response", path.value),
+            )),
+        }
+    }
+    actors.vars = minijinja::Value::from(minijinja::value::Serde(&context));
+}
+
+/// Compares the step's response with its snapshot, if it has one.
+fn snapshot_step(
+    case: &Case,
+    step: &Step,
+    decoded: Option<&(Value, &str)>,
+    outcome: &Outcome,
+    actors: &Actors,
+    mode: snapshot::UpdateMode,
+) -> Option<AssertionFailure> {
+    let name = step.snapshot.as_ref()?;
+    let text = match (decoded, outcome) {
+        (Some((value, type_name)), _) => {
+            let mut value = value.clone();
+            for path in mimi_wire::registry::volatile_paths(type_name)
+                .iter()
+                .map(|p| p.to_string())
+                .chain(step.redact.iter().map(|r| r.value.clone()))
+            {
+                if let Ok(p) = BodyPath::parse(&path) {
+                    p.redact(&mut value, "[redacted]");
+                }
+            }
+            render_body(&value)
+        }
+        (None, Ok(r)) => format!(
+            "status: {}\n{}",
+            r.status,
+            show(&Value::String(
+                String::from_utf8_lossy(&r.body).into_owned()
+            ))
+        ),
+        (None, Err(f)) => format!("no response: {}", f.message),
+    };
+    // Domains differ from provider to provider; the roles they play do not.
+    let mut roles: Vec<(&String, &String)> = actors.domains.iter().collect();
+    roles.sort_by_key(|(_, domain)| std::cmp::Reverse(domain.len()));
+    let text = roles.into_iter().fold(text, |t, (role, domain)| {
+        t.replace(domain.as_str(), &format!("<{role}>"))
+    });
+    let source = case.file.display().to_string();
+    snapshot::check(
+        &case.snapshot_path(&name.value),
+        &source,
+        &step.name,
+        &text,
+        mode,
+    )
+    .err()
+    .map(|message| {
+        failure(
+            case,
+            step,
+            Pos::of(name),
+            format!("snapshot {}", name.value),
+            message,
+        )
+    })
+}

@@ -1,0 +1,203 @@
+//! `POST /keyMaterial/{targetUser}` (P-06 §5.2): hand out one KeyPackage per client of a user,
+//! each at most once.
+
+use super::{reject, tls_body, SharedState};
+use crate::faults::Fault;
+use crate::state::Client;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use mimi_wire::common::{Capabilities, IdentifierUri, RequiredCapabilities, PROTOCOL_MLS10};
+use mimi_wire::messages::key_material::*;
+use mimi_wire::mls_objects::KeyPackage;
+use mimi_wire::{decode_exact, Encode};
+use openmls::prelude::{Lifetime, SignatureScheme};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn route() -> MethodRouter<SharedState> {
+    post(handle)
+}
+
+async fn handle(
+    State(shared): State<SharedState>,
+    Path(target_user): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request = match decode_exact::<KeyMaterialRequest>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("malformed KeyMaterialRequest: {e}"),
+            )
+        }
+    };
+    if request.target_user.0 != target_user {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "targetUser {:?} in the body differs from {target_user:?} in the path",
+                request.target_user.0
+            ),
+        );
+    }
+    if !shared.fault(Fault::RequestSignatureNotChecked) {
+        if let Err(e) = verify_signature(&request) {
+            return reject(
+                StatusCode::FORBIDDEN,
+                format!("key_material_request_signature: {e}"),
+            );
+        }
+    }
+    let mut state = shared.state();
+    let user_uri = if shared.fault(Fault::WrongUserUri) {
+        request.requesting_user.clone()
+    } else {
+        request.target_user.clone()
+    };
+    let user = match state.users.get_mut(&target_user) {
+        Some(user) => Some(user),
+        // The fault answers for someone else's clients.
+        None if shared.fault(Fault::UnknownUserGetsMaterial) => state.users.values_mut().next(),
+        None => None,
+    };
+    let Some(user) = user else {
+        return tls_body(
+            KeyMaterialResponse {
+                protocol: PROTOCOL_MLS10,
+                user_status: USER_UNKNOWN,
+                user_uri,
+                clients: vec![],
+            }
+            .to_bytes(),
+        );
+    };
+    let clients: Vec<ClientKeyMaterial> = user
+        .clients
+        .iter_mut()
+        .map(|client| claim(client, &request, &shared))
+        .collect();
+    let successes = clients
+        .iter()
+        .filter(|c| c.client_status == CLIENT_SUCCESS)
+        .count();
+    let user_status = if successes == clients.len() && successes > 0 {
+        USER_SUCCESS
+    } else if successes > 0 {
+        USER_PARTIAL_SUCCESS
+    } else {
+        USER_NO_COMPATIBLE_MATERIAL
+    };
+    tls_body(
+        KeyMaterialResponse {
+            protocol: PROTOCOL_MLS10,
+            user_status,
+            user_uri,
+            clients,
+        }
+        .to_bytes(),
+    )
+}
+
+/// The draft does not say which signature scheme the requester's key uses, and the request
+/// carries no suite of its own (acceptableCiphersuites is about the target's KeyPackages). Our
+/// choice: infer the scheme from the public key's encoding length.
+fn verify_signature(request: &KeyMaterialRequest) -> Result<(), String> {
+    let scheme = match request.requester_signature_key.len() {
+        32 => SignatureScheme::ED25519,
+        57 => SignatureScheme::ED448,
+        65 => SignatureScheme::ECDSA_SECP256R1_SHA256,
+        97 => SignatureScheme::ECDSA_SECP384R1_SHA384,
+        133 => SignatureScheme::ECDSA_SECP521R1_SHA512,
+        n => {
+            return Err(format!(
+                "requesterSignatureKey of {n} bytes is no known signature key encoding"
+            ))
+        }
+    };
+    mimi_mls::labels::verify_with_label(
+        scheme,
+        &request.requester_signature_key,
+        KEY_MATERIAL_REQUEST_LABEL,
+        &request.to_be_signed(),
+        &request.signature,
+    )
+}
+
+fn claim(
+    client: &mut Client,
+    request: &KeyMaterialRequest,
+    shared: &super::Shared,
+) -> ClientKeyMaterial {
+    let client_uri = IdentifierUri(client.sim.uri.clone());
+    let suite = u16::from(client.sim.ciphersuite);
+    let suite_ok =
+        shared.fault(Fault::CiphersuiteIgnored) || request.acceptable_ciphersuites.contains(&suite);
+    let capabilities_ok = meets(&request.required_capabilities);
+    if !(suite_ok && capabilities_ok) {
+        return ClientKeyMaterial {
+            client_status: CLIENT_NOTHING_COMPATIBLE,
+            client_uri,
+            body: ClientKeyMaterialBody::NothingCompatible(Some(capabilities(suite))),
+        };
+    }
+    let key_package = if shared.fault(Fault::ExpiredKeyPackages) {
+        Some(expired_key_package(client))
+    } else if shared.fault(Fault::KeyPackageReused) {
+        client.key_packages.front().cloned()
+    } else {
+        client.key_packages.pop_front()
+    };
+    match key_package {
+        Some(kp) => ClientKeyMaterial {
+            client_status: CLIENT_SUCCESS,
+            client_uri,
+            body: ClientKeyMaterialBody::KeyPackage(Box::new(kp)),
+        },
+        None => ClientKeyMaterial {
+            client_status: CLIENT_EXHAUSTED,
+            client_uri,
+            body: ClientKeyMaterialBody::Empty,
+        },
+    }
+}
+
+/// What the simulated clients support: openmls's defaults (RFC 9420 proposals and extensions,
+/// basic credentials).
+fn capabilities(suite: u16) -> Capabilities {
+    Capabilities {
+        versions: vec![1],
+        cipher_suites: vec![suite],
+        extensions: vec![],
+        proposals: vec![],
+        credentials: vec![1],
+    }
+}
+
+/// Required capabilities are met when they ask only for what every RFC 9420 client supports:
+/// no non-default extension or proposal types, and basic credentials.
+fn meets(required: &RequiredCapabilities) -> bool {
+    const DEFAULT_EXTENSIONS: &[u16] = &[1, 2, 3, 4, 5];
+    const DEFAULT_PROPOSALS: &[u16] = &[1, 2, 3, 4, 5, 6, 7];
+    required
+        .extension_types
+        .iter()
+        .all(|e| DEFAULT_EXTENSIONS.contains(e))
+        && required
+            .proposal_types
+            .iter()
+            .all(|p| DEFAULT_PROPOSALS.contains(p))
+        && required.credential_types.iter().all(|c| *c == 1)
+}
+
+fn expired_key_package(client: &Client) -> KeyPackage {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    client
+        .sim
+        .key_package(Lifetime::init(now - 7200, now - 3600))
+}

@@ -1,0 +1,137 @@
+//! The provider's MIMI endpoints (P-06 §5). The router and the directory are built from the same
+//! table, so the directory lists exactly the endpoints that are served.
+
+mod directory;
+mod key_material;
+
+use crate::faults::{Fault, Faults};
+use crate::state::State;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State as AxumState};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::{Extension, Router};
+use axum_server::tls::TlsInfo;
+use std::sync::{Arc, Mutex};
+
+/// Largest request body accepted; anything bigger gets 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+pub struct Shared {
+    pub domain: String,
+    pub faults: Faults,
+    pub state: Mutex<State>,
+}
+
+pub type SharedState = Arc<Shared>;
+
+impl Shared {
+    pub fn fault(&self, fault: Fault) -> bool {
+        self.faults.on(fault)
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A handler that panicked cannot leave the state half-written (no handler panics while
+        // holding the lock), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Endpoint {
+    /// The directory key (P-06 §5.1).
+    name: &'static str,
+    /// The path, both as the axum route and as the directory's URL template.
+    path: &'static str,
+    handler: fn() -> MethodRouter<SharedState>,
+}
+
+const ENDPOINTS: &[Endpoint] = &[Endpoint {
+    name: "keyMaterial",
+    path: "/v1/keyMaterial/{targetUser}",
+    handler: key_material::route,
+}];
+
+/// The directory document: every served endpoint at the provider's public domain.
+pub fn directory(domain: &str) -> mimi_wire::messages::directory::Directory {
+    mimi_wire::messages::directory::Directory {
+        endpoints: ENDPOINTS
+            .iter()
+            .map(|e| (e.name.to_string(), format!("https://{domain}{}", e.path)))
+            .collect(),
+    }
+}
+
+pub fn router(shared: SharedState) -> Router {
+    let mimi = ENDPOINTS
+        .iter()
+        .fold(Router::new(), |r, e| r.route(e.path, (e.handler)()))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            authenticate_peer,
+        ));
+    Router::new()
+        .route(
+            mimi_wire::messages::directory::DIRECTORY_PATH,
+            axum::routing::get(directory::get),
+        )
+        .merge(mimi)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+/// A 4xx or 5xx with the reason in plain text, so that a peer sees why.
+pub fn reject(status: StatusCode, reason: impl Into<String>) -> Response {
+    (status, reason.into()).into_response()
+}
+
+pub fn tls_body(bytes: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
+}
+
+/// P-06 §4.1: the peer's certificate must authenticate the domain in `From: mimi@<domain>`.
+async fn authenticate_peer(
+    AxumState(shared): AxumState<SharedState>,
+    tls: Option<Extension<Arc<TlsInfo>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let from = request
+        .headers()
+        .get(header::FROM)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let Some(from) = from else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "missing From: mimi@<provider domain> (P-06 §4.1)",
+        );
+    };
+    let Some(domain) = from.strip_prefix("mimi@").map(str::to_ascii_lowercase) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            format!("From {from:?} is not mimi@<provider domain> (P-06 §4.1)"),
+        );
+    };
+    if !shared.fault(Fault::FromNotChecked) {
+        let certified = tls
+            .and_then(|Extension(info)| info.peer_certificates.first().cloned())
+            .map(|der| crate::tls::certificate_domains(&der))
+            .unwrap_or_default();
+        if !certified.contains(&domain) {
+            return reject(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "From names {domain:?} but the client certificate authenticates {certified:?} (P-06 §4.1)"
+                ),
+            );
+        }
+    }
+    next.run(request).await
+}

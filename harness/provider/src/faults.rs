@@ -1,0 +1,83 @@
+//! Named faults: each makes the reference provider misbehave in one precise way, at the one place
+//! where the correct behaviour lives. The conformance suite's mutants are these switches.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! faults {
+    ($($variant:ident = $name:literal : $what:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Fault { $($variant,)* }
+
+        impl Fault {
+            pub const ALL: &'static [Fault] = &[$(Fault::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Fault::$variant => $name,)* }
+            }
+
+            /// What the provider does wrong with this fault on.
+            pub fn description(self) -> &'static str {
+                match self { $(Fault::$variant => $what,)* }
+            }
+        }
+    };
+}
+
+faults! {
+    ClientCertificateOptional = "client-certificate-optional":
+        "serves MIMI to a peer that presents no client certificate",
+    FromNotChecked = "from-not-checked":
+        "does not compare the From domain with the client certificate",
+    KeyPackageReused = "key-package-reused":
+        "hands out the same KeyPackage to every claim instead of consuming it",
+    ExpiredKeyPackages = "expired-key-packages":
+        "hands out KeyPackages whose lifetime has already ended",
+    UnknownUserGetsMaterial = "unknown-user-gets-material":
+        "answers a claim for an unknown user with success and another user's key material",
+    RequestSignatureNotChecked = "request-signature-not-checked":
+        "does not verify key_material_request_signature",
+    CiphersuiteIgnored = "ciphersuite-ignored":
+        "returns KeyPackages whatever acceptableCiphersuites says",
+    WrongUserUri = "wrong-user-uri":
+        "answers a claim with a userUri other than the target user",
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown fault {s:?}; known faults: {}", names.join(", "))
+            })
+    }
+}
+
+/// The faults switched on in one provider; empty for the correct reference provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults(BTreeSet<Fault>);
+
+impl Faults {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn with(fault: Fault) -> Self {
+        Self(BTreeSet::from([fault]))
+    }
+
+    pub fn on(&self, fault: Fault) -> bool {
+        self.0.contains(&fault)
+    }
+}

@@ -1,0 +1,70 @@
+//! The provider's state: in memory and bounded, because this is a test fixture, not a production
+//! server. Users, their clients (simulated MLS clients) and the KeyPackages those clients published.
+
+use mimi_mls::SimClient;
+use mimi_wire::mls_objects::KeyPackage;
+use openmls::prelude::Lifetime;
+use std::collections::{BTreeMap, VecDeque};
+
+/// No client keeps more KeyPackages than this (a bound on memory, not a protocol limit).
+pub const MAX_KEY_PACKAGES_PER_CLIENT: usize = 256;
+/// KeyPackages are valid for this long from their creation.
+pub const KEY_PACKAGE_LIFETIME_SECONDS: u64 = 28 * 24 * 3600;
+
+/// A user that the provider starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSeed {
+    pub name: String,
+    pub clients: usize,
+    pub key_packages_per_client: usize,
+}
+
+pub struct Client {
+    pub sim: SimClient,
+    /// Published KeyPackages, oldest first; each is handed out at most once.
+    pub key_packages: VecDeque<KeyPackage>,
+}
+
+pub struct User {
+    pub uri: String,
+    pub clients: Vec<Client>,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub users: BTreeMap<String, User>,
+}
+
+pub fn user_uri(domain: &str, name: &str) -> String {
+    format!("mimi://{domain}/u/{name}")
+}
+
+pub fn client_uri(domain: &str, user: &str, index: usize) -> String {
+    format!("mimi://{domain}/d/{user}/{index}")
+}
+
+impl State {
+    pub fn seeded(domain: &str, seeds: &[UserSeed]) -> Self {
+        let mut state = Self::default();
+        for seed in seeds {
+            let uri = user_uri(domain, &seed.name);
+            let clients = (1..=seed.clients)
+                .map(|i| {
+                    let sim = SimClient::new(
+                        client_uri(domain, &seed.name, i),
+                        mimi_mls::DEFAULT_CIPHERSUITE,
+                    );
+                    let count = seed
+                        .key_packages_per_client
+                        .min(MAX_KEY_PACKAGES_PER_CLIENT);
+                    let key_packages = (0..count)
+                        .map(|_| sim.key_package(Lifetime::new(KEY_PACKAGE_LIFETIME_SECONDS)))
+                        .collect();
+                    Client { sim, key_packages }
+                })
+                .collect();
+            state.users.insert(uri.clone(), User { uri, clients });
+        }
+        state
+    }
+}
