@@ -148,46 +148,17 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
         Ok(p) => p,
         Err(e) => return report_invalid(&[e.to_string()]),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::code(exit::UNREACHABLE);
-        }
-    };
-    // The embedded providers live as long as this binding.
-    let (profiles, _embedded) = if profiles.is_empty() {
-        match runtime.block_on(crate::embedded::start(Default::default())) {
-            Ok(e) => (e.profiles.clone(), Some(e)),
-            Err(e) => {
-                eprintln!("error: cannot start the embedded reference providers: {e:#}");
-                return exit::code(exit::UNREACHABLE);
-            }
-        }
-    } else {
-        (profiles, None)
-    };
-    let connections = match runtime.block_on(connect(profiles)) {
-        Ok(c) => c,
+    let (sink, events) = EventSink::channel();
+    let prepared = match prepare(profiles, sink, args.strict) {
+        Ok(p) => p,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::code(exit::UNREACHABLE);
         }
     };
-    let (sink, events) = EventSink::channel();
-    let session = Arc::new(Session {
-        runtime: runtime.handle().clone(),
-        connections,
-        sink,
-        strict: args.strict,
-        snapshots: snapshot::UpdateMode::from_env(),
-    });
-    let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session.clone()));
-    drop(session);
+    let session = prepared.session.clone();
+    let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session));
+    drop(prepared);
     let records: Vec<CaseRecord> = events
         .try_iter()
         .filter_map(|e| match e {
@@ -213,6 +184,43 @@ fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Re
     crate::report::results::write(&dir.join("results.json"), records, strict)?;
     tracing::info!("reports written to {}", dir.display());
     Ok(())
+}
+
+/// A session ready to run cases, with what it needs kept alive.
+pub struct Prepared {
+    pub session: Arc<Session>,
+    /// The embedded providers, when no profile was given; they stop when this is dropped.
+    _embedded: Option<crate::embedded::Embedded>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// Starts the runtime (and the embedded providers when `profiles` is empty) and connects.
+pub fn prepare(profiles: Vec<Profile>, sink: EventSink, strict: bool) -> Result<Prepared, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let (profiles, embedded) = if profiles.is_empty() {
+        let embedded = runtime
+            .block_on(crate::embedded::start(Default::default()))
+            .map_err(|e| format!("cannot start the embedded reference providers: {e:#}"))?;
+        (embedded.profiles.clone(), Some(embedded))
+    } else {
+        (profiles, None)
+    };
+    let connections = runtime.block_on(connect(profiles))?;
+    Ok(Prepared {
+        session: Arc::new(Session {
+            runtime: runtime.handle().clone(),
+            connections,
+            sink,
+            strict,
+            snapshots: snapshot::UpdateMode::from_env(),
+        }),
+        _embedded: embedded,
+        _runtime: runtime,
+    })
 }
 
 /// Connects to every provider and checks that each answers at all (its directory).

@@ -1,1 +1,117 @@
-fn main() {}
+//! Self-tests in the Hurl style: each file in fixtures/selftest/must-fail is a case that must fail
+//! against the embedded reference provider with exactly the text in its `.expected` file, and
+//! each file in fixtures/selftest/parse-error is a malformed case that must be rejected with
+//! exactly the located error in its `.expected` file. `SELFTEST_BLESS=1` rewrites the `.expected`
+//! files from what the harness says now (review the diff before committing it).
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use mimi_conformance::case::{self, Case};
+use mimi_conformance::catalogue::Catalogue;
+use mimi_conformance::cli::{load_catalogue, prepare, Prepared};
+use mimi_conformance::runner::events::{EventSink, Verdict};
+use mimi_conformance::runner::run_case;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+const MUST_FAIL: &str = "fixtures/selftest/must-fail";
+const PARSE_ERROR: &str = "fixtures/selftest/parse-error";
+
+fn main() -> std::process::ExitCode {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::env::set_current_dir(&workspace).expect("the workspace root exists");
+    let catalogue = Arc::new(load_catalogue(Path::new("cases")).expect("the catalogue loads"));
+    // Must-fail cases compare snapshots but never write them.
+    std::env::set_var("INSTA_UPDATE", "no");
+    let session: Arc<OnceLock<Prepared>> = Arc::new(OnceLock::new());
+    let mut trials = Vec::new();
+    for file in case::case_files(Path::new(PARSE_ERROR)).expect("the parse-error folder exists") {
+        let catalogue = catalogue.clone();
+        let name = format!(
+            "parse-error::{}",
+            case::case_id(Path::new(PARSE_ERROR), &file)
+        );
+        trials.push(Trial::test(name, move || parse_error(&file, &catalogue)));
+    }
+    for file in case::case_files(Path::new(MUST_FAIL)).expect("the must-fail folder exists") {
+        let (catalogue, session) = (catalogue.clone(), session.clone());
+        let name = format!("must-fail::{}", case::case_id(Path::new(MUST_FAIL), &file));
+        trials.push(Trial::test(name, move || {
+            must_fail(&file, &catalogue, &session)
+        }));
+    }
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
+}
+
+fn expected_path(file: &Path) -> PathBuf {
+    file.with_extension("expected")
+}
+
+/// Compares `actual` with the `.expected` file beside `file`, or rewrites it when blessing.
+fn compare(file: &Path, actual: &str) -> Result<(), Failed> {
+    let path = expected_path(file);
+    if std::env::var_os("SELFTEST_BLESS").is_some() {
+        std::fs::write(&path, actual).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e} (create it with SELFTEST_BLESS=1)", path.display()))?;
+    if expected == actual {
+        Ok(())
+    } else {
+        let diff = similar::TextDiff::from_lines(&expected, actual)
+            .unified_diff()
+            .header(&path.display().to_string(), "this run")
+            .to_string();
+        Err(format!(
+            "the harness's text differs from {}:\n{diff}",
+            path.display()
+        )
+        .into())
+    }
+}
+
+fn parse_error(file: &Path, catalogue: &Catalogue) -> Result<(), Failed> {
+    match case::load_case(Path::new(PARSE_ERROR), file, catalogue) {
+        Ok(_) => Err(format!("{} loaded, but it must be rejected", file.display()).into()),
+        Err(errors) => {
+            let text: String = errors.iter().map(|e| format!("{e}\n")).collect();
+            compare(file, &text)
+        }
+    }
+}
+
+/// The parts of a failure that do not change between runs: everything before the transcript,
+/// with ports replaced.
+fn stable(message: &str) -> String {
+    let head = message.split("\ntranscript:\n").next().unwrap_or_default();
+    let port = regex::Regex::new(r":\d{2,5}/").expect("a valid regex");
+    format!("{}\n", port.replace_all(head.trim_end(), ":PORT/"))
+}
+
+fn must_fail(
+    file: &Path,
+    catalogue: &Catalogue,
+    session: &OnceLock<Prepared>,
+) -> Result<(), Failed> {
+    let case: Case = case::load_case(Path::new(MUST_FAIL), file, catalogue).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let prepared = session.get_or_init(|| {
+        let (sink, _) = EventSink::channel();
+        prepare(Vec::new(), sink, false).expect("the embedded providers start")
+    });
+    let record = run_case(&case, &prepared.session);
+    if !matches!(record.verdict, Verdict::Fail | Verdict::Error) {
+        return Err(format!(
+            "{} must fail, but its verdict is {}",
+            file.display(),
+            record.verdict.name()
+        )
+        .into());
+    }
+    compare(file, &stable(&record.message))
+}

@@ -59,6 +59,11 @@ impl LoadError {
 fn yaml_message(err: &serde_saphyr::Error) -> String {
     let text = err.without_snippet().to_string();
     let first = text.lines().next().unwrap_or_default();
+    // Advice meant for programmers using the library, not for case authors.
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
     // "… at line L, column C" is said by the location we print in front.
     match first.rfind(" at line ") {
         Some(i) => first[..i].to_string(),

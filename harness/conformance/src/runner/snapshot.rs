@@ -72,7 +72,11 @@ pub fn check(
         }
         Some(expected) => {
             let expected = expected.unwrap_or("");
-            let diff = similar::TextDiff::from_lines(expected, actual.trim_end())
+            let (expected, actual) = (
+                format!("{}\n", expected.trim_end()),
+                format!("{}\n", actual.trim_end()),
+            );
+            let diff = similar::TextDiff::from_lines(&expected, &actual)
                 .unified_diff()
                 .context_radius(3)
                 .header("stored snapshot", "this run")

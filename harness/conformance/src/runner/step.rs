@@ -154,7 +154,16 @@ pub(super) async fn run(
             continue;
         }
         if !failures.is_empty() {
-            record.failures.extend(failures);
+            let retried = retry.map(|(within, _)| {
+                format!(
+                    " (still so after {attempt} attempts within {}ms)",
+                    within.as_millis()
+                )
+            });
+            record.failures.extend(failures.into_iter().map(|mut f| {
+                f.message.push_str(retried.as_deref().unwrap_or_default());
+                f
+            }));
             return Ok(());
         }
         if attempt > 1 {
