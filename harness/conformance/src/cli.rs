@@ -135,7 +135,7 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
     if args.test.list {
         let trials = cases
             .iter()
-            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())).with_kind(c.link().name()))
+            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
             .collect();
         return libtest_mimic::run(&args.test, trials).exit_code();
     }

@@ -81,3 +81,52 @@ pub fn write(path: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Resul
     report(records, strict).serialize(std::io::BufWriter::new(file))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::events::{AssertionFailure, ExchangeRecord};
+
+    /// What a hostile or broken provider can put in a response ends up in messages and
+    /// transcripts; the report must stay well-formed XML.
+    #[test]
+    fn hostile_bytes_keep_the_report_valid() {
+        let nasty = "ansi \u{1b}[31mred\u{1b}[0m nul \0 cdata ]]> lt < amp & bell \u{7}";
+        let record = CaseRecord {
+            id: "B::x::y".into(),
+            title: nasty.into(),
+            file: "cases/B/x/y.yaml".into(),
+            links: vec!["B".into()],
+            requirements: vec![],
+            provider: nasty.into(),
+            draft: "06".into(),
+            verdict: Verdict::Fail,
+            message: nasty.into(),
+            failures: vec![AssertionFailure {
+                step: nasty.into(),
+                location: "x".into(),
+                line: 1,
+                column: 1,
+                subject: "body".into(),
+                message: nasty.into(),
+            }],
+            transcript: vec![ExchangeRecord {
+                step: "s".into(),
+                attempt: 1,
+                request: nasty.into(),
+                response: nasty.into(),
+                status: Some(200),
+                millis: 1,
+            }],
+            retried: vec![],
+            duration: Default::default(),
+        };
+        let xml = report(&[record], false).to_string().unwrap();
+        assert!(
+            !xml.contains('\0') && !xml.contains('\u{1b}'),
+            "control bytes are escaped or dropped"
+        );
+        let parsed = Report::deserialize_from_str(&xml).expect("the report parses back");
+        assert_eq!(parsed.failures, 1);
+    }
+}

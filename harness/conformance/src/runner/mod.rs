@@ -48,7 +48,6 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
         .map(|case| {
             let session = session.clone();
             let name = case.id.clone();
-            let kind = case.link().name();
             libtest_mimic::Trial::ignorable_test(name, move || {
                 let record = run_case(&case, &session);
                 let outcome = match record.verdict {
@@ -62,7 +61,6 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
                 session.sink.emit(Event::CaseFinished(Box::new(record)));
                 outcome
             })
-            .with_kind(kind)
         })
         .collect()
 }

@@ -1,0 +1,147 @@
+//! The binary as users run it: exit codes, reports, listing, and the pki subcommand.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args(args)
+        .current_dir(workspace())
+        .env("INSTA_UPDATE", "no")
+        .output()
+        .expect("the binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mimi-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn run_passes_on_the_embedded_providers_and_writes_reports() {
+    let reports = temp_dir("reports");
+    let out = harness(&["run", "--reports", reports.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("junit.xml parses as JUnit");
+    let cases: usize = junit.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    let case_files = mimi_conformance::case::case_files(&workspace().join("cases")).unwrap();
+    assert_eq!(cases, case_files.len(), "one testcase per case");
+    assert!(junit
+        .test_suites
+        .iter()
+        .all(|s| s.name.starts_with("link ")));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["cases"].as_array().unwrap().len(), case_files.len());
+    assert!(results["cases"][0]["requirements"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty()));
+}
+
+#[test]
+fn a_failing_case_exits_1() {
+    let reports = temp_dir("failing");
+    let out = harness(&[
+        "run",
+        "--cases",
+        "fixtures/selftest/must-fail",
+        "--reports",
+        reports.to_str().unwrap(),
+        "--exact",
+        "B::keyMaterial::wrong-user-status",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("wrong-user-status.yaml:19:21"), "{stdout}");
+    let junit = quick_junit::Report::deserialize_from_str(
+        &std::fs::read_to_string(reports.join("junit.xml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(junit.failures, 1);
+}
+
+#[test]
+fn a_malformed_case_exits_2_with_its_location_and_sends_nothing() {
+    let out = harness(&["run", "--cases", "fixtures/selftest/parse-error"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown-key.yaml:11:5: unknown field `expct`"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing but libtest-mimic writes to stdout"
+    );
+}
+
+#[test]
+fn list_prints_every_case_and_nothing_else() {
+    let out = harness(&["run", "--list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("B::keyMaterial::one-time: test"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.is_empty() || l.ends_with(": test") || l.contains("tests,")),
+        "{stdout}"
+    );
+}
+
+/// A lab PKI from `pki`, with the profile pointed at a port where nothing listens.
+#[test]
+fn an_unreachable_provider_exits_3_and_a_broken_profile_exits_2() {
+    let lab = temp_dir("pki");
+    let out = harness(&[
+        "pki",
+        "--out",
+        lab.to_str().unwrap(),
+        "--domain",
+        "vendor.example",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for file in [
+        "ca.pem",
+        "vendor.example.pem",
+        "vendor.example.key.pem",
+        "harness.example.pem",
+        "profile-vendor.example.yaml",
+    ] {
+        assert!(lab.join(file).exists(), "pki wrote {file}");
+    }
+    let profile = lab.join("profile-vendor.example.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap().replace(
+        "address-overrides: {}",
+        "address-overrides: {vendor.example: \"127.0.0.1:1\"}",
+    );
+    std::fs::write(&profile, text).unwrap();
+    let out = harness(&["run", "--provider", profile.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be reached"),
+        "{}",
+        stderr(&out)
+    );
+
+    let broken = lab.join("broken.yaml");
+    std::fs::write(&broken, "name: x\ndomain: x.example\nunknown-setting: 1\n").unwrap();
+    let out = harness(&["run", "--provider", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken.yaml:3:1"), "{}", stderr(&out));
+}
