@@ -68,7 +68,9 @@ fn per(d: Duration, n: usize) -> Duration {
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let catalogue = load_catalogue(Path::new("cases")).map_err(anyhow::Error::msg)?;
     let (sink, _events) = EventSink::channel();
+    let start = Instant::now();
     let prepared = prepare(Vec::new(), sink, false).map_err(anyhow::Error::msg)?;
+    let startup = start.elapsed();
     let session = &prepared.session;
     let connection = &session.connections[0];
     let profile = &connection.profile;
@@ -183,6 +185,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     );
 
     let (bare_each, runner_each) = (per(bare, args.requests), per(runner, args.requests));
+    eprintln!("embedded pair started (certificates, KeyPackages, listeners, directory fetched): {startup:.1?}");
     eprintln!(
         "per exchange, {} requests to keyMaterial on the embedded provider (best of {ROUNDS} interleaved rounds):",
         args.requests

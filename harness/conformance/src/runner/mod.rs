@@ -49,7 +49,11 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
             let session = session.clone();
             let name = case.id.clone();
             libtest_mimic::Trial::ignorable_test(name, move || {
-                let record = run_case(&case, &session);
+                // A panic is a harness bug, but the case still gets its record in the reports.
+                let record = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_case(&case, &session)
+                }))
+                .unwrap_or_else(|panic| panicked(&case, &session, panic));
                 let outcome = match record.verdict {
                     Verdict::Unsupported => Ok(libtest_mimic::Completion::ignored_with(format!(
                         "unsupported: {}",
@@ -63,6 +67,38 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
             })
         })
         .collect()
+}
+
+fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>) -> CaseRecord {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let mut record = new_record(case, session);
+    record.verdict = Verdict::Error;
+    record.message =
+        format!("the harness panicked while running this case (a harness bug): {what}");
+    record
+}
+
+fn new_record(case: &Case, session: &Session) -> CaseRecord {
+    let profile = session.under_test();
+    CaseRecord {
+        id: case.id.clone(),
+        title: case.spec.title.clone(),
+        file: case.file.display().to_string(),
+        links: case.links().iter().map(|l| l.name().to_string()).collect(),
+        requirements: case.requirements.clone(),
+        provider: profile.name.clone(),
+        draft: profile.draft.clone(),
+        verdict: Verdict::Pass,
+        message: String::new(),
+        failures: Vec::new(),
+        transcript: Vec::new(),
+        retried: Vec::new(),
+        duration: Default::default(),
+    }
 }
 
 /// What is missing for the case to run against this session, if anything.
@@ -97,22 +133,7 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
     session.sink.emit(Event::CaseStarted {
         id: case.id.clone(),
     });
-    let profile = session.under_test();
-    let mut record = CaseRecord {
-        id: case.id.clone(),
-        title: case.spec.title.clone(),
-        file: case.file.display().to_string(),
-        links: case.links().iter().map(|l| l.name().to_string()).collect(),
-        requirements: case.requirements.clone(),
-        provider: profile.name.clone(),
-        draft: profile.draft.clone(),
-        verdict: Verdict::Pass,
-        message: String::new(),
-        failures: Vec::new(),
-        transcript: Vec::new(),
-        retried: Vec::new(),
-        duration: Default::default(),
-    };
+    let mut record = new_record(case, session);
     if let Some(reason) = unsupported(case, session) {
         record.verdict = Verdict::Unsupported;
         record.message = reason;
