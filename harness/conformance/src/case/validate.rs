@@ -137,20 +137,11 @@ impl Validator<'_> {
             check_step(step, &self.case.spec.actors.providers, &mut errors);
             let mut strings = Vec::new();
             collect_strings(step, &mut strings);
-            for (s, pos) in strings {
-                match template::unknown_names(s, &known) {
-                    Ok(unknown) if unknown.is_empty() => {}
-                    Ok(unknown) => errors.push((
-                        pos,
-                        format!(
-                            "undefined variable {}; known here: {}",
-                            unknown.join(", "),
-                            known.iter().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                    )),
-                    Err(e) => errors.push((pos, format!("invalid template: {e}"))),
-                }
-            }
+            let hint = format!(
+                "known here: {}",
+                known.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            check_templates(&strings, &known, &hint, &mut errors);
             for (pos, message) in errors {
                 self.error(pos, message);
             }
@@ -172,21 +163,33 @@ impl Validator<'_> {
             .cloned()
             .collect();
         let mut errors = Vec::new();
-        for (s, pos) in vars {
-            match template::unknown_names(s, &roles) {
-                Ok(unknown) if unknown.is_empty() => {}
-                Ok(unknown) => errors.push((
-                    pos,
-                    format!(
-                        "undefined variable {} (case variables may use roles and clients only)",
-                        unknown.join(", ")
-                    ),
-                )),
-                Err(e) => errors.push((pos, format!("invalid template: {e}"))),
-            }
-        }
+        check_templates(
+            &vars,
+            &roles,
+            "case variables may use roles and clients only",
+            &mut errors,
+        );
         for (pos, message) in errors {
             self.error(pos, message);
+        }
+    }
+}
+
+/// Every template among `strings` uses only `known` names.
+fn check_templates(
+    strings: &[(&str, Pos)],
+    known: &BTreeSet<String>,
+    hint: &str,
+    errors: &mut Vec<(Pos, String)>,
+) {
+    for (s, pos) in strings {
+        match template::unknown_names(s, known) {
+            Ok(unknown) if unknown.is_empty() => {}
+            Ok(unknown) => errors.push((
+                *pos,
+                format!("undefined variable {}; {hint}", unknown.join(", ")),
+            )),
+            Err(e) => errors.push((*pos, format!("invalid template: {e}"))),
         }
     }
 }

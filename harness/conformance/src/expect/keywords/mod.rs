@@ -26,6 +26,15 @@ pub static ALL: &[Keyword] = &[
     valid_key_package::KEYWORD,
 ];
 
+/// A list, or a template that fills in as one (a saved list).
+fn list(arg: &crate::case::node::Node) -> Result<(), String> {
+    use crate::case::node::Node;
+    match arg {
+        Node::Seq(_) | Node::Str(_) => Ok(()),
+        other => Err(format!("needs a list, not {}", other.kind())),
+    }
+}
+
 /// Any argument is fine.
 fn any(_: &crate::case::node::Node) -> Result<(), String> {
     Ok(())

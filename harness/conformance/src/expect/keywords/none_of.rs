@@ -1,22 +1,14 @@
 //! `none-of: [A, B]` or `none-of: "{{ captured }}"`: the actual value equals none of them
 //! (a captured list, e.g. the KeyPackage refs of an earlier claim, works as the list).
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {
     name: "none-of",
-    check_arg,
+    check_arg: super::list,
     apply,
 };
-
-fn check_arg(arg: &Node) -> Result<(), String> {
-    match arg {
-        Node::Seq(_) | Node::Str(_) => Ok(()),
-        other => Err(format!("needs a list, not {}", other.kind())),
-    }
-}
 
 /// A list argument as a list; a single value as a list of one.
 pub fn as_list(arg: &Value) -> Vec<Value> {

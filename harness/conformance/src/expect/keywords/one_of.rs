@@ -1,21 +1,13 @@
 //! `one-of: [A, B]`: the actual value equals one of the listed values.
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {
     name: "one-of",
-    check_arg,
+    check_arg: super::list,
     apply,
 };
-
-fn check_arg(arg: &Node) -> Result<(), String> {
-    match arg {
-        Node::Seq(_) | Node::Str(_) => Ok(()),
-        other => Err(format!("needs a list, not {}", other.kind())),
-    }
-}
 
 fn apply(actual: &Value, allowed: &Value) -> Result<(), String> {
     let allowed = super::none_of::as_list(allowed);
