@@ -2,6 +2,6 @@
 //! `cargo test`, cargo-nextest (with --partition) and filters all work on it.
 
 fn main() -> std::process::ExitCode {
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
     mimi_conformance::cli::test_main(&workspace)
 }

@@ -32,7 +32,7 @@ fn examples(readme: &str) -> Vec<(usize, String)> {
 }
 
 fn main() -> std::process::ExitCode {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
     std::env::set_current_dir(&workspace).expect("the workspace root exists");
     let readme = std::fs::read_to_string("cases/README.md").expect("cases/README.md exists");
     let catalogue = Arc::new(load_catalogue(Path::new("cases")).expect("the catalogue loads"));

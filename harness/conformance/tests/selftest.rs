@@ -17,7 +17,7 @@ const MUST_FAIL: &str = "fixtures/selftest/must-fail";
 const PARSE_ERROR: &str = "fixtures/selftest/parse-error";
 
 fn main() -> std::process::ExitCode {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
     std::env::set_current_dir(&workspace).expect("the workspace root exists");
     let catalogue = Arc::new(load_catalogue(Path::new("cases")).expect("the catalogue loads"));
     // Must-fail cases compare snapshots but never write them.

@@ -30,13 +30,27 @@ impl UpdateMode {
     }
 }
 
-/// insta's file: a YAML header between `---` lines, then the snapshot body.
+/// insta's file: a YAML header between `---` lines, then the snapshot body. Header values are
+/// written as insta writes them (plain when YAML allows), so accepting a snapshot with
+/// `cargo insta` does not rewrite its header.
 pub fn render_file(source: &str, expression: &str, body: &str) -> String {
     format!(
-        "---\nsource: {source}\nexpression: {}\n---\n{}\n",
-        serde_json::to_string(expression).expect("a string serialises"),
+        "---\nsource: {}\nexpression: {}\n---\n{}\n",
+        yaml_scalar(source),
+        yaml_scalar(expression),
         body.trim_end()
     )
+}
+
+fn yaml_scalar(s: &str) -> String {
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || " _-./'(),".contains(c))
+        && !s.ends_with(' ');
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).expect("a string serialises")
+    }
 }
 
 /// The body of a `.snap` file (after the header).
@@ -127,7 +141,7 @@ mod tests {
         insta::assert_snapshot!(file, @r#"
         ---
         source: cases/B/x.yaml
-        expression: "step one"
+        expression: step one
         ---
         a: 1
         b: 2
