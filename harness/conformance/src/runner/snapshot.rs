@@ -44,7 +44,8 @@ pub fn render_file(source: &str, expression: &str, body: &str) -> String {
 
 fn yaml_scalar(s: &str) -> String {
     let plain = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || " _-./'(),".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _-./(),".contains(c))
         && !s.ends_with(' ');
     if plain {
         s.to_string()
