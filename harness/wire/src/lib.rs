@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod common;
+pub mod content;
 pub mod messages;
 pub mod mls_objects;
 pub mod registry;
