@@ -38,28 +38,60 @@ pub trait Encode {
     fn encode(&self, w: &mut Writer);
 
     fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::default();
+        self.to_bytes_as(Draft::default())
+    }
+
+    fn to_bytes_as(&self, draft: Draft) -> Vec<u8> {
+        let mut w = Writer::with_draft(draft);
         self.encode(&mut w);
         w.into_bytes()
     }
 }
 
-/// Decodes a whole body as one `T`; trailing bytes are an error.
+/// Decodes a whole body as one `T` (current draft); trailing bytes are an error.
 pub fn decode_exact<T: Decode>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut r = Reader::new(bytes);
+    decode_exact_as(bytes, Draft::default())
+}
+
+pub fn decode_exact_as<T: Decode>(bytes: &[u8], draft: Draft) -> Result<T, DecodeError> {
+    let mut r = Reader::with_draft(bytes, draft);
     let value = r.read::<T>()?;
     r.finish()?;
     Ok(value)
 }
 
 /// Decodes a body made of one or more `T` back to back (a `/notify` body).
-pub fn decode_concatenated<T: Decode>(bytes: &[u8]) -> Result<Vec<T>, DecodeError> {
-    let mut r = Reader::new(bytes);
+pub fn decode_concatenated<T: Decode>(bytes: &[u8], draft: Draft) -> Result<Vec<T>, DecodeError> {
+    let mut r = Reader::with_draft(bytes, draft);
     let mut items = Vec::new();
     loop {
         items.push(r.read::<T>()?);
         if r.remaining() == 0 {
             return Ok(items);
+        }
+    }
+}
+
+/// The revision of draft-ietf-mimi-protocol whose wire format to read and write. The changes
+/// that matter on the wire: -05 added `franking_signature_ciphersuite` to Frank; -06 added
+/// `pending_proposals` to the GroupInfo TBE and extension dictionaries to ConsentEntry,
+/// IdentifierRequest, IdentifierResponse and AbuseReport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Draft {
+    D04,
+    D05,
+    #[default]
+    D06,
+}
+
+impl std::str::FromStr for Draft {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim_start_matches('-') {
+            "04" | "4" => Ok(Self::D04),
+            "05" | "5" => Ok(Self::D05),
+            "06" | "6" => Ok(Self::D06),
+            other => Err(format!("protocol draft {other:?}: use 04, 05 or 06")),
         }
     }
 }
@@ -70,15 +102,21 @@ pub struct Reader<'a> {
     /// Reading stops here: the end of the innermost vector being read.
     end: usize,
     structure: &'static str,
+    pub draft: Draft,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
+        Self::with_draft(buf, Draft::default())
+    }
+
+    pub fn with_draft(buf: &'a [u8], draft: Draft) -> Self {
         Self {
             buf,
             pos: 0,
             end: buf.len(),
             structure: "body",
+            draft,
         }
     }
 
@@ -271,9 +309,17 @@ impl<'a> Reader<'a> {
 #[derive(Default)]
 pub struct Writer {
     buf: Vec<u8>,
+    pub draft: Draft,
 }
 
 impl Writer {
+    pub fn with_draft(draft: Draft) -> Self {
+        Self {
+            buf: Vec::new(),
+            draft,
+        }
+    }
+
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -315,7 +361,7 @@ impl Writer {
     }
 
     pub fn vector<T>(&mut self, items: &[T], mut item: impl FnMut(&mut Self, &T)) {
-        let mut inner = Writer::default();
+        let mut inner = Writer::with_draft(self.draft);
         for i in items {
             item(&mut inner, i);
         }

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod common;
 pub mod content;
+pub mod fields;
 pub mod messages;
 pub mod mls_objects;
 pub mod registry;

@@ -3,6 +3,7 @@
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::common::ciphersuite_name;
 use crate::render::{hex_short, Render};
+use openmls::prelude::MlsMessageIn;
 use openmls::prelude::{KeyPackage as OpenMlsKeyPackage, KeyPackageIn, OpenMlsCrypto};
 use openmls_rust_crypto::RustCrypto;
 use serde_json::{json, Value};
@@ -97,6 +98,179 @@ impl Render for KeyPackage {
                 Err(e) => e,
             },
             "size": self.bytes.len(),
+        })
+    }
+}
+
+/// An MLS object as it sits in a MIMI body: its exact bytes, and openmls's parse of them.
+#[derive(Debug, Clone)]
+pub struct Mls<T> {
+    pub bytes: Vec<u8>,
+    pub parsed: T,
+}
+
+impl<T> PartialEq for Mls<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+/// What the harness shows of an MLS object it cannot decrypt.
+pub trait MlsKind: tls_codec::Deserialize {
+    const NAME: &'static str;
+    fn show(&self) -> Value;
+}
+
+impl<T: MlsKind> Decode for Mls<T> {
+    const NAME: &'static str = T::NAME;
+    fn decode_fields(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let parsed = r.mls::<T>(T::NAME)?;
+        Ok(Self {
+            bytes: r.since(start).to_vec(),
+            parsed,
+        })
+    }
+}
+
+impl<T> Encode for Mls<T> {
+    fn encode(&self, w: &mut Writer) {
+        w.raw(&self.bytes)
+    }
+}
+
+impl<T: MlsKind> Render for Mls<T> {
+    fn render(&self) -> Value {
+        self.parsed.show()
+    }
+}
+
+pub type MlsMessage = Mls<openmls::prelude::MlsMessageIn>;
+pub type Welcome = Mls<openmls::prelude::Welcome>;
+pub type GroupInfo = Mls<openmls::prelude::group_info::VerifiableGroupInfo>;
+
+/// RFC 9420 §6 wire formats.
+pub const WIRE_FORMATS: &[&str] = &[
+    "reserved",
+    "public_message",
+    "private_message",
+    "welcome",
+    "group_info",
+    "key_package",
+];
+/// RFC 9420 §6 content types.
+pub const CONTENT_TYPES: &[&str] = &["reserved", "application", "proposal", "commit"];
+
+fn content_type_number(ct: openmls::prelude::ContentType) -> u8 {
+    use openmls::prelude::ContentType;
+    match ct {
+        ContentType::Application => 1,
+        ContentType::Proposal => 2,
+        ContentType::Commit => 3,
+    }
+}
+
+impl Mls<openmls::prelude::MlsMessageIn> {
+    /// The wire format (RFC 9420 §6): 1 public, 2 private, 3 welcome, 4 group_info, 5 key_package.
+    pub fn wire_format(&self) -> u16 {
+        self.bytes
+            .get(2..4)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// The content type of a Public or Private message (in the clear in both).
+    pub fn content_type(&self) -> Option<u8> {
+        self.parsed
+            .clone()
+            .try_into_protocol_message()
+            .ok()
+            .map(|m| content_type_number(m.content_type()))
+    }
+
+    pub fn epoch(&self) -> Option<u64> {
+        self.parsed
+            .clone()
+            .try_into_protocol_message()
+            .ok()
+            .map(|m| m.epoch().as_u64())
+    }
+}
+
+impl MlsKind for openmls::prelude::MlsMessageIn {
+    const NAME: &'static str = "MLSMessage";
+    fn show(&self) -> Value {
+        use openmls::prelude::{MlsMessageBodyIn, ProtocolMessage, Sender};
+        let wire_format = crate::render::enum_name(WIRE_FORMATS, wire_format_number(self));
+        let mut v = match self.clone().extract() {
+            MlsMessageBodyIn::PublicMessage(pm) => {
+                let sender = match pm.sender() {
+                    Sender::Member(i) => json!({"member": i.u32()}),
+                    Sender::External(_) => json!("external"),
+                    Sender::NewMemberProposal => json!("new_member_proposal"),
+                    Sender::NewMemberCommit => json!("new_member_commit"),
+                };
+                let message = ProtocolMessage::from(pm);
+                json!({
+                    "group_id": hex_short(message.group_id().as_slice()),
+                    "epoch": message.epoch().as_u64(),
+                    "content_type": crate::render::enum_name(CONTENT_TYPES, content_type_number(message.content_type())),
+                    "sender": sender,
+                })
+            }
+            MlsMessageBodyIn::PrivateMessage(pm) => {
+                let message = ProtocolMessage::from(pm);
+                json!({
+                    "group_id": hex_short(message.group_id().as_slice()),
+                    "epoch": message.epoch().as_u64(),
+                    "content_type": crate::render::enum_name(CONTENT_TYPES, content_type_number(message.content_type())),
+                    "ciphertext": "(encrypted to the group)",
+                })
+            }
+            MlsMessageBodyIn::Welcome(w) => w.show(),
+            MlsMessageBodyIn::GroupInfo(g) => g.show(),
+            MlsMessageBodyIn::KeyPackage(kp) => {
+                use tls_codec::Serialize;
+                let bytes = kp.tls_serialize_detached().unwrap_or_default();
+                KeyPackage { bytes, parsed: kp }.render()
+            }
+            #[allow(unreachable_patterns)]
+            _ => json!({}),
+        };
+        v["wire_format"] = wire_format;
+        v
+    }
+}
+
+fn wire_format_number(m: &MlsMessageIn) -> u8 {
+    use openmls::prelude::WireFormat;
+    match m.wire_format() {
+        WireFormat::PublicMessage => 1,
+        WireFormat::PrivateMessage => 2,
+        WireFormat::Welcome => 3,
+        WireFormat::GroupInfo => 4,
+        WireFormat::KeyPackage => 5,
+    }
+}
+
+impl MlsKind for openmls::prelude::Welcome {
+    const NAME: &'static str = "Welcome";
+    fn show(&self) -> Value {
+        json!({
+            "cipher_suite": ciphersuite_name(u16::from(self.ciphersuite())),
+            "new_members": self.secrets().iter().map(|s| hex::encode(s.new_member().as_slice())).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl MlsKind for openmls::prelude::group_info::VerifiableGroupInfo {
+    const NAME: &'static str = "GroupInfo";
+    fn show(&self) -> Value {
+        let context = self.group_context();
+        json!({
+            "group_id": hex_short(context.group_id().as_slice()),
+            "epoch": context.epoch().as_u64(),
+            "cipher_suite": ciphersuite_name(u16::from(context.ciphersuite())),
+            "extensions": self.extensions().iter().map(|e| u16::from(e.extension_type())).collect::<Vec<_>>(),
         })
     }
 }

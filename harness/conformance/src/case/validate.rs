@@ -326,7 +326,9 @@ fn check_expect(expect: &super::model::Expect, errors: &mut Vec<(Pos, String)>) 
         ));
     }
     if let Some(name) = &expect.decode_as {
-        if mimi_wire::registry::message_type(&name.value).is_none() && name.value != "json" {
+        if !mimi_wire::registry::message_names().contains(&name.value.as_str())
+            && name.value != "json"
+        {
             errors.push((
                 Pos::of(name),
                 format!(
