@@ -37,6 +37,8 @@ enum Command {
     Pki(crate::pki::PkiArgs),
     /// Measure the runner's overhead and the case loader's speed.
     Bench(crate::bench::BenchArgs),
+    /// Render a captured MIMI body (binary, hex or base64) as YAML.
+    Decode(crate::decode::DecodeArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run_suite(&args, Some(&args.reports)),
         Command::Pki(args) => crate::pki::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::Decode(args) => crate::decode::run(&args),
     }
 }
 

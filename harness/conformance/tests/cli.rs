@@ -145,3 +145,81 @@ fn an_unreachable_provider_exits_3_and_a_broken_profile_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("broken.yaml:3:1"), "{}", stderr(&out));
 }
+
+#[test]
+fn decode_renders_every_content_example_with_its_message_id() {
+    let dir = workspace().join("fixtures/vectors/mimi-content");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "cbor") || path.ends_with("implied-original.cbor") {
+            continue;
+        }
+        for draft in ["07", "08"] {
+            let out = harness(&[
+                "decode",
+                path.to_str().unwrap(),
+                "--type",
+                "MimiContent",
+                "--content-draft",
+                draft,
+            ]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                path.display(),
+                stderr(&out)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("messageId: 01") && text.contains("violations: []"),
+                "{}: {text}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn decode_guesses_the_type_and_reads_hex_and_base64() {
+    let original =
+        std::fs::read(workspace().join("fixtures/vectors/mimi-content/original.cbor")).unwrap();
+    let file = temp_dir("decode").join("original.hex");
+    std::fs::write(&file, hex::encode(&original)).unwrap();
+    let out = harness(&["decode", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("MimiContent:"));
+    use base64::Engine;
+    std::fs::write(
+        &file,
+        base64::engine::general_purpose::STANDARD.encode(&original),
+    )
+    .unwrap();
+    let out = harness(&[
+        "decode",
+        file.to_str().unwrap(),
+        "--input",
+        "base64",
+        "--type",
+        "MimiContent",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn decode_of_a_broken_body_exits_2_with_the_field_and_offset() {
+    let file = temp_dir("decode-bad").join("bad.hex");
+    std::fs::write(&file, "0100").unwrap();
+    let out = harness(&[
+        "decode",
+        file.to_str().unwrap(),
+        "--type",
+        "KeyMaterialResponse",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("IdentifierUri.uri at byte offset 2"),
+        "{}",
+        stderr(&out)
+    );
+}
