@@ -50,8 +50,9 @@ fn read_input(args: &DecodeArgs) -> Result<Vec<u8>, String> {
     let text = std::str::from_utf8(&raw)
         .ok()
         .map(|t| t.split_whitespace().collect::<String>());
-    let is_hex =
-        |t: &str| !t.is_empty() && t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex = |t: &str| {
+        !t.is_empty() && t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit())
+    };
     let is_base64 = |t: &str| {
         !t.is_empty()
             && t.bytes()

@@ -12,6 +12,14 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::signatures::Signer;
 
+/// What a MIMI client supports beyond RFC 9420's defaults: the app-data dictionary that carries
+/// room state (P-06 §7.2).
+pub fn mimi_capabilities() -> openmls::prelude::Capabilities {
+    openmls::prelude::Capabilities::builder()
+        .extensions(vec![openmls::prelude::ExtensionType::AppDataDictionary])
+        .build()
+}
+
 pub struct SimClient {
     /// The client's MIMI URI, carried as the identity of its basic credential.
     pub uri: String,
@@ -51,6 +59,7 @@ impl SimClient {
     pub fn key_package(&self, lifetime: Lifetime) -> KeyPackage {
         let bundle = OpenMlsKeyPackage::builder()
             .key_package_lifetime(lifetime)
+            .leaf_node_capabilities(mimi_capabilities())
             .build(
                 self.ciphersuite,
                 &self.provider,

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod labels;
+pub mod room;
 
 pub use client::SimClient;
 pub use openmls::prelude::Ciphersuite;

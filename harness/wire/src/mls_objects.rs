@@ -271,6 +271,7 @@ impl MlsKind for openmls::prelude::group_info::VerifiableGroupInfo {
             "epoch": context.epoch().as_u64(),
             "cipher_suite": ciphersuite_name(u16::from(context.ciphersuite())),
             "extensions": self.extensions().iter().map(|e| u16::from(e.extension_type())).collect::<Vec<_>>(),
+            "group_context_extensions": context.extensions().iter().map(|e| u16::from(e.extension_type())).collect::<Vec<_>>(),
         })
     }
 }
