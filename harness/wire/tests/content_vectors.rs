@@ -141,3 +141,14 @@ fn implied_original_carries_the_message_ids_of_both_revisions() {
         cbor_id
     );
 }
+
+/// Found by the `content` fuzz target: CBOR `undefined` (0xf7) where the grammar has `null`
+/// was read as null, so the message re-encoded differently.
+#[test]
+fn undefined_is_not_null() {
+    let mut bytes = vector("original.cbor");
+    assert_eq!(bytes[18], 0xf6, "replaces = null");
+    bytes[18] = 0xf7;
+    let err = content::decode(&bytes).unwrap_err();
+    assert!(err.contains("byte offset 18"), "{err}");
+}

@@ -42,7 +42,23 @@ pub fn decode(bytes: &[u8]) -> Result<MimiContent, String> {
     deterministic::check(bytes)
         .map_err(|e| format!("not deterministic CBOR (draft-ietf-mimi-content §6.1): {e}"))?;
     let value: Value = ciborium::de::from_reader(bytes).map_err(|e| format!("not CBOR: {e}"))?;
-    MimiContent::from_value(&value).map_err(|e| e.to_string())
+    let content = MimiContent::from_value(&value).map_err(|e| e.to_string())?;
+    // What the typed model cannot tell apart (ciborium reads `undefined` as null, for one) must
+    // not pass as valid: the content must be exactly what its decoded form encodes to.
+    let again = encode(&content);
+    if again != bytes {
+        let offset = again
+            .iter()
+            .zip(bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(again.len().min(bytes.len()));
+        return Err(format!(
+            "not the content format's encoding at byte offset {offset}: 0x{:02x} where 0x{:02x} belongs (e.g. undefined for null)",
+            bytes.get(offset).copied().unwrap_or_default(),
+            again.get(offset).copied().unwrap_or_default()
+        ));
+    }
+    Ok(content)
 }
 
 pub fn encode(content: &MimiContent) -> Vec<u8> {
