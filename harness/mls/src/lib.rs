@@ -2,6 +2,7 @@
 //! providers send.
 
 pub mod client;
+pub mod hub_view;
 pub mod labels;
 pub mod room;
 

@@ -268,3 +268,17 @@ pub fn franking_tag(content: &[u8]) -> Result<[u8; 32], String> {
     mac.update(content);
     Ok(mac.finalize().into_bytes().into())
 }
+
+impl SimClient {
+    /// Removes the members at these leaf indexes; the commit is merged at once.
+    pub fn remove(&self, group: &mut MlsGroup, leaves: &[u32]) -> Result<Vec<u8>, String> {
+        let leaves: Vec<LeafNodeIndex> = leaves.iter().map(|l| LeafNodeIndex::new(*l)).collect();
+        let (commit, _, _) = group
+            .remove_members(&self.provider, &self.signer, &leaves)
+            .map_err(|e| err("removing members", e))?;
+        group
+            .merge_pending_commit(&self.provider)
+            .map_err(|e| err("merging the removal", e))?;
+        commit.to_bytes().map_err(|e| err("encoding the commit", e))
+    }
+}
