@@ -21,20 +21,38 @@ pub struct Builder {
     build: fn(&Fields, &BuildContext) -> Located<Vec<u8>>,
 }
 
-pub static BUILDERS: &[Builder] = &[Builder {
-    message: "KeyMaterialRequest",
-    fields: &[
-        "protocol",
-        "requestingUser",
-        "targetUser",
-        "roomId",
-        "acceptableCiphersuites",
-        "requiredCapabilities",
-        "requester",
-        "signature",
-    ],
-    build: key_material_request,
-}];
+pub static BUILDERS: &[Builder] = &[
+    Builder {
+        message: "KeyMaterialRequest",
+        fields: &[
+            "protocol",
+            "requestingUser",
+            "targetUser",
+            "roomId",
+            "acceptableCiphersuites",
+            "requiredCapabilities",
+            "requester",
+            "signature",
+        ],
+        build: key_material_request,
+    },
+    Builder {
+        message: "ConsentEntry",
+        fields: &[
+            "consentOperation",
+            "requesterUri",
+            "targetUri",
+            "roomId",
+            "keyPackagesOf",
+        ],
+        build: consent_entry,
+    },
+    Builder {
+        message: "IdentifierRequest",
+        fields: &["query"],
+        build: identifier_request,
+    },
+];
 
 pub struct BuildContext<'a> {
     pub vars: &'a minijinja::Value,
@@ -279,4 +297,81 @@ fn key_material_request(fields: &Fields, ctx: &BuildContext) -> Located<Vec<u8>>
         },
     }
     Ok(request.to_bytes())
+}
+
+fn required_string(ctx: &BuildContext, fields: &Fields, name: &str, at: Pos) -> Located<String> {
+    string(ctx, fields, name)?.ok_or((at, format!("{name} is needed")))
+}
+
+/// `ConsentEntry`: `keyPackagesOf` names the simulated clients whose fresh KeyPackages a grant
+/// carries.
+fn consent_entry(fields: &Fields, ctx: &BuildContext) -> Located<Vec<u8>> {
+    use mimi_wire::messages::consent::{ConsentEntry, ConsentOperation};
+    let at = fields.first().map(|(k, _)| Pos::of(k)).unwrap_or_default();
+    let operation_name = required_string(ctx, fields, "consentOperation", at)?;
+    let consent_operation = ConsentOperation::from_name(&operation_name).ok_or_else(|| {
+        let pos = field(fields, "consentOperation").map(Pos::of).unwrap_or(at);
+        (
+            pos,
+            format!("consentOperation {operation_name:?} is not cancel, request, grant or revoke"),
+        )
+    })?;
+    let mut client_key_packages = Vec::new();
+    if let Some(node) = field(fields, "keyPackagesOf") {
+        let Node::Seq(names) = &node.value else {
+            return Err((
+                Pos::of(node),
+                "keyPackagesOf is a list of client names".into(),
+            ));
+        };
+        for name in names {
+            let Node::Str(n) = &name.value else {
+                return Err((Pos::of(name), "a client name".into()));
+            };
+            let client = ctx.client(Some((n, Pos::of(name))), at)?;
+            client_key_packages.push(client.key_package(openmls::prelude::Lifetime::new(3600)));
+        }
+    }
+    let entry = ConsentEntry {
+        consent_operation,
+        requester_uri: IdentifierUri(required_string(ctx, fields, "requesterUri", at)?),
+        target_uri: IdentifierUri(required_string(ctx, fields, "targetUri", at)?),
+        room_id: string(ctx, fields, "roomId")?.map(IdentifierUri),
+        client_key_packages,
+        consent_extensions: mimi_wire::fields::Since(Some(Default::default())),
+    };
+    Ok(entry.to_bytes())
+}
+
+/// `IdentifierRequest`: `query` is a list of `{type, value}` (and `name` for oidcStdClaim and
+/// vcardField), all of which must match.
+fn identifier_request(fields: &Fields, ctx: &BuildContext) -> Located<Vec<u8>> {
+    use mimi_wire::fields::Opaque;
+    use mimi_wire::messages::identifier::{IdentifierRequest, QueryElement, SearchIdentifierType};
+    let node = field(fields, "query").ok_or((Pos::default(), "query is needed".to_string()))?;
+    let Value::Array(items) = ctx.fill(node)? else {
+        return Err((Pos::of(node), "query is a list of {type, value}".into()));
+    };
+    let query_elements = items
+        .iter()
+        .map(|item| {
+            let text = |k: &str| item.get(k).and_then(Value::as_str);
+            let kind =
+                text("type").ok_or((Pos::of(node), "each query element has a type".to_string()))?;
+            let search_type = SearchIdentifierType::from_name(kind).ok_or((
+                Pos::of(node),
+                format!("{kind:?} is not a SearchIdentifierType"),
+            ))?;
+            Ok(QueryElement {
+                search_type,
+                field_name: text("name").map(|n| Opaque(n.as_bytes().to_vec())),
+                search_value: Opaque(text("value").unwrap_or_default().as_bytes().to_vec()),
+            })
+        })
+        .collect::<Located<Vec<_>>>()?;
+    Ok(IdentifierRequest {
+        query_elements,
+        id_request_extensions: mimi_wire::fields::Since(Some(Default::default())),
+    }
+    .to_bytes())
 }

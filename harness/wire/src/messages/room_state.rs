@@ -44,6 +44,7 @@ wire_struct!(
 
 wire_struct!(
     /// `ParticipantListData` (component 0x0022).
+    #[derive(Default)]
     ParticipantListData {
         participants: Vec<UserRolePair> = "participants",
     }
