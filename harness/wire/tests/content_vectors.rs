@@ -152,3 +152,51 @@ fn undefined_is_not_null() {
     let err = content::decode(&bytes).unwrap_err();
     assert!(err.contains("byte offset 18"), "{err}");
 }
+
+/// §6.3's own example has 4 levels (map, array, array, tag 32) and is allowed; one more is not.
+#[test]
+fn extension_depth_counts_as_the_draft_does() {
+    use ciborium::Value;
+    let mut decoded = content::decode(&vector("original.cbor")).unwrap();
+    let tagged = Value::Tag(32, Box::new(Value::Text("http://example.com".into())));
+    let four = Value::Array(vec![Value::Array(vec![
+        Value::Bytes(vec![0x12, 0x34]),
+        tagged,
+    ])]);
+    decoded
+        .extensions
+        .push((Value::Integer(256.into()), four.clone()));
+    assert_eq!(content::violations(&decoded), Vec::<String>::new());
+    decoded.extensions.pop();
+    decoded
+        .extensions
+        .push((Value::Integer(256.into()), Value::Array(vec![four])));
+    assert!(content::violations(&decoded)[0].contains("deeper than 4"));
+}
+
+/// `cid:N@local.invalid` must name a SinglePart or ExternalPart (§4.4).
+#[test]
+fn content_id_references_name_single_or_external_parts() {
+    use mimi_wire::content::model::Part;
+    // multipart-2 as published is valid; give its first text part two bad references.
+    let mut decoded = content::decode(&vector("multipart-2.cbor")).unwrap();
+    assert_eq!(content::violations(&decoded), Vec::<String>::new());
+    let Part::Multi { parts, .. } = &mut decoded.body.part else {
+        panic!("multipart-2 is a multipart")
+    };
+    let Part::Single { content, .. } = &mut parts[0].part else {
+        panic!("its first part is single")
+    };
+    content.extend_from_slice(b" ![x](cid:0@local.invalid) ![y](cid:9@local.invalid)");
+    let v = content::violations(&decoded);
+    assert!(
+        v.iter()
+            .any(|m| m.contains("cid:0@local.invalid, which is not a SinglePart")),
+        "{v:?}"
+    );
+    assert!(
+        v.iter()
+            .any(|m| m.contains("cid:9@local.invalid, a part the message does not have")),
+        "{v:?}"
+    );
+}

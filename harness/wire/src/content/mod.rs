@@ -69,7 +69,10 @@ pub fn encode(content: &MimiContent) -> Vec<u8> {
 const MAX_INTEGER_KEY: i128 = (1 << 53) - 1;
 const MAX_PART_DEPTH: usize = 4;
 const MAX_EXTENSION_DEPTH: usize = 4;
+/// `value = any .size (0..4095)` (§4.3).
+const MAX_EXTENSION_VALUE_BYTES: usize = 4095;
 
+/// Levels of tags, maps and arrays (§6.3 counts each of them; a scalar adds none).
 fn value_depth(v: &Value) -> usize {
     match v {
         Value::Array(items) => 1 + items.iter().map(value_depth).max().unwrap_or(0),
@@ -80,8 +83,62 @@ fn value_depth(v: &Value) -> usize {
                 .max()
                 .unwrap_or(0)
         }
-        Value::Tag(_, inner) => value_depth(inner),
+        Value::Tag(_, inner) => 1 + value_depth(inner),
         _ => 0,
+    }
+}
+
+/// Whether every map inside `v` has only integer, text or byte-string keys (§6.2).
+fn nested_keys_allowed(v: &Value) -> bool {
+    match v {
+        Value::Array(items) => items.iter().all(nested_keys_allowed),
+        Value::Map(entries) => entries.iter().all(|(k, v)| {
+            matches!(k, Value::Integer(_) | Value::Text(_) | Value::Bytes(_))
+                && nested_keys_allowed(v)
+        }),
+        Value::Tag(_, inner) => nested_keys_allowed(inner),
+        _ => true,
+    }
+}
+
+/// The parts in depth-first order: the part index of §4.4 (the body is index 0).
+fn parts_in_order<'p>(part: &'p NestedPart, out: &mut Vec<&'p NestedPart>) {
+    out.push(part);
+    if let Part::Multi { parts, .. } = &part.part {
+        parts.iter().for_each(|p| parts_in_order(p, out));
+    }
+}
+
+/// `cid:<partIndex>@local.invalid` references in text parts must name a SinglePart or an
+/// ExternalPart of the same message (§4.4).
+fn cid_violations(body: &NestedPart, out: &mut Vec<String>) {
+    let mut parts = Vec::new();
+    parts_in_order(body, &mut parts);
+    for (index, part) in parts.iter().enumerate() {
+        let Part::Single {
+            content_type,
+            content,
+        } = &part.part
+        else {
+            continue;
+        };
+        if !content_type.starts_with("text/") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(content);
+        for reference in text.split("cid:").skip(1) {
+            let Some((target, _)) = reference.split_once("@local.invalid") else {
+                continue;
+            };
+            let Ok(target) = target.parse::<usize>() else {
+                continue;
+            };
+            match parts.get(target).map(|p| &p.part) {
+                Some(Part::Single { .. } | Part::External(_)) => {}
+                Some(_) => out.push(format!("part {index} references cid:{target}@local.invalid, which is not a SinglePart or ExternalPart (§4.4)")),
+                None => out.push(format!("part {index} references cid:{target}@local.invalid, a part the message does not have (§4.4)")),
+            }
+        }
     }
 }
 
@@ -134,9 +191,16 @@ pub fn violations(content: &MimiContent) -> Vec<String> {
             )),
             _ => out.push("an extension key is neither an integer nor a text string (§4.3)".into()),
         }
-        if value_depth(value) > MAX_EXTENSION_DEPTH {
+        // The extensions map itself is level 1 (§6.3).
+        if 1 + value_depth(value) > MAX_EXTENSION_DEPTH {
+            out.push(format!("an extension value nests deeper than {MAX_EXTENSION_DEPTH} levels with the extensions map (§6.3)"));
+        }
+        if !nested_keys_allowed(value) {
+            out.push("a map inside an extension has a key that is not an integer, text or byte string (§6.2)".into());
+        }
+        if encode_value(value).len() > MAX_EXTENSION_VALUE_BYTES {
             out.push(format!(
-                "an extension value nests deeper than {MAX_EXTENSION_DEPTH} (§6.3)"
+                "an extension value is larger than {MAX_EXTENSION_VALUE_BYTES} bytes (§4.3)"
             ));
         }
     }
@@ -163,6 +227,7 @@ pub fn violations(content: &MimiContent) -> Vec<String> {
         ));
     }
     part_violations(&content.body, "body", &mut out);
+    cid_violations(&content.body, &mut out);
     out
 }
 
