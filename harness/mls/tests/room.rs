@@ -70,6 +70,10 @@ fn a_two_client_room_exchanges_a_message_that_outsiders_cannot_read() {
         .iter()
         .filter_map(|e| e.as_u64())
         .collect();
+    assert_eq!(
+        shown["participants"][1]["user"], "mimi://b.example/u/bob",
+        "bob is a participant: {shown}"
+    );
     // external_senders (5), required_capabilities (3), app_data_dictionary (6).
     for extension in [5, 3, 6] {
         assert!(

@@ -272,6 +272,33 @@ impl MlsKind for openmls::prelude::group_info::VerifiableGroupInfo {
             "cipher_suite": ciphersuite_name(u16::from(context.ciphersuite())),
             "extensions": self.extensions().iter().map(|e| u16::from(e.extension_type())).collect::<Vec<_>>(),
             "group_context_extensions": context.extensions().iter().map(|e| u16::from(e.extension_type())).collect::<Vec<_>>(),
+            "participants": participants(context.extensions()),
         })
+    }
+}
+
+/// The participant list (P-06 §7.5) in a group context's app-data dictionary: each user with its
+/// role index, or null when the group has none.
+fn participants(
+    extensions: &openmls::prelude::Extensions<openmls::prelude::GroupContext>,
+) -> Value {
+    use crate::messages::room_state::{ParticipantListData, COMPONENT_PARTICIPANT_LIST};
+    let data = extensions.iter().find_map(|e| match e {
+        openmls::prelude::Extension::AppDataDictionary(d) => d
+            .dictionary()
+            .get(&COMPONENT_PARTICIPANT_LIST)
+            .map(<[u8]>::to_vec),
+        _ => None,
+    });
+    match data.map(|d| crate::codec::decode_exact::<ParticipantListData>(&d)) {
+        None => Value::Null,
+        Some(Ok(list)) => list
+            .participants
+            .iter()
+            .map(
+                |p| json!({"user": String::from_utf8_lossy(&p.user.0), "role_index": p.role_index}),
+            )
+            .collect(),
+        Some(Err(e)) => json!(format!("invalid participant list: {e}")),
     }
 }
