@@ -152,9 +152,10 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
         Err(e) => return report_invalid(&[e.to_string()]),
     };
     let (sink, events) = EventSink::channel();
-    let prepared = match prepare(profiles, sink, args.strict) {
+    let prepared = match prepare(profiles, sink, args.strict, &cases) {
         Ok(p) => p,
-        Err(message) => {
+        Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
+        Err(Unprepared::Unreachable(message)) => {
             eprintln!("error: {message}");
             return exit::code(exit::UNREACHABLE);
         }
@@ -197,22 +198,53 @@ pub struct Prepared {
     _runtime: tokio::runtime::Runtime,
 }
 
-/// Starts the runtime (and the embedded providers when `profiles` is empty) and connects.
-pub fn prepare(profiles: Vec<Profile>, sink: EventSink, strict: bool) -> Result<Prepared, String> {
+/// Why a session could not be prepared.
+pub enum Unprepared {
+    /// The cases' templates do not fill in against the profiles (exit 2).
+    Invalid(Vec<String>),
+    /// A provider cannot be reached, or the embedded ones cannot start (exit 3).
+    Unreachable(String),
+}
+
+/// Starts the runtime (and the embedded providers when `profiles` is empty), checks the cases'
+/// templates against the profiles, and only then connects.
+pub fn prepare(
+    profiles: Vec<Profile>,
+    sink: EventSink,
+    strict: bool,
+    cases: &[Case],
+) -> Result<Prepared, Unprepared> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| Unprepared::Unreachable(format!("cannot start the async runtime: {e}")))?;
     let (profiles, embedded) = if profiles.is_empty() {
         let embedded = runtime
             .block_on(crate::embedded::start(Default::default()))
-            .map_err(|e| format!("cannot start the embedded reference providers: {e:#}"))?;
+            .map_err(|e| {
+                Unprepared::Unreachable(format!(
+                    "cannot start the embedded reference providers: {e:#}"
+                ))
+            })?;
         (embedded.profiles.clone(), Some(embedded))
     } else {
         (profiles, None)
     };
-    let connections = runtime.block_on(connect(profiles))?;
+    let profile_refs: Vec<&Profile> = profiles.iter().collect();
+    // Unsupported cases will not run, so what their templates need does not matter.
+    let errors: Vec<String> = cases
+        .iter()
+        .filter(|c| runner::unsupported(c, &profile_refs).is_none())
+        .flat_map(|c| runner::check_templates(c, &profile_refs))
+        .map(|e| e.to_string())
+        .collect();
+    if !errors.is_empty() {
+        return Err(Unprepared::Invalid(errors));
+    }
+    let connections = runtime
+        .block_on(connect(profiles))
+        .map_err(Unprepared::Unreachable)?;
     Ok(Prepared {
         session: Arc::new(Session {
             runtime: runtime.handle().clone(),
@@ -226,6 +258,10 @@ pub fn prepare(profiles: Vec<Profile>, sink: EventSink, strict: bool) -> Result<
     })
 }
 
+/// How long the harness waits for a provider's directory before the run (a provider that takes
+/// longer is reached but slow: its cases will say so).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connects to every provider and checks that each answers at all (its directory).
 async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
     let mut connections = Vec::new();
@@ -234,7 +270,7 @@ async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String>
         let connection = Connection::new(profile)
             .await
             .map_err(|e| format!("{name}: {e:#}"))?;
-        if let Err(f) = connection.directory(Duration::from_secs(10)).await {
+        if let Err(f) = connection.directory(PROBE_TIMEOUT).await {
             if f.unreachable {
                 return Err(format!("{name} cannot be reached: {}", f.message));
             }

@@ -132,8 +132,13 @@ impl Profile {
         })
     }
 
+    /// Whether the provider offers a capability a case needs: an endpoint, a role, or a test
+    /// user (`users.<name>`).
     pub fn declares(&self, capability: &str) -> bool {
-        self.endpoints.contains(capability) || self.roles.contains(capability)
+        match capability.strip_prefix("users.") {
+            Some(user) => self.users.contains_key(user),
+            None => self.endpoints.contains(capability) || self.roles.contains(capability),
+        }
     }
 }
 

@@ -223,3 +223,78 @@ fn decode_of_a_broken_body_exits_2_with_the_field_and_offset() {
         stderr(&out)
     );
 }
+
+/// A lab profile for `vendor.example`, reached at `address`.
+fn lab_profile(name: &str, address: &str) -> PathBuf {
+    let lab = temp_dir(name);
+    let out = harness(&[
+        "pki",
+        "--out",
+        lab.to_str().unwrap(),
+        "--domain",
+        "vendor.example",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let profile = lab.join("profile-vendor.example.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap().replace(
+        "address-overrides: {}",
+        &format!("address-overrides: {{vendor.example: \"{address}\"}}"),
+    );
+    std::fs::write(&profile, text).unwrap();
+    profile
+}
+
+#[test]
+fn a_template_the_profile_cannot_fill_exits_2_before_any_traffic() {
+    // Nothing listens at port 1: any traffic would make this exit 3 instead.
+    let profile = lab_profile("template", "127.0.0.1:1");
+    let out = harness(&[
+        "run",
+        "--provider",
+        profile.to_str().unwrap(),
+        "--cases",
+        "fixtures/selftest/template-error",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown-attribute.yaml:14:24"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn step_and_case_timeouts_end_a_provider_that_never_answers() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    // Accept and hold every connection without a byte in answer.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let profile = lab_profile("silent", &address);
+    let started = std::time::Instant::now();
+    let out = harness(&[
+        "run",
+        "--provider",
+        profile.to_str().unwrap(),
+        "--cases",
+        "fixtures/selftest/timeouts",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("no answer within the step's timeout"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("did not finish within its timeout of 1s"),
+        "{stdout}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the timeouts ended it"
+    );
+}

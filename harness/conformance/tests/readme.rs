@@ -52,7 +52,8 @@ fn main() -> std::process::ExitCode {
                     })?;
                 let prepared = session.get_or_init(|| {
                     let (sink, _) = EventSink::channel();
-                    prepare(Vec::new(), sink, false).expect("the embedded providers start")
+                    prepare(Vec::new(), sink, false, &[])
+                        .unwrap_or_else(|_| panic!("the embedded providers start"))
                 });
                 let record = run_case(&case, &prepared.session);
                 match record.verdict {

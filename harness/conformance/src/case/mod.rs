@@ -6,6 +6,8 @@ pub mod node;
 pub mod template;
 mod validate;
 
+pub use validate::collect_strings;
+
 use crate::catalogue::{Catalogue, Requirement};
 use model::{CaseFile, Link};
 use node::Pos;

@@ -129,7 +129,36 @@ impl Validator<'_> {
             .collect()
     }
 
+    /// A case that uses a provider's test user (`{{ target.users.bob }}`) declares it in
+    /// `needs` (`users.bob`), so that a profile without it makes the case unsupported.
+    fn test_users_declared(&mut self) {
+        let used = regex::Regex::new(r"\b\w+\.users\.(\w+)").expect("a valid regex");
+        let declared: BTreeSet<&str> = self
+            .case
+            .spec
+            .needs
+            .iter()
+            .map(|n| n.value.as_str())
+            .collect();
+        let mut errors = Vec::new();
+        for step in &self.case.spec.steps {
+            let mut strings = Vec::new();
+            collect_strings(&step.value, &mut strings);
+            for (text, pos) in strings {
+                for user in used.captures_iter(text).map(|c| c[1].to_string()) {
+                    if !declared.contains(format!("users.{user}").as_str()) {
+                        errors.push((pos, format!("the case uses the test user {user:?}: add `users.{user}` to `needs`")));
+                    }
+                }
+            }
+        }
+        for (pos, message) in errors {
+            self.error(pos, message);
+        }
+    }
+
     fn steps(&mut self) {
+        self.test_users_declared();
         for index in 0..self.case.spec.steps.len() {
             let known = self.known_names(index);
             let mut errors = Vec::new();
@@ -194,7 +223,8 @@ fn check_templates(
     }
 }
 
-fn collect_strings<'a>(step: &'a Step, out: &mut Vec<(&'a str, Pos)>) {
+/// Every string of a step that may hold a template, with its position.
+pub fn collect_strings<'a>(step: &'a Step, out: &mut Vec<(&'a str, Pos)>) {
     for v in step.path.values().chain(step.headers.values()) {
         v.value.strings(Pos::of(v), out);
     }

@@ -101,9 +101,10 @@ fn new_record(case: &Case, session: &Session) -> CaseRecord {
     }
 }
 
-/// What is missing for the case to run against this session, if anything.
-fn unsupported(case: &Case, session: &Session) -> Option<String> {
-    let profile = session.under_test();
+/// What is missing for the case to run against these profiles (the provider under test first),
+/// if anything.
+pub fn unsupported(case: &Case, profiles: &[&Profile]) -> Option<String> {
+    let profile = profiles.first()?;
     let missing: Vec<&str> = case
         .spec
         .needs
@@ -124,7 +125,7 @@ fn unsupported(case: &Case, session: &Session) -> Option<String> {
         .providers
         .values()
         .any(|p| p.value == Player::Peer);
-    (wants_peer && session.connections.len() < 2)
+    (wants_peer && profiles.len() < 2)
         .then(|| "the case needs a second provider under test (peer)".to_string())
 }
 
@@ -134,7 +135,8 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
         id: case.id.clone(),
     });
     let mut record = new_record(case, session);
-    if let Some(reason) = unsupported(case, session) {
+    let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
+    if let Some(reason) = unsupported(case, &profiles) {
         record.verdict = Verdict::Unsupported;
         record.message = reason;
         record.duration = started.elapsed();
@@ -177,6 +179,41 @@ fn grade(case: &Case) -> Verdict {
         .unwrap_or(Verdict::Fail)
 }
 
+/// Fills in every template of the case that does not depend on what a step saves, against the
+/// real profiles, so that `{{ target.users.dave }}` on a profile without dave stops the run
+/// before any traffic.
+pub fn check_templates(case: &Case, profiles: &[&Profile]) -> Vec<crate::case::LoadError> {
+    let actors = match actors_for(case, profiles) {
+        Ok(a) => a,
+        Err(e) => return vec![crate::case::LoadError::file(&case.file, e)],
+    };
+    let fixed: std::collections::BTreeSet<String> = case
+        .spec
+        .actors
+        .providers
+        .keys()
+        .chain(case.spec.actors.clients.keys())
+        .chain(case.spec.vars.keys())
+        .cloned()
+        .collect();
+    let mut errors = Vec::new();
+    for step in &case.spec.steps {
+        let mut strings = Vec::new();
+        crate::case::collect_strings(&step.value, &mut strings);
+        for (text, pos) in strings {
+            let depends_on_saves =
+                crate::case::template::unknown_names(text, &fixed).map_or(true, |u| !u.is_empty());
+            if depends_on_saves {
+                continue;
+            }
+            if let Err(e) = crate::case::template::fill_str(text, &actors.vars) {
+                errors.push(case.error_at(pos, e));
+            }
+        }
+    }
+    errors
+}
+
 /// The template context and the simulated clients of one case run.
 pub(crate) struct Actors {
     pub vars: minijinja::Value,
@@ -188,13 +225,28 @@ pub(crate) struct Actors {
 }
 
 fn actors(case: &Case, session: &Session) -> Result<Actors, String> {
+    let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
+    actors_for(case, &profiles)
+}
+
+/// The actors of a case against these profiles (the provider under test first, then its peer).
+fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     let mut context = serde_json::Map::new();
     let mut domains = BTreeMap::new();
     let mut players = BTreeMap::new();
+    let harness_domain = profiles
+        .first()
+        .map(|p| p.harness.domain.clone())
+        .unwrap_or_default();
     for (role, player) in &case.spec.actors.providers {
-        let (domain, users) = match session.connection(player.value) {
-            Some(c) => (c.profile.domain.clone(), c.profile.users.clone()),
-            None => (session.under_test().harness.domain.clone(), BTreeMap::new()),
+        let profile = match player.value {
+            Player::UnderTest => profiles.first(),
+            Player::Peer => profiles.get(1),
+            Player::Harness => None,
+        };
+        let (domain, users) = match profile {
+            Some(p) => (p.domain.clone(), p.users.clone()),
+            None => (harness_domain.clone(), BTreeMap::new()),
         };
         context.insert(
             role.clone(),
