@@ -69,8 +69,13 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let catalogue = load_catalogue(Path::new("cases")).map_err(anyhow::Error::msg)?;
     let (sink, _events) = EventSink::channel();
     let start = Instant::now();
-    let prepared = prepare(Vec::new(), sink, false, &[])
-        .map_err(|_| anyhow::anyhow!("the embedded providers do not start"))?;
+    let prepared = prepare(
+        crate::cli::Target::Embedded(Default::default()),
+        sink,
+        false,
+        &[],
+    )
+    .map_err(|_| anyhow::anyhow!("the embedded providers do not start"))?;
     let startup = start.elapsed();
     let session = &prepared.session;
     let connection = &session.connections[0];

@@ -39,6 +39,8 @@ enum Command {
     Bench(crate::bench::BenchArgs),
     /// Render a captured MIMI body (binary, hex or base64) as YAML.
     Decode(crate::decode::DecodeArgs),
+    /// Run the cases against the reference provider with each named fault on: the kill matrix.
+    Mutants(crate::mutants::MutantsArgs),
 }
 
 #[derive(clap::Args)]
@@ -67,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Pki(args) => crate::pki::run(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Decode(args) => crate::decode::run(&args),
+        Command::Mutants(args) => crate::mutants::run(&args),
     }
 }
 
@@ -152,7 +155,12 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
         Err(e) => return report_invalid(&[e.to_string()]),
     };
     let (sink, events) = EventSink::channel();
-    let prepared = match prepare(profiles, sink, args.strict, &cases) {
+    let target = if profiles.is_empty() {
+        Target::Embedded(Default::default())
+    } else {
+        Target::Profiles(profiles)
+    };
+    let prepared = match prepare(target, sink, args.strict, &cases) {
         Ok(p) => p,
         Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
         Err(Unprepared::Unreachable(message)) => {
@@ -206,10 +214,18 @@ pub enum Unprepared {
     Unreachable(String),
 }
 
-/// Starts the runtime (and the embedded providers when `profiles` is empty), checks the cases'
+/// What a run is against.
+pub enum Target {
+    /// Providers under test, by their profiles (the first is under test, a second its peer).
+    Profiles(Vec<Profile>),
+    /// The embedded reference providers, the one under test with these faults switched on.
+    Embedded(mimi_reference_provider::faults::Faults),
+}
+
+/// Starts the runtime (and the embedded providers for `Target::Embedded`), checks the cases'
 /// templates against the profiles, and only then connects.
 pub fn prepare(
-    profiles: Vec<Profile>,
+    target: Target,
     sink: EventSink,
     strict: bool,
     cases: &[Case],
@@ -219,17 +235,18 @@ pub fn prepare(
         .enable_all()
         .build()
         .map_err(|e| Unprepared::Unreachable(format!("cannot start the async runtime: {e}")))?;
-    let (profiles, embedded) = if profiles.is_empty() {
-        let embedded = runtime
-            .block_on(crate::embedded::start(Default::default()))
-            .map_err(|e| {
-                Unprepared::Unreachable(format!(
-                    "cannot start the embedded reference providers: {e:#}"
-                ))
-            })?;
-        (embedded.profiles.clone(), Some(embedded))
-    } else {
-        (profiles, None)
+    let (profiles, embedded) = match target {
+        Target::Embedded(faults) => {
+            let embedded = runtime
+                .block_on(crate::embedded::start(faults))
+                .map_err(|e| {
+                    Unprepared::Unreachable(format!(
+                        "cannot start the embedded reference providers: {e:#}"
+                    ))
+                })?;
+            (embedded.profiles.clone(), Some(embedded))
+        }
+        Target::Profiles(profiles) => (profiles, None),
     };
     let profile_refs: Vec<&Profile> = profiles.iter().collect();
     // Unsupported cases will not run, so what their templates need does not matter.

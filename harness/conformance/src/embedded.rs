@@ -18,13 +18,15 @@ pub struct Embedded {
     _providers: Vec<RunningProvider>,
 }
 
+/// bob and carol let anyone claim their KeyPackages; dora requires consent.
 fn seeds() -> Vec<UserSeed> {
-    [("bob", 2), ("carol", 1)]
+    [("bob", 2, false), ("carol", 1, false), ("dora", 1, true)]
         .into_iter()
-        .map(|(name, clients)| UserSeed {
+        .map(|(name, clients, consent_required)| UserSeed {
             name: name.into(),
             clients,
             key_packages_per_client: 32,
+            consent_required,
         })
         .collect()
 }

@@ -14,6 +14,7 @@ pub mod drivers;
 pub mod embedded;
 pub mod exit;
 pub mod expect;
+pub mod mutants;
 pub mod pki;
 pub mod profile;
 pub mod report;

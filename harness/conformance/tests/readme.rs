@@ -3,7 +3,7 @@
 
 use libtest_mimic::{Arguments, Trial};
 use mimi_conformance::case::parse_case;
-use mimi_conformance::cli::{load_catalogue, prepare, Prepared};
+use mimi_conformance::cli::{load_catalogue, prepare, Prepared, Target};
 use mimi_conformance::runner::events::{EventSink, Verdict};
 use mimi_conformance::runner::run_case;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
                     })?;
                 let prepared = session.get_or_init(|| {
                     let (sink, _) = EventSink::channel();
-                    prepare(Vec::new(), sink, false, &[])
+                    prepare(Target::Embedded(Default::default()), sink, false, &[])
                         .unwrap_or_else(|_| panic!("the embedded providers start"))
                 });
                 let record = run_case(&case, &prepared.session);

@@ -7,7 +7,7 @@
 use libtest_mimic::{Arguments, Failed, Trial};
 use mimi_conformance::case::{self, Case};
 use mimi_conformance::catalogue::Catalogue;
-use mimi_conformance::cli::{load_catalogue, prepare, Prepared};
+use mimi_conformance::cli::{load_catalogue, prepare, Prepared, Target};
 use mimi_conformance::runner::events::{EventSink, Verdict};
 use mimi_conformance::runner::run_case;
 use std::path::{Path, PathBuf};
@@ -102,7 +102,7 @@ fn must_fail(
     })?;
     let prepared = session.get_or_init(|| {
         let (sink, _) = EventSink::channel();
-        prepare(Vec::new(), sink, false, &[])
+        prepare(Target::Embedded(Default::default()), sink, false, &[])
             .unwrap_or_else(|_| panic!("the embedded providers start"))
     });
     let record = run_case(&case, &prepared.session);

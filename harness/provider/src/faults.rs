@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 macro_rules! faults {
-    ($($variant:ident = $name:literal : $what:literal,)*) => {
+    ($($variant:ident = $name:literal [$($requirement:literal),*] : $what:literal,)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Fault { $($variant,)* }
 
@@ -21,27 +21,40 @@ macro_rules! faults {
             pub fn description(self) -> &'static str {
                 match self { $(Fault::$variant => $what,)* }
             }
+
+            /// The requirement ids (cases/requirements.yaml) this fault breaks.
+            pub fn requirements(self) -> &'static [&'static str] {
+                match self { $(Fault::$variant => &[$($requirement),*],)* }
+            }
         }
     };
 }
 
 faults! {
-    ClientCertificateOptional = "client-certificate-optional":
-        "serves MIMI to a peer that presents no client certificate",
-    FromNotChecked = "from-not-checked":
+    ClientCertificateOptional = "client-certificate-optional" ["TLS-1"]:
+        "serves MIMI to a peer that presents no client certificate, taking its From at its word",
+    FromNotChecked = "from-not-checked" ["TLS-3"]:
         "does not compare the From domain with the client certificate",
-    KeyPackageReused = "key-package-reused":
+    KeyPackageReused = "key-package-reused" ["KM-12"]:
         "hands out the same KeyPackage to every claim instead of consuming it",
-    ExpiredKeyPackages = "expired-key-packages":
+    ExpiredKeyPackages = "expired-key-packages" ["KM-13", "KM-15"]:
         "hands out KeyPackages whose lifetime has already ended",
-    UnknownUserGetsMaterial = "unknown-user-gets-material":
+    UnknownUserGetsMaterial = "unknown-user-gets-material" ["KM-16", "KM-10"]:
         "answers a claim for an unknown user with success and another user's key material",
-    RequestSignatureNotChecked = "request-signature-not-checked":
+    RequestSignatureNotChecked = "request-signature-not-checked" ["KM-18"]:
         "does not verify key_material_request_signature",
-    CiphersuiteIgnored = "ciphersuite-ignored":
+    CiphersuiteIgnored = "ciphersuite-ignored" ["KM-14"]:
         "returns KeyPackages whatever acceptableCiphersuites says",
-    WrongUserUri = "wrong-user-uri":
+    WrongUserUri = "wrong-user-uri" ["KM-9"]:
         "answers a claim with a userUri other than the target user",
+    ConsentIgnored = "consent-ignored" ["KM-17"]:
+        "hands out the KeyPackages of a user who requires consent without it",
+    ConsentCancelRejected = "consent-cancel-rejected" ["CON-65"]:
+        "answers a cancel with no matching consent request with 404 instead of 201",
+    ConsentDomainsUnchecked = "consent-domains-unchecked" ["CON-66"]:
+        "accepts a ConsentEntry whose URIs are not in the sending and receiving providers' domains",
+    IdentifierQueryNotIdempotent = "identifier-query-not-idempotent" ["IDQ-69"]:
+        "lets identifierQuery change state: a repeated identical query is answered notFound",
 }
 
 impl fmt::Display for Fault {

@@ -17,6 +17,8 @@ pub struct UserSeed {
     pub name: String,
     pub clients: usize,
     pub key_packages_per_client: usize,
+    /// Claims of this user's KeyPackages need its consent (P-06 §5.2, §8).
+    pub consent_required: bool,
 }
 
 pub struct Client {
@@ -27,12 +29,30 @@ pub struct Client {
 
 pub struct User {
     pub uri: String,
+    /// The identifiers `identifierQuery` finds the user by.
+    pub handle: String,
+    pub email: String,
     pub clients: Vec<Client>,
+    pub consent_required: bool,
 }
+
+/// `(requesterUri, targetUri, roomId)`: the scope of a consent (P-06 §5.7).
+pub type ConsentScope = (String, String, Option<String>);
+
+/// No more consent requests or grants are kept than this (a bound on memory).
+pub const MAX_CONSENT_ENTRIES: usize = 4096;
+/// No more identifierQuery bodies are remembered than this (a bound on memory).
+pub const MAX_SEEN_QUERIES: usize = 4096;
 
 #[derive(Default)]
 pub struct State {
     pub users: BTreeMap<String, User>,
+    /// Consent granted to requesters, by scope.
+    pub consent_granted: std::collections::BTreeSet<ConsentScope>,
+    /// Consent requested of local users, by scope.
+    pub consent_requested: std::collections::BTreeSet<ConsentScope>,
+    /// identifierQuery bodies seen (kept only by the fault that makes queries change state).
+    pub seen_queries: std::collections::BTreeSet<Vec<u8>>,
 }
 
 pub fn user_uri(domain: &str, name: &str) -> String {
@@ -63,7 +83,16 @@ impl State {
                     Client { sim, key_packages }
                 })
                 .collect();
-            state.users.insert(uri.clone(), User { uri, clients });
+            state.users.insert(
+                uri.clone(),
+                User {
+                    uri,
+                    handle: seed.name.clone(),
+                    email: format!("{}@{domain}", seed.name),
+                    clients,
+                    consent_required: seed.consent_required,
+                },
+            );
         }
         state
     }

@@ -52,6 +52,11 @@ async fn handle(
         }
     }
     let mut state = shared.state();
+    let no_consent = if shared.fault(Fault::ConsentIgnored) {
+        None
+    } else {
+        missing_consent(&state, &request)
+    };
     let user_uri = if shared.fault(Fault::WrongUserUri) {
         request.requesting_user.clone()
     } else {
@@ -74,6 +79,17 @@ async fn handle(
             .to_bytes(),
         );
     };
+    if let Some(user_status) = no_consent {
+        return tls_body(
+            KeyMaterialResponse {
+                protocol: PROTOCOL_MLS10,
+                user_status,
+                user_uri,
+                clients: vec![],
+            }
+            .to_bytes(),
+        );
+    }
     let clients: Vec<ClientKeyMaterial> = user
         .clients
         .iter_mut()
@@ -99,6 +115,34 @@ async fn handle(
         }
         .to_bytes(),
     )
+}
+
+/// For a user who requires consent (P-06 §5.2, §8): `noConsent` without a grant for the
+/// requester, `noConsentForThisRoom` when the only grants are for other rooms.
+fn missing_consent(state: &crate::state::State, request: &KeyMaterialRequest) -> Option<u8> {
+    let user = state.users.get(&request.target_user.0)?;
+    if !user.consent_required {
+        return None;
+    }
+    let (requester, target) = (&request.requesting_user.0, &request.target_user.0);
+    let room = (!request.room_id.0.is_empty()).then(|| request.room_id.0.clone());
+    let granted = |room: &Option<String>| {
+        state
+            .consent_granted
+            .contains(&(requester.clone(), target.clone(), room.clone()))
+    };
+    if granted(&None) || (room.is_some() && granted(&room)) {
+        return None;
+    }
+    let for_other_rooms = state
+        .consent_granted
+        .iter()
+        .any(|(r, t, scope)| r == requester && t == target && scope.is_some());
+    Some(if for_other_rooms {
+        USER_NO_CONSENT_FOR_THIS_ROOM
+    } else {
+        USER_NO_CONSENT
+    })
 }
 
 /// The draft does not say which signature scheme the requester's key uses, and the request

@@ -1,7 +1,9 @@
 //! The provider's MIMI endpoints (P-06 §5). The router and the directory are built from the same
 //! table, so the directory lists exactly the endpoints that are served.
 
+mod consent;
 mod directory;
+mod identifier;
 mod key_material;
 
 use crate::faults::{Fault, Faults};
@@ -47,11 +49,30 @@ struct Endpoint {
     handler: fn() -> MethodRouter<SharedState>,
 }
 
-const ENDPOINTS: &[Endpoint] = &[Endpoint {
-    name: "keyMaterial",
-    path: "/v1/keyMaterial/{targetUser}",
-    handler: key_material::route,
-}];
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        name: "keyMaterial",
+        path: "/v1/keyMaterial/{targetUser}",
+        handler: key_material::route,
+    },
+    // The draft's §5.7 names the path variable targetDomain, its directory example targetUser
+    // (reference §9 item 2); we follow §5.7.
+    Endpoint {
+        name: "requestConsent",
+        path: "/v1/requestConsent/{targetDomain}",
+        handler: consent::request_route,
+    },
+    Endpoint {
+        name: "updateConsent",
+        path: "/v1/updateConsent/{requesterDomain}",
+        handler: consent::update_route,
+    },
+    Endpoint {
+        name: "identifierQuery",
+        path: "/v1/identifierQuery/{domain}",
+        handler: identifier::route,
+    },
+];
 
 /// The directory document: every served endpoint at the provider's public domain.
 pub fn directory(domain: &str) -> mimi_wire::messages::directory::Directory {
@@ -95,6 +116,15 @@ pub fn tls_body(bytes: Vec<u8>) -> Response {
     response
 }
 
+/// The provider domain of the peer that sent the request (its authenticated `From`).
+#[derive(Clone, Debug)]
+pub struct PeerDomain(pub String);
+
+/// The domain of a MIMI URI (`mimi://<domain>/...`).
+pub fn uri_domain(uri: &str) -> Option<&str> {
+    uri.strip_prefix("mimi://")?.split('/').next()
+}
+
 /// P-06 §4.1: the peer's certificate must authenticate the domain in `From: mimi@<domain>`.
 async fn authenticate_peer(
     AxumState(shared): AxumState<SharedState>,
@@ -119,9 +149,14 @@ async fn authenticate_peer(
             format!("From {from:?} is not mimi@<provider domain> (P-06 §4.1)"),
         );
     };
-    if !shared.fault(Fault::FromNotChecked) {
-        let certified = tls
-            .and_then(|Extension(info)| info.peer_certificates.first().cloned())
+    let mut request = request;
+    request.extensions_mut().insert(PeerDomain(domain.clone()));
+    let certificate = tls.and_then(|Extension(info)| info.peer_certificates.first().cloned());
+    // The fault takes a peer without a certificate at its word.
+    let trusted_without_certificate =
+        certificate.is_none() && shared.fault(Fault::ClientCertificateOptional);
+    if !shared.fault(Fault::FromNotChecked) && !trusted_without_certificate {
+        let certified = certificate
             .map(|der| crate::tls::certificate_domains(&der))
             .unwrap_or_default();
         if !certified.contains(&domain) {

@@ -1,0 +1,150 @@
+//! `mimi-conformance mutants`: the suite against the reference provider with each named fault
+//! switched on. A mutant is killed when a case whose requirements include one the fault breaks
+//! does not pass; the matrix also shows cases that noticed the fault for another requirement.
+
+use crate::case::Case;
+use crate::cli::{load_cases, prepare, Target};
+use crate::exit;
+use crate::runner::events::{EventSink, Verdict};
+use crate::runner::run_case;
+use mimi_reference_provider::faults::{Fault, Faults};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct MutantsArgs {
+    /// The folder of cases.
+    #[arg(long, default_value = "cases")]
+    pub cases: PathBuf,
+}
+
+/// One case that did not pass against a mutant.
+#[derive(Debug, Clone)]
+pub struct Catch {
+    pub case: String,
+    pub verdict: Verdict,
+    /// The case checks a requirement that the fault breaks.
+    pub matching: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MutantResult {
+    pub fault: Fault,
+    pub caught_by: Vec<Catch>,
+}
+
+impl MutantResult {
+    pub fn killed(&self) -> bool {
+        self.caught_by.iter().any(|c| c.matching)
+    }
+}
+
+/// The verdicts of every case against one target.
+fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
+    let (sink, _events) = EventSink::channel();
+    let prepared = prepare(Target::Embedded(faults), sink, false, cases).map_err(|e| match e {
+        crate::cli::Unprepared::Invalid(errors) => errors.join("\n"),
+        crate::cli::Unprepared::Unreachable(m) => m,
+    })?;
+    Ok(cases
+        .iter()
+        .map(|c| run_case(c, &prepared.session).verdict)
+        .collect())
+}
+
+/// Runs every case against the correct provider, then against each mutant. Cases that do not pass
+/// against the correct provider cannot tell a mutant anything, so they are left out (and named).
+pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
+    let baseline = verdicts(cases, Faults::none())?;
+    let broken: Vec<String> = cases
+        .iter()
+        .zip(&baseline)
+        .filter(|(_, v)| !matches!(v, Verdict::Pass | Verdict::Unsupported))
+        .map(|(c, v)| format!("{} ({})", c.id, v.name()))
+        .collect();
+    let mut results = Vec::new();
+    for fault in Fault::ALL {
+        let mutant = verdicts(cases, Faults::with(*fault))?;
+        let breaks: BTreeSet<&str> = fault.requirements().iter().copied().collect();
+        let caught_by = cases
+            .iter()
+            .zip(mutant.iter().zip(&baseline))
+            .filter(|(_, (v, base))| {
+                **base == Verdict::Pass && !matches!(v, Verdict::Pass | Verdict::Unsupported)
+            })
+            .map(|(c, (v, _))| Catch {
+                case: c.id.clone(),
+                verdict: *v,
+                matching: c
+                    .requirements
+                    .iter()
+                    .any(|r| breaks.contains(r.id.as_str())),
+            })
+            .collect();
+        results.push(MutantResult {
+            fault: *fault,
+            caught_by,
+        });
+    }
+    Ok((results, broken))
+}
+
+/// The matrix as text; its last line is `killed: K/N mutants`.
+pub fn render(results: &[MutantResult], broken: &[String]) -> String {
+    let mut out = String::new();
+    for r in results {
+        out.push_str(&format!(
+            "{} {} [{}]: {}\n",
+            if r.killed() { "KILLED  " } else { "SURVIVED" },
+            r.fault.name(),
+            r.fault.requirements().join(", "),
+            r.fault.description()
+        ));
+        for c in &r.caught_by {
+            out.push_str(&format!(
+                "    {} {} ({})\n",
+                if c.matching {
+                    "caught by"
+                } else {
+                    "noticed by"
+                },
+                c.case,
+                c.verdict.name()
+            ));
+        }
+    }
+    for b in broken {
+        out.push_str(&format!(
+            "left out (does not pass against the correct provider): {b}\n"
+        ));
+    }
+    let killed = results.iter().filter(|r| r.killed()).count();
+    out.push_str(&format!("killed: {killed}/{} mutants\n", results.len()));
+    out
+}
+
+pub fn run(args: &MutantsArgs) -> ExitCode {
+    let cases = match load_cases(&args.cases) {
+        Ok(c) => c,
+        Err(errors) => {
+            errors.iter().for_each(|e| eprintln!("error: {e}\n"));
+            return exit::code(exit::INVALID);
+        }
+    };
+    match kill_matrix(&cases) {
+        Ok((results, broken)) => {
+            // The matrix is this command's product; it never runs under a test runner.
+            print!("{}", render(&results, &broken));
+            exit::code(if results.iter().all(MutantResult::killed) {
+                exit::PASSED
+            } else {
+                exit::FAILED
+            })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::code(exit::UNREACHABLE)
+        }
+    }
+}

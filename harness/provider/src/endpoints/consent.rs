@@ -1,0 +1,165 @@
+//! `requestConsent` and `updateConsent` (P-06 §5.7): consent to claim a user's KeyPackages,
+//! connection-wide or for one room. Requests are stored for local users; grants and revocations
+//! come from the target's provider to the requester's.
+
+use super::{reject, uri_domain, PeerDomain, SharedState};
+use crate::faults::Fault;
+use crate::state::{ConsentScope, MAX_CONSENT_ENTRIES};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, MethodRouter};
+use axum::Extension;
+use mimi_wire::decode_exact;
+use mimi_wire::messages::consent::{ConsentEntry, ConsentOperation};
+
+pub fn request_route() -> MethodRouter<SharedState> {
+    post(request)
+}
+
+pub fn update_route() -> MethodRouter<SharedState> {
+    post(update)
+}
+
+fn scope(entry: &ConsentEntry) -> ConsentScope {
+    (
+        entry.requester_uri.0.clone(),
+        entry.target_uri.0.clone(),
+        entry.room_id.as_ref().map(|r| r.0.clone()),
+    )
+}
+
+/// The entry, decoded, with the side it comes from and the side it goes to checked: `from_peer`
+/// names the URI that must be in the peer's domain, `local` the one that must be ours.
+fn entry(
+    body: &Bytes,
+    peer: &str,
+    own: &str,
+    from_peer: fn(&ConsentEntry) -> &str,
+    local: fn(&ConsentEntry) -> &str,
+    shared: &super::Shared,
+) -> Result<ConsentEntry, (StatusCode, String)> {
+    let entry = decode_exact::<ConsentEntry>(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("malformed ConsentEntry: {e}"),
+        )
+    })?;
+    if !shared.fault(Fault::ConsentDomainsUnchecked) {
+        if uri_domain(from_peer(&entry)) != Some(peer) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{} is not a user of the sending provider {peer}",
+                    from_peer(&entry)
+                ),
+            ));
+        }
+        if uri_domain(local(&entry)) != Some(own) {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("{} is not a user of this provider", local(&entry)),
+            ));
+        }
+    }
+    Ok(entry)
+}
+
+/// From the requester's provider to the target's: `request` or `cancel`.
+async fn request(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(_target_domain): Path<String>,
+    body: Bytes,
+) -> Response {
+    let entry = match entry(
+        &body,
+        &peer,
+        &shared.domain,
+        |e| &e.requester_uri.0,
+        |e| &e.target_uri.0,
+        &shared,
+    ) {
+        Ok(e) => e,
+        Err((status, reason)) => return reject(status, reason),
+    };
+    let mut state = shared.state();
+    match entry.consent_operation {
+        ConsentOperation::request => {
+            // We reveal that a target does not exist (the draft allows either, P-06 §5.7).
+            if !state.users.contains_key(&entry.target_uri.0) {
+                return reject(
+                    StatusCode::NOT_FOUND,
+                    format!("no user {}", entry.target_uri.0),
+                );
+            }
+            if state.consent_requested.len() >= MAX_CONSENT_ENTRIES {
+                return reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many pending consent requests",
+                );
+            }
+            state.consent_requested.insert(scope(&entry));
+        }
+        ConsentOperation::cancel => {
+            let removed = state.consent_requested.remove(&scope(&entry));
+            // A cancel with no matching request still gets 201 (P-06 §5.7).
+            if !removed && shared.fault(Fault::ConsentCancelRejected) {
+                return reject(StatusCode::NOT_FOUND, "no such consent request");
+            }
+        }
+        other => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "requestConsent carries request or cancel, not {}",
+                    other.name().unwrap_or("an unknown operation")
+                ),
+            )
+        }
+    }
+    StatusCode::CREATED.into_response()
+}
+
+/// From the target's provider to the requester's: `grant` (with KeyPackages) or `revoke`.
+async fn update(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(_requester_domain): Path<String>,
+    body: Bytes,
+) -> Response {
+    let entry = match entry(
+        &body,
+        &peer,
+        &shared.domain,
+        |e| &e.target_uri.0,
+        |e| &e.requester_uri.0,
+        &shared,
+    ) {
+        Ok(e) => e,
+        Err((status, reason)) => return reject(status, reason),
+    };
+    let mut state = shared.state();
+    match entry.consent_operation {
+        ConsentOperation::grant => {
+            if state.consent_granted.len() >= MAX_CONSENT_ENTRIES {
+                return reject(StatusCode::SERVICE_UNAVAILABLE, "too many consent grants");
+            }
+            state.consent_granted.insert(scope(&entry));
+        }
+        ConsentOperation::revoke => {
+            state.consent_granted.remove(&scope(&entry));
+        }
+        other => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "updateConsent carries grant or revoke, not {}",
+                    other.name().unwrap_or("an unknown operation")
+                ),
+            )
+        }
+    }
+    StatusCode::CREATED.into_response()
+}

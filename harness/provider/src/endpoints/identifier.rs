@@ -1,0 +1,95 @@
+//! `identifierQuery` (P-06 §5.8): find users by identifiers. Safe and idempotent: a query never
+//! changes state. This provider searches handles, nicks and emails; whole-profile and
+//! partial-name searches are refused (they enumerate users); OIDC claims, vCard fields and phone
+//! numbers are not supported.
+
+use super::{reject, tls_body, SharedState};
+use crate::faults::Fault;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use mimi_wire::common::IdentifierUri;
+use mimi_wire::fields::Since;
+use mimi_wire::messages::identifier::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, QueryElement, SearchIdentifierType,
+};
+use mimi_wire::{decode_exact, Encode};
+
+pub fn route() -> MethodRouter<SharedState> {
+    post(handle)
+}
+
+fn answer(code: IdentifierQueryCode, uris: Vec<String>) -> Response {
+    tls_body(
+        IdentifierResponse {
+            response_code: code,
+            uri: uris.into_iter().map(IdentifierUri).collect(),
+            found_profiles: Vec::new(),
+            id_response_extensions: Since(Some(Default::default())),
+        }
+        .to_bytes(),
+    )
+}
+
+fn matches(user: &crate::state::User, element: &QueryElement) -> bool {
+    let value = String::from_utf8_lossy(&element.search_value.0);
+    match element.search_type {
+        SearchIdentifierType::handle | SearchIdentifierType::nick => user.handle == value,
+        SearchIdentifierType::email => user.email.eq_ignore_ascii_case(&value),
+        _ => false,
+    }
+}
+
+async fn handle(
+    State(shared): State<SharedState>,
+    Path(_domain): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request = match decode_exact::<IdentifierRequest>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("malformed IdentifierRequest: {e}"),
+            )
+        }
+    };
+    // The fault makes a query change state: the same query a second time finds nothing.
+    if shared.fault(Fault::IdentifierQueryNotIdempotent) {
+        let mut state = shared.state();
+        if state.seen_queries.len() >= crate::state::MAX_SEEN_QUERIES {
+            state.seen_queries.clear();
+        }
+        if !state.seen_queries.insert(body.to_vec()) {
+            return answer(IdentifierQueryCode::notFound, Vec::new());
+        }
+    }
+    if request.query_elements.is_empty() {
+        return answer(IdentifierQueryCode::forbidden, Vec::new());
+    }
+    for element in &request.query_elements {
+        match element.search_type {
+            SearchIdentifierType::handle
+            | SearchIdentifierType::nick
+            | SearchIdentifierType::email => {}
+            SearchIdentifierType::wholeProfile | SearchIdentifierType::partialName => {
+                return answer(IdentifierQueryCode::forbidden, Vec::new())
+            }
+            _ => return answer(IdentifierQueryCode::unsupportedField, Vec::new()),
+        }
+    }
+    let state = shared.state();
+    let found: Vec<String> = state
+        .users
+        .values()
+        .filter(|u| request.query_elements.iter().all(|e| matches(u, e)))
+        .map(|u| u.uri.clone())
+        .collect();
+    match found.len() {
+        0 => answer(IdentifierQueryCode::notFound, found),
+        1 => answer(IdentifierQueryCode::success, found),
+        _ => answer(IdentifierQueryCode::ambiguous, found),
+    }
+}
