@@ -98,8 +98,27 @@ pub fn router(shared: SharedState) -> Router {
             axum::routing::get(directory::get),
         )
         .merge(mimi)
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
+}
+
+async fn unknown_path(uri: axum::http::Uri) -> Response {
+    reject(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no MIMI endpoint at {}; the directory lists those served",
+            uri.path()
+        ),
+    )
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    reject(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not served at {}", uri.path()),
+    )
 }
 
 /// A 4xx or 5xx with the reason in plain text, so that a peer sees why.
