@@ -41,6 +41,8 @@ enum Command {
     Decode(crate::decode::DecodeArgs),
     /// Run the cases against the reference provider with each named fault on: the kill matrix.
     Mutants(crate::mutants::MutantsArgs),
+    /// Serve reference providers and write their PKI and provider profiles.
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -70,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => crate::bench::run(&args),
         Command::Decode(args) => crate::decode::run(&args),
         Command::Mutants(args) => crate::mutants::run(&args),
+        Command::Serve(args) => crate::serve::run(&args),
     }
 }
 
@@ -235,6 +238,10 @@ pub fn prepare(
         .enable_all()
         .build()
         .map_err(|e| Unprepared::Unreachable(format!("cannot start the async runtime: {e}")))?;
+    let snapshot_suffix = match &target {
+        Target::Embedded(_) => None,
+        Target::Profiles(profiles) => profiles.first().map(|p| p.domain.clone()),
+    };
     let (profiles, embedded) = match target {
         Target::Embedded(faults) => {
             let embedded = runtime
@@ -269,6 +276,7 @@ pub fn prepare(
             sink,
             strict,
             snapshots: snapshot::UpdateMode::from_env(),
+            snapshot_suffix,
         }),
         _embedded: embedded,
         _runtime: runtime,

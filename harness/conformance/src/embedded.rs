@@ -19,7 +19,7 @@ pub struct Embedded {
 }
 
 /// bob and carol let anyone claim their KeyPackages; dora requires consent.
-fn seeds() -> Vec<UserSeed> {
+pub fn seeds() -> Vec<UserSeed> {
     [("bob", 2, false), ("carol", 1, false), ("dora", 1, true)]
         .into_iter()
         .map(|(name, clients, consent_required)| UserSeed {

@@ -19,3 +19,4 @@ pub mod pki;
 pub mod profile;
 pub mod report;
 pub mod runner;
+pub mod serve;

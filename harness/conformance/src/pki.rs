@@ -3,7 +3,7 @@
 
 use crate::exit;
 use mimi_reference_provider::pki::TestCa;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -65,27 +65,49 @@ fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
         put(&format!("{domain}.key.pem"), &identity.key_pem)?;
     }
     for domain in &args.domains {
-        put(
-            &format!("profile-{domain}.yaml"),
-            &profile(domain, &args.harness_domain),
-        )?;
+        let endpoints = ["keyMaterial".to_string()];
+        let profile = profile_yaml(
+            domain,
+            &args.harness_domain,
+            None,
+            &endpoints,
+            &Default::default(),
+        );
+        put(&format!("profile-{domain}.yaml"), &profile)?;
     }
     Ok(written)
 }
 
-fn profile(domain: &str, harness: &str) -> String {
+/// A provider profile as YAML, with paths relative to the folder it is written to.
+pub fn profile_yaml(
+    domain: &str,
+    harness: &str,
+    address: Option<&str>,
+    endpoints: &[String],
+    users: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let overrides = match address {
+        Some(a) => format!("{{{domain}: \"{a}\"}}"),
+        None => format!("{{}}  # e.g. {{{domain}: 127.0.0.1:8443}}"),
+    };
+    let users = if users.is_empty() {
+        format!("{{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}")
+    } else {
+        let entries: Vec<String> = users.iter().map(|(k, v)| format!("{k}: \"{v}\"")).collect();
+        format!("{{{}}}", entries.join(", "))
+    };
     format!(
-        "# A provider profile for {domain}; run with: mimi-conformance run --provider {}\n\
+        "# A provider profile for {domain}; run with: mimi-conformance run --provider profile-{domain}.yaml\n\
 name: {domain}\n\
 domain: {domain}\n\
 # directory: https://{domain}/.well-known/mimi-protocol-directory\n\
-address-overrides: {{}}  # e.g. {{{domain}: 127.0.0.1:8443}}\n\
+address-overrides: {overrides}\n\
 trust-roots: [ca.pem]\n\
 harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.key.pem\n\
 draft: \"06\"\n\
 roles: [target]\n\
-endpoints: [keyMaterial]\n\
-users: {{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}\n",
-        Path::new(&format!("profile-{domain}.yaml")).display()
+endpoints: [{}]\n\
+users: {users}\n",
+        endpoints.join(", ")
     )
 }

@@ -298,3 +298,47 @@ fn step_and_case_timeouts_end_a_provider_that_never_answers() {
         "the timeouts ended it"
     );
 }
+
+/// `serve` starts reference providers and writes profiles that `run --provider` can use: the
+/// whole suite passes against them (snapshots of a provider other than the embedded one are
+/// recorded on a first run, not failed).
+#[test]
+fn serve_writes_profiles_that_run_passes_against() {
+    let out_dir = temp_dir("serve");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args([
+            "serve",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--domain",
+            "vendor.example",
+            "--for",
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let profile = out_dir.join("profile-vendor.example.yaml");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !profile.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Each profile is written once its provider listens.
+    let out = harness(&[
+        "run",
+        "--provider",
+        profile.to_str().unwrap(),
+        "--reports",
+        out_dir.join("reports").to_str().unwrap(),
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+}

@@ -90,6 +90,12 @@ impl Faults {
         Self(BTreeSet::from([fault]))
     }
 
+    /// These faults and one more.
+    pub fn and(mut self, fault: Fault) -> Self {
+        self.0.insert(fault);
+        self
+    }
+
     pub fn on(&self, fault: Fault) -> bool {
         self.0.contains(&fault)
     }

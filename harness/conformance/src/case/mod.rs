@@ -130,14 +130,15 @@ impl Case {
         LoadError::at(&self.file, &self.source, pos, message)
     }
 
-    /// Where snapshots of this case live: `<dir>/snapshots/<stem>__<name>.snap`.
-    pub fn snapshot_path(&self, name: &str) -> PathBuf {
+    /// Where snapshots of this case live: `<dir>/snapshots/<stem>__<name>[@<suffix>].snap`.
+    pub fn snapshot_path(&self, name: &str, suffix: Option<&str>) -> PathBuf {
         let stem = self.file.file_stem().unwrap_or_default().to_string_lossy();
+        let suffix = suffix.map(|s| format!("@{s}")).unwrap_or_default();
         self.file
             .parent()
             .unwrap_or(Path::new("."))
             .join("snapshots")
-            .join(format!("{stem}__{name}.snap"))
+            .join(format!("{stem}__{name}{suffix}.snap"))
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Session {
     pub sink: EventSink,
     pub strict: bool,
     pub snapshots: snapshot::UpdateMode,
+    /// Snapshots record one provider's answers: the reference provider's have no suffix, any
+    /// other provider's carry this one (its domain), and their first run records them.
+    pub snapshot_suffix: Option<String>,
 }
 
 impl Session {

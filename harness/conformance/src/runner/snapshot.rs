@@ -63,12 +63,15 @@ pub fn read_body(text: &str) -> Option<&str> {
 
 /// Compares `actual` with the stored snapshot. Ok(note) when it matches (or was accepted),
 /// Err(message with diff) when it does not.
+/// With `first_run_records`, a missing snapshot is recorded (as `.snap.new`, for review) and
+/// passes: the first run against a provider has nothing to compare with.
 pub fn check(
     path: &Path,
     source: &str,
     expression: &str,
     actual: &str,
     mode: UpdateMode,
+    first_run_records: bool,
 ) -> Result<Option<String>, String> {
     let new_path = path.with_extension("snap.new");
     let file = render_file(source, expression, actual);
@@ -110,6 +113,15 @@ pub fn check(
                 }
                 UpdateMode::No => Err(format!("snapshot {} differs:\n{diff}", path.display())),
             }
+        }
+        None if first_run_records => {
+            if mode != UpdateMode::No {
+                write(&new_path)?;
+            }
+            Ok(Some(format!(
+                "recorded the first snapshot of this provider in {}",
+                new_path.display()
+            )))
         }
         None => match mode {
             UpdateMode::Always | UpdateMode::Unseen => {
@@ -155,11 +167,11 @@ mod tests {
         let path = dir.join("case__s.snap");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(&path, render_file("c.yaml", "s", "a: 1")).unwrap();
-        let err = check(&path, "c.yaml", "s", "a: 2", UpdateMode::New).unwrap_err();
+        let err = check(&path, "c.yaml", "s", "a: 2", UpdateMode::New, false).unwrap_err();
         assert!(err.contains("-a: 1") && err.contains("+a: 2"), "{err}");
         assert!(path.with_extension("snap.new").exists());
         assert_eq!(
-            check(&path, "c.yaml", "s", "a: 1", UpdateMode::New),
+            check(&path, "c.yaml", "s", "a: 1", UpdateMode::New, false),
             Ok(None)
         );
         assert!(!path.with_extension("snap.new").exists());

@@ -178,6 +178,7 @@ pub(super) async fn run(
             &outcome,
             actors,
             session.snapshots,
+            session.snapshot_suffix.as_deref(),
         ) {
             record.failures.push(failure);
         }
@@ -436,6 +437,7 @@ fn snapshot_step(
     outcome: &Outcome,
     actors: &Actors,
     mode: snapshot::UpdateMode,
+    suffix: Option<&str>,
 ) -> Option<AssertionFailure> {
     let name = step.snapshot.as_ref()?;
     let text = match (decoded, outcome) {
@@ -469,11 +471,12 @@ fn snapshot_step(
     });
     let source = case.file.display().to_string();
     snapshot::check(
-        &case.snapshot_path(&name.value),
+        &case.snapshot_path(&name.value, suffix),
         &source,
         &step.name,
         &text,
         mode,
+        suffix.is_some(),
     )
     .err()
     .map(|message| {

@@ -1,0 +1,136 @@
+//! `mimi-conformance serve`: reference providers for another tool, a plugfest peer or a person
+//! with curl. It writes their PKI and provider profiles to a folder, prints the profiles, and
+//! serves until interrupted (or for `--for` seconds).
+
+use crate::exit;
+use crate::pki::profile_yaml;
+use mimi_reference_provider::faults::{Fault, Faults};
+use mimi_reference_provider::pki::TestCa;
+use mimi_reference_provider::state::user_uri;
+use mimi_reference_provider::ProviderConfig;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// A provider domain to serve (repeatable).
+    #[arg(long = "domain", default_values_t = ["a.example".to_string(), "b.example".to_string()])]
+    pub domains: Vec<String>,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: IpAddr,
+    /// The first domain listens on this port, the next on the one after; 0 picks free ports.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where the PKI and the provider profiles are written.
+    #[arg(long, default_value = "serve")]
+    pub out: PathBuf,
+    /// The domain the harness (or your tool) presents as a client.
+    #[arg(long, default_value = "harness.example")]
+    pub harness_domain: String,
+    /// Use this CA (PEM) instead of a fresh one; needs --ca-key.
+    #[arg(long, requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    #[arg(long, requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+    /// Switch on a named fault in every provider served (repeatable).
+    #[arg(long = "fault")]
+    pub faults: Vec<Fault>,
+    /// Stop after this many seconds instead of at Ctrl-C.
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub duration: Option<u64>,
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::code(exit::UNREACHABLE);
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => exit::code(exit::PASSED),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::code(exit::UNREACHABLE)
+        }
+    }
+}
+
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let ca = match (&args.ca_cert, &args.ca_key) {
+        (Some(cert), Some(key)) => TestCa::from_pem(
+            &std::fs::read_to_string(cert)?,
+            &std::fs::read_to_string(key)?,
+        )?,
+        _ => TestCa::generate("mimi-conformance serve CA")?,
+    };
+    let write = |name: &str, text: &str| std::fs::write(args.out.join(name), text);
+    write("ca.pem", &ca.cert_pem)?;
+    let harness = ca.issue(&args.harness_domain)?;
+    write(&format!("{}.pem", args.harness_domain), &harness.cert_pem)?;
+    write(
+        &format!("{}.key.pem", args.harness_domain),
+        &harness.key_pem,
+    )?;
+    let mut faults = Faults::none();
+    for fault in &args.faults {
+        faults = faults.and(*fault);
+    }
+    let mut running = Vec::new();
+    let mut printed = String::new();
+    for (i, domain) in args.domains.iter().enumerate() {
+        let port = if args.port == 0 {
+            0
+        } else {
+            args.port + i as u16
+        };
+        let seeds = crate::embedded::seeds();
+        let provider = mimi_reference_provider::start(ProviderConfig {
+            domain: domain.clone(),
+            identity: ca.issue(domain)?,
+            trust_roots: vec![ca.cert_pem.clone()],
+            users: seeds.clone(),
+            faults: faults.clone(),
+            listen: SocketAddr::new(args.listen, port),
+        })
+        .await?;
+        let endpoints: Vec<String> = mimi_reference_provider::endpoints::directory(domain)
+            .endpoints
+            .into_keys()
+            .collect();
+        let users = seeds
+            .iter()
+            .map(|s| (s.name.clone(), user_uri(domain, &s.name)))
+            .collect();
+        let profile = profile_yaml(
+            domain,
+            &args.harness_domain,
+            Some(&provider.addr.to_string()),
+            &endpoints,
+            &users,
+        );
+        write(&format!("profile-{domain}.yaml"), &profile)?;
+        printed.push_str(&format!(
+            "--- {}\n{profile}",
+            args.out.join(format!("profile-{domain}.yaml")).display()
+        ));
+        running.push(provider);
+    }
+    // The profiles are this command's product; it never runs under a test runner.
+    print!("{printed}");
+    eprintln!("serving {} provider(s); Ctrl-C stops", running.len());
+    match args.duration {
+        Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+        None => tokio::signal::ctrl_c().await?,
+    }
+    Ok(())
+}
