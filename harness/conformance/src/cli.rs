@@ -43,6 +43,8 @@ enum Command {
     Mutants(crate::mutants::MutantsArgs),
     /// Serve reference providers and write their PKI and provider profiles.
     Serve(crate::serve::ServeArgs),
+    /// Every requirement with its cases and their last verdicts, and the uncovered ones.
+    Coverage(crate::coverage::CoverageArgs),
 }
 
 #[derive(clap::Args)]
@@ -73,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => crate::decode::run(&args),
         Command::Mutants(args) => crate::mutants::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
+        Command::Coverage(args) => crate::coverage::run(&args),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod case;
 pub mod catalogue;
 pub mod cli;
+pub mod coverage;
 pub mod decode;
 pub mod drivers;
 pub mod embedded;

@@ -342,3 +342,25 @@ fn serve_writes_profiles_that_run_passes_against() {
         stderr(&out)
     );
 }
+
+#[test]
+fn coverage_counts_the_requirements_the_cases_cite() {
+    let out = harness(&["coverage", "--results", "/nonexistent/results.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cases = mimi_conformance::cli::load_cases(&workspace().join("cases")).unwrap();
+    let cited: std::collections::BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| c.requirements.iter().map(|r| r.id.clone()))
+        .collect();
+    let last = text.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "coverage: {}/80 requirements ({}%)",
+            cited.len(),
+            cited.len() * 100 / 80
+        )
+    );
+    assert!(text.contains("B::keyMaterial::one-time: not run"), "{text}");
+}
