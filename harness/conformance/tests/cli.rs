@@ -299,13 +299,10 @@ fn step_and_case_timeouts_end_a_provider_that_never_answers() {
     );
 }
 
-/// `serve` starts reference providers and writes profiles that `run --provider` can use: the
-/// whole suite passes against them (snapshots of a provider other than the embedded one are
-/// recorded on a first run, not failed).
-#[test]
-fn serve_writes_profiles_that_run_passes_against() {
-    let out_dir = temp_dir("serve");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+/// `serve` in the background, until the returned child is killed; the profile of `vendor.example`.
+fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf) {
+    let out_dir = temp_dir(name);
+    let server = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
         .args([
             "serve",
             "--out",
@@ -315,22 +312,33 @@ fn serve_writes_profiles_that_run_passes_against() {
             "--for",
             "60",
         ])
-        .stdout(std::process::Stdio::piped())
+        .args(extra)
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let profile = out_dir.join("profile-vendor.example.yaml");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Each profile is written once its provider listens.
     while !profile.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // Each profile is written once its provider listens.
+    (server, profile)
+}
+
+/// `serve` starts reference providers and writes profiles that `run --provider` can use: the
+/// whole suite passes against them (snapshots of a provider other than the embedded one are
+/// recorded on a first run, not failed).
+#[test]
+fn serve_writes_profiles_that_run_passes_against() {
+    let (mut server, profile) = serve("serve", &[]);
+    let reports = profile.parent().unwrap().join("reports");
     let out = harness(&[
         "run",
         "--provider",
         profile.to_str().unwrap(),
         "--reports",
-        out_dir.join("reports").to_str().unwrap(),
+        reports.to_str().unwrap(),
     ]);
     server.kill().unwrap();
     let _ = server.wait();
@@ -341,6 +349,31 @@ fn serve_writes_profiles_that_run_passes_against() {
         String::from_utf8_lossy(&out.stdout),
         stderr(&out)
     );
+}
+
+/// A broken derived requirement is informational: the run passes, and the grade is shown on
+/// the console and in JUnit.
+#[test]
+fn a_broken_derived_requirement_is_reported_as_info_without_failing() {
+    let (mut server, profile) = serve("serve-info", &["--fault", "request-signature-not-checked"]);
+    let reports = profile.parent().unwrap().join("reports");
+    let out = harness(&[
+        "run",
+        "--provider",
+        profile.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("info: B::keyMaterial::bad-signature\nINFO (derived)"),
+        "{}",
+        stderr(&out)
+    );
+    let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(xml.contains(r#"name="verdict" value="info""#), "{xml}");
 }
 
 #[test]
