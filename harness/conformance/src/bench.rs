@@ -74,6 +74,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         sink,
         false,
         &[],
+        Default::default(),
     )
     .map_err(|_| anyhow::anyhow!("the embedded providers do not start"))?;
     let startup = start.elapsed();

@@ -6,6 +6,7 @@ use crate::case::{self, Case, LoadError};
 use crate::catalogue::Catalogue;
 use crate::drivers::link_b::Connection;
 use crate::exit;
+use crate::expectations::Expectations;
 use crate::profile::Profile;
 use crate::runner::events::{CaseRecord, Event, EventSink};
 use crate::runner::{self, snapshot, Session};
@@ -62,6 +63,9 @@ pub struct RunArgs {
     /// Fail on broken SHOULDs too.
     #[arg(long)]
     pub strict: bool,
+    /// The provider's expectation file: known-failing and known-flaky cases, with reasons.
+    #[arg(long, value_name = "FILE")]
+    pub expectations: Option<PathBuf>,
     #[command(flatten)]
     pub test: libtest_mimic::Arguments,
 }
@@ -94,6 +98,7 @@ pub fn test_main(workspace: &Path) -> ExitCode {
         cases: PathBuf::from("cases"),
         reports: PathBuf::new(),
         strict: false,
+        expectations: None,
         test: libtest_mimic::Arguments::from_args(),
     };
     let reports = std::env::var_os("MIMI_CONFORMANCE_REPORTS").map(PathBuf::from);
@@ -160,13 +165,22 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
         Ok(p) => p,
         Err(e) => return report_invalid(&[e.to_string()]),
     };
+    let expectations = match args
+        .expectations
+        .as_deref()
+        .map(crate::expectations::Expectations::load)
+    {
+        None => Default::default(),
+        Some(Ok(e)) => e,
+        Some(Err(e)) => return report_invalid(&[e.to_string()]),
+    };
     let (sink, events) = EventSink::channel();
     let target = if profiles.is_empty() {
         Target::Embedded(Default::default())
     } else {
         Target::Profiles(profiles)
     };
-    let prepared = match prepare(target, sink, args.strict, &cases) {
+    let prepared = match prepare(target, sink, args.strict, &cases, expectations) {
         Ok(p) => p,
         Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
         Err(Unprepared::Unreachable(message)) => {
@@ -235,6 +249,7 @@ pub fn prepare(
     sink: EventSink,
     strict: bool,
     cases: &[Case],
+    expectations: Expectations,
 ) -> Result<Prepared, Unprepared> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -280,6 +295,7 @@ pub fn prepare(
             strict,
             snapshots: snapshot::UpdateMode::from_env(),
             snapshot_suffix,
+            expectations,
         }),
         _embedded: embedded,
         _runtime: runtime,

@@ -15,6 +15,7 @@ pub mod drivers;
 pub mod embedded;
 pub mod exit;
 pub mod expect;
+pub mod expectations;
 pub mod mutants;
 pub mod pki;
 pub mod profile;

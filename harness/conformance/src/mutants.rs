@@ -43,7 +43,14 @@ impl MutantResult {
 /// The verdicts of every case against one target.
 fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
     let (sink, _events) = EventSink::channel();
-    let prepared = prepare(Target::Embedded(faults), sink, false, cases).map_err(|e| match e {
+    let prepared = prepare(
+        Target::Embedded(faults),
+        sink,
+        false,
+        cases,
+        Default::default(),
+    )
+    .map_err(|e| match e {
         crate::cli::Unprepared::Invalid(errors) => errors.join("\n"),
         crate::cli::Unprepared::Unreachable(m) => m,
     })?;

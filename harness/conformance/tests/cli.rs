@@ -397,3 +397,99 @@ fn coverage_counts_the_requirements_the_cases_cite() {
     );
     assert!(text.contains("B::keyMaterial::one-time: not run"), "{text}");
 }
+
+fn expectations(name: &str, yaml: &str) -> PathBuf {
+    let path = temp_dir(name).join("expectations.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn a_known_failure_does_not_fail_the_run_and_is_reported() {
+    let file = expectations("known-failing", "known-failing:\n  - cases: \"B::keyMaterial::wrong-*\"\n    reason: the case is wrong on purpose\n");
+    let reports = file.parent().unwrap().join("reports");
+    let out = harness(&[
+        "run",
+        "--cases",
+        "fixtures/selftest/must-fail",
+        "--exact",
+        "B::keyMaterial::wrong-user-status",
+        "--expectations",
+        file.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "known failure: B::keyMaterial::wrong-user-status (fail): the case is wrong on purpose"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        xml.contains("known failure: the case is wrong on purpose"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_listed_case_that_passes_fails_the_run_so_stale_entries_cannot_hide() {
+    let file = expectations(
+        "stale",
+        "known-failing:\n  - cases: \"B::keyMaterial::unknown-*\"\n    reason: fixed in 2.3\n",
+    );
+    let out = harness(&[
+        "run",
+        "--exact",
+        "B::keyMaterial::unknown-user",
+        "--expectations",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is listed as known-failing (\"B::keyMaterial::unknown-*\": fixed in 2.3) but passes: remove the entry"));
+}
+
+#[test]
+fn a_known_flaky_case_may_pass_or_fail() {
+    let file = expectations("flaky", "known-flaky:\n  - cases: \"B::keyMaterial::*\"\n    reason: the lab network drops packets\n");
+    for (cases, exact) in [
+        (
+            "fixtures/selftest/must-fail",
+            "B::keyMaterial::wrong-user-status",
+        ),
+        ("cases", "B::keyMaterial::unknown-user"),
+    ] {
+        let out = harness(&[
+            "run",
+            "--cases",
+            cases,
+            "--exact",
+            exact,
+            "--expectations",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{exact}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("known flaky: {exact}")),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn an_expectation_without_a_reason_is_invalid() {
+    let file = expectations(
+        "no-reason",
+        "known-failing:\n  - cases: \"B::*\"\n    reason: \"\"\n",
+    );
+    let out = harness(&["run", "--expectations", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expectations.yaml:2:5: the entry for \"B::*\" needs a reason"),
+        "{}",
+        stderr(&out)
+    );
+}

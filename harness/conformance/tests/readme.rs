@@ -52,8 +52,14 @@ fn main() -> std::process::ExitCode {
                     })?;
                 let prepared = session.get_or_init(|| {
                     let (sink, _) = EventSink::channel();
-                    prepare(Target::Embedded(Default::default()), sink, false, &[])
-                        .unwrap_or_else(|_| panic!("the embedded providers start"))
+                    prepare(
+                        Target::Embedded(Default::default()),
+                        sink,
+                        false,
+                        &[],
+                        Default::default(),
+                    )
+                    .unwrap_or_else(|_| panic!("the embedded providers start"))
                 });
                 let record = run_case(&case, &prepared.session);
                 match record.verdict {

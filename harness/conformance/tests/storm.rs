@@ -30,8 +30,14 @@ const ROUNDS: usize = 60;
 #[test]
 fn the_provider_survives_a_storm_of_malformed_requests() {
     let (sink, _) = EventSink::channel();
-    let prepared = prepare(Target::Embedded(Default::default()), sink, false, &[])
-        .unwrap_or_else(|_| panic!("the embedded providers start"));
+    let prepared = prepare(
+        Target::Embedded(Default::default()),
+        sink,
+        false,
+        &[],
+        Default::default(),
+    )
+    .unwrap_or_else(|_| panic!("the embedded providers start"));
     let session = &prepared.session;
     let connection = session.connections[0].clone();
     let domain = connection.profile.domain.clone();

@@ -23,7 +23,13 @@ pub fn report(records: &[CaseRecord], strict: bool) -> Report {
                 s.set_message(format!("unsupported: {}", r.message));
                 s
             }
-            v if v.fails(strict) => {
+            // A known failure is shown as one (its property), but does not fail the report.
+            v if v.fails(strict)
+                && !r
+                    .expectation
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("known")) =>
+            {
                 let kind = if v == Verdict::Error {
                     NonSuccessKind::Error
                 } else {
@@ -46,6 +52,9 @@ pub fn report(records: &[CaseRecord], strict: bool) -> Report {
             case.set_system_err(r.message.clone());
         }
         case.add_property(Property::new("verdict", r.verdict.name()));
+        if let Some(expectation) = &r.expectation {
+            case.add_property(Property::new("expectation", expectation.clone()));
+        }
         case.add_property(Property::new(
             "requirements",
             r.requirements
@@ -119,6 +128,7 @@ mod tests {
                 millis: 1,
             }],
             retried: vec![],
+            expectation: None,
             duration: Default::default(),
         };
         let xml = report(&[record], false).to_string().unwrap();

@@ -25,6 +25,7 @@ struct CaseResult<'a> {
     draft: &'a str,
     duration_ms: u64,
     retried: &'a [(String, u32)],
+    expectation: Option<&'a str>,
     message: &'a str,
 }
 
@@ -46,6 +47,7 @@ pub fn write(path: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Resul
                 draft: &r.draft,
                 duration_ms: r.duration.as_millis() as u64,
                 retried: &r.retried,
+                expectation: r.expectation.as_deref(),
                 message: &r.message,
             })
             .collect(),

@@ -90,6 +90,9 @@ pub struct CaseRecord {
     pub transcript: Vec<ExchangeRecord>,
     /// Steps that passed only after retries (`eventually`), with their retry counts.
     pub retried: Vec<(String, u32)>,
+    /// How an expectation file entry applied: `known failure`, `known flaky`, or
+    /// `stale known failure` (listed, but passed).
+    pub expectation: Option<String>,
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
 }

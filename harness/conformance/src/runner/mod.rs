@@ -28,6 +28,8 @@ pub struct Session {
     /// Snapshots record one provider's answers: the reference provider's have no suffix, any
     /// other provider's carry this one (its domain), and their first run records them.
     pub snapshot_suffix: Option<String>,
+    /// The provider's known-failing and known-flaky cases.
+    pub expectations: crate::expectations::Expectations,
 }
 
 impl Session {
@@ -53,10 +55,14 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
             let name = case.id.clone();
             libtest_mimic::Trial::ignorable_test(name, move || {
                 // A panic is a harness bug, but the case still gets its record in the reports.
-                let record = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut record = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_case(&case, &session)
                 }))
                 .unwrap_or_else(|panic| panicked(&case, &session, panic));
+                if let Some(outcome) = apply_expectation(&mut record, &session) {
+                    session.sink.emit(Event::CaseFinished(Box::new(record)));
+                    return outcome;
+                }
                 let outcome = match record.verdict {
                     Verdict::Unsupported => Ok(libtest_mimic::Completion::ignored_with(format!(
                         "unsupported: {}",
@@ -80,6 +86,37 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
             })
         })
         .collect()
+}
+
+/// The trial's outcome when an expectation file lists the case; None when none does.
+fn apply_expectation(
+    record: &mut CaseRecord,
+    session: &Session,
+) -> Option<Result<libtest_mimic::Completion, libtest_mimic::Failed>> {
+    use crate::expectations::Kind;
+    let entry = session.expectations.for_case(&record.id)?;
+    let failed = record.verdict.fails(session.strict);
+    let (label, outcome) = match (entry.kind, failed) {
+        (Kind::KnownFailing, true) => ("known failure", Ok(libtest_mimic::Completion::Completed)),
+        (Kind::KnownFailing, false) if record.verdict == Verdict::Unsupported => return None,
+        (Kind::KnownFailing, false) => (
+            "stale known failure",
+            Err(format!(
+                "{} is listed as known-failing ({:?}: {}) but passes: remove the entry",
+                record.id, entry.pattern, entry.reason
+            )
+            .into()),
+        ),
+        (Kind::KnownFlaky, _) => ("known flaky", Ok(libtest_mimic::Completion::Completed)),
+    };
+    eprintln!(
+        "{label}: {} ({}): {}",
+        record.id,
+        record.verdict.name(),
+        entry.reason
+    );
+    record.expectation = Some(format!("{label}: {}", entry.reason));
+    Some(outcome)
 }
 
 fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>) -> CaseRecord {
@@ -110,6 +147,7 @@ fn new_record(case: &Case, session: &Session) -> CaseRecord {
         failures: Vec::new(),
         transcript: Vec::new(),
         retried: Vec::new(),
+        expectation: None,
         duration: Default::default(),
     }
 }
