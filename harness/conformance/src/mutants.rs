@@ -97,8 +97,26 @@ pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), S
     Ok((results, broken))
 }
 
+/// The cases that kill no mutant (no fault makes them fail for a requirement they cite).
+pub fn idle_cases<'c>(cases: &'c [Case], results: &[MutantResult]) -> Vec<&'c str> {
+    let killers: BTreeSet<&str> = results
+        .iter()
+        .flat_map(|r| {
+            r.caught_by
+                .iter()
+                .filter(|c| c.matching)
+                .map(|c| c.case.as_str())
+        })
+        .collect();
+    cases
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| !killers.contains(id))
+        .collect()
+}
+
 /// The matrix as text; its last line is `killed: K/N mutants`.
-pub fn render(results: &[MutantResult], broken: &[String]) -> String {
+pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> String {
     let mut out = String::new();
     for r in results {
         out.push_str(&format!(
@@ -121,6 +139,9 @@ pub fn render(results: &[MutantResult], broken: &[String]) -> String {
             ));
         }
     }
+    for case in idle {
+        out.push_str(&format!("kills no mutant: {case}\n"));
+    }
     for b in broken {
         out.push_str(&format!(
             "left out (does not pass against the correct provider): {b}\n"
@@ -142,7 +163,10 @@ pub fn run(args: &MutantsArgs) -> ExitCode {
     match kill_matrix(&cases) {
         Ok((results, broken)) => {
             // The matrix is this command's product; it never runs under a test runner.
-            print!("{}", render(&results, &broken));
+            print!(
+                "{}",
+                render(&results, &broken, &idle_cases(&cases, &results))
+            );
             exit::code(if results.iter().all(MutantResult::killed) {
                 exit::PASSED
             } else {

@@ -55,6 +55,20 @@ faults! {
         "accepts a ConsentEntry whose URIs are not in the sending and receiving providers' domains",
     IdentifierQueryNotIdempotent = "identifier-query-not-idempotent" ["IDQ-69"]:
         "lets identifierQuery change state: a repeated identical query is answered notFound",
+    DirectoryHttpUrls = "directory-http-urls" ["DIR-7"]:
+        "lists its endpoints as http:// URLs in the directory",
+    MalformedBodyServerError = "malformed-body-500" ["KM-9"]:
+        "answers a KeyMaterialRequest it cannot decode with 500 instead of a 4xx",
+    IdentifierQueryFindsNobody = "identifier-query-finds-nobody" ["IDQ-70"]:
+        "answers every supported identifier query notFound",
+    IdentifierQueryMatchesAnyone = "identifier-query-matches-anyone" ["IDQ-70"]:
+        "answers a query that matches nobody with success and some user",
+    IdentifierQueryEnumerates = "identifier-query-enumerates" ["IDQ-70"]:
+        "answers whole-profile and unsupported queries with every user",
+    ConsentAnswers200 = "consent-answers-200" ["CON-64"]:
+        "answers every requestConsent with 200, instead of 201 (or 404 for an unknown target)",
+    ConsentGrantRefused = "consent-grant-refused" ["CON-67"]:
+        "refuses consent grants that carry KeyPackages",
 }
 
 impl fmt::Display for Fault {

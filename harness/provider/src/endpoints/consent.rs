@@ -84,6 +84,9 @@ async fn request(
         Ok(e) => e,
         Err((status, reason)) => return reject(status, reason),
     };
+    if shared.fault(Fault::ConsentAnswers200) {
+        return StatusCode::OK.into_response();
+    }
     let mut state = shared.state();
     match entry.consent_operation {
         ConsentOperation::request => {
@@ -142,6 +145,15 @@ async fn update(
     };
     let mut state = shared.state();
     match entry.consent_operation {
+        ConsentOperation::grant
+            if shared.fault(Fault::ConsentGrantRefused)
+                && !entry.client_key_packages.is_empty() =>
+        {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "grants with KeyPackages are not accepted",
+            );
+        }
         ConsentOperation::grant => {
             if state.consent_granted.len() >= MAX_CONSENT_ENTRIES {
                 return reject(StatusCode::SERVICE_UNAVAILABLE, "too many consent grants");

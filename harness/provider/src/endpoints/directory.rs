@@ -6,8 +6,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 pub async fn get(State(shared): State<SharedState>) -> impl IntoResponse {
+    let mut directory = super::directory(&shared.domain);
+    if shared.fault(crate::faults::Fault::DirectoryHttpUrls) {
+        for url in directory.endpoints.values_mut() {
+            *url = url.replacen("https://", "http://", 1);
+        }
+    }
     (
         [(header::CONTENT_TYPE, "application/json")],
-        super::directory(&shared.domain).to_json(),
+        directory.to_json(),
     )
 }

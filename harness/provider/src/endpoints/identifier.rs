@@ -69,6 +69,10 @@ async fn handle(
     if request.query_elements.is_empty() {
         return answer(IdentifierQueryCode::forbidden, Vec::new());
     }
+    if shared.fault(Fault::IdentifierQueryEnumerates) {
+        let everyone = shared.state().users.keys().cloned().collect();
+        return answer(IdentifierQueryCode::success, everyone);
+    }
     for element in &request.query_elements {
         match element.search_type {
             SearchIdentifierType::handle
@@ -87,7 +91,14 @@ async fn handle(
         .filter(|u| request.query_elements.iter().all(|e| matches(u, e)))
         .map(|u| u.uri.clone())
         .collect();
+    if shared.fault(Fault::IdentifierQueryFindsNobody) {
+        return answer(IdentifierQueryCode::notFound, Vec::new());
+    }
     match found.len() {
+        0 if shared.fault(Fault::IdentifierQueryMatchesAnyone) => answer(
+            IdentifierQueryCode::success,
+            state.users.keys().take(1).cloned().collect(),
+        ),
         0 => answer(IdentifierQueryCode::notFound, found),
         1 => answer(IdentifierQueryCode::success, found),
         _ => answer(IdentifierQueryCode::ambiguous, found),

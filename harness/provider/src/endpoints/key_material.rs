@@ -28,10 +28,12 @@ async fn handle(
     let request = match decode_exact::<KeyMaterialRequest>(&body) {
         Ok(r) => r,
         Err(e) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                format!("malformed KeyMaterialRequest: {e}"),
-            )
+            let status = if shared.fault(Fault::MalformedBodyServerError) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return reject(status, format!("malformed KeyMaterialRequest: {e}"));
         }
     };
     if request.target_user.0 != target_user {
