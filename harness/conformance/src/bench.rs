@@ -3,9 +3,9 @@
 //! time to load and validate generated case files. Results go to stderr.
 
 use crate::case::{self, parse_case};
-use crate::cli::{load_catalogue, prepare};
+use crate::cli::load_catalogue;
 use crate::exit;
-use crate::runner::events::{EventSink, Verdict};
+use crate::runner::events::Verdict;
 use crate::runner::run_case;
 use mimi_wire::common::{Credential, IdentifierUri};
 use mimi_wire::messages::key_material::{KeyMaterialRequest, KEY_MATERIAL_REQUEST_LABEL};
@@ -67,16 +67,8 @@ fn per(d: Duration, n: usize) -> Duration {
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let catalogue = load_catalogue(Path::new("cases")).map_err(anyhow::Error::msg)?;
-    let (sink, _events) = EventSink::channel();
     let start = Instant::now();
-    let prepared = prepare(
-        crate::cli::Target::Embedded(Default::default()),
-        sink,
-        false,
-        &[],
-        Default::default(),
-    )
-    .map_err(|_| anyhow::anyhow!("the embedded providers do not start"))?;
+    let prepared = crate::cli::prepare_embedded().map_err(anyhow::Error::msg)?;
     let startup = start.elapsed();
     let session = &prepared.session;
     let connection = &session.connections[0];

@@ -306,6 +306,23 @@ pub fn prepare(
 /// longer is reached but slow: its cases will say so).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The embedded reference providers, correct, with no case checked beforehand: for tests and
+/// the bench, which run cases one by one.
+pub fn prepare_embedded() -> Result<Prepared, String> {
+    let (sink, _) = EventSink::channel();
+    prepare(
+        Target::Embedded(Default::default()),
+        sink,
+        false,
+        &[],
+        Default::default(),
+    )
+    .map_err(|e| match e {
+        Unprepared::Invalid(errors) => errors.join("\n"),
+        Unprepared::Unreachable(message) => message,
+    })
+}
+
 /// Connects to every provider and checks that each answers at all (its directory).
 async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
     let mut connections = Vec::new();

@@ -24,6 +24,21 @@ pub struct PkiArgs {
     pub ca_key: Option<PathBuf>,
 }
 
+/// The CA given as PEM files, or a fresh one named `name`.
+pub fn load_or_generate_ca(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+    name: &str,
+) -> anyhow::Result<TestCa> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => TestCa::from_pem(
+            &std::fs::read_to_string(cert)?,
+            &std::fs::read_to_string(key)?,
+        ),
+        _ => TestCa::generate(name),
+    }
+}
+
 pub fn run(args: &PkiArgs) -> ExitCode {
     match write(args) {
         Ok(files) => {
@@ -41,13 +56,11 @@ pub fn run(args: &PkiArgs) -> ExitCode {
 
 fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&args.out)?;
-    let ca = match (&args.ca_cert, &args.ca_key) {
-        (Some(cert), Some(key)) => TestCa::from_pem(
-            &std::fs::read_to_string(cert)?,
-            &std::fs::read_to_string(key)?,
-        )?,
-        _ => TestCa::generate("mimi-conformance lab CA")?,
-    };
+    let ca = load_or_generate_ca(
+        args.ca_cert.as_deref(),
+        args.ca_key.as_deref(),
+        "mimi-conformance lab CA",
+    )?;
     let mut written = Vec::new();
     let mut put = |name: &str, text: &str| -> anyhow::Result<()> {
         let path = args.out.join(name);

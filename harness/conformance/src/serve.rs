@@ -5,7 +5,6 @@
 use crate::exit;
 use crate::pki::profile_yaml;
 use mimi_reference_provider::faults::{Fault, Faults};
-use mimi_reference_provider::pki::TestCa;
 use mimi_reference_provider::state::user_uri;
 use mimi_reference_provider::ProviderConfig;
 use std::net::{IpAddr, SocketAddr};
@@ -66,13 +65,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
-    let ca = match (&args.ca_cert, &args.ca_key) {
-        (Some(cert), Some(key)) => TestCa::from_pem(
-            &std::fs::read_to_string(cert)?,
-            &std::fs::read_to_string(key)?,
-        )?,
-        _ => TestCa::generate("mimi-conformance serve CA")?,
-    };
+    let ca = crate::pki::load_or_generate_ca(
+        args.ca_cert.as_deref(),
+        args.ca_key.as_deref(),
+        "mimi-conformance serve CA",
+    )?;
     let write = |name: &str, text: &str| std::fs::write(args.out.join(name), text);
     write("ca.pem", &ca.cert_pem)?;
     let harness = ca.issue(&args.harness_domain)?;

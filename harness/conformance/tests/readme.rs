@@ -3,8 +3,8 @@
 
 use libtest_mimic::{Arguments, Trial};
 use mimi_conformance::case::parse_case;
-use mimi_conformance::cli::{load_catalogue, prepare, Prepared, Target};
-use mimi_conformance::runner::events::{EventSink, Verdict};
+use mimi_conformance::cli::{load_catalogue, prepare_embedded, Prepared};
+use mimi_conformance::runner::events::Verdict;
 use mimi_conformance::runner::run_case;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -50,17 +50,8 @@ fn main() -> std::process::ExitCode {
                             e[0]
                         )
                     })?;
-                let prepared = session.get_or_init(|| {
-                    let (sink, _) = EventSink::channel();
-                    prepare(
-                        Target::Embedded(Default::default()),
-                        sink,
-                        false,
-                        &[],
-                        Default::default(),
-                    )
-                    .unwrap_or_else(|_| panic!("the embedded providers start"))
-                });
+                let prepared = session
+                    .get_or_init(|| prepare_embedded().expect("the embedded providers start"));
                 let record = run_case(&case, &prepared.session);
                 match record.verdict {
                     Verdict::Pass => Ok(()),

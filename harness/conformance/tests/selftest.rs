@@ -7,8 +7,8 @@
 use libtest_mimic::{Arguments, Failed, Trial};
 use mimi_conformance::case::{self, Case};
 use mimi_conformance::catalogue::Catalogue;
-use mimi_conformance::cli::{load_catalogue, prepare, Prepared, Target};
-use mimi_conformance::runner::events::{EventSink, Verdict};
+use mimi_conformance::cli::{load_catalogue, prepare_embedded, Prepared};
+use mimi_conformance::runner::events::Verdict;
 use mimi_conformance::runner::run_case;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -100,17 +100,8 @@ fn must_fail(
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    let prepared = session.get_or_init(|| {
-        let (sink, _) = EventSink::channel();
-        prepare(
-            Target::Embedded(Default::default()),
-            sink,
-            false,
-            &[],
-            Default::default(),
-        )
-        .unwrap_or_else(|_| panic!("the embedded providers start"))
-    });
+    let prepared =
+        session.get_or_init(|| prepare_embedded().expect("the embedded providers start"));
     let record = run_case(&case, &prepared.session);
     if !matches!(record.verdict, Verdict::Fail | Verdict::Error) {
         return Err(format!(

@@ -3,9 +3,8 @@
 //! 4xx with a reason (never a 5xx, never a dropped connection), and afterwards the provider
 //! still answers correctly. Bounded: a fixed number of requests, on loopback only.
 
-use mimi_conformance::cli::{prepare, Target};
+use mimi_conformance::cli::prepare_embedded;
 use mimi_conformance::drivers::link_b::Request;
-use mimi_conformance::runner::events::EventSink;
 use mimi_wire::messages::directory::ENDPOINTS;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,15 +28,7 @@ const ROUNDS: usize = 60;
 
 #[test]
 fn the_provider_survives_a_storm_of_malformed_requests() {
-    let (sink, _) = EventSink::channel();
-    let prepared = prepare(
-        Target::Embedded(Default::default()),
-        sink,
-        false,
-        &[],
-        Default::default(),
-    )
-    .unwrap_or_else(|_| panic!("the embedded providers start"));
+    let prepared = prepare_embedded().expect("the embedded providers start");
     let session = &prepared.session;
     let connection = session.connections[0].clone();
     let domain = connection.profile.domain.clone();

@@ -7,6 +7,19 @@ use serde_json::{json, Value};
 /// `enum { reserved(0), mls10(1), (255) } Protocol`.
 pub const PROTOCOL_MLS10: u8 = 1;
 
+/// Reads a `Protocol` byte that must be mls10, the only protocol the drafts define.
+pub fn read_mls10(r: &mut Reader<'_>, field: &'static str) -> Result<u8, DecodeError> {
+    let start = r.offset();
+    match r.u8(field)? {
+        PROTOCOL_MLS10 => Ok(PROTOCOL_MLS10),
+        other => {
+            let mut e = r.error(field, format!("protocol {other} is not mls10(1)"));
+            e.offset = start;
+            Err(e)
+        }
+    }
+}
+
 pub fn protocol_name(p: u8) -> String {
     match p {
         PROTOCOL_MLS10 => "mls10".into(),

@@ -3,7 +3,7 @@
 
 use super::common_mls::{ExternalSender, HpkeCiphertext, RatchetTreeOption};
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
-use crate::common::{ciphersuite_name, protocol_name, Credential, PROTOCOL_MLS10};
+use crate::common::{ciphersuite_name, protocol_name, read_mls10, Credential, PROTOCOL_MLS10};
 use crate::fields::{Field, Opaque, Since};
 use crate::mls_objects::{GroupInfo, MlsMessage};
 use crate::render::{hex_short, Render};
@@ -59,10 +59,7 @@ impl GroupInfoRequest {
 impl Decode for GroupInfoRequest {
     const NAME: &'static str = "GroupInfoRequest";
     fn decode_fields(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let protocol = r.u8("protocol")?;
-        if protocol != PROTOCOL_MLS10 {
-            return Err(r.error("protocol", format!("protocol {protocol} is not mls10(1)")));
-        }
+        let protocol = read_mls10(r, "protocol")?;
         Ok(Self {
             protocol,
             cipher_suite: r.u16("cipher_suite")?,

@@ -2,8 +2,8 @@
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::common::{
-    ciphersuite_name, protocol_name, Capabilities, Credential, IdentifierUri, RequiredCapabilities,
-    PROTOCOL_MLS10,
+    ciphersuite_name, protocol_name, read_mls10, Capabilities, Credential, IdentifierUri,
+    RequiredCapabilities,
 };
 use crate::mls_objects::KeyPackage;
 use crate::render::{enum_name, hex_short, Render};
@@ -49,13 +49,10 @@ impl KeyMaterialRequest {
 impl Decode for KeyMaterialRequest {
     const NAME: &'static str = "KeyMaterialRequest";
     fn decode_fields(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let protocol = r.u8("protocol")?;
+        let protocol = read_mls10(r, "protocol")?;
         let requesting_user = r.read()?;
         let target_user = r.read()?;
         let room_id = r.read()?;
-        if protocol != PROTOCOL_MLS10 {
-            return Err(r.error("protocol", format!("protocol {protocol} is not mls10(1)")));
-        }
         Ok(Self {
             protocol,
             requesting_user,
@@ -228,6 +225,7 @@ impl Render for KeyMaterialResponse {
 mod tests {
     use super::*;
     use crate::codec::decode_exact;
+    use crate::common::PROTOCOL_MLS10;
 
     fn request() -> KeyMaterialRequest {
         KeyMaterialRequest {

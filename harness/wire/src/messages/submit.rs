@@ -1,7 +1,7 @@
 //! `submitMessage` (P-06 §5.4) and franking (§5.4.1).
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
-use crate::common::{protocol_name, IdentifierUri, PROTOCOL_MLS10};
+use crate::common::{protocol_name, read_mls10, IdentifierUri};
 use crate::fields::{Field, Opaque, Since};
 use crate::mls_objects::MlsMessage;
 use crate::render::{hex_short, Render};
@@ -65,10 +65,7 @@ pub struct SubmitMessageRequest {
 impl Decode for SubmitMessageRequest {
     const NAME: &'static str = "SubmitMessageRequest";
     fn decode_fields(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let protocol = r.u8("protocol")?;
-        if protocol != PROTOCOL_MLS10 {
-            return Err(r.error("protocol", format!("protocol {protocol} is not mls10(1)")));
-        }
+        let protocol = read_mls10(r, "protocol")?;
         Ok(Self {
             protocol,
             app_message: r.read()?,

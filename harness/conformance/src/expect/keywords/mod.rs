@@ -41,6 +41,35 @@ fn list(arg: &crate::case::node::Node) -> Result<(), String> {
     }
 }
 
+/// A count or `{min: N, max: M}` (either bound optional), or a template that fills in as one.
+fn range(arg: &crate::case::node::Node) -> Result<(), String> {
+    use crate::case::node::Node;
+    match arg {
+        Node::Int(n) if *n >= 0 => Ok(()),
+        Node::Str(s) if s.contains("{{") => Ok(()),
+        Node::Map(entries)
+            if entries.iter().all(|(k, v)| {
+                matches!(k.value.as_str(), "min" | "max") && matches!(v.value, Node::Int(_))
+            }) =>
+        {
+            Ok(())
+        }
+        _ => Err("needs a number or {min: N, max: M}".into()),
+    }
+}
+
+/// Whether `n` is within a range argument (an exact number, or `{min, max}`).
+fn within(n: u64, arg: &serde_json::Value) -> bool {
+    let (min, max) = match arg {
+        serde_json::Value::Object(bounds) => (
+            bounds.get("min").and_then(serde_json::Value::as_u64),
+            bounds.get("max").and_then(serde_json::Value::as_u64),
+        ),
+        exact => (exact.as_u64(), exact.as_u64()),
+    };
+    !(min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m))
+}
+
 /// Any argument is fine.
 fn any(_: &crate::case::node::Node) -> Result<(), String> {
     Ok(())
