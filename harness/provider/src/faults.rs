@@ -69,6 +69,8 @@ faults! {
         "answers every requestConsent with 200, instead of 201 (or 404 for an unknown target)",
     ConsentGrantRefused = "consent-grant-refused" ["CON-67"]:
         "refuses consent grants that carry KeyPackages",
+    WrongServerCertificate = "wrong-server-certificate" ["TLS-2"]:
+        "presents a self-signed server certificate for another domain",
 }
 
 impl fmt::Display for Fault {

@@ -47,9 +47,19 @@ impl Drop for RunningProvider {
 
 /// Starts the provider on the current tokio runtime and returns once it is listening.
 pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
+    // The fault presents a certificate that authenticates neither this domain nor a known CA.
+    let identity = if config.faults.on(faults::Fault::WrongServerCertificate) {
+        let wrong = rcgen::generate_simple_self_signed(vec!["wrong.example".to_string()])?;
+        CertifiedIdentity {
+            cert_pem: wrong.cert.pem(),
+            key_pem: wrong.signing_key.serialize_pem(),
+        }
+    } else {
+        config.identity.clone()
+    };
     let server_config = tls::server_config(
-        &config.identity.cert_pem,
-        &config.identity.key_pem,
+        &identity.cert_pem,
+        &identity.key_pem,
         &config.trust_roots,
         !config.faults.on(faults::Fault::ClientCertificateOptional),
     )?;

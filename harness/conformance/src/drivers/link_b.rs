@@ -238,6 +238,10 @@ pub fn diagnose(err: &reqwest::Error, presented_certificate: bool) -> Connection
         .iter()
         .find_map(|c| c.split("received fatal alert: ").nth(1))
         .map(str::to_string);
+    let bad_certificate = chain
+        .iter()
+        .find_map(|c| c.split("invalid peer certificate: ").nth(1))
+        .map(str::to_string);
     let closed = !err.is_timeout()
         && !err.is_connect()
         && chain
@@ -255,6 +259,14 @@ pub fn diagnose(err: &reqwest::Error, presented_certificate: bool) -> Connection
                 }
             ),
             true,
+            false,
+        ),
+        (None, _) if bad_certificate.is_some() => (
+            format!(
+                "the provider's server certificate is not acceptable: {} (check trust-roots, and that it authenticates the provider's domain)",
+                bad_certificate.as_deref().unwrap_or_default()
+            ),
+            false,
             false,
         ),
         (Some(rustls::Error::InvalidCertificate(why)), _) => (
