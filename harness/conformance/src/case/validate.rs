@@ -132,7 +132,10 @@ impl Validator<'_> {
     /// A case that uses a provider's test user (`{{ target.users.bob }}`) declares it in
     /// `needs` (`users.bob`), so that a profile without it makes the case unsupported.
     fn test_users_declared(&mut self) {
-        let used = regex::Regex::new(r"\b\w+\.users\.(\w+)").expect("a valid regex");
+        static USED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"\b\w+\.users\.(\w+)").expect("a valid regex")
+        });
+        let used = &*USED;
         let declared: BTreeSet<&str> = self
             .case
             .spec
