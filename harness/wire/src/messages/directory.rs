@@ -105,6 +105,25 @@ mod tests {
     }
 
     #[test]
+    fn unused_variables_are_ignored_so_either_spelling_resolves() {
+        let vars = BTreeMap::from([
+            ("targetDomain".to_string(), "b.example".to_string()),
+            (
+                "targetUser".to_string(),
+                "mimi://b.example/u/bob".to_string(),
+            ),
+        ]);
+        assert_eq!(
+            expand_template("https://b/requestConsent/{targetDomain}", &vars).unwrap(),
+            "https://b/requestConsent/b.example"
+        );
+        assert_eq!(
+            expand_template("https://b/requestConsent/{targetUser}", &vars).unwrap(),
+            "https://b/requestConsent/mimi%3A%2F%2Fb.example%2Fu%2Fbob"
+        );
+    }
+
+    #[test]
     fn missing_variable_is_named() {
         let err = expand_template("https://x/{roomId}", &BTreeMap::new()).unwrap_err();
         assert!(err.contains("roomId"), "{err}");
