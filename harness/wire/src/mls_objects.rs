@@ -90,6 +90,7 @@ impl Render for KeyPackage {
                     "cipher_suites": caps.ciphersuites().iter().map(|c| c.value()).collect::<Vec<_>>(),
                     "extensions": caps.extensions().iter().map(|e| u16::from(*e)).collect::<Vec<_>>(),
                     "proposals": caps.proposals().iter().map(|p| u16::from(*p)).collect::<Vec<_>>(),
+                    "credentials": caps.credentials().iter().map(|c| u16::from(*c)).collect::<Vec<_>>(),
                 },
             },
             "last_resort": kp.last_resort(),
