@@ -1,13 +1,12 @@
-//! `decode_concatenated`: a /notify body of FanoutMessages back to back.
+//! A /notify body: one or more FanoutMessages back to back (`NotifyBody`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mimi_wire::codec::{decode_concatenated, Draft, Encode};
-use mimi_wire::messages::notify::FanoutMessage;
+use mimi_wire::codec::{decode_exact, Encode};
+use mimi_wire::messages::notify::NotifyBody;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(messages) = decode_concatenated::<FanoutMessage>(data, Draft::D06) {
+    if let Ok(body) = decode_exact::<NotifyBody>(data) {
         // What decodes must encode back to the same bytes.
-        let again: Vec<u8> = messages.iter().flat_map(|m| m.to_bytes()).collect();
-        assert_eq!(again, data);
+        assert_eq!(body.to_bytes(), data);
     }
 });

@@ -191,13 +191,7 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
     let session = prepared.session.clone();
     let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session));
     drop(prepared);
-    let records: Vec<CaseRecord> = events
-        .try_iter()
-        .filter_map(|e| match e {
-            Event::CaseFinished(r) => Some(*r),
-            _ => None,
-        })
-        .collect();
+    let records: Vec<CaseRecord> = events.try_iter().map(|Event::CaseFinished(r)| *r).collect();
     if let Some(dir) = reports {
         if let Err(e) = write_reports(dir, &records, args.strict) {
             eprintln!("error: writing reports to {}: {e:#}", dir.display());

@@ -17,6 +17,13 @@ pub struct PkiArgs {
     /// The domain the harness authenticates as when it plays a provider.
     #[arg(long, default_value = "harness.example")]
     pub harness_domain: String,
+    #[command(flatten)]
+    pub ca: CaArgs,
+}
+
+/// A CA to reuse instead of generating one (for `pki` and `serve`).
+#[derive(clap::Args)]
+pub struct CaArgs {
     /// Reuse this CA certificate (PEM) instead of generating one; needs --ca-key.
     #[arg(long, requires = "ca_key")]
     pub ca_cert: Option<PathBuf>,
@@ -24,18 +31,16 @@ pub struct PkiArgs {
     pub ca_key: Option<PathBuf>,
 }
 
-/// The CA given as PEM files, or a fresh one named `name`.
-pub fn load_or_generate_ca(
-    cert: Option<&std::path::Path>,
-    key: Option<&std::path::Path>,
-    name: &str,
-) -> anyhow::Result<TestCa> {
-    match (cert, key) {
-        (Some(cert), Some(key)) => TestCa::from_pem(
-            &std::fs::read_to_string(cert)?,
-            &std::fs::read_to_string(key)?,
-        ),
-        _ => TestCa::generate(name),
+impl CaArgs {
+    /// The CA given as PEM files, or a fresh one named `name`.
+    pub fn load_or_generate(&self, name: &str) -> anyhow::Result<TestCa> {
+        match (&self.ca_cert, &self.ca_key) {
+            (Some(cert), Some(key)) => TestCa::from_pem(
+                &std::fs::read_to_string(cert)?,
+                &std::fs::read_to_string(key)?,
+            ),
+            _ => TestCa::generate(name),
+        }
     }
 }
 
@@ -56,11 +61,7 @@ pub fn run(args: &PkiArgs) -> ExitCode {
 
 fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&args.out)?;
-    let ca = load_or_generate_ca(
-        args.ca_cert.as_deref(),
-        args.ca_key.as_deref(),
-        "mimi-conformance lab CA",
-    )?;
+    let ca = args.ca.load_or_generate("mimi-conformance lab CA")?;
     let mut written = Vec::new();
     let mut put = |name: &str, text: &str| -> anyhow::Result<()> {
         let path = args.out.join(name);
@@ -69,7 +70,7 @@ fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
         Ok(())
     };
     put("ca.pem", &ca.cert_pem)?;
-    if args.ca_cert.is_none() {
+    if args.ca.ca_cert.is_none() {
         put("ca.key.pem", &ca.key_pem)?;
     }
     for domain in args.domains.iter().chain([&args.harness_domain]) {

@@ -29,11 +29,8 @@ pub struct ServeArgs {
     /// The domain the harness (or your tool) presents as a client.
     #[arg(long, default_value = "harness.example")]
     pub harness_domain: String,
-    /// Use this CA (PEM) instead of a fresh one; needs --ca-key.
-    #[arg(long, requires = "ca_key")]
-    pub ca_cert: Option<PathBuf>,
-    #[arg(long, requires = "ca_cert")]
-    pub ca_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub ca: crate::pki::CaArgs,
     /// Switch on a named fault in every provider served (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<Fault>,
@@ -65,11 +62,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
-    let ca = crate::pki::load_or_generate_ca(
-        args.ca_cert.as_deref(),
-        args.ca_key.as_deref(),
-        "mimi-conformance serve CA",
-    )?;
+    let ca = args.ca.load_or_generate("mimi-conformance serve CA")?;
     let write = |name: &str, text: &str| std::fs::write(args.out.join(name), text);
     write("ca.pem", &ca.cert_pem)?;
     let harness = ca.issue(&args.harness_domain)?;

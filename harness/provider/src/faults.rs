@@ -71,6 +71,8 @@ faults! {
         "refuses consent grants that carry KeyPackages",
     WrongServerCertificate = "wrong-server-certificate" ["TLS-2"]:
         "presents a self-signed server certificate for another domain",
+    RequiredCapabilitiesIgnored = "required-capabilities-ignored" ["KM-14"]:
+        "returns KeyPackages whatever requiredCapabilities asks for",
 }
 
 impl fmt::Display for Fault {

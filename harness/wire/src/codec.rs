@@ -60,18 +60,6 @@ pub fn decode_exact_as<T: Decode>(bytes: &[u8], draft: Draft) -> Result<T, Decod
     Ok(value)
 }
 
-/// Decodes a body made of one or more `T` back to back (a `/notify` body).
-pub fn decode_concatenated<T: Decode>(bytes: &[u8], draft: Draft) -> Result<Vec<T>, DecodeError> {
-    let mut r = Reader::with_draft(bytes, draft);
-    let mut items = Vec::new();
-    loop {
-        items.push(r.read::<T>()?);
-        if r.remaining() == 0 {
-            return Ok(items);
-        }
-    }
-}
-
 /// The revision of draft-ietf-mimi-protocol whose wire format to read and write. The changes
 /// that matter on the wire: -05 added `franking_signature_ciphersuite` to Frank; -06 added
 /// `pending_proposals` to the GroupInfo TBE and extension dictionaries to ConsentEntry,

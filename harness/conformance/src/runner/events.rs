@@ -103,13 +103,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    CaseStarted {
-        id: String,
-    },
-    Exchange {
-        case: String,
-        exchange: ExchangeRecord,
-    },
+    /// A case is done: its verdict, failures and transcript.
     CaseFinished(Box<CaseRecord>),
 }
 

@@ -182,9 +182,6 @@ pub fn unsupported(case: &Case, profiles: &[&Profile]) -> Option<String> {
 
 pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
     let started = Instant::now();
-    session.sink.emit(Event::CaseStarted {
-        id: case.id.clone(),
-    });
     let mut record = new_record(case, session);
     let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
     if let Some(reason) = unsupported(case, &profiles) {

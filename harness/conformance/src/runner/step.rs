@@ -2,7 +2,7 @@
 //! step says `eventually`), save captures, compare the snapshot.
 
 use super::body::{self, BuildContext};
-use super::events::{AssertionFailure, CaseRecord, Event, ExchangeRecord};
+use super::events::{AssertionFailure, CaseRecord, ExchangeRecord};
 use super::{snapshot, Actors, Session};
 use crate::case::model::{ClientCertificate, Damage, Expect, Step};
 use crate::case::node::{Node, Pos};
@@ -139,10 +139,6 @@ pub(super) async fn run(
                 .map(|r| r.elapsed.as_millis() as u64)
                 .unwrap_or_default(),
         };
-        session.sink.emit(Event::Exchange {
-            case: case.id.clone(),
-            exchange: exchange.clone(),
-        });
         record.transcript.push(exchange);
         let failures = match expect {
             Some(e) => evaluate(case, step, e, &outcome, decoded.as_ref(), &actors.vars),

@@ -13,7 +13,7 @@ use mimi_wire::common::{Capabilities, IdentifierUri, RequiredCapabilities, PROTO
 use mimi_wire::messages::key_material::*;
 use mimi_wire::mls_objects::KeyPackage;
 use mimi_wire::{decode_exact, Encode};
-use openmls::prelude::{Lifetime, SignatureScheme};
+use openmls::prelude::{Lifetime, ProtocolVersion, SignatureScheme};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn route() -> MethodRouter<SharedState> {
@@ -178,15 +178,24 @@ fn claim(
     shared: &super::Shared,
 ) -> ClientKeyMaterial {
     let client_uri = IdentifierUri(client.sim.uri.clone());
+    // What the client supports is what its published KeyPackages say (they all say the same).
+    let Some(capabilities) = client.key_packages.front().map(leaf_capabilities) else {
+        return ClientKeyMaterial {
+            client_status: CLIENT_EXHAUSTED,
+            client_uri,
+            body: ClientKeyMaterialBody::Empty,
+        };
+    };
     let suite = u16::from(client.sim.ciphersuite);
     let suite_ok =
         shared.fault(Fault::CiphersuiteIgnored) || request.acceptable_ciphersuites.contains(&suite);
-    let capabilities_ok = meets(&request.required_capabilities);
+    let capabilities_ok = shared.fault(Fault::RequiredCapabilitiesIgnored)
+        || meets(&request.required_capabilities, &capabilities);
     if !(suite_ok && capabilities_ok) {
         return ClientKeyMaterial {
             client_status: CLIENT_NOTHING_COMPATIBLE,
             client_uri,
-            body: ClientKeyMaterialBody::NothingCompatible(Some(capabilities(suite))),
+            body: ClientKeyMaterialBody::NothingCompatible(Some(capabilities)),
         };
     }
     let key_package = if shared.fault(Fault::ExpiredKeyPackages) {
@@ -210,32 +219,43 @@ fn claim(
     }
 }
 
-/// What the simulated clients support: openmls's defaults (RFC 9420 proposals and extensions,
-/// basic credentials).
-fn capabilities(suite: u16) -> Capabilities {
+/// The capabilities in a KeyPackage's leaf node, as the wire carries them.
+fn leaf_capabilities(kp: &KeyPackage) -> Capabilities {
+    let kp = kp.unchecked();
+    let caps = kp.leaf_node().capabilities();
     Capabilities {
-        versions: vec![1],
-        cipher_suites: vec![suite],
-        extensions: vec![],
-        proposals: vec![],
-        credentials: vec![1],
+        versions: caps
+            .versions()
+            .iter()
+            .map(|v| match v {
+                ProtocolVersion::Mls10 => 1,
+                ProtocolVersion::Other(n) => *n,
+            })
+            .collect(),
+        cipher_suites: caps.ciphersuites().iter().map(|c| c.value()).collect(),
+        extensions: caps.extensions().iter().map(|e| u16::from(*e)).collect(),
+        proposals: caps.proposals().iter().map(|p| u16::from(*p)).collect(),
+        credentials: caps.credentials().iter().map(|c| u16::from(*c)).collect(),
     }
 }
 
-/// Required capabilities are met when they ask only for what every RFC 9420 client supports:
-/// no non-default extension or proposal types, and basic credentials.
-fn meets(required: &RequiredCapabilities) -> bool {
+/// RFC 9420 §7.2: a client supports the default extension and proposal types without listing
+/// them; anything else, and every credential type, must be in its capabilities.
+fn meets(required: &RequiredCapabilities, supported: &Capabilities) -> bool {
     const DEFAULT_EXTENSIONS: &[u16] = &[1, 2, 3, 4, 5];
     const DEFAULT_PROPOSALS: &[u16] = &[1, 2, 3, 4, 5, 6, 7];
     required
         .extension_types
         .iter()
-        .all(|e| DEFAULT_EXTENSIONS.contains(e))
+        .all(|e| DEFAULT_EXTENSIONS.contains(e) || supported.extensions.contains(e))
         && required
             .proposal_types
             .iter()
-            .all(|p| DEFAULT_PROPOSALS.contains(p))
-        && required.credential_types.iter().all(|c| *c == 1)
+            .all(|p| DEFAULT_PROPOSALS.contains(p) || supported.proposals.contains(p))
+        && required
+            .credential_types
+            .iter()
+            .all(|c| supported.credentials.contains(c))
 }
 
 fn expired_key_package(client: &Client) -> KeyPackage {
