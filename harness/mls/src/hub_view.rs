@@ -13,14 +13,36 @@ pub struct HubView {
     group: PublicGroup,
 }
 
+/// A member a commit adds, and the KeyPackage it was added with (the Welcome names it by ref).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedMember {
+    pub identity: String,
+    pub key_package_ref: Vec<u8>,
+}
+
+/// What a commit does, shown to the hub's policy before the hub accepts it.
+pub struct CommitSummary<'a> {
+    /// Members added by Add proposals.
+    pub added: Vec<AddedMember>,
+    /// The identity that joined by this (external) commit.
+    pub joined: Option<String>,
+    /// Identities of the members removed.
+    pub removed: Vec<String>,
+    /// The group context the commit opens (with its participant list).
+    pub new_context: &'a GroupContext,
+    /// The identities that will be members after the commit.
+    pub members_after: Vec<String>,
+}
+
 /// What the hub learned from an accepted handshake message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// A commit, merged: the epoch it opened, and the identities it added and removed.
+    /// A commit, merged: the epoch it opened, and who it added, joined and removed.
     Commit {
         epoch: u64,
-        added: Vec<String>,
-        removed: Vec<u32>,
+        added: Vec<AddedMember>,
+        joined: Option<String>,
+        removed: Vec<String>,
     },
     /// A proposal, queued for the next commit.
     Proposal,
@@ -35,6 +57,8 @@ pub enum Refused {
     Unreadable(String),
     /// MLS validation failed (signature, tag, proposal rules).
     Invalid(String),
+    /// Valid MLS that the room's policy does not allow.
+    NotAllowed(String),
 }
 
 fn identity(credential: &Credential) -> String {
@@ -78,8 +102,35 @@ impl HubView {
             .collect()
     }
 
-    /// Checks a handshake message; an accepted commit is merged into the view.
+    pub fn ciphersuite(&self) -> Ciphersuite {
+        self.group.ciphersuite()
+    }
+
+    pub fn group_context(&self) -> &GroupContext {
+        self.group.group_context()
+    }
+
+    /// The ratchet tree, encoded, for joiners.
+    pub fn ratchet_tree(&self) -> Vec<u8> {
+        use openmls::prelude::tls_codec::Serialize;
+        self.group
+            .export_ratchet_tree()
+            .tls_serialize_detached()
+            .expect("a tree encodes")
+    }
+
+    /// Checks a handshake message with no room policy beyond MLS.
     pub fn check(&mut self, message: &[u8]) -> Result<Accepted, Refused> {
+        self.check_with_policy(message, |_| Ok(()))
+    }
+
+    /// Checks a handshake message; a commit must also pass `policy`; an accepted commit is
+    /// merged into the view.
+    pub fn check_with_policy(
+        &mut self,
+        message: &[u8],
+        policy: impl FnOnce(&CommitSummary<'_>) -> Result<(), String>,
+    ) -> Result<Accepted, Refused> {
         let message = MlsMessageIn::tls_deserialize_exact(message)
             .map_err(|e| Refused::Unreadable(format!("not an MLSMessage: {e:?}")))?;
         let protocol = message
@@ -95,6 +146,10 @@ impl HubView {
                 "an application message is not a handshake".into(),
             ));
         }
+        let external = matches!(
+            &protocol,
+            ProtocolMessage::PublicMessage(m) if matches!(m.sender(), Sender::NewMemberCommit)
+        );
         let got = protocol.epoch().as_u64();
         if got != self.epoch() {
             return Err(Refused::WrongEpoch {
@@ -108,20 +163,58 @@ impl HubView {
             .map_err(|e| Refused::Invalid(format!("{e:?}")))?;
         match processed.into_content() {
             ProcessedMessageContent::StagedCommitMessage(staged) => {
-                let added = staged
+                let crypto = self.provider.crypto();
+                let added: Vec<AddedMember> = staged
                     .add_proposals()
-                    .map(|p| identity(p.add_proposal().key_package().leaf_node().credential()))
+                    .map(|p| {
+                        let kp = p.add_proposal().key_package();
+                        AddedMember {
+                            identity: identity(kp.leaf_node().credential()),
+                            key_package_ref: kp
+                                .hash_ref(crypto)
+                                .map(|r| r.as_slice().to_vec())
+                                .unwrap_or_default(),
+                        }
+                    })
                     .collect();
-                let removed = staged
+                let removed_leaves: Vec<LeafNodeIndex> = staged
                     .remove_proposals()
-                    .map(|p| p.remove_proposal().removed().u32())
+                    .map(|p| p.remove_proposal().removed())
                     .collect();
+                let removed: Vec<String> = removed_leaves
+                    .iter()
+                    .filter_map(|l| self.group.leaf(*l).map(|n| identity(n.credential())))
+                    .collect();
+                let joined = external
+                    .then(|| {
+                        staged
+                            .update_path_leaf_node()
+                            .map(|n| identity(n.credential()))
+                    })
+                    .flatten();
+                let members_after = self
+                    .group
+                    .members()
+                    .filter(|m| !removed_leaves.contains(&m.index))
+                    .map(|m| identity(&m.credential))
+                    .chain(added.iter().map(|a| a.identity.clone()))
+                    .chain(joined.clone())
+                    .collect();
+                policy(&CommitSummary {
+                    added: added.clone(),
+                    joined: joined.clone(),
+                    removed: removed.clone(),
+                    new_context: staged.group_context(),
+                    members_after,
+                })
+                .map_err(Refused::NotAllowed)?;
                 self.group
                     .merge_commit(self.provider.storage(), *staged)
                     .map_err(|e| Refused::Invalid(format!("merging: {e:?}")))?;
                 Ok(Accepted::Commit {
                     epoch: self.epoch(),
                     added,
+                    joined,
                     removed,
                 })
             }

@@ -24,3 +24,62 @@ pub fn verify_with_label(
         .verify_signature(scheme, &sign_content(label, content), public_key, signature)
         .map_err(|e| format!("signature does not verify with label {label:?}: {e:?}"))
 }
+
+/// `EncryptWithLabel(public_key, label, context, plaintext)` (RFC 9420 §5.1.3): HPKE SealBase
+/// with `info = EncryptContext{"MLS 1.0 " + label, context}` and an empty aad.
+pub fn encrypt_with_label(
+    ciphersuite: openmls::prelude::Ciphersuite,
+    public_key: &[u8],
+    label: &str,
+    context: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let sealed = RustCrypto::default()
+        .hpke_seal(
+            ciphersuite.hpke_config(),
+            public_key,
+            &sign_content(label, context),
+            &[],
+            plaintext,
+        )
+        .map_err(|e| format!("HPKE seal: {e:?}"))?;
+    Ok((
+        sealed.kem_output.as_slice().to_vec(),
+        sealed.ciphertext.as_slice().to_vec(),
+    ))
+}
+
+/// `DecryptWithLabel`, the inverse of `encrypt_with_label`.
+pub fn decrypt_with_label(
+    ciphersuite: openmls::prelude::Ciphersuite,
+    private_key: &[u8],
+    label: &str,
+    context: &[u8],
+    kem_output: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, String> {
+    let input = openmls_traits::types::HpkeCiphertext {
+        kem_output: kem_output.to_vec().into(),
+        ciphertext: ciphertext.to_vec().into(),
+    };
+    RustCrypto::default()
+        .hpke_open(
+            ciphersuite.hpke_config(),
+            &input,
+            private_key,
+            &sign_content(label, context),
+            &[],
+        )
+        .map_err(|e| format!("the payload does not decrypt with label {label:?}: {e:?}"))
+}
+
+/// A fresh HPKE key pair of the suite: `(private, public)`.
+pub fn hpke_key_pair(ciphersuite: openmls::prelude::Ciphersuite) -> (Vec<u8>, Vec<u8>) {
+    use openmls_traits::random::OpenMlsRand;
+    let crypto = RustCrypto::default();
+    let ikm: Vec<u8> = crypto.random_vec(32).expect("the system RNG works");
+    let pair = crypto
+        .derive_hpke_keypair(ciphersuite.hpke_config(), &ikm)
+        .expect("the suite's KEM derives keys");
+    (pair.private.to_vec(), pair.public)
+}

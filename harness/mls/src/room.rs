@@ -282,3 +282,147 @@ impl SimClient {
         commit.to_bytes().map_err(|e| err("encoding the commit", e))
     }
 }
+
+/// A commit staged by a member and not yet merged: the member merges it once the hub has
+/// accepted it (`confirm_commit`), or drops it (`discard_commit`) (P-06 §5.3).
+pub struct StagedCommitParts {
+    pub commit: Vec<u8>,
+    /// For the new members, when the commit adds any.
+    pub welcome: Option<Vec<u8>>,
+    /// The GroupInfo of the new epoch, without the tree, for the hub (POL-03 §7).
+    pub group_info: Vec<u8>,
+}
+
+/// What a commit changes.
+#[derive(Default)]
+pub struct Changes<'a> {
+    pub adds: &'a [KeyPackage],
+    pub removes: &'a [u32],
+    /// The new participant list (P-06 §7.5), sent as a GroupContextExtensions proposal.
+    pub participants: Option<ParticipantListData>,
+}
+
+/// The participant list in a group context (empty when the group has none).
+pub fn participant_list(extensions: &Extensions<GroupContext>) -> ParticipantListData {
+    extensions
+        .app_data_dictionary()
+        .and_then(|d| d.dictionary().get(&COMPONENT_PARTICIPANT_LIST))
+        .and_then(|bytes| mimi_wire::decode_exact::<ParticipantListData>(bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The group context's extensions with the participant list replaced.
+fn with_participant_list(
+    extensions: &Extensions<GroupContext>,
+    participants: &ParticipantListData,
+) -> Result<Extensions<GroupContext>, String> {
+    let mut dictionary = extensions
+        .app_data_dictionary()
+        .map(|d| d.dictionary().clone())
+        .unwrap_or_default();
+    dictionary.insert(COMPONENT_PARTICIPANT_LIST, participants.to_bytes());
+    let mut replaced: Vec<Extension> = extensions
+        .iter()
+        .filter(|e| e.extension_type() != ExtensionType::AppDataDictionary)
+        .cloned()
+        .collect();
+    replaced.push(Extension::AppDataDictionary(
+        AppDataDictionaryExtension::new(dictionary),
+    ));
+    Extensions::from_vec(replaced).map_err(|e| err("room extensions", e))
+}
+
+impl SimClient {
+    /// Stages a commit of these changes and of every pending proposal; the group stays in its
+    /// epoch until `confirm_commit`.
+    pub fn stage_commit(
+        &self,
+        group: &mut MlsGroup,
+        changes: Changes<'_>,
+    ) -> Result<StagedCommitParts, String> {
+        let key_packages: Vec<openmls::prelude::KeyPackage> = changes
+            .adds
+            .iter()
+            .map(|kp| kp.verify(self.provider.crypto()))
+            .collect::<Result<_, _>>()?;
+        let extensions = changes
+            .participants
+            .as_ref()
+            .map(|list| with_participant_list(group.extensions(), list))
+            .transpose()?;
+        let mut builder = group
+            .commit_builder()
+            .propose_adds(key_packages)
+            .propose_removals(changes.removes.iter().map(|l| LeafNodeIndex::new(*l)));
+        if let Some(extensions) = extensions {
+            builder = builder
+                .propose_group_context_extensions(extensions)
+                .map_err(|e| err("proposing the participant list", e))?;
+        }
+        let bundle = builder
+            .load_psks(self.provider.storage())
+            .map_err(|e| err("loading PSKs", e))?
+            .create_group_info(true)
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(|e| err("building the commit", e))?
+            .stage_commit(&self.provider)
+            .map_err(|e| err("staging the commit", e))?;
+        let welcome = bundle
+            .to_welcome_msg()
+            .map(|w| w.to_bytes().map_err(|e| err("encoding the Welcome", e)))
+            .transpose()?;
+        let (commit, _, group_info) = bundle.into_messages();
+        let group_info = group_info.ok_or("the commit produced no GroupInfo")?;
+        Ok(StagedCommitParts {
+            commit: commit
+                .to_bytes()
+                .map_err(|e| err("encoding the commit", e))?,
+            welcome,
+            group_info: group_info
+                .to_bytes()
+                .map_err(|e| err("encoding the GroupInfo", e))?,
+        })
+    }
+
+    /// Merges the staged commit: the hub accepted it.
+    pub fn confirm_commit(&self, group: &mut MlsGroup) -> Result<(), String> {
+        group
+            .merge_pending_commit(&self.provider)
+            .map_err(|e| err("merging the commit", e))
+    }
+
+    /// Drops the staged commit: the hub refused it.
+    pub fn discard_commit(&self, group: &mut MlsGroup) {
+        // Clearing only fails when the storage does, which is in memory.
+        let _ = group.clear_pending_commit(self.provider.storage());
+    }
+
+    /// A proposal to remove this client from the group (a PublicMessage), for a later commit.
+    pub fn propose_leave(&self, group: &mut MlsGroup) -> Result<Vec<u8>, String> {
+        group
+            .leave_group(&self.provider, &self.signer)
+            .map_err(|e| err("proposing to leave", e))?
+            .to_bytes()
+            .map_err(|e| err("encoding the proposal", e))
+    }
+}
+
+/// The KeyPackageRefs a Welcome (an MLSMessage) is encrypted to, in the clear in
+/// `secrets[].new_member`: how a hub routes it (P-06 §4.3.1).
+pub fn welcome_new_members(welcome: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let message =
+        MlsMessageIn::tls_deserialize_exact(welcome).map_err(|e| err("reading the Welcome", e))?;
+    let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
+        return Err("the message is not a Welcome".into());
+    };
+    Ok(welcome
+        .secrets()
+        .iter()
+        .map(|s| s.new_member().as_slice().to_vec())
+        .collect())
+}

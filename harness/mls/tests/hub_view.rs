@@ -1,7 +1,7 @@
 //! The hub's view checks handshakes as a hub must (P-06 §5.3), without being a member.
 
 use mimi_mls::hub_view::{Accepted, HubView, Refused};
-use mimi_mls::room::{ratchet_tree, HubSender};
+use mimi_mls::room::{ratchet_tree, welcome_new_members, HubSender};
 use mimi_mls::{SimClient, DEFAULT_CIPHERSUITE};
 use mimi_wire::fields::Opaque;
 use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
@@ -22,6 +22,28 @@ fn room(alice: &SimClient) -> openmls::prelude::MlsGroup {
     alice
         .create_room(b"mimi://a.example/g/room", &sender, &participants)
         .unwrap()
+}
+
+#[test]
+fn a_commit_the_room_policy_forbids_is_not_allowed_and_not_merged() {
+    let alice = SimClient::new("mimi://a.example/d/alice/1", DEFAULT_CIPHERSUITE);
+    let bob = SimClient::new("mimi://b.example/d/bob/1", DEFAULT_CIPHERSUITE);
+    let mut group = room(&alice);
+    let mut hub =
+        HubView::from_group_info(&alice.group_info(&group).unwrap(), &ratchet_tree(&group))
+            .unwrap();
+    let added = alice
+        .add(&mut group, &[bob.key_package(Lifetime::new(3600))])
+        .unwrap();
+    let refusal = hub.check_with_policy(&added.commit, |summary| {
+        assert_eq!(summary.members_after.len(), 2);
+        Err("at most one member".into())
+    });
+    assert_eq!(
+        refusal,
+        Err(Refused::NotAllowed("at most one member".into()))
+    );
+    assert_eq!(hub.epoch(), 0, "a refused commit is not merged");
 }
 
 #[test]
@@ -49,14 +71,26 @@ fn the_hub_follows_adds_removals_and_external_joins_and_refuses_the_rest() {
         matches!(hub.check(&tampered), Err(Refused::Invalid(_))),
         "a commit whose signature does not verify"
     );
+    let Ok(Accepted::Commit {
+        epoch: 1,
+        added: bob_added,
+        joined: None,
+        removed,
+    }) = hub.check(&added.commit)
+    else {
+        panic!("the add is accepted");
+    };
+    assert_eq!(bob_added.len(), 1);
+    assert_eq!(bob_added[0].identity, "mimi://b.example/d/bob/1");
     assert_eq!(
-        hub.check(&added.commit),
-        Ok(Accepted::Commit {
-            epoch: 1,
-            added: vec!["mimi://b.example/d/bob/1".into()],
-            removed: vec![]
-        })
+        Some(bob_added[0].key_package_ref.clone()),
+        welcome_new_members(&added.welcome)
+            .unwrap()
+            .first()
+            .cloned(),
+        "the Welcome names the added KeyPackage by the ref the hub computed"
     );
+    assert!(removed.is_empty());
     assert_eq!(
         hub.check(&added.commit),
         Err(Refused::WrongEpoch { current: 1, got: 0 }),
@@ -78,7 +112,8 @@ fn the_hub_follows_adds_removals_and_external_joins_and_refuses_the_rest() {
         Ok(Accepted::Commit {
             epoch: 2,
             added: vec![],
-            removed: vec![1]
+            joined: None,
+            removed: vec!["mimi://b.example/d/bob/1".into()]
         })
     );
 
@@ -86,10 +121,15 @@ fn the_hub_follows_adds_removals_and_external_joins_and_refuses_the_rest() {
     let (_, external) = dave
         .join_external(&alice.group_info(&group).unwrap(), &ratchet_tree(&group))
         .unwrap();
-    assert!(matches!(
+    assert_eq!(
         hub.check(&external),
-        Ok(Accepted::Commit { epoch: 3, .. })
-    ));
+        Ok(Accepted::Commit {
+            epoch: 3,
+            added: vec![],
+            joined: Some("mimi://a.example/d/alice/2".into()),
+            removed: vec![]
+        })
+    );
     assert_eq!(hub.members().len(), 2);
 }
 
