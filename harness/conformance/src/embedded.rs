@@ -54,6 +54,8 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
                 Faults::none()
             },
             listen: "127.0.0.1:0".parse()?,
+            asset_domains: DOMAINS.iter().map(|d| d.to_string()).collect(),
+            driver: None,
         })
         .await?;
         let directory = mimi_reference_provider::endpoints::directory(domain);

@@ -91,6 +91,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             users: seeds.clone(),
             faults: faults.clone(),
             listen: SocketAddr::new(args.listen, port),
+            asset_domains: args.domains.clone(),
+            driver: None,
         })
         .await?;
         let endpoints: Vec<String> = mimi_reference_provider::endpoints::directory(domain)

@@ -26,6 +26,8 @@ pub struct CommitSummary<'a> {
     pub added: Vec<AddedMember>,
     /// The identity that joined by this (external) commit.
     pub joined: Option<String>,
+    /// The identity of the member that sent the commit (None for an external commit).
+    pub committer: Option<String>,
     /// Identities of the members removed.
     pub removed: Vec<String>,
     /// The group context the commit opens (with its participant list).
@@ -146,10 +148,15 @@ impl HubView {
                 "an application message is not a handshake".into(),
             ));
         }
-        let external = matches!(
-            &protocol,
-            ProtocolMessage::PublicMessage(m) if matches!(m.sender(), Sender::NewMemberCommit)
-        );
+        let sender = match &protocol {
+            ProtocolMessage::PublicMessage(m) => Some(m.sender().clone()),
+            _ => None,
+        };
+        let external = matches!(sender, Some(Sender::NewMemberCommit));
+        let committer = match sender {
+            Some(Sender::Member(leaf)) => self.group.leaf(leaf).map(|n| identity(n.credential())),
+            _ => None,
+        };
         let got = protocol.epoch().as_u64();
         if got != self.epoch() {
             return Err(Refused::WrongEpoch {
@@ -203,6 +210,7 @@ impl HubView {
                 policy(&CommitSummary {
                     added: added.clone(),
                     joined: joined.clone(),
+                    committer,
                     removed: removed.clone(),
                     new_context: staged.group_context(),
                     members_after,

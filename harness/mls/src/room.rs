@@ -7,7 +7,8 @@
 use crate::client::SimClient;
 use mimi_wire::codec::Encode;
 use mimi_wire::messages::room_state::{
-    ParticipantListData, COMPONENT_FRANK_AAD, COMPONENT_PARTICIPANT_LIST,
+    FrankingAgentData, ParticipantListData, COMPONENT_FRANKING_SIGNATURE_KEY, COMPONENT_FRANK_AAD,
+    COMPONENT_PARTICIPANT_LIST,
 };
 use mimi_wire::mls_objects::KeyPackage;
 use openmls::prelude::tls_codec::{Deserialize, Serialize};
@@ -74,6 +75,21 @@ impl SimClient {
     ) -> Result<MlsGroup, String> {
         let mut dictionary = AppDataDictionary::new();
         dictionary.insert(COMPONENT_PARTICIPANT_LIST, participants.to_bytes());
+        // The hub signs franks with its external-sender key (P-06 §5.4.1, component 0x0021).
+        let credential = mimi_wire::decode_exact::<mimi_wire::common::Credential>(
+            &hub.credential
+                .tls_serialize_detached()
+                .map_err(|e| err("encoding the hub credential", e))?,
+        )
+        .map_err(|e| err("the hub credential", e))?;
+        dictionary.insert(
+            COMPONENT_FRANKING_SIGNATURE_KEY,
+            FrankingAgentData {
+                franking_signature_key: mimi_wire::fields::Opaque(hub.signature_key.clone()),
+                credential,
+            }
+            .to_bytes(),
+        );
         let extensions = Extensions::from_vec(vec![
             Extension::ExternalSenders(vec![ExternalSender::new(
                 hub.signature_key.clone().into(),

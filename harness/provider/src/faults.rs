@@ -73,6 +73,46 @@ faults! {
         "presents a self-signed server certificate for another domain",
     RequiredCapabilitiesIgnored = "required-capabilities-ignored" ["KM-14"]:
         "returns KeyPackages whatever requiredCapabilities asks for",
+    EpochNotChecked = "epoch-not-checked" ["UPD-22", "SUB-39"]:
+        "accepts handshakes and application messages of any epoch",
+    ParticipantListNotChecked = "participant-list-not-checked" ["UPD-26"]:
+        "accepts a commit that adds clients of a user missing from the participant list",
+    MaxUsersNotEnforced = "max-users-not-enforced" ["UPD-34"]:
+        "accepts a commit that takes the room beyond its max_users",
+    PlaintextApplicationAccepted = "plaintext-application-accepted" ["SUB-37"]:
+        "accepts a submitMessage whose appMessage is not a PrivateMessage application message",
+    SenderNotChecked = "sender-not-checked" ["SUB-38", "UPD-30"]:
+        "accepts a submitMessage whose sendingUri is not an active participant of the sending provider",
+    NoFrank = "no-frank" ["SUB-41"]:
+        "answers a franked message without a Frank",
+    GroupInfoToAnyone = "group-info-to-anyone" ["GI-54"]:
+        "hands the GroupInfo to a requester who is not a participant",
+    WelcomeToEveryone = "welcome-to-everyone" ["FAN-49"]:
+        "sends a Welcome to every follower instead of only those whose KeyPackages it names",
+    MoreProposalsDropped = "more-proposals-dropped" ["FAN-50"]:
+        "fans a proposal out without the moreProposals of its bundle",
+    FanoutOutOfOrder = "fanout-out-of-order" ["FAN-48", "FAN-52"]:
+        "sends each follower the newest waiting message first",
+    RetryAfterIgnored = "retry-after-ignored" ["FAN-47"]:
+        "retries a refused notify at once, whatever Retry-After says",
+    NotifyRepeatRefused = "notify-repeat-refused" ["NOT-44"]:
+        "answers a byte-identical repeat of a notify with 409 instead of 201",
+    NotifyRepeatRedelivered = "notify-repeat-redelivered" ["NOT-45"]:
+        "delivers a byte-identical repeat of a notify to its clients again",
+    NotifyBatchTruncated = "notify-batch-truncated" ["NOT-46"]:
+        "delivers only the first FanoutMessage of a notify body",
+    OpenProxy = "open-proxy" ["PXY-72"]:
+        "proxyDownload fetches from any host, not only registered peer asset domains",
+    ClaimWithoutRoom = "claim-without-room" ["KM-19"]:
+        "claims KeyPackages for a room with an empty roomId",
+    ClaimBypassesHub = "claim-bypasses-hub" ["KM-20"]:
+        "as a follower, claims KeyPackages straight from the target provider instead of through the hub",
+    GroupInfoBadSignature = "group-info-bad-signature" ["GI-56"]:
+        "signs its GroupInfoResponse with a key other than the hub's external-sender key",
+    AbuseReportRefused = "abuse-report-refused" ["ABU-71"]:
+        "answers reportAbuse with 400 whatever the report",
+    RemovedProviderStillNotified = "removed-provider-still-notified" ["UPD-31"]:
+        "keeps fanning messages out to a provider after its last member was removed",
 }
 
 impl fmt::Display for Fault {

@@ -4,8 +4,13 @@
 //! It depends on the wire layer and MLS only, never on the harness: the harness reaches it over
 //! HTTPS like any provider.
 
+pub mod driver;
 pub mod endpoints;
+pub mod fanout;
 pub mod faults;
+pub mod hub;
+pub mod member;
+pub mod peers;
 pub mod pki;
 pub mod state;
 pub mod tls;
@@ -31,18 +36,55 @@ pub struct ProviderConfig {
     pub faults: Faults,
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// Peer domains whose assets `proxyDownload` fetches.
+    pub asset_domains: Vec<String>,
+    /// The driver API: where it listens and the bearer token it requires.
+    pub driver: Option<(SocketAddr, String)>,
 }
 
 pub struct RunningProvider {
     pub domain: String,
     pub addr: SocketAddr,
+    /// Where the driver API listens, when it runs.
+    pub driver_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
     handle: Handle<SocketAddr>,
+    driver: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningProvider {
+    /// Reaches the provider `domain` at `addr` on link B.
+    pub fn route(&self, domain: &str, addr: SocketAddr) {
+        self.shared.peers.route(domain, addr);
+    }
+
+    /// Hosts an asset for the provider's users; returns its URL.
+    pub fn host_asset(&self, content: Vec<u8>) -> anyhow::Result<String> {
+        driver::store_asset(&self.shared, content).map_err(|e| anyhow::anyhow!("{e}"))
+    }
 }
 
 impl Drop for RunningProvider {
     fn drop(&mut self) {
         self.handle.shutdown();
+        if let Some(driver) = &self.driver {
+            driver.abort();
+        }
     }
+}
+
+/// Starts several providers that reach one another (and themselves) on link B.
+pub async fn start_network(configs: Vec<ProviderConfig>) -> anyhow::Result<Vec<RunningProvider>> {
+    let mut running = Vec::new();
+    for config in configs {
+        running.push(start(config).await?);
+    }
+    for provider in &running {
+        for peer in &running {
+            provider.route(&peer.domain, peer.addr);
+        }
+    }
+    Ok(running)
 }
 
 /// Starts the provider on the current tokio runtime and returns once it is listening.
@@ -69,6 +111,17 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State::seeded(&config.domain, &config.users)),
+        peers: peers::Peers::new(&config.domain, &config.identity, &config.trust_roots)?,
+        hub: mimi_mls::SimClient::new(
+            format!("mimi://{}", config.domain),
+            mimi_mls::DEFAULT_CIPHERSUITE,
+        ),
+        asset_domains: config
+            .asset_domains
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect(),
+        fanout: fanout::FanoutQueues::default(),
         domain: config.domain.clone(),
         faults: config.faults,
     });
@@ -79,7 +132,7 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
     let server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(handle.clone())
-        .serve(endpoints::router(shared).into_make_service());
+        .serve(endpoints::router(shared.clone()).into_make_service());
     let domain = config.domain;
     let log_domain = domain.clone();
     tokio::spawn(async move {
@@ -87,9 +140,28 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
             tracing::error!(provider = %log_domain, "reference provider stopped: {e}");
         }
     });
+    let (driver_addr, driver) = match config.driver {
+        Some((listen, token)) => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding the driver API on {listen}"))?;
+            let driver_addr = listener.local_addr()?;
+            let app = driver::router(shared.clone(), token);
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("driver API stopped: {e}");
+                }
+            });
+            (Some(driver_addr), Some(task))
+        }
+        None => (None, None),
+    };
     Ok(RunningProvider {
         domain,
         addr,
+        driver_addr,
+        shared,
         handle,
+        driver,
     })
 }

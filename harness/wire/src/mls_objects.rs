@@ -188,6 +188,18 @@ impl Mls<openmls::prelude::MlsMessageIn> {
             .map(|m| content_type_number(m.content_type()))
     }
 
+    /// The `authenticated_data` of a PrivateMessage, which travels in the clear (RFC 9420 §6.3).
+    pub fn private_authenticated_data(&self) -> Option<Vec<u8>> {
+        if self.wire_format() != 2 {
+            return None;
+        }
+        let mut r = Reader::new(self.bytes.get(4..)?);
+        r.opaque("group_id").ok()?;
+        r.u64("epoch").ok()?;
+        r.u8("content_type").ok()?;
+        r.opaque("authenticated_data").ok()
+    }
+
     pub fn epoch(&self) -> Option<u64> {
         self.parsed
             .clone()

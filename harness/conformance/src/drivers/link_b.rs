@@ -246,7 +246,12 @@ pub fn diagnose(err: &reqwest::Error, presented_certificate: bool) -> Connection
         && !err.is_connect()
         && chain
             .iter()
-            .any(|c| c.contains("channel closed") || c.contains("connection closed"));
+            .any(|c| {
+                // hyper says "not ready" when the connection closed while it was being set up.
+                c.contains("channel closed")
+                    || c.contains("connection closed")
+                    || c.contains("connection was not ready")
+            });
     let (message, tls_refused, unreachable) = match (&rustls_error, io_kind) {
         (Some(rustls::Error::AlertReceived(_)), _) | (None, _) if alert.is_some() => (
             format!(

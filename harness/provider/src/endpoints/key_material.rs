@@ -1,7 +1,7 @@
 //! `POST /keyMaterial/{targetUser}` (P-06 §5.2): hand out one KeyPackage per client of a user,
-//! each at most once.
+//! each at most once; as a hub, relay a follower's claim for another provider's user.
 
-use super::{reject, tls_body, SharedState};
+use super::{reject, tls_body, uri_domain, PeerDomain, SharedState};
 use crate::faults::Fault;
 use crate::state::Client;
 use axum::body::Bytes;
@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
+use axum::Extension;
 use mimi_wire::common::{Capabilities, IdentifierUri, RequiredCapabilities, PROTOCOL_MLS10};
 use mimi_wire::messages::key_material::*;
 use mimi_wire::mls_objects::KeyPackage;
@@ -22,6 +23,7 @@ pub fn route() -> MethodRouter<SharedState> {
 
 async fn handle(
     State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
     Path(target_user): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -53,49 +55,98 @@ async fn handle(
             );
         }
     }
+    let target_domain = uri_domain(&target_user).unwrap_or_default().to_string();
+    if target_domain != shared.domain {
+        return relay(&shared, &peer, &request, &target_domain, body.to_vec()).await;
+    }
+    tls_body(answer(&shared, &request).to_bytes())
+}
+
+/// The hub relays a follower's claim for a user of another provider and returns the target's
+/// answer unchanged (P-06 §3.3, Fig. 4); only for a room it hosts, on behalf of its own users.
+async fn relay(
+    shared: &SharedState,
+    peer: &str,
+    request: &KeyMaterialRequest,
+    target_domain: &str,
+    body: Vec<u8>,
+) -> Response {
+    let room = &request.room_id.0;
+    if !shared.state().rooms.contains_key(room) {
+        return reject(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{target_domain} serves that user, and this provider is not the hub of roomId {room:?}, so it relays nothing"
+            ),
+        );
+    }
+    if uri_domain(&request.requesting_user.0) != Some(peer) {
+        return reject(
+            StatusCode::FORBIDDEN,
+            format!(
+                "requestingUser {:?} is not a user of {peer}",
+                request.requesting_user.0
+            ),
+        );
+    }
+    match shared
+        .peers
+        .call(target_domain, "keyMaterial", &request.target_user.0, body)
+        .await
+    {
+        Ok(answer) => {
+            let mut response = tls_body(answer.body);
+            *response.status_mut() =
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            response
+        }
+        Err(e) => reject(
+            StatusCode::BAD_GATEWAY,
+            format!("relaying to {target_domain}: {e}"),
+        ),
+    }
+}
+
+/// The answer to a claim for one of this provider's users.
+pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMaterialResponse {
+    let target_user = &request.target_user.0;
     let mut state = shared.state();
     let no_consent = if shared.fault(Fault::ConsentIgnored) {
         None
     } else {
-        missing_consent(&state, &request)
+        missing_consent(&state, request)
     };
     let user_uri = if shared.fault(Fault::WrongUserUri) {
         request.requesting_user.clone()
     } else {
         request.target_user.clone()
     };
-    let user = match state.users.get_mut(&target_user) {
+    let user = match state.users.get_mut(target_user) {
         Some(user) => Some(user),
         // The fault answers for someone else's clients.
         None if shared.fault(Fault::UnknownUserGetsMaterial) => state.users.values_mut().next(),
         None => None,
     };
     let Some(user) = user else {
-        return tls_body(
-            KeyMaterialResponse {
-                protocol: PROTOCOL_MLS10,
-                user_status: USER_UNKNOWN,
-                user_uri,
-                clients: vec![],
-            }
-            .to_bytes(),
-        );
+        return KeyMaterialResponse {
+            protocol: PROTOCOL_MLS10,
+            user_status: USER_UNKNOWN,
+            user_uri,
+            clients: vec![],
+        };
     };
     if let Some(user_status) = no_consent {
-        return tls_body(
-            KeyMaterialResponse {
-                protocol: PROTOCOL_MLS10,
-                user_status,
-                user_uri,
-                clients: vec![],
-            }
-            .to_bytes(),
-        );
+        return KeyMaterialResponse {
+            protocol: PROTOCOL_MLS10,
+            user_status,
+            user_uri,
+            clients: vec![],
+        };
     }
     let clients: Vec<ClientKeyMaterial> = user
         .clients
         .iter_mut()
-        .map(|client| claim(client, &request, &shared))
+        .map(|client| claim(client, request, shared))
         .collect();
     let successes = clients
         .iter()
@@ -108,15 +159,12 @@ async fn handle(
     } else {
         USER_NO_COMPATIBLE_MATERIAL
     };
-    tls_body(
-        KeyMaterialResponse {
-            protocol: PROTOCOL_MLS10,
-            user_status,
-            user_uri,
-            clients,
-        }
-        .to_bytes(),
-    )
+    KeyMaterialResponse {
+        protocol: PROTOCOL_MLS10,
+        user_status,
+        user_uri,
+        clients,
+    }
 }
 
 /// For a user who requires consent (P-06 §5.2, §8): `noConsent` without a grant for the
@@ -203,7 +251,11 @@ fn claim(
     } else if shared.fault(Fault::KeyPackageReused) {
         client.key_packages.front().cloned()
     } else {
-        client.key_packages.pop_front()
+        let kp = client.key_packages.pop_front();
+        if let Some(reference) = kp.as_ref().and_then(KeyPackage::reference) {
+            client.claimed_refs.insert(reference);
+        }
+        kp
     };
     match key_package {
         Some(kp) => ClientKeyMaterial {

@@ -4,7 +4,12 @@
 mod consent;
 mod directory;
 mod identifier;
-mod key_material;
+pub mod key_material;
+mod notify;
+pub mod proxy;
+mod rooms;
+
+pub use rooms::answer as group_info_answer;
 
 use crate::faults::{Fault, Faults};
 use crate::state::State;
@@ -25,6 +30,14 @@ pub struct Shared {
     pub domain: String,
     pub faults: Faults,
     pub state: Mutex<State>,
+    /// The provider's client on link B.
+    pub peers: crate::peers::Peers,
+    /// The hub's own signer: its external-sender key in rooms it hosts (P-06 §7.4), which also
+    /// signs GroupInfo responses and franks.
+    pub hub: mimi_mls::SimClient,
+    /// Peer domains whose assets `proxyDownload` fetches (P-06 §5.10.2).
+    pub asset_domains: std::collections::BTreeSet<String>,
+    pub fanout: crate::fanout::FanoutQueues,
 }
 
 pub type SharedState = Arc<Shared>;
@@ -72,6 +85,36 @@ const ENDPOINTS: &[Endpoint] = &[
         path: "/v1/identifierQuery/{domain}",
         handler: identifier::route,
     },
+    Endpoint {
+        name: "update",
+        path: "/v1/update/{roomId}",
+        handler: rooms::update_route,
+    },
+    Endpoint {
+        name: "submitMessage",
+        path: "/v1/submitMessage/{roomId}",
+        handler: rooms::submit_route,
+    },
+    Endpoint {
+        name: "groupInfo",
+        path: "/v1/groupInfo/{roomId}",
+        handler: rooms::group_info_route,
+    },
+    Endpoint {
+        name: "reportAbuse",
+        path: "/v1/reportAbuse/{roomId}",
+        handler: rooms::abuse_route,
+    },
+    Endpoint {
+        name: "proxyDownload",
+        path: "/v1/proxyDownload/{downloadUrl}",
+        handler: proxy::route,
+    },
+    Endpoint {
+        name: "notify",
+        path: "/v1/notify/{roomId}",
+        handler: notify::route,
+    },
 ];
 
 /// The directory document: every served endpoint at the provider's public domain.
@@ -98,6 +141,7 @@ pub fn router(shared: SharedState) -> Router {
             axum::routing::get(directory::get),
         )
         .merge(mimi)
+        .route(proxy::ASSET_PATH, proxy::asset_route())
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -402,3 +402,28 @@ pub fn render(bytes: &[u8], draft: ContentDraft) -> Result<serde_json::Value, St
         "violations": violations(&content),
     }))
 }
+
+/// A plain-text MIMI message (CONT-08 §4): the given salt, `senderUri` and `roomUri`
+/// extensions, and one `text/plain;charset=utf-8` part to render.
+pub fn text_message(salt: [u8; 16], sender: &str, room: &str, text: &str) -> Vec<u8> {
+    use ciborium::value::Value as Cbor;
+    encode(&MimiContent {
+        salt: salt.to_vec(),
+        replaces: None,
+        topic_id: vec![],
+        expires: None,
+        in_reply_to: None,
+        extensions: vec![
+            (Cbor::from(EXTENSION_SENDER_URI), Cbor::from(sender)),
+            (Cbor::from(EXTENSION_ROOM_URI), Cbor::from(room)),
+        ],
+        body: NestedPart {
+            disposition: 1,
+            language: String::new(),
+            part: Part::Single {
+                content_type: "text/plain;charset=utf-8".into(),
+                content: text.as_bytes().to_vec(),
+            },
+        },
+    })
+}

@@ -133,3 +133,12 @@ wire_struct!(
         policy_component_ids: Vec<u16> = "policy_component_ids",
     }
 );
+
+wire_struct!(
+    /// `FrankingAgentData` (component 0x0021 `franking_signature_key`, P-06 §5.4.1, §10.2): the
+    /// key the hub signs franks with.
+    FrankingAgentData {
+        franking_signature_key: Opaque = "franking_signature_key",
+        credential: crate::common::Credential = "credential",
+    }
+);

@@ -177,3 +177,34 @@ impl Render for SubmitMessageResponse {
         v
     }
 }
+
+/// `FrankingIntegrityTBS` (P-06 §5.4.1.2, -05 on): what the hub signs with label
+/// "FrankingIntegrityTBS".
+pub fn franking_integrity_tbs(
+    server_frank: &[u8; 32],
+    franking_signature_ciphersuite: u16,
+    context: &ServerFrankingContext,
+) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.raw(server_frank);
+    w.u16(franking_signature_ciphersuite);
+    w.write(context);
+    w.into_bytes()
+}
+
+pub const FRANKING_INTEGRITY_LABEL: &str = "FrankingIntegrityTBS";
+
+/// The `frank_aad` item (0x0020) of a SafeAAD (`SafeAADItem aad_items<V>`), when present.
+pub fn franking_tag_in_safe_aad(aad: &[u8]) -> Option<[u8; 32]> {
+    let mut r = Reader::new(aad);
+    let items = r.opaque("aad_items").ok()?;
+    let mut items = Reader::new(&items);
+    while items.remaining() > 0 {
+        let id = items.u16("component_id").ok()?;
+        let data = items.opaque("aad_item_data").ok()?;
+        if id == super::room_state::COMPONENT_FRANK_AAD {
+            return data.try_into().ok();
+        }
+    }
+    None
+}

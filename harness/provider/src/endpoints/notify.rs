@@ -1,0 +1,79 @@
+//! `POST /notify/{roomId}` (P-06 §5.5), the follower side of fan-out: 201 with no body for a
+//! well-formed body of one or more FanoutMessages from the room's hub; a byte-identical repeat
+//! is also 201 and delivered only once.
+
+use super::{reject, uri_domain, PeerDomain, SharedState};
+use crate::faults::Fault;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use axum::Extension;
+use mimi_wire::decode_exact;
+use mimi_wire::messages::notify::NotifyBody;
+use sha2::Digest;
+
+pub fn route() -> MethodRouter<SharedState> {
+    post(handle)
+}
+
+fn created() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::CREATED;
+    response
+}
+
+async fn handle(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    if uri_domain(&room) != Some(peer.as_str()) {
+        return reject(
+            StatusCode::FORBIDDEN,
+            format!("{peer} is not the hub of {room:?}; only a room's hub notifies (P-06 §5.5)"),
+        );
+    }
+    let messages = match decode_exact::<NotifyBody>(&body) {
+        Ok(NotifyBody(messages)) => messages,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("malformed notify body: {e}"),
+            )
+        }
+    };
+    let digest: [u8; 32] = sha2::Sha256::new()
+        .chain_update(peer.as_bytes())
+        .chain_update([0])
+        .chain_update(room.as_bytes())
+        .chain_update([0])
+        .chain_update(&body)
+        .finalize()
+        .into();
+    let mut state = shared.state();
+    if state.seen_notifications.contains(&digest) {
+        if shared.fault(Fault::NotifyRepeatRefused) {
+            return reject(StatusCode::CONFLICT, "this notify was received before");
+        }
+        if !shared.fault(Fault::NotifyRepeatRedelivered) {
+            return created();
+        }
+    } else {
+        if state.seen_notifications.len() == crate::state::MAX_SEEN_NOTIFICATIONS {
+            state.seen_notifications.pop_front();
+        }
+        state.seen_notifications.push_back(digest);
+    }
+    let count = if shared.fault(Fault::NotifyBatchTruncated) {
+        1
+    } else {
+        messages.len()
+    };
+    for message in messages.iter().take(count) {
+        crate::member::deliver(&mut state, &room, message);
+    }
+    created()
+}

@@ -1,0 +1,182 @@
+//! The hub's room endpoints (P-06 §5.3, §5.4, §5.6, §5.9): each decodes its body, finds the
+//! room and hands both to the hub logic in `crate::hub`; accepted messages are fanned out under
+//! the same lock that accepted them, so that fan-out order is acceptance order.
+
+use super::{reject, tls_body, PeerDomain, SharedState};
+use crate::faults::Fault;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use axum::Extension;
+use mimi_wire::messages::abuse::AbuseReport;
+use mimi_wire::messages::group_info::{
+    GroupInfoCode, GroupInfoRequest, GroupInfoResponse, JoiningCodeInTbs, GROUP_INFO_REQUEST_LABEL,
+};
+use mimi_wire::messages::submit::SubmitMessageRequest;
+use mimi_wire::messages::update::HandshakeBundle;
+use mimi_wire::{decode_exact, Decode, Encode};
+
+/// The body decoded, or the 400 that says why it does not decode.
+fn decode<T: Decode>(body: &[u8]) -> Result<T, Box<Response>> {
+    decode_exact::<T>(body).map_err(|e| {
+        Box::new(reject(
+            StatusCode::BAD_REQUEST,
+            format!("malformed {}: {e}", T::NAME),
+        ))
+    })
+}
+
+fn no_room(room: &str) -> Response {
+    reject(
+        StatusCode::NOT_FOUND,
+        format!("this provider is not the hub of {room:?}"),
+    )
+}
+
+pub fn update_route() -> MethodRouter<SharedState> {
+    post(update)
+}
+
+async fn update(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    let bundle = match decode::<HandshakeBundle>(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let mut state = shared.state();
+    let Some(hub_room) = state.rooms.get_mut(&room) else {
+        return no_room(&room);
+    };
+    let decision = hub_room.update(&bundle, &peer, &shared.faults);
+    shared.dispatch(&mut state, decision.fanout);
+    tls_body(decision.response.to_bytes())
+}
+
+pub fn submit_route() -> MethodRouter<SharedState> {
+    post(submit)
+}
+
+async fn submit(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request = match decode::<SubmitMessageRequest>(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let mut state = shared.state();
+    let Some(hub_room) = state.rooms.get_mut(&room) else {
+        return no_room(&room);
+    };
+    let (response, fanout) = hub_room.submit(&request, &peer, &shared.hub, &shared.faults);
+    shared.dispatch(&mut state, fanout);
+    tls_body(response.to_bytes())
+}
+
+pub fn group_info_route() -> MethodRouter<SharedState> {
+    post(group_info)
+}
+
+async fn group_info(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    match decode::<GroupInfoRequest>(&body) {
+        Ok(request) => tls_body(answer(&shared, &room, &request, &peer).to_bytes()),
+        Err(r) => *r,
+    }
+}
+
+/// The hub's answer to a GroupInfoRequest from a client of `peer` (P-06 §5.6).
+pub fn answer(
+    shared: &super::Shared,
+    room: &str,
+    request: &GroupInfoRequest,
+    peer: &str,
+) -> GroupInfoResponse {
+    let refuse = |status| GroupInfoResponse {
+        version: mimi_wire::common::PROTOCOL_MLS10,
+        room_id: mimi_wire::fields::Opaque(room.as_bytes().to_vec()),
+        status,
+        success: None,
+    };
+    if verify(request).is_err() {
+        return refuse(GroupInfoCode::notAuthorized);
+    }
+    let state = shared.state();
+    match state.rooms.get(room) {
+        Some(hub_room) => hub_room.group_info(request, peer, &shared.hub, &shared.faults),
+        None => refuse(GroupInfoCode::noSuchRoom),
+    }
+}
+
+/// The request's signature with its own key, in its suite's scheme (label "GroupInfoRequestTBS").
+fn verify(request: &GroupInfoRequest) -> Result<(), String> {
+    let suite = openmls::prelude::Ciphersuite::try_from(request.cipher_suite)
+        .map_err(|e| format!("cipher_suite: {e:?}"))?;
+    // The draft's TBS marks the joining code optional and its request does not (reference §9
+    // item 8): either encoding is accepted.
+    [JoiningCodeInTbs::Optional, JoiningCodeInTbs::Plain]
+        .iter()
+        .find_map(|form| {
+            mimi_mls::labels::verify_with_label(
+                suite.signature_algorithm(),
+                &request.requesting_signature_key.0,
+                GROUP_INFO_REQUEST_LABEL,
+                &request.to_be_signed(*form),
+                &request.signature.0,
+            )
+            .ok()
+        })
+        .ok_or_else(|| "the request signature does not verify".to_string())
+}
+
+pub fn abuse_route() -> MethodRouter<SharedState> {
+    post(report_abuse)
+}
+
+/// `reportAbuse` (P-06 §5.9): accepted with no body, for a room hosted here.
+async fn report_abuse(
+    State(shared): State<SharedState>,
+    Extension(PeerDomain(peer)): Extension<PeerDomain>,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    if shared.fault(Fault::AbuseReportRefused) {
+        return reject(StatusCode::BAD_REQUEST, "abuse reports are not taken");
+    }
+    let report = match decode::<AbuseReport>(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if super::uri_domain(&report.reporting_user.0) != Some(peer.as_str()) {
+        return reject(
+            StatusCode::FORBIDDEN,
+            format!(
+                "reportingUser {:?} is not a user of {peer}",
+                report.reporting_user.0
+            ),
+        );
+    }
+    let mut state = shared.state();
+    if !state.rooms.contains_key(&room) {
+        return no_room(&room);
+    }
+    if state.abuse_reports.len() == crate::state::MAX_ABUSE_REPORTS {
+        state.abuse_reports.pop_front();
+    }
+    state.abuse_reports.push_back(report);
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::CREATED;
+    response
+}

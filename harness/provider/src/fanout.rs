@@ -1,0 +1,166 @@
+//! The hub's fan-out (P-06 §5.5): every accepted message goes to each provider with members, in
+//! acceptance order: one queue and one sender per follower, which waits for a 201 before the
+//! next message and retries a refusal after its `Retry-After`. Messages for this provider's own
+//! clients are delivered at once, under the same lock that accepted them.
+
+use crate::endpoints::Shared;
+use crate::faults::Fault;
+use crate::hub::Fanout;
+use crate::state::State;
+use mimi_wire::Encode;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// No follower has more messages waiting than this; beyond it the oldest are dropped (logged).
+pub const MAX_QUEUED_PER_FOLLOWER: usize = 4096;
+/// Attempts per message before it is given up (logged).
+const MAX_ATTEMPTS: u32 = 8;
+/// Wait before a retry when the follower gives no Retry-After.
+const DEFAULT_RETRY: Duration = Duration::from_millis(200);
+/// The longest Retry-After honoured; a longer one is capped so a test fixture never stalls.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Queue {
+    items: Mutex<VecDeque<(String, Vec<u8>)>>,
+    wake: tokio::sync::Notify,
+}
+
+/// The per-follower queues of one hub.
+#[derive(Default)]
+pub struct FanoutQueues {
+    queues: Mutex<BTreeMap<String, Arc<Queue>>>,
+}
+
+impl FanoutQueues {
+    /// Messages waiting, by follower (for the driver's view and tests).
+    pub fn waiting(&self) -> BTreeMap<String, usize> {
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(d, q)| {
+                (
+                    d.clone(),
+                    q.items.lock().unwrap_or_else(|e| e.into_inner()).len(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Shared {
+    /// Hands accepted messages to their recipients, in order; called with the state locked.
+    pub fn dispatch(self: &Arc<Self>, state: &mut State, fanouts: Vec<Fanout>) {
+        for fanout in fanouts {
+            let body = fanout.message.to_bytes();
+            for domain in &fanout.to {
+                if *domain == self.domain {
+                    crate::member::deliver(state, &fanout.room, &fanout.message);
+                } else {
+                    self.enqueue(domain, &fanout.room, body.clone());
+                }
+            }
+        }
+    }
+
+    fn enqueue(self: &Arc<Self>, domain: &str, room: &str, body: Vec<u8>) {
+        let (queue, new) = {
+            let mut queues = self.fanout.queues.lock().unwrap_or_else(|e| e.into_inner());
+            match queues.get(domain) {
+                Some(q) => (q.clone(), false),
+                None => {
+                    let q = Arc::new(Queue::default());
+                    queues.insert(domain.to_string(), q.clone());
+                    (q, true)
+                }
+            }
+        };
+        {
+            let mut items = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+            if items.len() == MAX_QUEUED_PER_FOLLOWER {
+                tracing::error!(
+                    follower = domain,
+                    "fan-out queue full; dropping the oldest message"
+                );
+                items.pop_front();
+            }
+            items.push_back((room.to_string(), body));
+        }
+        if new {
+            tokio::spawn(send_loop(
+                Arc::downgrade(self),
+                domain.to_string(),
+                queue.clone(),
+            ));
+        }
+        queue.wake.notify_one();
+    }
+}
+
+/// Sends one follower's messages in order until the provider is gone.
+async fn send_loop(shared: Weak<Shared>, domain: String, queue: Arc<Queue>) {
+    loop {
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        // The fault sends the newest waiting message first (after letting a burst gather).
+        let newest_first = strong.fault(Fault::FanoutOutOfOrder);
+        if newest_first {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let next = {
+            let mut items = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+            if newest_first {
+                items.pop_back()
+            } else {
+                items.pop_front()
+            }
+        };
+        match next {
+            Some((room, body)) => deliver_one(&strong, &domain, &room, body).await,
+            None => {
+                drop(strong);
+                queue.wake.notified().await;
+            }
+        }
+    }
+}
+
+/// Sends one notify until the follower answers 201, or gives up.
+async fn deliver_one(shared: &Arc<Shared>, domain: &str, room: &str, body: Vec<u8>) {
+    for attempt in 1..=MAX_ATTEMPTS {
+        let wait = match shared
+            .peers
+            .call(domain, "notify", room, body.clone())
+            .await
+        {
+            Ok(r) if r.status == 201 => return,
+            Ok(r) => {
+                tracing::warn!(
+                    follower = domain,
+                    status = r.status,
+                    attempt,
+                    "notify refused"
+                );
+                r.retry_after.unwrap_or(DEFAULT_RETRY).min(MAX_RETRY)
+            }
+            Err(e) => {
+                tracing::warn!(follower = domain, attempt, "notify failed: {e}");
+                DEFAULT_RETRY
+            }
+        };
+        let wait = if shared.fault(Fault::RetryAfterIgnored) {
+            Duration::from_millis(10)
+        } else {
+            wait
+        };
+        tokio::time::sleep(wait).await;
+    }
+    tracing::error!(
+        follower = domain,
+        room,
+        "notify given up after {MAX_ATTEMPTS} attempts"
+    );
+}

@@ -1,0 +1,558 @@
+//! The hub role (P-06 §4.3, §5.3–5.6): rooms hosted here, each with the hub's MLS view of its
+//! group. The hub checks every handshake before accepting it, orders what it accepts, stamps
+//! franks and produces the fan-out; it never holds the group's secrets.
+
+use crate::faults::{Fault, Faults};
+use crate::state::user_of_client;
+use mimi_mls::hub_view::{Accepted, CommitSummary, HubView, Refused};
+use mimi_mls::room::participant_list;
+use mimi_mls::SimClient;
+use mimi_wire::common::{Credential, IdentifierUri, PROTOCOL_MLS10};
+use mimi_wire::fields::{Opaque, Since, Text};
+use mimi_wire::messages::common_mls::{ExternalSender, HpkeCiphertext, RatchetTreeOption};
+use mimi_wire::messages::group_info::*;
+use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
+use mimi_wire::messages::submit::*;
+use mimi_wire::messages::update::*;
+use mimi_wire::mls_objects::{GroupInfo, MlsMessage};
+use mimi_wire::{decode_exact, Encode};
+use std::collections::BTreeSet;
+
+/// Room policy the hub enforces beyond MLS (POL-03 §5).
+#[derive(Debug, Clone, Default)]
+pub struct RoomPolicy {
+    pub max_users: Option<usize>,
+    pub max_clients: Option<usize>,
+}
+
+/// No room keeps more pending proposals than this (a bound on memory).
+const MAX_PENDING_PROPOSALS: usize = 256;
+
+pub struct HubRoom {
+    pub uri: String,
+    pub view: HubView,
+    /// The GroupInfo of the current epoch, from the last committer (POL-03 §7).
+    pub group_info: Vec<u8>,
+    /// Proposals accepted in the current epoch, with their acceptance times (P-06 §5.6, -06).
+    pub pending_proposals: Vec<PendingProposal>,
+    pub policy: RoomPolicy,
+    /// Users removed from the room; they may not come back by external join.
+    pub removed_users: BTreeSet<String>,
+    pub franking_key: [u8; 32],
+    /// Every provider that ever had members (for the fault that keeps notifying them).
+    pub ever_domains: BTreeSet<String>,
+    last_timestamp: u64,
+}
+
+/// A message the hub accepted, to deliver to these providers (possibly including itself).
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    pub room: String,
+    pub message: FanoutMessage,
+    pub to: BTreeSet<String>,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn domain_of(uri: &str) -> String {
+    crate::endpoints::uri_domain(uri).unwrap_or("").to_string()
+}
+
+/// What the hub decided about an update, with what to fan out.
+pub struct UpdateDecision {
+    pub response: UpdateRoomResponse,
+    pub fanout: Vec<Fanout>,
+}
+
+fn refused(code: UpdateResponseCode, outcome: UpdateOutcome, why: String) -> UpdateDecision {
+    UpdateDecision {
+        response: UpdateRoomResponse {
+            response_code: code,
+            error_description: Text(why),
+            outcome,
+        },
+        fanout: vec![],
+    }
+}
+
+fn not_allowed(why: impl Into<String>) -> UpdateDecision {
+    refused(
+        UpdateResponseCode::notAllowed,
+        UpdateOutcome::Other,
+        why.into(),
+    )
+}
+
+/// `RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` of a proposal sent as a
+/// PublicMessage (RFC 9420 §5.2): the message without its version and membership tag.
+pub fn proposal_ref(message: &MlsMessage) -> Vec<u8> {
+    use sha2::Digest;
+    let member = matches!(
+        message.parsed.clone().try_into_protocol_message(),
+        Ok(openmls::prelude::ProtocolMessage::PublicMessage(m))
+            if matches!(m.sender(), openmls::prelude::Sender::Member(_))
+    );
+    let end = message.bytes.len() - if member { 33 } else { 0 };
+    let content = message.bytes.get(2..end).unwrap_or_default();
+    let input = mimi_mls::labels::sign_content("Proposal Reference", content);
+    sha2::Sha256::digest(input).to_vec()
+}
+
+impl HubRoom {
+    pub fn new(
+        uri: String,
+        group_info: Vec<u8>,
+        ratchet_tree: &[u8],
+        policy: RoomPolicy,
+    ) -> Result<Self, String> {
+        let view = HubView::from_group_info(&group_info, ratchet_tree)?;
+        let mut franking_key = [0u8; 32];
+        use openmls::prelude::OpenMlsRand;
+        franking_key.copy_from_slice(
+            &openmls_rust_crypto::RustCrypto::default()
+                .random_vec(32)
+                .map_err(|e| format!("{e:?}"))?,
+        );
+        Ok(Self {
+            uri,
+            view,
+            group_info,
+            pending_proposals: vec![],
+            policy,
+            removed_users: BTreeSet::new(),
+            franking_key,
+            ever_domains: BTreeSet::new(),
+            last_timestamp: 0,
+        })
+    }
+
+    /// An acceptance time, strictly increasing within the room so that order is visible.
+    fn stamp(&mut self) -> u64 {
+        self.last_timestamp = now_ms().max(self.last_timestamp + 1);
+        self.last_timestamp
+    }
+
+    /// The users on the participant list (P-06 §7.5).
+    pub fn participants(&self) -> Vec<String> {
+        participant_list(self.view.group_context().extensions())
+            .participants
+            .iter()
+            .map(|p| String::from_utf8_lossy(&p.user.0).into_owned())
+            .collect()
+    }
+
+    /// Providers other than the hub with members in the group (its followers).
+    pub fn member_domains(&self) -> BTreeSet<String> {
+        self.view.members().iter().map(|m| domain_of(m)).collect()
+    }
+
+    /// Users with at least one member client.
+    pub fn active_users(&self) -> BTreeSet<String> {
+        self.view
+            .members()
+            .iter()
+            .map(|m| user_of_client(m))
+            .collect()
+    }
+
+    /// `update` (P-06 §5.3) from the provider `from`.
+    pub fn update(
+        &mut self,
+        bundle: &HandshakeBundle,
+        from: &str,
+        faults: &Faults,
+    ) -> UpdateDecision {
+        let message = &bundle.proposal_or_commit;
+        let recipients_before = self.member_domains();
+        let participants_before: BTreeSet<String> = self.participants().into_iter().collect();
+        let policy = self.policy.clone();
+        let removed_users = self.removed_users.clone();
+        let check_policy = |summary: &CommitSummary<'_>| -> Result<(), String> {
+            let committer = summary
+                .joined
+                .clone()
+                .or_else(|| summary.committer.clone())
+                .unwrap_or_default();
+            if domain_of(&committer) != from {
+                return Err(format!(
+                    "{committer} is not a client of {from}, which sent the commit (P-06 §4.1)"
+                ));
+            }
+            let listed: BTreeSet<String> = participant_list(summary.new_context.extensions())
+                .participants
+                .iter()
+                .map(|p| String::from_utf8_lossy(&p.user.0).into_owned())
+                .collect();
+            if !faults.on(Fault::ParticipantListNotChecked) {
+                for member in &summary.members_after {
+                    let user = user_of_client(member);
+                    if !listed.contains(&user) {
+                        return Err(format!(
+                            "{member} would be a member but {user} is not on the participant list (P-06 §7.1)"
+                        ));
+                    }
+                }
+            }
+            if let Some(joined) = &summary.joined {
+                let user = user_of_client(joined);
+                if !participants_before.contains(&user) || removed_users.contains(&user) {
+                    return Err(format!(
+                        "{user} is not a participant and may not join by external commit (P-06 §3.6)"
+                    ));
+                }
+            }
+            let users: BTreeSet<String> = summary
+                .members_after
+                .iter()
+                .map(|m| user_of_client(m))
+                .collect();
+            if let Some(max) = policy
+                .max_users
+                .filter(|_| !faults.on(Fault::MaxUsersNotEnforced))
+            {
+                if users.len() > max {
+                    return Err(format!(
+                        "the room allows at most {max} users; the commit makes {} (POL-03 §5)",
+                        users.len()
+                    ));
+                }
+            }
+            if let Some(max) = policy.max_clients {
+                if summary.members_after.len() > max {
+                    return Err(format!(
+                        "the room allows at most {max} clients; the commit makes {} (POL-03 §5)",
+                        summary.members_after.len()
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let checked =
+            if faults.on(Fault::EpochNotChecked) && message.epoch() != Some(self.view.epoch()) {
+                // The fault accepts a handshake of another epoch without processing it.
+                Ok(Accepted::Proposal)
+            } else {
+                self.view.check_with_policy(&message.bytes, check_policy)
+            };
+        let accepted = match checked {
+            Ok(a) => a,
+            Err(Refused::WrongEpoch { current, got }) => {
+                return refused(
+                    UpdateResponseCode::wrongEpoch,
+                    UpdateOutcome::WrongEpoch {
+                        current_epoch: current,
+                    },
+                    format!("the message is for epoch {got}; the room is at {current}"),
+                )
+            }
+            Err(Refused::Unreadable(why)) => return not_allowed(why),
+            Err(Refused::NotAllowed(why)) => return not_allowed(why),
+            Err(Refused::Invalid(why)) if message.content_type() == Some(CONTENT_TYPE_PROPOSAL) => {
+                return refused(
+                    UpdateResponseCode::invalidProposal,
+                    UpdateOutcome::InvalidProposal {
+                        invalid_proposals: vec![Opaque(proposal_ref(message))],
+                    },
+                    why,
+                )
+            }
+            Err(Refused::Invalid(why)) => return not_allowed(format!("invalid handshake: {why}")),
+        };
+        let timestamp = self.stamp();
+        let mut fanout = vec![];
+        match (&accepted, &bundle.rest) {
+            (
+                Accepted::Commit { added, removed, .. },
+                BundleRest::Commit {
+                    welcome,
+                    group_info_option,
+                    ..
+                },
+            ) => {
+                if let GroupInfoOption::Full(g) = group_info_option.as_ref() {
+                    self.group_info = mls_message_of_group_info(g);
+                }
+                self.pending_proposals.clear();
+                self.ever_domains.extend(self.member_domains());
+                for user in removed.iter().map(|c| user_of_client(c)) {
+                    if !self.active_users().contains(&user) {
+                        self.removed_users.insert(user);
+                    }
+                }
+                // The commit goes to every provider that had members, the removed ones too
+                // (P-06 §5.5); then a Welcome to those whose KeyPackages it names.
+                fanout.push(Fanout {
+                    room: self.uri.clone(),
+                    message: FanoutMessage {
+                        timestamp,
+                        message: message.clone(),
+                        rest: FanoutRest::Commit {
+                            external_proposals: vec![],
+                        },
+                    },
+                    to: recipients_before,
+                });
+                if let Some(welcome) = welcome {
+                    // On notify a Welcome travels as an MLSMessage (P-06 §5.5).
+                    let welcome_message = [&[0, 1, 0, 3][..], &welcome.bytes].concat();
+                    let refs =
+                        mimi_mls::room::welcome_new_members(&welcome_message).unwrap_or_default();
+                    let to: BTreeSet<String> = if faults.on(Fault::WelcomeToEveryone) {
+                        self.member_domains()
+                    } else {
+                        added
+                            .iter()
+                            .filter(|a| refs.contains(&a.key_package_ref))
+                            .map(|a| domain_of(&a.identity))
+                            .collect()
+                    };
+                    if let Ok(message) = decode_exact::<MlsMessage>(&welcome_message) {
+                        fanout.push(Fanout {
+                            room: self.uri.clone(),
+                            message: FanoutMessage {
+                                timestamp,
+                                message,
+                                rest: FanoutRest::Welcome {
+                                    ratchet_tree_option: RatchetTreeOption::Full(
+                                        self.view.ratchet_tree(),
+                                    ),
+                                },
+                            },
+                            to,
+                        });
+                    }
+                }
+            }
+            (Accepted::Proposal, BundleRest::Proposal { more_proposals }) => {
+                if self.pending_proposals.len() < MAX_PENDING_PROPOSALS {
+                    self.pending_proposals.push(PendingProposal {
+                        proposal: message.clone(),
+                        hub_accepted_time: timestamp,
+                    });
+                }
+                fanout.push(Fanout {
+                    room: self.uri.clone(),
+                    message: FanoutMessage {
+                        timestamp,
+                        message: message.clone(),
+                        rest: FanoutRest::Proposal {
+                            more_proposals: if faults.on(Fault::MoreProposalsDropped) {
+                                vec![]
+                            } else {
+                                more_proposals.clone()
+                            },
+                        },
+                    },
+                    to: recipients_before,
+                });
+            }
+            _ => return not_allowed("the bundle's form does not match its message's content type"),
+        }
+        UpdateDecision {
+            response: UpdateRoomResponse {
+                response_code: UpdateResponseCode::success,
+                error_description: Text::default(),
+                outcome: UpdateOutcome::Success {
+                    accepted_timestamp: timestamp,
+                },
+            },
+            fanout,
+        }
+    }
+
+    /// `submitMessage` (P-06 §5.4) from the provider `from`.
+    pub fn submit(
+        &mut self,
+        request: &SubmitMessageRequest,
+        from: &str,
+        hub: &SimClient,
+        faults: &Faults,
+    ) -> (SubmitMessageResponse, Vec<Fanout>) {
+        let answer = |code, outcome| SubmitMessageResponse {
+            protocol: PROTOCOL_MLS10,
+            status_code: code,
+            outcome,
+        };
+        let not_allowed = (
+            answer(SubmitResponseCode::notAllowed, SubmitOutcome::Other),
+            vec![],
+        );
+        let message = &request.app_message;
+        let private_application = message.wire_format() == 2 && message.content_type() == Some(1);
+        if !private_application && !faults.on(Fault::PlaintextApplicationAccepted) {
+            return not_allowed;
+        }
+        let sender = &request.sending_uri.0;
+        let active = self.active_users().contains(sender) && self.participants().contains(sender);
+        if (!active || domain_of(sender) != from) && !faults.on(Fault::SenderNotChecked) {
+            return not_allowed;
+        }
+        let current = self.view.epoch();
+        match message.epoch() {
+            Some(e) if e < current && !faults.on(Fault::EpochNotChecked) => {
+                return (
+                    answer(
+                        SubmitResponseCode::epochTooOld,
+                        SubmitOutcome::EpochTooOld {
+                            current_epoch: current,
+                        },
+                    ),
+                    vec![],
+                )
+            }
+            Some(e) if e > current && !faults.on(Fault::EpochNotChecked) => return not_allowed,
+            _ => {}
+        }
+        let timestamp = self.stamp();
+        let frank = message
+            .private_authenticated_data()
+            .and_then(|aad| franking_tag_in_safe_aad(&aad))
+            .filter(|_| !faults.on(Fault::NoFrank))
+            .map(|tag| self.frank(&tag, sender, timestamp, hub));
+        let mut to = self.member_domains();
+        if faults.on(Fault::RemovedProviderStillNotified) {
+            to.extend(self.ever_domains.iter().cloned());
+        }
+        let fanout = Fanout {
+            room: self.uri.clone(),
+            message: FanoutMessage {
+                timestamp,
+                message: message.clone(),
+                rest: FanoutRest::Application {
+                    frank: frank.clone(),
+                },
+            },
+            to,
+        };
+        (
+            answer(
+                SubmitResponseCode::accepted,
+                SubmitOutcome::Accepted {
+                    accepted_timestamp: timestamp,
+                    frank,
+                },
+            ),
+            vec![fanout],
+        )
+    }
+
+    /// The hub's frank (P-06 §5.4.1.2).
+    fn frank(&self, tag: &[u8; 32], sender: &str, timestamp: u64, hub: &SimClient) -> Frank {
+        use hmac::{Mac, SimpleHmac};
+        let context = ServerFrankingContext {
+            sender_uri: IdentifierUri(sender.to_string()),
+            room_uri: IdentifierUri(self.uri.clone()),
+            accepted_timestamp: timestamp,
+        };
+        let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(&self.franking_key)
+            .expect("HMAC takes any key length");
+        mac.update(tag);
+        mac.update(&context.to_bytes());
+        let server_frank: [u8; 32] = mac.finalize().into_bytes().into();
+        let suite = u16::from(self.view.ciphersuite());
+        let signature = hub.sign_with_label(
+            FRANKING_INTEGRITY_LABEL,
+            &franking_integrity_tbs(&server_frank, suite, &context),
+        );
+        Frank {
+            server_frank,
+            franking_signature_ciphersuite: Since(Some(suite)),
+            franking_integrity_signature: Opaque(signature),
+        }
+    }
+
+    /// `groupInfo` (P-06 §5.6) for a requester of the provider `from`.
+    pub fn group_info(
+        &self,
+        request: &GroupInfoRequest,
+        from: &str,
+        hub: &SimClient,
+        faults: &Faults,
+    ) -> GroupInfoResponse {
+        let refuse = |status| GroupInfoResponse {
+            version: PROTOCOL_MLS10,
+            room_id: Opaque(self.uri.clone().into_bytes()),
+            status,
+            success: None,
+        };
+        let requester = credential_identity(&request.requesting_credential);
+        let user = user_of_client(&requester);
+        let authorised = faults.on(Fault::GroupInfoToAnyone)
+            || (domain_of(&requester) == from
+                && self.participants().contains(&user)
+                && !self.removed_users.contains(&user));
+        if !authorised {
+            return refuse(GroupInfoCode::notAuthorized);
+        }
+        let Ok(group_info) =
+            decode_exact::<GroupInfo>(self.group_info.get(4..).unwrap_or_default())
+        else {
+            return refuse(GroupInfoCode::noSuchRoom);
+        };
+        let tbe = GroupInfoRatchetTreeTbe {
+            group_info,
+            ratchet_tree_option: RatchetTreeOption::Full(self.view.ratchet_tree()),
+            pending_proposals: Since(Some(self.pending_proposals.clone())),
+        };
+        let suite = self.view.ciphersuite();
+        let Ok((kem_output, ciphertext)) = mimi_mls::labels::encrypt_with_label(
+            suite,
+            &request.group_info_public_key.0,
+            GROUP_INFO_ENCRYPTION_LABEL,
+            self.uri.as_bytes(),
+            &tbe.to_bytes(),
+        ) else {
+            return refuse(GroupInfoCode::notAuthorized);
+        };
+        let mut response = GroupInfoResponse {
+            version: PROTOCOL_MLS10,
+            room_id: Opaque(self.uri.clone().into_bytes()),
+            status: GroupInfoCode::success,
+            success: Some(GroupInfoSuccess {
+                cipher_suite: u16::from(suite),
+                hub_sender: hub_sender(hub),
+                encrypted_groupinfo_and_tree: HpkeCiphertext {
+                    kem_output: Opaque(kem_output),
+                    ciphertext: Opaque(ciphertext),
+                },
+                signature: Opaque::default(),
+            }),
+        };
+        let signer = if faults.on(Fault::GroupInfoBadSignature) {
+            &SimClient::new(hub.uri.clone(), suite)
+        } else {
+            hub
+        };
+        let signature = signer.sign_with_label(GROUP_INFO_RESPONSE_LABEL, &response.to_be_signed());
+        if let Some(s) = response.success.as_mut() {
+            s.signature = Opaque(signature);
+        }
+        response
+    }
+}
+
+/// The hub as an MLS external sender (P-06 §7.4).
+pub fn hub_sender(hub: &SimClient) -> ExternalSender {
+    ExternalSender {
+        signature_key: Opaque(hub.signature_key().to_vec()),
+        credential: Credential::Basic(hub.uri.clone().into_bytes()),
+    }
+}
+
+/// A GroupInfo as an MLSMessage (version mls10, wire format group_info).
+fn mls_message_of_group_info(group_info: &GroupInfo) -> Vec<u8> {
+    [&[0, 1, 0, 4][..], &group_info.bytes].concat()
+}
+
+/// The identity of a basic credential (a client URI), or empty.
+pub fn credential_identity(credential: &Credential) -> String {
+    match credential {
+        Credential::Basic(identity) => String::from_utf8_lossy(identity).into_owned(),
+        Credential::X509(_) => String::new(),
+    }
+}

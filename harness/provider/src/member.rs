@@ -1,0 +1,712 @@
+//! This provider's own clients acting in rooms (what links A and C carry, reached through the
+//! driver API), and the delivery of fanned-out messages to them. A client's handshake goes to the
+//! room's hub (over link B, or in-process when the hub is this provider) and is merged only once
+//! the hub accepts it.
+
+use crate::endpoints::{uri_domain, Shared};
+use crate::hub::{HubRoom, RoomPolicy};
+use crate::state::{user_of_client, user_uri, Client, Delivery, State};
+use mimi_mls::room::{participant_list, Changes, HubSender, Received};
+use mimi_wire::common::{Credential, IdentifierUri, RequiredCapabilities, PROTOCOL_MLS10};
+use mimi_wire::fields::Opaque;
+use mimi_wire::messages::common_mls::RatchetTreeOption;
+use mimi_wire::messages::group_info::*;
+use mimi_wire::messages::key_material::*;
+use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
+use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
+use mimi_wire::messages::submit::*;
+use mimi_wire::messages::update::*;
+use mimi_wire::mls_objects::GroupInfo;
+use mimi_wire::{decode_exact, Encode};
+use openmls::prelude::MlsGroup;
+use std::sync::Arc;
+
+/// The role every participant gets; the reference provider has no role-based policy yet.
+pub const PARTICIPANT_ROLE: u32 = 2;
+
+/// Why a client's action failed.
+#[derive(Debug)]
+pub enum ActionError {
+    /// The request names something that does not exist or cannot be done.
+    Invalid(String),
+    /// The hub refused (its response code and reason).
+    Refused(String),
+    /// A peer could not be reached or answered nonsense.
+    Peer(String),
+}
+
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(s) | Self::Refused(s) | Self::Peer(s) => f.write_str(s),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ActionError>;
+
+fn invalid(s: impl Into<String>) -> ActionError {
+    ActionError::Invalid(s.into())
+}
+
+pub fn find_client<'a>(state: &'a mut State, client: &str) -> Result<&'a mut Client> {
+    state
+        .users
+        .get_mut(&user_of_client(client))
+        .and_then(|u| u.clients.iter_mut().find(|c| c.sim.uri == client))
+        .ok_or_else(|| invalid(format!("no client {client} here")))
+}
+
+fn group_of<'a>(
+    state: &'a mut State,
+    client: &str,
+    room: &str,
+) -> Result<(&'a mimi_mls::SimClient, &'a mut MlsGroup)> {
+    let Client { sim, groups, .. } = find_client(state, client)?;
+    let group = groups
+        .get_mut(room)
+        .ok_or_else(|| invalid(format!("{} is not a member of {room}", sim.uri)))?;
+    Ok((sim, group))
+}
+
+fn hub_of(room: &str) -> Result<String> {
+    uri_domain(room)
+        .map(str::to_string)
+        .ok_or_else(|| invalid(format!("{room:?} is not a MIMI room URI")))
+}
+
+/// Creates a room with this provider as its hub and `client` as its first member.
+pub fn create_room(
+    shared: &Shared,
+    client: &str,
+    name: &str,
+    policy: RoomPolicy,
+) -> Result<String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(invalid("a room name is 1 to 64 of [A-Za-z0-9_-]"));
+    }
+    let room = format!("mimi://{}/r/{name}", shared.domain);
+    let group_id = format!("mimi://{}/g/{name}", shared.domain);
+    let mut state = shared.state();
+    if state.rooms.contains_key(&room) {
+        return Err(invalid(format!("{room} exists")));
+    }
+    if state.rooms.len() >= crate::state::MAX_ROOMS {
+        return Err(invalid("this provider hosts as many rooms as it keeps"));
+    }
+    let hub = HubSender {
+        signature_key: shared.hub.signature_key().to_vec(),
+        credential: openmls::prelude::BasicCredential::new(shared.hub.uri.clone().into_bytes())
+            .into(),
+    };
+    let participants = ParticipantListData {
+        participants: vec![UserRolePair {
+            user: Opaque(user_of_client(client).into_bytes()),
+            role_index: PARTICIPANT_ROLE,
+        }],
+    };
+    let member = find_client(&mut state, client)?;
+    let group = member
+        .sim
+        .create_room(group_id.as_bytes(), &hub, &participants)
+        .map_err(invalid)?;
+    let group_info = member.sim.group_info(&group).map_err(invalid)?;
+    let tree = mimi_mls::room::ratchet_tree(&group);
+    member.groups.insert(room.clone(), group);
+    let hub_room = HubRoom::new(room.clone(), group_info, &tree, policy).map_err(invalid)?;
+    state.rooms.insert(room.clone(), hub_room);
+    Ok(room)
+}
+
+fn peer_error(peer: &str, endpoint: &str, status: u16, body: &[u8]) -> ActionError {
+    ActionError::Peer(format!(
+        "{peer} answered {endpoint} with {status}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    ))
+}
+
+/// Sends an update to the room's hub and returns its answer.
+async fn send_update(
+    shared: &Arc<Shared>,
+    room: &str,
+    bundle: &HandshakeBundle,
+) -> Result<UpdateRoomResponse> {
+    let hub = hub_of(room)?;
+    if hub == shared.domain {
+        let mut state = shared.state();
+        let hub_room = state
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| invalid(format!("no room {room} here")))?;
+        let decision = hub_room.update(bundle, &shared.domain, &shared.faults);
+        shared.dispatch(&mut state, decision.fanout);
+        return Ok(decision.response);
+    }
+    let response = shared
+        .peers
+        .call(&hub, "update", room, bundle.to_bytes())
+        .await
+        .map_err(ActionError::Peer)?;
+    if response.status != 200 {
+        return Err(peer_error(&hub, "update", response.status, &response.body));
+    }
+    decode_exact::<UpdateRoomResponse>(&response.body)
+        .map_err(|e| ActionError::Peer(format!("{hub}'s UpdateRoomResponse: {e}")))
+}
+
+fn refusal(response: &UpdateRoomResponse) -> ActionError {
+    ActionError::Refused(format!(
+        "{}: {}",
+        response.response_code.name().unwrap_or("unknown code"),
+        response.error_description.0
+    ))
+}
+
+type CommitChanges = (
+    Vec<mimi_wire::mls_objects::KeyPackage>,
+    Vec<u32>,
+    Option<ParticipantListData>,
+);
+
+/// Stages a commit of `changes`, has the hub accept it, and merges it; returns the new epoch.
+async fn commit(
+    shared: &Arc<Shared>,
+    client: &str,
+    room: &str,
+    changes: impl FnOnce(&MlsGroup) -> Result<CommitChanges>,
+) -> Result<u64> {
+    let bundle = {
+        let mut state = shared.state();
+        let (sim, group) = group_of(&mut state, client, room)?;
+        let (adds, removes, participants) = changes(group)?;
+        let staged = sim
+            .stage_commit(
+                group,
+                Changes {
+                    adds: &adds,
+                    removes: &removes,
+                    participants,
+                },
+            )
+            .map_err(invalid)?;
+        commit_bundle(
+            &staged.commit,
+            staged.welcome.as_deref(),
+            &staged.group_info,
+        )?
+    };
+    let response = send_update(shared, room, &bundle).await;
+    let mut state = shared.state();
+    let (sim, group) = group_of(&mut state, client, room)?;
+    match response {
+        Ok(r) if r.response_code == UpdateResponseCode::success => {
+            // The hub's fan-out may have merged it already (see `deliver_to_member`).
+            if group.pending_commit().is_some() {
+                sim.confirm_commit(group).map_err(invalid)?;
+            }
+            Ok(group.epoch().as_u64())
+        }
+        Ok(r) => {
+            sim.discard_commit(group);
+            Err(refusal(&r))
+        }
+        Err(e) => {
+            sim.discard_commit(group);
+            Err(e)
+        }
+    }
+}
+
+fn commit_bundle(
+    commit: &[u8],
+    welcome: Option<&[u8]>,
+    group_info: &[u8],
+) -> Result<HandshakeBundle> {
+    let internal = |what: &str, e: mimi_wire::codec::DecodeError| {
+        invalid(format!("our own {what} does not decode: {e}"))
+    };
+    Ok(HandshakeBundle {
+        proposal_or_commit: decode_exact(commit).map_err(|e| internal("commit", e))?,
+        rest: BundleRest::Commit {
+            welcome: welcome
+                .map(|w| decode_exact(w.get(4..).unwrap_or_default()).map(Box::new))
+                .transpose()
+                .map_err(|e| internal("Welcome", e))?,
+            group_info_option: Box::new(GroupInfoOption::Full(
+                decode_exact::<GroupInfo>(group_info.get(4..).unwrap_or_default())
+                    .map_err(|e| internal("GroupInfo", e))?,
+            )),
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        },
+    })
+}
+
+fn with_participant(group: &MlsGroup, user: &str, present: bool) -> ParticipantListData {
+    let mut list = participant_list(group.extensions());
+    list.participants.retain(|p| p.user.0 != user.as_bytes());
+    if present {
+        list.participants.push(UserRolePair {
+            user: Opaque(user.as_bytes().to_vec()),
+            role_index: PARTICIPANT_ROLE,
+        });
+    }
+    list
+}
+
+/// Claims KeyPackages of `user` for `room`: from this provider's own store, from the target
+/// provider (as hub), or through the hub (as follower: P-06 §5.2, Fig. 4).
+async fn claim(
+    shared: &Arc<Shared>,
+    client: &str,
+    room: &str,
+    user: &str,
+) -> Result<Vec<mimi_wire::mls_objects::KeyPackage>> {
+    use crate::faults::Fault;
+    let target = uri_domain(user)
+        .ok_or_else(|| invalid(format!("{user:?} is not a MIMI user URI")))?
+        .to_string();
+    let request = {
+        let mut state = shared.state();
+        let member = find_client(&mut state, client)?;
+        let mut request = KeyMaterialRequest {
+            protocol: PROTOCOL_MLS10,
+            requesting_user: IdentifierUri(user_of_client(client)),
+            target_user: IdentifierUri(user.to_string()),
+            room_id: IdentifierUri(if shared.faults.on(Fault::ClaimWithoutRoom) {
+                String::new()
+            } else {
+                room.to_string()
+            }),
+            acceptable_ciphersuites: vec![u16::from(member.sim.ciphersuite)],
+            required_capabilities: RequiredCapabilities {
+                extension_types: vec![u16::from(
+                    openmls::prelude::ExtensionType::AppDataDictionary,
+                )],
+                proposal_types: vec![],
+                credential_types: vec![],
+            },
+            requester_signature_key: member.sim.signature_key().to_vec(),
+            requester_credential: Credential::Basic(client.as_bytes().to_vec()),
+            signature: vec![],
+        };
+        request.signature = member
+            .sim
+            .sign_with_label(KEY_MATERIAL_REQUEST_LABEL, &request.to_be_signed());
+        request
+    };
+    let hub = hub_of(room)?;
+    let response = if target == shared.domain {
+        crate::endpoints::key_material::answer(shared, &request)
+    } else {
+        // A follower claims through the hub; the hub goes to the target (P-06 §5.2).
+        let via = if hub == shared.domain || shared.faults.on(Fault::ClaimBypassesHub) {
+            target
+        } else {
+            hub
+        };
+        let answer = shared
+            .peers
+            .call(&via, "keyMaterial", user, request.to_bytes())
+            .await
+            .map_err(ActionError::Peer)?;
+        if answer.status != 200 {
+            return Err(peer_error(&via, "keyMaterial", answer.status, &answer.body));
+        }
+        decode_exact::<KeyMaterialResponse>(&answer.body)
+            .map_err(|e| ActionError::Peer(format!("{via}'s KeyMaterialResponse: {e}")))?
+    };
+    let key_packages: Vec<_> = response
+        .clients
+        .into_iter()
+        .filter_map(|c| match c.body {
+            ClientKeyMaterialBody::KeyPackage(kp) => Some(*kp),
+            _ => None,
+        })
+        .collect();
+    if key_packages.is_empty() {
+        return Err(ActionError::Refused(format!(
+            "no KeyPackage for {user}: userStatus {}",
+            response.user_status
+        )));
+    }
+    Ok(key_packages)
+}
+
+/// Adds every client of `user` to the room, and the user to its participant list.
+pub async fn invite(shared: &Arc<Shared>, client: &str, room: &str, user: &str) -> Result<u64> {
+    let key_packages = claim(shared, client, room, user).await?;
+    commit(shared, client, room, |group| {
+        Ok((
+            key_packages,
+            vec![],
+            Some(with_participant(group, user, true)),
+        ))
+    })
+    .await
+}
+
+/// Removes `user`: all its clients, and its participant-list entry.
+pub async fn remove(shared: &Arc<Shared>, client: &str, room: &str, user: &str) -> Result<u64> {
+    commit(shared, client, room, |group| {
+        let leaves: Vec<u32> = group
+            .members()
+            .filter(|m| user_of_client(&identity(&m.credential)) == user)
+            .map(|m| m.index.u32())
+            .collect();
+        if leaves.is_empty() {
+            return Err(invalid(format!("{user} has no clients in the room")));
+        }
+        Ok((vec![], leaves, Some(with_participant(group, user, false))))
+    })
+    .await
+}
+
+/// Commits the proposals the client has received (another client's leave, for one).
+pub async fn commit_pending(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64> {
+    commit(shared, client, room, |_| Ok((vec![], vec![], None))).await
+}
+
+/// Proposes the client's own removal; a later commit by another member carries it out.
+pub async fn leave(shared: &Arc<Shared>, client: &str, room: &str) -> Result<()> {
+    let proposal = {
+        let mut state = shared.state();
+        let (sim, group) = group_of(&mut state, client, room)?;
+        sim.propose_leave(group).map_err(invalid)?
+    };
+    let bundle = HandshakeBundle {
+        proposal_or_commit: decode_exact(&proposal).map_err(|e| invalid(format!("{e}")))?,
+        rest: BundleRest::Proposal {
+            more_proposals: vec![],
+        },
+    };
+    let response = send_update(shared, room, &bundle).await?;
+    if response.response_code != UpdateResponseCode::success {
+        return Err(refusal(&response));
+    }
+    Ok(())
+}
+
+/// What the hub said about a submitted message.
+pub struct Sent {
+    pub accepted_timestamp: u64,
+    pub franked: bool,
+}
+
+/// Sends MIMI content, with its franking tag when it decodes as MIMI content (P-06 §5.4.1.1).
+pub async fn send(shared: &Arc<Shared>, client: &str, room: &str, content: &[u8]) -> Result<Sent> {
+    let request = {
+        let mut state = shared.state();
+        let (sim, group) = group_of(&mut state, client, room)?;
+        let tag = mimi_mls::room::franking_tag(content).ok();
+        let message = sim.send(group, content, tag.as_ref()).map_err(invalid)?;
+        SubmitMessageRequest {
+            protocol: PROTOCOL_MLS10,
+            app_message: decode_exact(&message).map_err(|e| invalid(format!("{e}")))?,
+            sending_uri: IdentifierUri(user_of_client(client)),
+        }
+    };
+    let hub = hub_of(room)?;
+    let response = if hub == shared.domain {
+        let mut state = shared.state();
+        let hub_room = state
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| invalid(format!("no room {room} here")))?;
+        let (response, fanout) =
+            hub_room.submit(&request, &shared.domain, &shared.hub, &shared.faults);
+        shared.dispatch(&mut state, fanout);
+        response
+    } else {
+        let answer = shared
+            .peers
+            .call(&hub, "submitMessage", room, request.to_bytes())
+            .await
+            .map_err(ActionError::Peer)?;
+        if answer.status != 200 {
+            return Err(peer_error(
+                &hub,
+                "submitMessage",
+                answer.status,
+                &answer.body,
+            ));
+        }
+        decode_exact::<SubmitMessageResponse>(&answer.body)
+            .map_err(|e| ActionError::Peer(format!("{hub}'s SubmitMessageResponse: {e}")))?
+    };
+    match response.outcome {
+        SubmitOutcome::Accepted {
+            accepted_timestamp,
+            frank,
+        } => Ok(Sent {
+            accepted_timestamp,
+            franked: frank.is_some(),
+        }),
+        _ => Err(ActionError::Refused(
+            response
+                .status_code
+                .name()
+                .unwrap_or("unknown code")
+                .to_string(),
+        )),
+    }
+}
+
+/// A new client of a participant joins by external commit from the hub's GroupInfo (P-06 §3.6).
+pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64> {
+    let (request, private_key) = {
+        let mut state = shared.state();
+        let member = find_client(&mut state, client)?;
+        if member.groups.contains_key(room) {
+            return Err(invalid(format!("{client} is in {room} already")));
+        }
+        let (private_key, public_key) = mimi_mls::labels::hpke_key_pair(member.sim.ciphersuite);
+        let mut request = GroupInfoRequest {
+            protocol: PROTOCOL_MLS10,
+            cipher_suite: u16::from(member.sim.ciphersuite),
+            requesting_signature_key: Opaque(member.sim.signature_key().to_vec()),
+            requesting_credential: Credential::Basic(client.as_bytes().to_vec()),
+            group_info_public_key: Opaque(public_key),
+            joining_code: Opaque::default(),
+            signature: Opaque::default(),
+        };
+        request.signature = Opaque(member.sim.sign_with_label(
+            GROUP_INFO_REQUEST_LABEL,
+            &request.to_be_signed(JoiningCodeInTbs::Optional),
+        ));
+        (request, private_key)
+    };
+    let hub = hub_of(room)?;
+    let response = if hub == shared.domain {
+        crate::endpoints::group_info_answer(shared, room, &request, &shared.domain)
+    } else {
+        let answer = shared
+            .peers
+            .call(&hub, "groupInfo", room, request.to_bytes())
+            .await
+            .map_err(ActionError::Peer)?;
+        if answer.status != 200 {
+            return Err(peer_error(&hub, "groupInfo", answer.status, &answer.body));
+        }
+        decode_exact::<GroupInfoResponse>(&answer.body)
+            .map_err(|e| ActionError::Peer(format!("{hub}'s GroupInfoResponse: {e}")))?
+    };
+    let Some(success) = response.success else {
+        return Err(ActionError::Refused(
+            response.status.name().unwrap_or("unknown code").to_string(),
+        ));
+    };
+    let suite = openmls::prelude::Ciphersuite::try_from(success.cipher_suite)
+        .map_err(|e| ActionError::Peer(format!("cipher_suite: {e:?}")))?;
+    let plaintext = mimi_mls::labels::decrypt_with_label(
+        suite,
+        &private_key,
+        GROUP_INFO_ENCRYPTION_LABEL,
+        room.as_bytes(),
+        &success.encrypted_groupinfo_and_tree.kem_output.0,
+        &success.encrypted_groupinfo_and_tree.ciphertext.0,
+    )
+    .map_err(ActionError::Peer)?;
+    let tbe = decode_exact::<GroupInfoRatchetTreeTbe>(&plaintext)
+        .map_err(|e| ActionError::Peer(format!("GroupInfoRatchetTreeTBE: {e}")))?;
+    let RatchetTreeOption::Full(tree) = tbe.ratchet_tree_option else {
+        return Err(ActionError::Peer(
+            "the hub sent no full ratchet tree".into(),
+        ));
+    };
+    let group_info = [&[0, 1, 0, 4][..], &tbe.group_info.bytes].concat();
+    let bundle = {
+        let mut state = shared.state();
+        let member = find_client(&mut state, client)?;
+        let (group, commit) = member
+            .sim
+            .join_external(&group_info, &tree)
+            .map_err(invalid)?;
+        let own_group_info = member.sim.group_info(&group).map_err(invalid)?;
+        member.groups.insert(room.to_string(), group);
+        commit_bundle(&commit, None, &own_group_info)?
+    };
+    let response = send_update(shared, room, &bundle).await;
+    let mut state = shared.state();
+    let member = find_client(&mut state, client)?;
+    match response {
+        Ok(r) if r.response_code == UpdateResponseCode::success => Ok(member
+            .groups
+            .get(room)
+            .map(|g| g.epoch().as_u64())
+            .unwrap_or_default()),
+        Ok(r) => {
+            member.groups.remove(room);
+            Err(refusal(&r))
+        }
+        Err(e) => {
+            member.groups.remove(room);
+            Err(e)
+        }
+    }
+}
+
+fn identity(credential: &openmls::prelude::Credential) -> String {
+    String::from_utf8_lossy(credential.serialized_content()).into_owned()
+}
+
+/// Delivers a fanned-out message to this provider's clients (P-06 §5.5; link C).
+pub fn deliver(state: &mut State, room: &str, fanout: &FanoutMessage) {
+    let message = &fanout.message;
+    for user in state.users.values_mut() {
+        for client in &mut user.clients {
+            match &fanout.rest {
+                FanoutRest::Welcome {
+                    ratchet_tree_option,
+                } => {
+                    let refs =
+                        mimi_mls::room::welcome_new_members(&message.bytes).unwrap_or_default();
+                    let mine = refs.iter().any(|r| client.claimed_refs.contains(r));
+                    if !mine || client.groups.contains_key(room) {
+                        continue;
+                    }
+                    let RatchetTreeOption::Full(tree) = ratchet_tree_option else {
+                        tracing::warn!(client = %client.sim.uri, "a Welcome without a full tree");
+                        continue;
+                    };
+                    match client.sim.join_from_welcome(&message.bytes, tree) {
+                        Ok(group) => {
+                            client.groups.insert(room.to_string(), group);
+                        }
+                        Err(e) => {
+                            tracing::warn!(client = %client.sim.uri, "cannot join {room}: {e}")
+                        }
+                    }
+                }
+                FanoutRest::Application { frank } => {
+                    deliver_to_member(client, room, fanout, frank.is_some())
+                }
+                _ => deliver_to_member(client, room, fanout, false),
+            }
+        }
+    }
+}
+
+fn deliver_to_member(client: &mut Client, room: &str, fanout: &FanoutMessage, franked: bool) {
+    let Some(group) = client.groups.get_mut(room) else {
+        return;
+    };
+    let message = &fanout.message;
+    if message.epoch() != Some(group.epoch().as_u64()) {
+        // Our own commit, merged already; or a message of an epoch we are not in.
+        return;
+    }
+    if let Ok(openmls::prelude::ProtocolMessage::PublicMessage(m)) =
+        message.parsed.clone().try_into_protocol_message()
+    {
+        if matches!(m.sender(), openmls::prelude::Sender::Member(leaf) if *leaf == group.own_leaf_index())
+        {
+            if message.content_type() == Some(CONTENT_TYPE_COMMIT)
+                && group.pending_commit().is_some()
+            {
+                // Our own commit, accepted: the hub's fan-out came before its response.
+                let _ = client.sim.confirm_commit(group);
+            }
+            return;
+        }
+    }
+    match client.sim.receive(group, &message.bytes) {
+        Ok(Received::Application {
+            content, sender, ..
+        }) => {
+            let sender_client = String::from_utf8_lossy(&sender).into_owned();
+            let sender_user = user_of_client(&sender_client);
+            let message_id = mimi_wire::content::decode(&content)
+                .map(|c| {
+                    mimi_wire::content::message_id(
+                        &content,
+                        &c.salt,
+                        &sender_user,
+                        room,
+                        mimi_wire::content::ContentDraft::D08,
+                    )
+                })
+                .unwrap_or_default();
+            client.receive(Delivery {
+                room: room.to_string(),
+                sender_client,
+                sender_user,
+                content,
+                hub_timestamp: fanout.timestamp,
+                message_id,
+                franked,
+            });
+        }
+        Ok(Received::Commit { .. }) => {
+            if !group.is_active() {
+                client.groups.remove(room);
+            }
+        }
+        Ok(Received::Proposal) => {}
+        Err(e) if e.contains("CannotDecryptOwnMessage") => {}
+        Err(e) => {
+            tracing::warn!(client = %client.sim.uri, "cannot process a message of {room}: {e}")
+        }
+    }
+}
+
+/// A new client of a local user, with KeyPackages published.
+pub fn add_client(
+    state: &mut State,
+    domain: &str,
+    user: &str,
+    key_packages: usize,
+) -> Result<String> {
+    let user = state
+        .users
+        .get_mut(user)
+        .ok_or_else(|| invalid(format!("no user {user} here")))?;
+    if user.clients.len() >= 64 {
+        return Err(invalid("a user has at most 64 clients here"));
+    }
+    let name = user.uri.rsplit('/').next().unwrap_or_default().to_string();
+    let uri = crate::state::client_uri(domain, &name, user.clients.len() + 1);
+    let sim = mimi_mls::SimClient::new(uri.clone(), mimi_mls::DEFAULT_CIPHERSUITE);
+    user.clients.push(Client::new(sim, key_packages));
+    Ok(uri)
+}
+
+/// A new local user with one client.
+pub fn add_user(
+    state: &mut State,
+    domain: &str,
+    name: &str,
+    key_packages: usize,
+) -> Result<String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(invalid("a user name is 1 to 64 of [A-Za-z0-9_-]"));
+    }
+    let uri = user_uri(domain, name);
+    if state.users.contains_key(&uri) {
+        return Err(invalid(format!("{uri} exists")));
+    }
+    if state.users.len() >= crate::state::MAX_USERS {
+        return Err(invalid("this provider has as many users as it keeps"));
+    }
+    state.users.insert(
+        uri.clone(),
+        crate::state::User {
+            uri: uri.clone(),
+            handle: name.to_string(),
+            email: format!("{name}@{domain}"),
+            clients: vec![],
+            consent_required: false,
+        },
+    );
+    add_client(state, domain, &uri, key_packages)?;
+    Ok(uri)
+}

@@ -1,0 +1,213 @@
+//! Requests this provider sends to other providers on link B (P-06 §4.1): HTTPS presenting its
+//! own certificate, `From: mimi@<own domain>`, the target in `Host` (from the URL), each URL
+//! resolved through the target's directory.
+
+use crate::pki::CertifiedIdentity;
+use mimi_wire::messages::directory::{expand_template, Directory, DIRECTORY_PATH};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Time a request to a peer may take.
+const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest response read from a peer.
+const MAX_PEER_RESPONSE: usize = 4 << 20;
+
+type Addresses = Arc<RwLock<BTreeMap<String, SocketAddr>>>;
+
+/// Resolves peer domains registered with `Peers::route`; other names through the system.
+struct PeerResolver(Addresses);
+
+impl reqwest::dns::Resolve for PeerResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name.as_str())
+            .copied();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = match known {
+                Some(addr) => vec![addr],
+                None => tokio::net::lookup_host((host.as_str(), 443))
+                    .await?
+                    .collect(),
+            };
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+pub struct Peers {
+    domain: String,
+    client: reqwest::Client,
+    addresses: Addresses,
+    directories: Mutex<BTreeMap<String, Directory>>,
+}
+
+/// A peer's answer.
+#[derive(Debug)]
+pub struct PeerResponse {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+impl Peers {
+    pub fn new(
+        domain: &str,
+        identity: &CertifiedIdentity,
+        trust_roots: &[String],
+    ) -> anyhow::Result<Self> {
+        let tls = crate::tls::client_config(
+            trust_roots,
+            Some((identity.cert_pem.as_str(), identity.key_pem.as_str())),
+        )?;
+        let addresses = Addresses::default();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .no_proxy()
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(PEER_TIMEOUT)
+            .dns_resolver(Arc::new(PeerResolver(addresses.clone())))
+            .build()?;
+        Ok(Self {
+            domain: domain.to_string(),
+            client,
+            addresses,
+            directories: Mutex::default(),
+        })
+    }
+
+    /// Reaches `domain` at `addr` (TLS still names and verifies `domain`).
+    pub fn route(&self, domain: &str, addr: SocketAddr) {
+        self.addresses
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(domain.to_string(), addr);
+        self.directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(domain);
+    }
+
+    /// The URL with the routed port put in.
+    fn routed(&self, url: &str) -> String {
+        let Ok(mut parsed) = reqwest::Url::parse(url) else {
+            return url.to_string();
+        };
+        let port = parsed.host_str().and_then(|h| {
+            self.addresses
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(h)
+                .map(|a| a.port())
+        });
+        if let Some(port) = port {
+            let _ = parsed.set_port(Some(port));
+        }
+        parsed.to_string()
+    }
+
+    async fn directory(&self, peer: &str) -> Result<Directory, String> {
+        if let Some(d) = self
+            .directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(peer)
+        {
+            return Ok(d.clone());
+        }
+        let url = format!("https://{peer}{DIRECTORY_PATH}");
+        let response = self.send(reqwest::Method::GET, &url, Vec::new()).await?;
+        if response.status != 200 {
+            return Err(format!("{peer}'s directory answered {}", response.status));
+        }
+        let directory = Directory::parse(&response.body)?;
+        self.directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer.to_string(), directory.clone());
+        Ok(directory)
+    }
+
+    /// Calls `endpoint` on `peer` with every variable of its URL template set to `value` (the
+    /// endpoints of P-06 §5 have one each, whatever the peer names it).
+    pub async fn call(
+        &self,
+        peer: &str,
+        endpoint: &str,
+        value: &str,
+        body: Vec<u8>,
+    ) -> Result<PeerResponse, String> {
+        let directory = self.directory(peer).await?;
+        let template = directory
+            .endpoints
+            .get(endpoint)
+            .ok_or_else(|| format!("{peer}'s directory has no {endpoint:?}"))?;
+        let url = expand_template(template, &template_variables(template, value))?;
+        let method = if endpoint == "proxyDownload" {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::POST
+        };
+        self.send(method, &url, body).await
+    }
+
+    /// A GET of a URL on a peer (an asset download).
+    pub async fn get(&self, url: &str) -> Result<PeerResponse, String> {
+        self.send(reqwest::Method::GET, url, Vec::new()).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<PeerResponse, String> {
+        let mut request = self
+            .client
+            .request(method, self.routed(url))
+            .header("from", format!("mimi@{}", self.domain));
+        if !body.is_empty() {
+            request = request
+                .header("content-type", "application/octet-stream")
+                .body(body);
+        }
+        let mut response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            if body.len() + chunk.len() > MAX_PEER_RESPONSE {
+                return Err(format!(
+                    "{url}: the response exceeds {MAX_PEER_RESPONSE} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(PeerResponse {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// Every `{name}` of a URL template mapped to `value`.
+fn template_variables(template: &str, value: &str) -> BTreeMap<String, String> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(name, _)| (name.to_string(), value.to_string()))
+        .collect()
+}
