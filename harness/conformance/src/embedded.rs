@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The provider under test, then its peer.
 pub const DOMAINS: [&str; 2] = ["a.example", "b.example"];
 pub const HARNESS_DOMAIN: &str = "harness.example";
+/// The asset each embedded provider hosts (served at /v1/assets/<first 16 bytes of its SHA-256>).
+pub const EMBEDDED_ASSET: &[u8] = b"an asset of the embedded reference provider\n";
 
 pub struct Embedded {
     /// Profiles in the order of `DOMAINS`.
@@ -40,10 +42,11 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
         cert_pem: harness_identity.cert_pem,
         key_pem: harness_identity.key_pem,
     };
-    let mut profiles = Vec::new();
-    let mut providers = Vec::new();
+    // The driver token guards nothing here (loopback, this process), but is required all the same.
+    let token = format!("embedded-{}", std::process::id());
+    let mut configs = Vec::new();
     for (i, domain) in DOMAINS.iter().enumerate() {
-        let provider = mimi_reference_provider::start(ProviderConfig {
+        configs.push(ProviderConfig {
             domain: domain.to_string(),
             identity: ca.issue(domain)?,
             trust_roots: vec![ca.cert_pem.clone()],
@@ -54,10 +57,21 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
                 Faults::none()
             },
             listen: "127.0.0.1:0".parse()?,
-            asset_domains: DOMAINS.iter().map(|d| d.to_string()).collect(),
-            driver: None,
-        })
-        .await?;
+            // Each provider fetches assets for its rooms from the other one only.
+            asset_domains: DOMAINS
+                .iter()
+                .filter(|d| *d != domain)
+                .map(|d| d.to_string())
+                .collect(),
+            driver: Some(("127.0.0.1:0".parse()?, token.clone())),
+        });
+    }
+    let providers = mimi_reference_provider::start_network(configs).await?;
+    let mut profiles = Vec::new();
+    for provider in &providers {
+        let domain = provider.domain.as_str();
+        // A known asset, so that cases can fetch it through a hub's proxyDownload.
+        provider.host_asset(EMBEDDED_ASSET.to_vec())?;
         let directory = mimi_reference_provider::endpoints::directory(domain);
         profiles.push(Profile {
             name: format!("embedded reference provider {domain}"),
@@ -67,15 +81,22 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
             trust_roots_pem: vec![ca.cert_pem.clone()],
             harness: harness.clone(),
             draft: "06".into(),
-            roles: BTreeSet::from(["target".to_string()]),
+            roles: BTreeSet::from([
+                "target".to_string(),
+                "hub".to_string(),
+                "follower".to_string(),
+            ]),
             endpoints: directory.endpoints.keys().cloned().collect(),
             users: seeds()
                 .iter()
                 .map(|s| (s.name.clone(), user_uri(domain, &s.name)))
                 .collect(),
-            driver: None,
+            driver: provider.driver_addr.map(|addr| crate::profile::Driver {
+                url: format!("http://{addr}"),
+                token_env: "MIMI_DRIVER_TOKEN".into(),
+                token: Some(token.clone()),
+            }),
         });
-        providers.push(provider);
     }
     Ok(Embedded {
         profiles,

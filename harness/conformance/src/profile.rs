@@ -58,6 +58,24 @@ struct HarnessIdentityFile {
 pub struct Driver {
     pub url: String,
     pub token_env: String,
+    /// The token itself, when the harness made the provider (the embedded pair); otherwise it is
+    /// read from `token_env` when the harness connects.
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+impl Driver {
+    pub fn token(&self) -> anyhow::Result<String> {
+        match &self.token {
+            Some(t) => Ok(t.clone()),
+            None => std::env::var(&self.token_env).map_err(|_| {
+                anyhow::anyhow!(
+                    "the driver API's bearer token is read from ${}, which is not set",
+                    self.token_env
+                )
+            }),
+        }
+    }
 }
 
 /// The identity the harness uses when it plays a provider.
@@ -137,6 +155,7 @@ impl Profile {
     pub fn declares(&self, capability: &str) -> bool {
         match capability.strip_prefix("users.") {
             Some(user) => self.users.contains_key(user),
+            None if capability == "driver" => self.driver.is_some(),
             None => self.endpoints.contains(capability) || self.roles.contains(capability),
         }
     }

@@ -91,7 +91,12 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             users: seeds.clone(),
             faults: faults.clone(),
             listen: SocketAddr::new(args.listen, port),
-            asset_domains: args.domains.clone(),
+            asset_domains: args
+                .domains
+                .iter()
+                .filter(|d| *d != domain)
+                .cloned()
+                .collect(),
             driver: None,
         })
         .await?;

@@ -269,9 +269,10 @@ async fn room_state(
     let mut state = shared.state();
     let member = member::find_client(&mut state, &client)?;
     let Some(group) = member.groups.get(&room) else {
-        return Err(ActionError::Invalid(format!(
-            "{client} is not a member of {room}"
-        )));
+        return Ok(error(
+            StatusCode::NOT_FOUND,
+            format!("{client} is not a member of {room}"),
+        ));
     };
     let members: Vec<String> = group
         .members()

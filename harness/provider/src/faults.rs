@@ -111,6 +111,10 @@ faults! {
         "signs its GroupInfoResponse with a key other than the hub's external-sender key",
     AbuseReportRefused = "abuse-report-refused" ["ABU-71"]:
         "answers reportAbuse with 400 whatever the report",
+    NotifyAnswers200 = "notify-answers-200" ["NOT-43"]:
+        "answers an accepted notify with 200 instead of 201",
+    ProxyRefusesEverything = "proxy-refuses-everything" ["PXY-73"]:
+        "proxyDownload refuses registered peer asset domains too",
     RemovedProviderStillNotified = "removed-provider-still-notified" ["UPD-31"]:
         "keeps fanning messages out to a provider after its last member was removed",
 }

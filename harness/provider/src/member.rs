@@ -495,13 +495,27 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
         decode_exact::<GroupInfoResponse>(&answer.body)
             .map_err(|e| ActionError::Peer(format!("{hub}'s GroupInfoResponse: {e}")))?
     };
-    let Some(success) = response.success else {
+    let Some(success) = response.success.clone() else {
         return Err(ActionError::Refused(
             response.status.name().unwrap_or("unknown code").to_string(),
         ));
     };
     let suite = openmls::prelude::Ciphersuite::try_from(success.cipher_suite)
         .map_err(|e| ActionError::Peer(format!("cipher_suite: {e:?}")))?;
+    // The response must be signed by the hub's external-sender key (P-06 §5.6, §7.4).
+    let tbs = GroupInfoResponse {
+        success: Some(success.clone()),
+        ..response.clone()
+    }
+    .to_be_signed();
+    mimi_mls::labels::verify_with_label(
+        suite.signature_algorithm(),
+        &success.hub_sender.signature_key.0,
+        GROUP_INFO_RESPONSE_LABEL,
+        &tbs,
+        &success.signature.0,
+    )
+    .map_err(|e| ActionError::Peer(format!("{hub}'s GroupInfoResponse: {e}")))?;
     let plaintext = mimi_mls::labels::decrypt_with_label(
         suite,
         &private_key,

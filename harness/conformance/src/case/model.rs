@@ -79,12 +79,16 @@ pub struct ClientActor {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Step {
     pub name: String,
-    /// The role that sends the request; it must be played by the harness.
-    pub by: Spanned<String>,
-    /// The role that receives it.
+    /// The role that sends a link-B request; it must be played by the harness.
+    pub by: Option<Spanned<String>>,
+    /// The role that receives it (for `driver`: whose driver API is called).
     pub on: Spanned<String>,
-    /// The endpoint, by its directory key (`keyMaterial`, ...), or `directory`.
-    pub call: Spanned<String>,
+    /// The link-B endpoint, by its directory key (`keyMaterial`, ...), or `directory`.
+    pub call: Option<Spanned<String>>,
+    /// Instead of `call`: a driver API operation (links A and C), acting as the provider's user.
+    pub driver: Option<Spanned<String>>,
+    /// The JSON body of a driver operation.
+    pub json: Option<Spanned<Node>>,
     /// Values for the `{variables}` of the endpoint's URL template.
     #[serde(default)]
     pub path: BTreeMap<String, Spanned<Node>>,
@@ -109,6 +113,17 @@ pub struct Step {
     pub redact: Vec<Spanned<String>>,
     /// Time this step may take, e.g. `5s` (default 10s).
     pub timeout: Option<Spanned<String>>,
+}
+
+impl Step {
+    /// Where the step says what it calls: its `call` or its `driver`.
+    pub fn target_pos(&self) -> super::node::Pos {
+        match (&self.call, &self.driver) {
+            (Some(c), _) => super::node::Pos::of(c),
+            (None, Some(d)) => super::node::Pos::of(d),
+            (None, None) => super::node::Pos::of(&self.on),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -253,18 +253,56 @@ fn check_step(
     providers: &std::collections::BTreeMap<String, Spanned<Player>>,
     errors: &mut Vec<(Pos, String)>,
 ) {
-    match providers.get(&step.by.value) {
-        Some(p) if p.value == Player::Harness => {}
-        Some(_) => errors.push((
-            Pos::of(&step.by),
-            format!(
-                "`by: {}` must be a role the harness plays (`harness`)",
-                step.by.value
-            ),
+    match (&step.call, &step.driver, &step.by) {
+        (Some(_), None, Some(by)) => match providers.get(&by.value) {
+            Some(p) if p.value == Player::Harness => {}
+            Some(_) => errors.push((
+                Pos::of(by),
+                format!(
+                    "`by: {}` must be a role the harness plays (`harness`)",
+                    by.value
+                ),
+            )),
+            None => errors.push((
+                Pos::of(by),
+                format!("{:?} is not a provider role of this case", by.value),
+            )),
+        },
+        (Some(call), None, None) => errors.push((
+            Pos::of(call),
+            "a `call` step needs `by`: the role the harness plays when it sends".into(),
         )),
-        None => errors.push((
-            Pos::of(&step.by),
-            format!("{:?} is not a provider role of this case", step.by.value),
+        (None, Some(driver), by) => {
+            if let Some(by) = by {
+                errors.push((
+                    Pos::of(by),
+                    "a `driver` step acts as the provider's own user; it has no `by`".into(),
+                ));
+            }
+            if crate::drivers::link_a::operation(&driver.value).is_none() {
+                let known: Vec<_> = crate::drivers::link_a::OPERATIONS
+                    .iter()
+                    .map(|o| o.name)
+                    .collect();
+                errors.push((
+                    Pos::of(driver),
+                    format!(
+                        "unknown driver operation {:?}; known: {}",
+                        driver.value,
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if let Some(body) = &step.body {
+                errors.push((
+                    Pos::of(body),
+                    "a `driver` step sends `json`, not a MIMI `body`".into(),
+                ));
+            }
+        }
+        _ => errors.push((
+            step.target_pos(),
+            "a step has exactly one of `call` (link B) and `driver` (links A and C)".into(),
         )),
     }
     if !providers.contains_key(&step.on.value) {
@@ -274,15 +312,17 @@ fn check_step(
         ));
     }
     let endpoints = mimi_wire::messages::directory::ENDPOINTS;
-    if step.call.value != "directory" && !endpoints.contains(&step.call.value.as_str()) {
-        errors.push((
-            Pos::of(&step.call),
-            format!(
-                "unknown endpoint {:?}; known: directory, {}",
-                step.call.value,
-                endpoints.join(", ")
-            ),
-        ));
+    if let Some(call) = &step.call {
+        if call.value != "directory" && !endpoints.contains(&call.value.as_str()) {
+            errors.push((
+                Pos::of(call),
+                format!(
+                    "unknown endpoint {:?}; known: directory, {}",
+                    call.value,
+                    endpoints.join(", ")
+                ),
+            ));
+        }
     }
     if let Some(body) = &step.body {
         if let Err((pos, e)) = body::check(body) {

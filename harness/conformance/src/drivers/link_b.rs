@@ -18,6 +18,8 @@ pub struct Connection {
     /// Address overrides, resolved: domain → socket address.
     overrides: BTreeMap<String, SocketAddr>,
     directory: OnceCell<Directory>,
+    /// The provider's driver API (links A and C), when its profile names one.
+    pub driver: Option<super::link_a::DriverClient>,
 }
 
 pub struct Request {
@@ -81,7 +83,16 @@ impl Connection {
             }
             Ok(builder.build()?)
         };
+        let driver = match &profile.driver {
+            Some(d) => Some(super::link_a::DriverClient::new(
+                &d.url,
+                &d.token()?,
+                &profile.trust_roots_pem,
+            )?),
+            None => None,
+        };
         Ok(Self {
+            driver,
             with_certificate: client(true)?,
             without_certificate: client(false)?,
             overrides,
@@ -244,14 +255,12 @@ pub fn diagnose(err: &reqwest::Error, presented_certificate: bool) -> Connection
         .map(str::to_string);
     let closed = !err.is_timeout()
         && !err.is_connect()
-        && chain
-            .iter()
-            .any(|c| {
-                // hyper says "not ready" when the connection closed while it was being set up.
-                c.contains("channel closed")
-                    || c.contains("connection closed")
-                    || c.contains("connection was not ready")
-            });
+        && chain.iter().any(|c| {
+            // hyper says "not ready" when the connection closed while it was being set up.
+            c.contains("channel closed")
+                || c.contains("connection closed")
+                || c.contains("connection was not ready")
+        });
     let (message, tls_refused, unreachable) = match (&rustls_error, io_kind) {
         (Some(rustls::Error::AlertReceived(_)), _) | (None, _) if alert.is_some() => (
             format!(

@@ -1,4 +1,5 @@
-//! How the harness reaches providers: link B (MIMI over HTTPS with mutual TLS) now; the driver
-//! API for links A and C joins it here.
+//! How the harness reaches providers: link B (MIMI over HTTPS with mutual TLS), and the driver
+//! API for links A and C.
 
+pub mod link_a;
 pub mod link_b;

@@ -55,58 +55,49 @@ pub(super) async fn run(
     for (name, value) in &step.path {
         path.insert(name.clone(), text(value)?);
     }
-    let call = step.call.value.as_str();
-    let url = if call == "directory" {
-        connection.profile.directory_url.clone()
-    } else {
-        connection
-            .directory(timeout)
-            .await
-            .map_err(|f| {
-                format!(
-                    "cannot resolve {call:?} through {}'s directory: {}",
-                    connection.profile.domain, f.message
+    let target = match (&step.call, &step.driver) {
+        (Some(call), _) => {
+            let (request, request_text) =
+                link_b_request(case, step, call, connection, actors, &path, timeout).await?;
+            Target::LinkB(request, request_text)
+        }
+        (None, Some(driver)) => {
+            let op = crate::drivers::link_a::operation(&driver.value).expect("checked at load");
+            let client = connection.driver.as_ref().ok_or_else(|| {
+                located(
+                    Pos::of(driver),
+                    format!("{}'s profile names no driver API", connection.profile.name),
                 )
-            })?
-            .url(call, &path)
-            .map_err(|e| located(Pos::of(&step.call), e))?
+            })?;
+            let url = client
+                .url(op, &path)
+                .map_err(|e| located(Pos::of(driver), e))?;
+            let json = step.json.as_ref().map(&fill).transpose()?;
+            let request_text = format!(
+                "{} {url}\n{}",
+                op.method,
+                json.as_ref()
+                    .map(|j| serde_json::to_string_pretty(j).unwrap_or_default())
+                    .unwrap_or_default()
+            );
+            Target::Driver {
+                client,
+                op,
+                url,
+                json,
+                request_text,
+            }
+        }
+        (None, None) => unreachable!("checked at load"),
     };
-    let mut headers = connection.default_headers();
-    for (name, value) in &step.headers {
-        let name = name.to_ascii_lowercase();
-        headers.retain(|(n, _)| *n != name);
-        headers.push((name, text(value)?));
-    }
-    let (request_type, response_type) = mimi_wire::registry::endpoint_types(call);
-    let (mut bytes, typed) = match &step.body {
-        Some(b) => body::build(
-            b,
-            &BuildContext {
-                vars: &actors.vars,
-                clients: &actors.clients,
-                path: &path,
-            },
-        )
-        .map_err(|(pos, e)| located(pos, e))?,
-        None => (Vec::new(), None),
+    let request_text = match &target {
+        Target::LinkB(_, text) => text.clone(),
+        Target::Driver { request_text, .. } => request_text.clone(),
     };
-    for d in &step.damage {
-        damage(&mut bytes, &d.value);
-    }
-    let request = Request {
-        method: if matches!(call, "directory" | "proxyDownload") {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::POST
-        },
-        url,
-        headers,
-        body: bytes,
-        client_certificate: step.client_certificate.as_ref().map(|c| c.value)
-            != Some(ClientCertificate::None),
-        timeout,
+    let response_type = match (&target, &step.call) {
+        (Target::LinkB(..), Some(call)) => mimi_wire::registry::endpoint_types(&call.value).1,
+        _ => Some(JSON),
     };
-    let request_text = render_request(&request, typed.or(request_type));
 
     let expect = step.expect.as_ref().map(|e| &e.value);
     let retry = expect.and_then(|e| e.eventually.as_ref()).map(|ev| {
@@ -123,8 +114,22 @@ pub(super) async fn run(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = connection.send(&request).await;
+        let outcome = match &target {
+            Target::LinkB(request, _) => connection.send(request).await,
+            Target::Driver {
+                client,
+                op,
+                url,
+                json,
+                ..
+            } => client.send(op, url, json.as_ref(), timeout).await,
+        };
         let decoded = match (&outcome, decode_type) {
+            (Ok(r), Some(JSON)) => Some(
+                serde_json::from_slice::<Value>(&r.body)
+                    .map(|v| (v, JSON))
+                    .map_err(|e| format!("the driver API answered no JSON: {e}")),
+            ),
             (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
             _ => None,
         };
@@ -218,7 +223,7 @@ fn default_expectation(case: &Case, step: &Step, outcome: &Outcome) -> Vec<Asser
         Err(f) => vec![failure(
             case,
             step,
-            Pos::of(&step.call),
+            step.target_pos(),
             "response",
             format!("no response: {}", f.message),
         )],
@@ -273,7 +278,7 @@ fn evaluate(
         Ok(r) => r,
         Err(f) => {
             fail(
-                Pos::of(&step.call),
+                step.target_pos(),
                 "response",
                 format!("no response: {}", f.message),
             );
@@ -374,7 +379,9 @@ fn evaluate(
                 "body",
                 format!(
                     "{} has no known response type; say which with decode-as",
-                    step.call.value
+                    step.call
+                        .as_ref()
+                        .map_or("the operation", |c| c.value.as_str())
                 ),
             ),
             Some(Err(e)) => fail(Pos::of(body), "body", e.clone()),
@@ -484,4 +491,96 @@ fn snapshot_step(
             message,
         )
     })
+}
+
+/// The decode type of a driver API answer.
+const JSON: &str = "json";
+
+/// What a step sends: a link-B request, or a driver API operation (links A and C).
+enum Target<'a> {
+    LinkB(Request, String),
+    Driver {
+        client: &'a crate::drivers::link_a::DriverClient,
+        op: &'static crate::drivers::link_a::Operation,
+        url: String,
+        json: Option<Value>,
+        request_text: String,
+    },
+}
+
+/// The link-B request of a `call` step, resolved through the provider's directory, and its
+/// rendering for the transcript.
+async fn link_b_request(
+    case: &Case,
+    step: &Step,
+    call: &Spanned<String>,
+    connection: &crate::drivers::link_b::Connection,
+    actors: &Actors,
+    path: &BTreeMap<String, String>,
+    timeout: std::time::Duration,
+) -> Result<(Request, String), String> {
+    let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
+    let text = |node: &Spanned<Node>| -> Result<String, String> {
+        Ok(
+            match template::fill(&node.value, &actors.vars)
+                .map_err(|e| located(Pos::of(node), e))?
+            {
+                Value::String(s) => s,
+                other => other.to_string(),
+            },
+        )
+    };
+    let call = call.value.as_str();
+    let url = if call == "directory" {
+        connection.profile.directory_url.clone()
+    } else {
+        connection
+            .directory(timeout)
+            .await
+            .map_err(|f| {
+                format!(
+                    "cannot resolve {call:?} through {}'s directory: {}",
+                    connection.profile.domain, f.message
+                )
+            })?
+            .url(call, path)
+            .map_err(|e| located(step.target_pos(), e))?
+    };
+    let mut headers = connection.default_headers();
+    for (name, value) in &step.headers {
+        let name = name.to_ascii_lowercase();
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, text(value)?));
+    }
+    let request_type = mimi_wire::registry::endpoint_types(call).0;
+    let (mut bytes, typed) = match &step.body {
+        Some(b) => body::build(
+            b,
+            &BuildContext {
+                vars: &actors.vars,
+                clients: &actors.clients,
+                path,
+            },
+        )
+        .map_err(|(pos, e)| located(pos, e))?,
+        None => (Vec::new(), None),
+    };
+    for d in &step.damage {
+        damage(&mut bytes, &d.value);
+    }
+    let request = Request {
+        method: if matches!(call, "directory" | "proxyDownload") {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::POST
+        },
+        url,
+        headers,
+        body: bytes,
+        client_certificate: step.client_certificate.as_ref().map(|c| c.value)
+            != Some(ClientCertificate::None),
+        timeout,
+    };
+    let text = render_request(&request, typed.or(request_type));
+    Ok((request, text))
 }

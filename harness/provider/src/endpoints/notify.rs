@@ -18,9 +18,13 @@ pub fn route() -> MethodRouter<SharedState> {
     post(handle)
 }
 
-fn created() -> Response {
+fn created(shared: &super::Shared) -> Response {
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::CREATED;
+    *response.status_mut() = if shared.fault(Fault::NotifyAnswers200) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     response
 }
 
@@ -59,7 +63,7 @@ async fn handle(
             return reject(StatusCode::CONFLICT, "this notify was received before");
         }
         if !shared.fault(Fault::NotifyRepeatRedelivered) {
-            return created();
+            return created(&shared);
         }
     } else {
         if state.seen_notifications.len() == crate::state::MAX_SEEN_NOTIFICATIONS {
@@ -75,5 +79,5 @@ async fn handle(
     for message in messages.iter().take(count) {
         crate::member::deliver(&mut state, &room, message);
     }
-    created()
+    created(&shared)
 }

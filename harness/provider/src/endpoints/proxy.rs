@@ -21,7 +21,9 @@ async fn proxy_download(State(shared): State<SharedState>, Path(url): Path<Strin
         return reject(StatusCode::BAD_REQUEST, format!("{url:?} is not a URL"));
     };
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    let registered = parsed.scheme() == "https" && shared.asset_domains.contains(&host);
+    let registered = parsed.scheme() == "https"
+        && shared.asset_domains.contains(&host)
+        && !shared.fault(Fault::ProxyRefusesEverything);
     if !registered && !shared.fault(Fault::OpenProxy) {
         return reject(
             StatusCode::FORBIDDEN,

@@ -1,0 +1,152 @@
+//! Links A and C: the driver API through which the harness acts as a provider's users
+//! (specified in fixtures/driver-api/openapi.yaml). Each operation is an HTTP/JSON request with
+//! the profile's bearer token.
+
+use crate::drivers::link_b::{ConnectionFailure, Response};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A driver operation: its name in cases (the OpenAPI operationId), method and path template.
+pub struct Operation {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        name: "listUsers",
+        method: "GET",
+        path: "/v1/users",
+    },
+    Operation {
+        name: "createUser",
+        method: "POST",
+        path: "/v1/users",
+    },
+    Operation {
+        name: "createClient",
+        method: "POST",
+        path: "/v1/users/{user}/clients",
+    },
+    Operation {
+        name: "createRoom",
+        method: "POST",
+        path: "/v1/rooms",
+    },
+    Operation {
+        name: "invite",
+        method: "POST",
+        path: "/v1/rooms/{room}/invite",
+    },
+    Operation {
+        name: "remove",
+        method: "POST",
+        path: "/v1/rooms/{room}/remove",
+    },
+    Operation {
+        name: "leave",
+        method: "POST",
+        path: "/v1/rooms/{room}/leave",
+    },
+    Operation {
+        name: "commit",
+        method: "POST",
+        path: "/v1/rooms/{room}/commit",
+    },
+    Operation {
+        name: "join",
+        method: "POST",
+        path: "/v1/rooms/{room}/join",
+    },
+    Operation {
+        name: "sendMessage",
+        method: "POST",
+        path: "/v1/rooms/{room}/messages",
+    },
+    Operation {
+        name: "receivedMessages",
+        method: "GET",
+        path: "/v1/clients/{client}/messages",
+    },
+    Operation {
+        name: "roomState",
+        method: "GET",
+        path: "/v1/clients/{client}/rooms/{room}",
+    },
+    Operation {
+        name: "uploadAsset",
+        method: "POST",
+        path: "/v1/assets",
+    },
+];
+
+pub fn operation(name: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|o| o.name == name)
+}
+
+/// A provider's driver API.
+pub struct DriverClient {
+    pub base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl DriverClient {
+    pub fn new(base: &str, token: &str, trust_roots_pem: &[String]) -> anyhow::Result<Self> {
+        let tls = mimi_reference_provider::tls::client_config(trust_roots_pem, None)?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            client: reqwest::Client::builder()
+                .use_preconfigured_tls(tls)
+                .no_proxy()
+                .build()?,
+        })
+    }
+
+    /// The operation's URL with its path variables filled in (percent-encoded).
+    pub fn url(&self, op: &Operation, vars: &BTreeMap<String, String>) -> Result<String, String> {
+        Ok(format!(
+            "{}{}",
+            self.base,
+            mimi_wire::messages::directory::expand_template(op.path, vars)?
+        ))
+    }
+
+    pub async fn send(
+        &self,
+        op: &Operation,
+        url: &str,
+        json: Option<&serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<Response, ConnectionFailure> {
+        let started = Instant::now();
+        let mut request = self
+            .client
+            .request(op.method.parse().expect("a known method"), url)
+            .bearer_auth(&self.token)
+            .timeout(timeout);
+        if let Some(json) = json {
+            request = request
+                .header("content-type", "application/json")
+                .body(json.to_string());
+        }
+        let failure = |e: reqwest::Error| ConnectionFailure {
+            message: format!("driver API {url}: {e}"),
+            tls_refused: false,
+            unreachable: e.is_connect(),
+            closed: false,
+        };
+        let response = request.send().await.map_err(failure)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(failure)?.to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+}
