@@ -276,7 +276,7 @@ async fn room_state(
     };
     let members: Vec<String> = group
         .members()
-        .map(|m| String::from_utf8_lossy(m.credential.serialized_content()).into_owned())
+        .map(|m| member::identity(&m.credential))
         .collect();
     let participants: Vec<Value> = mimi_mls::room::participant_list(group.extensions())
         .participants

@@ -33,23 +33,6 @@ pub struct FanoutQueues {
     queues: Mutex<BTreeMap<String, Arc<Queue>>>,
 }
 
-impl FanoutQueues {
-    /// Messages waiting, by follower (for the driver's view and tests).
-    pub fn waiting(&self) -> BTreeMap<String, usize> {
-        self.queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(d, q)| {
-                (
-                    d.clone(),
-                    q.items.lock().unwrap_or_else(|e| e.into_inner()).len(),
-                )
-            })
-            .collect()
-    }
-}
-
 impl Shared {
     /// Hands accepted messages to their recipients, in order; called with the state locked.
     pub fn dispatch(self: &Arc<Self>, state: &mut State, fanouts: Vec<Fanout>) {

@@ -14,7 +14,9 @@ use mimi_wire::messages::group_info::*;
 use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
 use mimi_wire::messages::submit::*;
 use mimi_wire::messages::update::*;
-use mimi_wire::mls_objects::{GroupInfo, MlsMessage};
+use mimi_wire::mls_objects::{
+    framed, unframed, GroupInfo, MlsMessage, WIRE_FORMAT_GROUP_INFO, WIRE_FORMAT_WELCOME,
+};
 use mimi_wire::{decode_exact, Encode};
 use std::collections::BTreeSet;
 
@@ -89,18 +91,27 @@ fn not_allowed(why: impl Into<String>) -> UpdateDecision {
 }
 
 /// `RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` of a proposal sent as a
-/// PublicMessage (RFC 9420 §5.2): the message without its version and membership tag.
-pub fn proposal_ref(message: &MlsMessage) -> Vec<u8> {
-    use sha2::Digest;
+/// PublicMessage (RFC 9420 §5.2): the message without its version and, for a member sender,
+/// its membership tag (`opaque<V>` of the suite's hash length).
+pub fn proposal_ref(message: &MlsMessage, suite: openmls::prelude::Ciphersuite) -> Vec<u8> {
+    use openmls::prelude::OpenMlsCrypto;
     let member = matches!(
         message.parsed.clone().try_into_protocol_message(),
         Ok(openmls::prelude::ProtocolMessage::PublicMessage(m))
             if matches!(m.sender(), openmls::prelude::Sender::Member(_))
     );
-    let end = message.bytes.len() - if member { 33 } else { 0 };
+    let tag = suite.hash_length();
+    let tag_field = if member {
+        tag + if tag < 64 { 1 } else { 2 }
+    } else {
+        0
+    };
+    let end = message.bytes.len().saturating_sub(tag_field);
     let content = message.bytes.get(2..end).unwrap_or_default();
     let input = mimi_mls::labels::sign_content("Proposal Reference", content);
-    sha2::Sha256::digest(input).to_vec()
+    openmls_rust_crypto::RustCrypto::default()
+        .hash(suite.hash_algorithm(), &input)
+        .unwrap_or_default()
 }
 
 impl HubRoom {
@@ -235,7 +246,16 @@ impl HubRoom {
         let checked =
             if faults.on(Fault::EpochNotChecked) && message.epoch() != Some(self.view.epoch()) {
                 // The fault accepts a handshake of another epoch without processing it.
-                Ok(Accepted::Proposal)
+                Ok(if message.content_type() == Some(CONTENT_TYPE_COMMIT) {
+                    Accepted::Commit {
+                        epoch: self.view.epoch(),
+                        added: vec![],
+                        joined: None,
+                        removed: vec![],
+                    }
+                } else {
+                    Accepted::Proposal
+                })
             } else {
                 self.view.check_with_policy(&message.bytes, check_policy)
             };
@@ -256,7 +276,10 @@ impl HubRoom {
                 return refused(
                     UpdateResponseCode::invalidProposal,
                     UpdateOutcome::InvalidProposal {
-                        invalid_proposals: vec![Opaque(proposal_ref(message))],
+                        invalid_proposals: vec![Opaque(proposal_ref(
+                            message,
+                            self.view.ciphersuite(),
+                        ))],
                     },
                     why,
                 )
@@ -275,7 +298,7 @@ impl HubRoom {
                 },
             ) => {
                 if let GroupInfoOption::Full(g) = group_info_option.as_ref() {
-                    self.group_info = mls_message_of_group_info(g);
+                    self.group_info = framed(WIRE_FORMAT_GROUP_INFO, &g.bytes);
                 }
                 self.pending_proposals.clear();
                 self.ever_domains.extend(self.member_domains());
@@ -299,7 +322,7 @@ impl HubRoom {
                 });
                 if let Some(welcome) = welcome {
                     // On notify a Welcome travels as an MLSMessage (P-06 §5.5).
-                    let welcome_message = [&[0, 1, 0, 3][..], &welcome.bytes].concat();
+                    let welcome_message = framed(WIRE_FORMAT_WELCOME, &welcome.bytes);
                     let refs =
                         mimi_mls::room::welcome_new_members(&welcome_message).unwrap_or_default();
                     let to: BTreeSet<String> = if faults.on(Fault::WelcomeToEveryone) {
@@ -474,12 +497,7 @@ impl HubRoom {
         hub: &SimClient,
         faults: &Faults,
     ) -> GroupInfoResponse {
-        let refuse = |status| GroupInfoResponse {
-            version: PROTOCOL_MLS10,
-            room_id: Opaque(self.uri.clone().into_bytes()),
-            status,
-            success: None,
-        };
+        let refuse = |status| GroupInfoResponse::refusal(&self.uri, status);
         let requester = credential_identity(&request.requesting_credential);
         let user = user_of_client(&requester);
         let authorised = faults.on(Fault::GroupInfoToAnyone)
@@ -489,9 +507,7 @@ impl HubRoom {
         if !authorised {
             return refuse(GroupInfoCode::notAuthorized);
         }
-        let Ok(group_info) =
-            decode_exact::<GroupInfo>(self.group_info.get(4..).unwrap_or_default())
-        else {
+        let Ok(group_info) = decode_exact::<GroupInfo>(unframed(&self.group_info)) else {
             return refuse(GroupInfoCode::noSuchRoom);
         };
         let tbe = GroupInfoRatchetTreeTbe {
@@ -542,11 +558,6 @@ pub fn hub_sender(hub: &SimClient) -> ExternalSender {
         signature_key: Opaque(hub.signature_key().to_vec()),
         credential: Credential::Basic(hub.uri.clone().into_bytes()),
     }
-}
-
-/// A GroupInfo as an MLSMessage (version mls10, wire format group_info).
-fn mls_message_of_group_info(group_info: &GroupInfo) -> Vec<u8> {
-    [&[0, 1, 0, 4][..], &group_info.bytes].concat()
 }
 
 /// The identity of a basic credential (a client URI), or empty.

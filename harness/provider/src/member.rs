@@ -16,7 +16,7 @@ use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
 use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
 use mimi_wire::messages::submit::*;
 use mimi_wire::messages::update::*;
-use mimi_wire::mls_objects::GroupInfo;
+use mimi_wire::mls_objects::{framed, unframed, GroupInfo, WIRE_FORMAT_GROUP_INFO};
 use mimi_wire::{decode_exact, Encode};
 use openmls::prelude::MlsGroup;
 use std::sync::Arc;
@@ -82,14 +82,7 @@ pub fn create_room(
     name: &str,
     policy: RoomPolicy,
 ) -> Result<String> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !valid {
-        return Err(invalid("a room name is 1 to 64 of [A-Za-z0-9_-]"));
-    }
+    check_name("room", name)?;
     let room = format!("mimi://{}/r/{name}", shared.domain);
     let group_id = format!("mimi://{}/g/{name}", shared.domain);
     let mut state = shared.state();
@@ -123,11 +116,44 @@ pub fn create_room(
     Ok(room)
 }
 
-fn peer_error(peer: &str, endpoint: &str, status: u16, body: &[u8]) -> ActionError {
-    ActionError::Peer(format!(
-        "{peer} answered {endpoint} with {status}: {}",
-        String::from_utf8_lossy(&body[..body.len().min(300)])
-    ))
+/// Room and user names become URI segments: 1 to 64 of `[A-Za-z0-9_-]`.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "a {what} name is 1 to 64 of [A-Za-z0-9_-]"
+        )))
+    }
+}
+
+/// Calls `endpoint` on `peer` and decodes its 200 answer.
+async fn call_peer<T: mimi_wire::Decode>(
+    shared: &Shared,
+    peer: &str,
+    endpoint: &str,
+    value: &str,
+    body: Vec<u8>,
+) -> Result<T> {
+    let answer = shared
+        .peers
+        .call(peer, endpoint, value, body)
+        .await
+        .map_err(ActionError::Peer)?;
+    if answer.status != 200 {
+        return Err(ActionError::Peer(format!(
+            "{peer} answered {endpoint} with {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
+        )));
+    }
+    decode_exact::<T>(&answer.body)
+        .map_err(|e| ActionError::Peer(format!("{peer}'s {}: {e}", T::NAME)))
 }
 
 /// Sends an update to the room's hub and returns its answer.
@@ -147,16 +173,7 @@ async fn send_update(
         shared.dispatch(&mut state, decision.fanout);
         return Ok(decision.response);
     }
-    let response = shared
-        .peers
-        .call(&hub, "update", room, bundle.to_bytes())
-        .await
-        .map_err(ActionError::Peer)?;
-    if response.status != 200 {
-        return Err(peer_error(&hub, "update", response.status, &response.body));
-    }
-    decode_exact::<UpdateRoomResponse>(&response.body)
-        .map_err(|e| ActionError::Peer(format!("{hub}'s UpdateRoomResponse: {e}")))
+    call_peer(shared, &hub, "update", room, bundle.to_bytes()).await
 }
 
 fn refusal(response: &UpdateRoomResponse) -> ActionError {
@@ -234,11 +251,11 @@ fn commit_bundle(
         proposal_or_commit: decode_exact(commit).map_err(|e| internal("commit", e))?,
         rest: BundleRest::Commit {
             welcome: welcome
-                .map(|w| decode_exact(w.get(4..).unwrap_or_default()).map(Box::new))
+                .map(|w| decode_exact(unframed(w)).map(Box::new))
                 .transpose()
                 .map_err(|e| internal("Welcome", e))?,
             group_info_option: Box::new(GroupInfoOption::Full(
-                decode_exact::<GroupInfo>(group_info.get(4..).unwrap_or_default())
+                decode_exact::<GroupInfo>(unframed(group_info))
                     .map_err(|e| internal("GroupInfo", e))?,
             )),
             ratchet_tree_option: RatchetTreeOption::DistributionService,
@@ -309,16 +326,7 @@ async fn claim(
         } else {
             hub
         };
-        let answer = shared
-            .peers
-            .call(&via, "keyMaterial", user, request.to_bytes())
-            .await
-            .map_err(ActionError::Peer)?;
-        if answer.status != 200 {
-            return Err(peer_error(&via, "keyMaterial", answer.status, &answer.body));
-        }
-        decode_exact::<KeyMaterialResponse>(&answer.body)
-            .map_err(|e| ActionError::Peer(format!("{via}'s KeyMaterialResponse: {e}")))?
+        call_peer(shared, &via, "keyMaterial", user, request.to_bytes()).await?
     };
     let key_packages: Vec<_> = response
         .clients
@@ -422,21 +430,7 @@ pub async fn send(shared: &Arc<Shared>, client: &str, room: &str, content: &[u8]
         shared.dispatch(&mut state, fanout);
         response
     } else {
-        let answer = shared
-            .peers
-            .call(&hub, "submitMessage", room, request.to_bytes())
-            .await
-            .map_err(ActionError::Peer)?;
-        if answer.status != 200 {
-            return Err(peer_error(
-                &hub,
-                "submitMessage",
-                answer.status,
-                &answer.body,
-            ));
-        }
-        decode_exact::<SubmitMessageResponse>(&answer.body)
-            .map_err(|e| ActionError::Peer(format!("{hub}'s SubmitMessageResponse: {e}")))?
+        call_peer(shared, &hub, "submitMessage", room, request.to_bytes()).await?
     };
     match response.outcome {
         SubmitOutcome::Accepted {
@@ -484,16 +478,7 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
     let response = if hub == shared.domain {
         crate::endpoints::group_info_answer(shared, room, &request, &shared.domain)
     } else {
-        let answer = shared
-            .peers
-            .call(&hub, "groupInfo", room, request.to_bytes())
-            .await
-            .map_err(ActionError::Peer)?;
-        if answer.status != 200 {
-            return Err(peer_error(&hub, "groupInfo", answer.status, &answer.body));
-        }
-        decode_exact::<GroupInfoResponse>(&answer.body)
-            .map_err(|e| ActionError::Peer(format!("{hub}'s GroupInfoResponse: {e}")))?
+        call_peer(shared, &hub, "groupInfo", room, request.to_bytes()).await?
     };
     let Some(success) = response.success.clone() else {
         return Err(ActionError::Refused(
@@ -532,7 +517,7 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
             "the hub sent no full ratchet tree".into(),
         ));
     };
-    let group_info = [&[0, 1, 0, 4][..], &tbe.group_info.bytes].concat();
+    let group_info = framed(WIRE_FORMAT_GROUP_INFO, &tbe.group_info.bytes);
     let bundle = {
         let mut state = shared.state();
         let member = find_client(&mut state, client)?;
@@ -564,7 +549,7 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
     }
 }
 
-fn identity(credential: &openmls::prelude::Credential) -> String {
+pub fn identity(credential: &openmls::prelude::Credential) -> String {
     String::from_utf8_lossy(credential.serialized_content()).into_owned()
 }
 
@@ -696,14 +681,7 @@ pub fn add_user(
     name: &str,
     key_packages: usize,
 ) -> Result<String> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !valid {
-        return Err(invalid("a user name is 1 to 64 of [A-Za-z0-9_-]"));
-    }
+    check_name("user", name)?;
     let uri = user_uri(domain, name);
     if state.users.contains_key(&uri) {
         return Err(invalid(format!("{uri} exists")));

@@ -150,6 +150,20 @@ pub type MlsMessage = Mls<openmls::prelude::MlsMessageIn>;
 pub type Welcome = Mls<openmls::prelude::Welcome>;
 pub type GroupInfo = Mls<openmls::prelude::group_info::VerifiableGroupInfo>;
 
+pub const WIRE_FORMAT_WELCOME: u16 = 3;
+pub const WIRE_FORMAT_GROUP_INFO: u16 = 4;
+
+/// A Welcome, GroupInfo or KeyPackage as an MLSMessage: `version` mls10, the wire format, then
+/// the object (RFC 9420 §6).
+pub fn framed(wire_format: u16, object: &[u8]) -> Vec<u8> {
+    [&1u16.to_be_bytes()[..], &wire_format.to_be_bytes(), object].concat()
+}
+
+/// The object inside an MLSMessage (what follows its version and wire format).
+pub fn unframed(message: &[u8]) -> &[u8] {
+    message.get(4..).unwrap_or_default()
+}
+
 /// RFC 9420 §6 wire formats.
 pub const WIRE_FORMATS: &[&str] = &[
     "reserved",

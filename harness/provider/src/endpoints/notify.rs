@@ -4,10 +4,10 @@
 
 use super::{reject, uri_domain, PeerDomain, SharedState};
 use crate::faults::Fault;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Extension;
 use mimi_wire::decode_exact;
@@ -19,13 +19,11 @@ pub fn route() -> MethodRouter<SharedState> {
 }
 
 fn created(shared: &super::Shared) -> Response {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = if shared.fault(Fault::NotifyAnswers200) {
-        StatusCode::OK
+    if shared.fault(Fault::NotifyAnswers200) {
+        StatusCode::OK.into_response()
     } else {
-        StatusCode::CREATED
-    };
-    response
+        StatusCode::CREATED.into_response()
+    }
 }
 
 async fn handle(

@@ -7,7 +7,7 @@ use crate::faults::Fault;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Extension;
 use mimi_wire::messages::abuse::AbuseReport;
@@ -104,12 +104,7 @@ pub fn answer(
     request: &GroupInfoRequest,
     peer: &str,
 ) -> GroupInfoResponse {
-    let refuse = |status| GroupInfoResponse {
-        version: mimi_wire::common::PROTOCOL_MLS10,
-        room_id: mimi_wire::fields::Opaque(room.as_bytes().to_vec()),
-        status,
-        success: None,
-    };
+    let refuse = |status| GroupInfoResponse::refusal(room, status);
     if verify(request).is_err() {
         return refuse(GroupInfoCode::notAuthorized);
     }
@@ -176,7 +171,5 @@ async fn report_abuse(
         state.abuse_reports.pop_front();
     }
     state.abuse_reports.push_back(report);
-    let mut response = Response::new(axum::body::Body::empty());
-    *response.status_mut() = StatusCode::CREATED;
-    response
+    StatusCode::CREATED.into_response()
 }

@@ -121,6 +121,16 @@ pub struct GroupInfoResponse {
 }
 
 impl GroupInfoResponse {
+    /// A response with a non-success status (no payload, no signature).
+    pub fn refusal(room_id: &str, status: GroupInfoCode) -> Self {
+        Self {
+            version: PROTOCOL_MLS10,
+            room_id: Opaque(room_id.as_bytes().to_vec()),
+            status,
+            success: None,
+        }
+    }
+
     /// `GroupInfoResponseTBS`: everything before the signature.
     pub fn to_be_signed(&self) -> Vec<u8> {
         let mut w = Writer::default();
