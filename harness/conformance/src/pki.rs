@@ -86,6 +86,7 @@ fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
             None,
             &endpoints,
             &Default::default(),
+            None,
         );
         put(&format!("profile-{domain}.yaml"), &profile)?;
     }
@@ -99,6 +100,7 @@ pub fn profile_yaml(
     address: Option<&str>,
     endpoints: &[String],
     users: &std::collections::BTreeMap<String, String>,
+    driver: Option<(String, &str)>,
 ) -> String {
     let overrides = match address {
         Some(a) => format!("{{{domain}: \"{a}\"}}"),
@@ -110,6 +112,17 @@ pub fn profile_yaml(
         let entries: Vec<String> = users.iter().map(|(k, v)| format!("{k}: \"{v}\"")).collect();
         format!("{{{}}}", entries.join(", "))
     };
+    let (roles, driver) = match driver {
+        Some((url, token_env)) => (
+            "[target, hub, follower]",
+            format!("driver: {{url: \"{url}\", token-env: {token_env}}}\n"),
+        ),
+        None => (
+            "[target]",
+            "# driver: {url: \"https://...\", token-env: MIMI_DRIVER_TOKEN}  # links A and C\n"
+                .into(),
+        ),
+    };
     format!(
         "# A provider profile for {domain}; run with: mimi-conformance run --provider profile-{domain}.yaml\n\
 name: {domain}\n\
@@ -119,9 +132,10 @@ address-overrides: {overrides}\n\
 trust-roots: [ca.pem]\n\
 harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.key.pem\n\
 draft: \"06\"\n\
-roles: [target]\n\
+roles: {roles}\n\
 endpoints: [{}]\n\
-users: {users}\n",
+users: {users}\n\
+{driver}",
         endpoints.join(", ")
     )
 }

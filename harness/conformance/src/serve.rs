@@ -1,6 +1,8 @@
 //! `mimi-conformance serve`: reference providers for another tool, a plugfest peer or a person
 //! with curl. It writes their PKI and provider profiles to a folder, prints the profiles, and
-//! serves until interrupted (or for `--for` seconds).
+//! serves until interrupted (or for `--for` seconds). The providers reach each other (rooms can
+//! span them), and each serves the driver API (links A and C) on a port of its own, guarded by
+//! one bearer token that is written beside the profiles, never into them.
 
 use crate::exit;
 use crate::pki::profile_yaml;
@@ -11,6 +13,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// The variable the printed profiles name for the driver token.
+pub const DRIVER_TOKEN_ENV: &str = "MIMI_DRIVER_TOKEN";
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -34,6 +39,9 @@ pub struct ServeArgs {
     /// Switch on a named fault in every provider served (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<Fault>,
+    /// The driver APIs' bearer token; by default $MIMI_DRIVER_TOKEN, or a fresh random one.
+    #[arg(long)]
+    pub driver_token: Option<String>,
     /// Stop after this many seconds instead of at Ctrl-C.
     #[arg(long = "for", value_name = "SECONDS")]
     pub duration: Option<u64>,
@@ -75,31 +83,44 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     for fault in &args.faults {
         faults = faults.and(*fault);
     }
-    let mut running = Vec::new();
-    let mut printed = String::new();
+    let token = args
+        .driver_token
+        .clone()
+        .or_else(|| std::env::var(DRIVER_TOKEN_ENV).ok())
+        .unwrap_or_else(|| hex::encode(mimi_mls::random_bytes(24)));
+    write("driver-token", &token)?;
+    let seeds = crate::embedded::seeds();
+    let mut configs = Vec::new();
     for (i, domain) in args.domains.iter().enumerate() {
-        let port = if args.port == 0 {
-            0
-        } else {
-            args.port + i as u16
+        let port = |offset: u16| match args.port {
+            0 => 0,
+            p => p + offset,
         };
-        let seeds = crate::embedded::seeds();
-        let provider = mimi_reference_provider::start(ProviderConfig {
+        configs.push(ProviderConfig {
             domain: domain.clone(),
             identity: ca.issue(domain)?,
             trust_roots: vec![ca.cert_pem.clone()],
             users: seeds.clone(),
             faults: faults.clone(),
-            listen: SocketAddr::new(args.listen, port),
+            listen: SocketAddr::new(args.listen, port(i as u16)),
             asset_domains: args
                 .domains
                 .iter()
                 .filter(|d| *d != domain)
                 .cloned()
                 .collect(),
-            driver: None,
-        })
-        .await?;
+            // Driver APIs listen after the MIMI ports: --port 8443 with two domains gives
+            // 8443, 8444 for link B and 8445, 8446 for the drivers.
+            driver: Some((
+                SocketAddr::new(args.listen, port((args.domains.len() + i) as u16)),
+                token.clone(),
+            )),
+        });
+    }
+    let running = mimi_reference_provider::start_network(configs).await?;
+    let mut printed = String::new();
+    for provider in &running {
+        let domain = &provider.domain;
         let endpoints: Vec<String> = mimi_reference_provider::endpoints::directory(domain)
             .endpoints
             .into_keys()
@@ -108,23 +129,31 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .iter()
             .map(|s| (s.name.clone(), user_uri(domain, &s.name)))
             .collect();
+        let driver = provider
+            .driver_addr
+            .map(|addr| (format!("http://{addr}"), DRIVER_TOKEN_ENV));
         let profile = profile_yaml(
             domain,
             &args.harness_domain,
             Some(&provider.addr.to_string()),
             &endpoints,
             &users,
+            driver,
         );
         write(&format!("profile-{domain}.yaml"), &profile)?;
         printed.push_str(&format!(
             "--- {}\n{profile}",
             args.out.join(format!("profile-{domain}.yaml")).display()
         ));
-        running.push(provider);
     }
     // The profiles are this command's product; it never runs under a test runner.
     print!("{printed}");
-    eprintln!("serving {} provider(s); Ctrl-C stops", running.len());
+    eprintln!(
+        "serving {} provider(s); their driver APIs take the token in {}: export {DRIVER_TOKEN_ENV}=$(cat {})\nCtrl-C stops",
+        running.len(),
+        args.out.join("driver-token").display(),
+        args.out.join("driver-token").display(),
+    );
     match args.duration {
         Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
         None => tokio::signal::ctrl_c().await?,

@@ -12,6 +12,7 @@ fn harness(args: &[&str]) -> Output {
         .args(args)
         .current_dir(workspace())
         .env("INSTA_UPDATE", "no")
+        .env("MIMI_DRIVER_TOKEN", SERVE_TOKEN)
         .output()
         .expect("the binary runs")
 }
@@ -299,8 +300,12 @@ fn step_and_case_timeouts_end_a_provider_that_never_answers() {
     );
 }
 
-/// `serve` in the background, until the returned child is killed; the profile of `vendor.example`.
-fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf) {
+/// The driver token `serve` is given in these tests.
+const SERVE_TOKEN: &str = "cli-test-driver-token";
+
+/// `serve` in the background, until the returned child is killed; the profiles of
+/// `vendor.example` and of its peer `peer.example`.
+fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf, PathBuf) {
     let out_dir = temp_dir(name);
     let server = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
         .args([
@@ -309,6 +314,10 @@ fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf) {
             out_dir.to_str().unwrap(),
             "--domain",
             "vendor.example",
+            "--domain",
+            "peer.example",
+            "--driver-token",
+            SERVE_TOKEN,
             "--for",
             "60",
         ])
@@ -318,12 +327,13 @@ fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf) {
         .spawn()
         .unwrap();
     let profile = out_dir.join("profile-vendor.example.yaml");
+    let peer = out_dir.join("profile-peer.example.yaml");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    // Each profile is written once its provider listens.
-    while !profile.exists() && std::time::Instant::now() < deadline {
+    // The profiles are written once every provider listens.
+    while !peer.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    (server, profile)
+    (server, profile, peer)
 }
 
 /// `serve` starts reference providers and writes profiles that `run --provider` can use: the
@@ -331,12 +341,14 @@ fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf) {
 /// recorded on a first run, not failed).
 #[test]
 fn serve_writes_profiles_that_run_passes_against() {
-    let (mut server, profile) = serve("serve", &[]);
+    let (mut server, profile, peer) = serve("serve", &[]);
     let reports = profile.parent().unwrap().join("reports");
     let out = harness(&[
         "run",
         "--provider",
         profile.to_str().unwrap(),
+        "--provider",
+        peer.to_str().unwrap(),
         "--reports",
         reports.to_str().unwrap(),
     ]);
@@ -349,13 +361,22 @@ fn serve_writes_profiles_that_run_passes_against() {
         String::from_utf8_lossy(&out.stdout),
         stderr(&out)
     );
+    // Rooms span the two served providers, through their driver APIs.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("test A::rooms::external-join ") && l.ends_with("... ok")),
+        "{stdout}"
+    );
 }
 
 /// A broken derived requirement is informational: the run passes, and the grade is shown on
 /// the console and in JUnit.
 #[test]
 fn a_broken_derived_requirement_is_reported_as_info_without_failing() {
-    let (mut server, profile) = serve("serve-info", &["--fault", "request-signature-not-checked"]);
+    let (mut server, profile, _) =
+        serve("serve-info", &["--fault", "request-signature-not-checked"]);
     let reports = profile.parent().unwrap().join("reports");
     let out = harness(&[
         "run",

@@ -123,12 +123,7 @@ impl HubRoom {
     ) -> Result<Self, String> {
         let view = HubView::from_group_info(&group_info, ratchet_tree)?;
         let mut franking_key = [0u8; 32];
-        use openmls::prelude::OpenMlsRand;
-        franking_key.copy_from_slice(
-            &openmls_rust_crypto::RustCrypto::default()
-                .random_vec(32)
-                .map_err(|e| format!("{e:?}"))?,
-        );
+        franking_key.copy_from_slice(&mimi_mls::random_bytes(32));
         Ok(Self {
             uri,
             view,

@@ -280,9 +280,10 @@ fn check_step(
                 ));
             }
             if crate::drivers::link_a::operation(&driver.value).is_none() {
-                let known: Vec<_> = crate::drivers::link_a::OPERATIONS
+                let known: Vec<_> = crate::drivers::openapi::spec()
+                    .operations
                     .iter()
-                    .map(|o| o.name)
+                    .map(|o| o.name.as_str())
                     .collect();
                 errors.push((
                     Pos::of(driver),

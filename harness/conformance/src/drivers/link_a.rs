@@ -6,84 +6,7 @@ use crate::drivers::link_b::{ConnectionFailure, Response};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// A driver operation: its name in cases (the OpenAPI operationId), method and path template.
-pub struct Operation {
-    pub name: &'static str,
-    pub method: &'static str,
-    pub path: &'static str,
-}
-
-pub const OPERATIONS: &[Operation] = &[
-    Operation {
-        name: "listUsers",
-        method: "GET",
-        path: "/v1/users",
-    },
-    Operation {
-        name: "createUser",
-        method: "POST",
-        path: "/v1/users",
-    },
-    Operation {
-        name: "createClient",
-        method: "POST",
-        path: "/v1/users/{user}/clients",
-    },
-    Operation {
-        name: "createRoom",
-        method: "POST",
-        path: "/v1/rooms",
-    },
-    Operation {
-        name: "invite",
-        method: "POST",
-        path: "/v1/rooms/{room}/invite",
-    },
-    Operation {
-        name: "remove",
-        method: "POST",
-        path: "/v1/rooms/{room}/remove",
-    },
-    Operation {
-        name: "leave",
-        method: "POST",
-        path: "/v1/rooms/{room}/leave",
-    },
-    Operation {
-        name: "commit",
-        method: "POST",
-        path: "/v1/rooms/{room}/commit",
-    },
-    Operation {
-        name: "join",
-        method: "POST",
-        path: "/v1/rooms/{room}/join",
-    },
-    Operation {
-        name: "sendMessage",
-        method: "POST",
-        path: "/v1/rooms/{room}/messages",
-    },
-    Operation {
-        name: "receivedMessages",
-        method: "GET",
-        path: "/v1/clients/{client}/messages",
-    },
-    Operation {
-        name: "roomState",
-        method: "GET",
-        path: "/v1/clients/{client}/rooms/{room}",
-    },
-    Operation {
-        name: "uploadAsset",
-        method: "POST",
-        path: "/v1/assets",
-    },
-];
-
-pub fn operation(name: &str) -> Option<&'static Operation> {
-    OPERATIONS.iter().find(|o| o.name == name)
-}
+pub use super::openapi::{operation, Operation};
 
 /// A provider's driver API.
 pub struct DriverClient {
@@ -110,7 +33,7 @@ impl DriverClient {
         Ok(format!(
             "{}{}",
             self.base,
-            mimi_wire::messages::directory::expand_template(op.path, vars)?
+            mimi_wire::messages::directory::expand_template(&op.path, vars)?
         ))
     }
 

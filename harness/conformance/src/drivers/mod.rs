@@ -3,3 +3,4 @@
 
 pub mod link_a;
 pub mod link_b;
+pub mod openapi;

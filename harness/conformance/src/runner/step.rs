@@ -73,6 +73,8 @@ pub(super) async fn run(
                 .url(op, &path)
                 .map_err(|e| located(Pos::of(driver), e))?;
             let json = step.json.as_ref().map(&fill).transpose()?;
+            op.check_request(json.as_ref())
+                .map_err(|e| located(step.target_pos(), e))?;
             let request_text = format!(
                 "{} {url}\n{}",
                 op.method,
@@ -145,6 +147,16 @@ pub(super) async fn run(
                 .unwrap_or_default(),
         };
         record.transcript.push(exchange);
+        if let (Target::Driver { op, .. }, Ok(response)) = (&target, &outcome) {
+            // A driver answer outside its specification says nothing about MIMI conformance.
+            op.check_response(response.status, &response.body)
+                .map_err(|e| {
+                    located(
+                        step.target_pos(),
+                        format!("the driver API broke fixtures/driver-api/openapi.yaml: {e}"),
+                    )
+                })?;
+        }
         let failures = match expect {
             Some(e) => evaluate(case, step, e, &outcome, decoded.as_ref(), &actors.vars),
             None => default_expectation(case, step, &outcome),

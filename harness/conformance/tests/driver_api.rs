@@ -1,0 +1,467 @@
+//! The driver API's specification (fixtures/driver-api/openapi.yaml) against the reference
+//! provider's implementation: every operation and every status the document declares is
+//! exercised on the embedded pair, and every answer must be one the document allows (status
+//! and JSON Schema). A status the document declares but this scenario never produces fails the
+//! test too, so the document cannot promise what nothing implements.
+
+use mimi_conformance::cli::prepare_embedded;
+use mimi_conformance::drivers::link_a::DriverClient;
+use mimi_conformance::drivers::openapi::{operation, spec, DriverSpec};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Answers the document declares that the reference provider cannot be made to give from the
+/// outside, each with the reason.
+const NOT_PRODUCED: &[(&str, u16, &str)] = &[
+    ("leave", 409, "the hub refuses a leave proposal only when it is malformed, and the reference client's never are"),
+    ("remove", 409, "the hub refuses a removal only when it breaks room policy, which the reference provider's has no rule for"),
+    ("commit", 409, "the hub refuses a commit of pending proposals only when it breaks room policy, which a leave never does"),
+    ("sendMessage", 409, "the hub refuses a member's message only after a race with a removal commit, which a scenario cannot time"),
+];
+
+struct Exerciser {
+    seen: BTreeSet<(String, u16)>,
+}
+
+impl Exerciser {
+    async fn call(
+        &mut self,
+        driver: &DriverClient,
+        name: &str,
+        path: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let op = operation(name).expect("a specified operation");
+        op.check_request(body.as_ref())
+            .unwrap_or_else(|e| panic!("the test's own request is off-spec: {e}"));
+        let vars: BTreeMap<String, String> = path
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let url = driver.url(op, &vars).unwrap();
+        let response = driver
+            .send(op, &url, body.as_ref(), Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|f| panic!("{name}: {}", f.message));
+        if let Err(e) = op.check_response(response.status, &response.body) {
+            panic!("{e}\nbody: {}", String::from_utf8_lossy(&response.body));
+        }
+        self.seen.insert((name.to_string(), response.status));
+        let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        (response.status, json)
+    }
+
+    /// Repeats a read until `done` holds (fan-out is asynchronous).
+    async fn until(
+        &mut self,
+        driver: &DriverClient,
+        name: &str,
+        path: &[(&str, &str)],
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        for _ in 0..250 {
+            let (status, json) = self.call(driver, name, path, None).await;
+            if status == 200 && done(&json) {
+                return json;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{name} {path:?} never reached the expected state");
+    }
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().expect("a string").to_string()
+}
+
+#[test]
+fn the_reference_provider_implements_the_driver_api_as_specified() {
+    let prepared = prepare_embedded().expect("the embedded providers start");
+    let session = &prepared.session;
+    let a = session.connections[0].driver.as_ref().unwrap();
+    let b = session.connections[1].driver.as_ref().unwrap();
+    let wrong_token = DriverClient::new(
+        &a.base,
+        "not-the-token",
+        &session.connections[0].profile.trust_roots_pem,
+    )
+    .unwrap();
+    let content = base64_of(include_bytes!(
+        "../../../fixtures/vectors/mimi-content/original.cbor"
+    ));
+    let mut x = Exerciser {
+        seen: BTreeSet::new(),
+    };
+    session.runtime.block_on(async {
+        assert_eq!(x.call(a, "listUsers", &[], None).await.0, 200);
+        // Every operation needs the token; each gets a request that is otherwise well-formed.
+        let somebody = [
+            ("user", "mimi://a.example/u/x"),
+            ("client", "mimi://a.example/d/x/1"),
+            ("room", "mimi://a.example/r/x"),
+        ];
+        for op in &spec().operations {
+            let body = match op.name.as_str() {
+                "createUser" => Some(json!({"name": "x"})),
+                "createRoom" => Some(json!({"client": "c", "name": "x"})),
+                "invite" | "remove" => Some(json!({"client": "c", "user": "u"})),
+                "leave" | "commit" | "join" => Some(json!({"client": "c"})),
+                "sendMessage" => Some(json!({"client": "c", "content": ""})),
+                "uploadAsset" => Some(json!({"content": ""})),
+                _ => None,
+            };
+            let (status, _) = x.call(&wrong_token, &op.name, &somebody, body).await;
+            assert_eq!(status, 401, "{} without the token", op.name);
+        }
+        let (status, ann) = x
+            .call(a, "createUser", &[], Some(json!({"name": "ann-api"})))
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = x
+            .call(a, "createUser", &[], Some(json!({"name": "ann-api"})))
+            .await;
+        assert_eq!(status, 400, "a second user of the same name");
+        let ann_client = s(&ann["clients"][0]);
+        let ann_user = s(&ann["user"]);
+        assert_eq!(
+            x.call(a, "createClient", &[("user", &ann_user)], None)
+                .await
+                .0,
+            201
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "createClient",
+                &[("user", "mimi://a.example/u/nobody")],
+                None
+            )
+            .await
+            .0,
+            400
+        );
+        let (_, ben) = x
+            .call(b, "createUser", &[], Some(json!({"name": "ben-api"})))
+            .await;
+        let ben_user = s(&ben["user"]);
+        let ben_client = s(&ben["clients"][0]);
+        let (status, room) = x
+            .call(
+                a,
+                "createRoom",
+                &[],
+                Some(json!({"client": ann_client, "name": "api"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let room = s(&room["room"]);
+        let (status, _) = x
+            .call(
+                a,
+                "createRoom",
+                &[],
+                Some(json!({"client": "mimi://a.example/d/none/1", "name": "api2"})),
+            )
+            .await;
+        assert_eq!(status, 400, "a room for a client that does not exist");
+        let invite = |user: &str| Some(json!({"client": ann_client, "user": user}));
+        assert_eq!(
+            x.call(a, "invite", &[("room", &room)], invite(&ben_user))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "invite",
+                &[("room", &room)],
+                invite("mimi://unreachable.example/u/z")
+            )
+            .await
+            .0,
+            502,
+            "a user whose provider cannot be reached"
+        );
+        x.until(
+            b,
+            "roomState",
+            &[("client", &ben_client), ("room", &room)],
+            |j| j["epoch"] == 1,
+        )
+        .await;
+        assert_eq!(
+            x.call(
+                b,
+                "roomState",
+                &[("client", &ben_client), ("room", "mimi://a.example/r/none")],
+                None
+            )
+            .await
+            .0,
+            404
+        );
+        let message =
+            |client: &str, content: &str| Some(json!({"client": client, "content": content}));
+        assert_eq!(
+            x.call(
+                a,
+                "sendMessage",
+                &[("room", &room)],
+                message(&ann_client, &content)
+            )
+            .await
+            .0,
+            200
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "sendMessage",
+                &[("room", &room)],
+                message(&ann_client, "*not base64*")
+            )
+            .await
+            .0,
+            400
+        );
+        x.until(b, "receivedMessages", &[("client", &ben_client)], |j| {
+            j["messages"].as_array().is_some_and(|m| m.len() == 1)
+        })
+        .await;
+        assert_eq!(
+            x.call(
+                a,
+                "receivedMessages",
+                &[("client", "mimi://a.example/d/none/1")],
+                None
+            )
+            .await
+            .0,
+            400
+        );
+        // ben's second client joins by external commit, proposes to leave, and ann commits that.
+        let (_, second) = x
+            .call(b, "createClient", &[("user", &ben_user)], None)
+            .await;
+        let second = s(&second["client"]);
+        let only = |client: &str| Some(json!({"client": client}));
+        assert_eq!(
+            x.call(b, "join", &[("room", &room)], only(&second)).await.0,
+            200
+        );
+        assert_eq!(
+            x.call(b, "leave", &[("room", &room)], only(&second))
+                .await
+                .0,
+            202
+        );
+        x.until(
+            a,
+            "roomState",
+            &[("client", &ann_client), ("room", &room)],
+            |j| j["epoch"] == 2,
+        )
+        .await;
+        // Commit once the proposal has reached ann.
+        let mut committed = 0;
+        for _ in 0..250 {
+            let (status, json) = x
+                .call(a, "commit", &[("room", &room)], only(&ann_client))
+                .await;
+            if status == 200 && json["epoch"] == 3 {
+                committed = 3;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(committed, 3, "ann commits ben's leave proposal");
+        assert_eq!(
+            x.call(
+                a,
+                "join",
+                &[("room", &room)],
+                only("mimi://a.example/d/none/1")
+            )
+            .await
+            .0,
+            400,
+            "a client that does not exist"
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "roomState",
+                &[("client", "mimi://a.example/d/none/1"), ("room", &room)],
+                None
+            )
+            .await
+            .0,
+            400,
+            "a client that does not exist"
+        );
+        let (_, carol) = x
+            .call(a, "createUser", &[], Some(json!({"name": "cat-api"})))
+            .await;
+        let carol_client = s(&carol["clients"][0]);
+        assert_eq!(
+            x.call(a, "join", &[("room", &room)], only(&carol_client))
+                .await
+                .0,
+            409,
+            "a user who is no participant cannot join"
+        );
+        assert_eq!(
+            x.call(a, "leave", &[("room", &room)], only(&carol_client))
+                .await
+                .0,
+            400,
+            "a client that is not a member cannot leave"
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "sendMessage",
+                &[("room", &room)],
+                message(&carol_client, &content)
+            )
+            .await
+            .0,
+            400,
+            "a client that is not a member cannot send"
+        );
+        assert_eq!(
+            x.call(a, "remove", &[("room", &room)], invite(&ben_user))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            x.call(a, "remove", &[("room", &room)], invite(&ben_user))
+                .await
+                .0,
+            400,
+            "ben is no longer a participant"
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "remove",
+                &[("room", &room)],
+                Some(json!({"client": "x", "user": ben_user}))
+            )
+            .await
+            .0,
+            400
+        );
+        assert_eq!(
+            x.call(a, "commit", &[("room", &room)], only(&carol_client))
+                .await
+                .0,
+            400,
+            "carol has no group to commit in"
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "invite",
+                &[("room", &room)],
+                Some(json!({"client": carol_client, "user": ben_user}))
+            )
+            .await
+            .0,
+            400,
+            "carol is no member of the room"
+        );
+        let (_, solo) = x
+            .call(
+                a,
+                "createRoom",
+                &[],
+                Some(json!({"client": ann_client, "name": "solo", "maxUsers": 1})),
+            )
+            .await;
+        assert_eq!(
+            x.call(
+                a,
+                "invite",
+                &[("room", &s(&solo["room"]))],
+                invite(&ben_user)
+            )
+            .await
+            .0,
+            409,
+            "the hub refuses a second user in a room for one"
+        );
+        assert_eq!(
+            x.call(a, "uploadAsset", &[], Some(json!({"content": content})))
+                .await
+                .0,
+            201
+        );
+        assert_eq!(
+            x.call(a, "uploadAsset", &[], Some(json!({"content": "*"})))
+                .await
+                .0,
+            400
+        );
+    });
+    let declared: BTreeSet<(String, u16)> = spec()
+        .operations
+        .iter()
+        .flat_map(|op| op.statuses().map(|s| (op.name.clone(), s)))
+        .collect();
+    let never: BTreeSet<(String, u16)> = declared.difference(&x.seen).cloned().collect();
+    let allowed: BTreeSet<(String, u16)> = NOT_PRODUCED
+        .iter()
+        .map(|(op, status, _why)| (op.to_string(), *status))
+        .collect();
+    assert_eq!(
+        never, allowed,
+        "the answers the document declares but the scenario never produced must be exactly \
+         those listed in NOT_PRODUCED"
+    );
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn a_document_that_breaks_the_rules_is_refused() {
+    let good = mimi_conformance::drivers::openapi::DOCUMENT;
+    assert!(DriverSpec::parse(good).is_ok());
+    let broken = [
+        ("openapi: 3.1.0", "openapi: 3.0.3", "is not 3.1.x"),
+        (
+            "operationId: listUsers",
+            "operationId: listUsers\n      summry: x",
+            "summry",
+        ),
+        (
+            "#/components/schemas/Users",
+            "#/components/schemas/Userz",
+            "points at nothing",
+        ),
+        (
+            "/v1/users/{user}/clients",
+            "/v1/users/{who}/clients",
+            "path variables",
+        ),
+        ("operationId: createUser", "operationId: listUsers", "twice"),
+        (
+            "required: [name], additionalProperties: false",
+            "required: 7",
+            "not a valid JSON Schema",
+        ),
+    ];
+    for (from, to, expected) in broken {
+        assert!(good.contains(from), "{from}");
+        let error = DriverSpec::parse(&good.replacen(from, to, 1))
+            .err()
+            .unwrap_or_else(|| panic!("{to:?} was accepted"));
+        assert!(error.contains(expected), "{to:?}: {error}");
+    }
+}
