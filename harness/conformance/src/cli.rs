@@ -278,6 +278,33 @@ pub fn prepare(
     if !errors.is_empty() {
         return Err(Unprepared::Invalid(errors));
     }
+    let peer = match profiles.first().map(|p| &p.harness) {
+        Some(
+            h @ crate::profile::HarnessIdentity {
+                listen: Some(listen),
+                ..
+            },
+        ) => {
+            let peer = runtime
+                .block_on(crate::drivers::peer::HarnessPeer::start(
+                    &h.domain,
+                    &h.cert_pem,
+                    &h.key_pem,
+                    &profiles[0].trust_roots_pem,
+                    *listen,
+                ))
+                .map_err(|e| {
+                    Unprepared::Unreachable(format!(
+                        "the harness cannot serve link B on {listen}: {e:#}"
+                    ))
+                })?;
+            if let Some(embedded) = &embedded {
+                embedded.route_harness(peer.addr);
+            }
+            Some(peer)
+        }
+        _ => None,
+    };
     let connections = runtime
         .block_on(connect(profiles))
         .map_err(Unprepared::Unreachable)?;
@@ -285,6 +312,7 @@ pub fn prepare(
         session: Arc::new(Session {
             runtime: runtime.handle().clone(),
             connections,
+            peer,
             sink,
             strict,
             snapshots: snapshot::UpdateMode::from_env(),

@@ -17,7 +17,16 @@ pub const EMBEDDED_ASSET: &[u8] = b"an asset of the embedded reference provider\
 pub struct Embedded {
     /// Profiles in the order of `DOMAINS`.
     pub profiles: Vec<Profile>,
-    _providers: Vec<RunningProvider>,
+    providers: Vec<RunningProvider>,
+}
+
+impl Embedded {
+    /// Lets every embedded provider reach the harness's link-B server.
+    pub fn route_harness(&self, addr: std::net::SocketAddr) {
+        for provider in &self.providers {
+            provider.route(HARNESS_DOMAIN, addr);
+        }
+    }
 }
 
 /// bob and carol let anyone claim their KeyPackages; dora requires consent.
@@ -41,6 +50,7 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
         domain: HARNESS_DOMAIN.into(),
         cert_pem: harness_identity.cert_pem,
         key_pem: harness_identity.key_pem,
+        listen: Some("127.0.0.1:0".parse()?),
     };
     // The driver token guards nothing here (loopback, this process), but is required all the same.
     let token = format!("embedded-{}", std::process::id());
@@ -100,6 +110,6 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
     }
     Ok(Embedded {
         profiles,
-        _providers: providers,
+        providers,
     })
 }

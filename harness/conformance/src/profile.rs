@@ -49,6 +49,10 @@ struct HarnessIdentityFile {
     domain: String,
     certificate: PathBuf,
     key: PathBuf,
+    /// Where the harness serves link B as `domain`, for cases in which the provider calls it
+    /// (the provider must resolve `domain` to this address); without it those cases are
+    /// unsupported.
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// Where the provider's driver API (links A and C) is, and the environment variable holding its
@@ -84,6 +88,8 @@ pub struct HarnessIdentity {
     pub domain: String,
     pub cert_pem: String,
     pub key_pem: String,
+    /// Where the harness serves link B, if it does (`harness-server` in a case's `needs`).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// A loaded profile, certificates read.
@@ -137,6 +143,7 @@ impl Profile {
                 domain: file.harness.domain,
                 cert_pem: read(&file.harness.certificate)?,
                 key_pem: read(&file.harness.key)?,
+                listen: file.harness.listen,
             },
             name: file.name,
             domain: file.domain,
@@ -156,10 +163,14 @@ impl Profile {
         match capability.strip_prefix("users.") {
             Some(user) => self.users.contains_key(user),
             None if capability == "driver" => self.driver.is_some(),
+            None if capability == HARNESS_SERVER => self.harness.listen.is_some(),
             None => self.endpoints.contains(capability) || self.roles.contains(capability),
         }
     }
 }
+
+/// The capability of a profile whose provider can reach the harness's link-B server.
+pub const HARNESS_SERVER: &str = "harness-server";
 
 pub fn default_directory(domain: &str) -> String {
     format!(

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod hub_view;
 pub mod labels;
+pub mod member;
 pub mod room;
 
 pub use client::SimClient;

@@ -418,6 +418,32 @@ impl SimClient {
         let _ = group.clear_pending_commit(self.provider.storage());
     }
 
+    /// A proposal to update this client's own leaf (a PublicMessage).
+    pub fn propose_self_update(&self, group: &mut MlsGroup) -> Result<Vec<u8>, String> {
+        let (message, _) = group
+            .propose_self_update(&self.provider, &self.signer, LeafNodeParameters::default())
+            .map_err(|e| err("proposing an update", e))?;
+        message
+            .to_bytes()
+            .map_err(|e| err("encoding the proposal", e))
+    }
+
+    /// Whether this client's handshakes go out as PrivateMessages, which a MIMI hub cannot
+    /// check and must refuse (P-06 §4.2); only the harness turns this on, to see that refusal.
+    pub fn encrypt_handshakes(&self, group: &mut MlsGroup, encrypted: bool) -> Result<(), String> {
+        let policy = if encrypted {
+            PURE_CIPHERTEXT_WIRE_FORMAT_POLICY
+        } else {
+            MIXED_PLAINTEXT_WIRE_FORMAT_POLICY
+        };
+        let config = MlsGroupJoinConfig::builder()
+            .wire_format_policy(policy)
+            .build();
+        group
+            .set_configuration(self.provider.storage(), &config)
+            .map_err(|e| err("setting the wire format", e))
+    }
+
     /// A proposal to remove this client from the group (a PublicMessage), for a later commit.
     pub fn propose_leave(&self, group: &mut MlsGroup) -> Result<Vec<u8>, String> {
         group

@@ -117,6 +117,26 @@ faults! {
         "proxyDownload refuses registered peer asset domains too",
     RemovedProviderStillNotified = "removed-provider-still-notified" ["UPD-31"]:
         "keeps fanning messages out to a provider after its last member was removed",
+    OutgoingFromWrong = "outgoing-from-wrong" ["TLS-5"]:
+        "sends its link-B requests with From: admin@<domain> instead of mimi@<domain>",
+    OutgoingWithoutCertificate = "outgoing-without-certificate" ["TLS-6"]:
+        "presents no client certificate on its own link-B requests",
+    ClaimNotRelayed = "claim-not-relayed" ["KM-21"]:
+        "as a hub, answers a follower's claim for another provider's user itself (userUnknown) instead of relaying it",
+    EncryptedHandshakeAccepted = "encrypted-handshake-accepted" ["UPD-33"]:
+        "accepts a commit sent as a PrivateMessage, which it cannot check",
+    TimestampsInSeconds = "timestamps-in-seconds" ["UPD-25", "FAN-51"]:
+        "stamps what it accepts in seconds, not milliseconds, since the UNIX epoch",
+    FrankBadSignature = "frank-bad-signature" ["SUB-42"]:
+        "signs franks over a context with the wrong room",
+    FrankingTagWrong = "franking-tag-wrong" ["CNT-79"]:
+        "its clients put a franking tag in the SafeAAD that is not HMAC(salt, content)",
+    MessageIdDraft07 = "message-id-draft-07" ["CNT-78"]:
+        "its clients compute message IDs with the -07 algorithm",
+    GroupInfoSignatureNotChecked = "group-info-signature-not-checked" ["GI-55"]:
+        "answers a groupInfo request whose signature does not verify",
+    DirectoryWithoutNotify = "directory-without-notify" ["DIR-8"]:
+        "serves notify but leaves it out of its directory",
 }
 
 impl fmt::Display for Fault {

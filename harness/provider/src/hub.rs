@@ -138,8 +138,11 @@ impl HubRoom {
     }
 
     /// An acceptance time, strictly increasing within the room so that order is visible.
-    fn stamp(&mut self) -> u64 {
+    fn stamp(&mut self, faults: &Faults) -> u64 {
         self.last_timestamp = now_ms().max(self.last_timestamp + 1);
+        if faults.on(Fault::TimestampsInSeconds) {
+            return self.last_timestamp / 1000;
+        }
         self.last_timestamp
     }
 
@@ -238,22 +241,26 @@ impl HubRoom {
             }
             Ok(())
         };
-        let checked =
-            if faults.on(Fault::EpochNotChecked) && message.epoch() != Some(self.view.epoch()) {
-                // The fault accepts a handshake of another epoch without processing it.
-                Ok(if message.content_type() == Some(CONTENT_TYPE_COMMIT) {
-                    Accepted::Commit {
-                        epoch: self.view.epoch(),
-                        added: vec![],
-                        joined: None,
-                        removed: vec![],
-                    }
-                } else {
-                    Accepted::Proposal
-                })
+        let unchecked_by_fault = (faults.on(Fault::EpochNotChecked)
+            && message.epoch() != Some(self.view.epoch()))
+            || (faults.on(Fault::EncryptedHandshakeAccepted)
+                && message.wire_format() == mimi_wire::mls_objects::WIRE_FORMAT_PRIVATE_MESSAGE);
+        let checked = if unchecked_by_fault {
+            // The faults accept a handshake of another epoch, or one it cannot read,
+            // without processing it.
+            Ok(if message.content_type() == Some(CONTENT_TYPE_COMMIT) {
+                Accepted::Commit {
+                    epoch: self.view.epoch(),
+                    added: vec![],
+                    joined: None,
+                    removed: vec![],
+                }
             } else {
-                self.view.check_with_policy(&message.bytes, check_policy)
-            };
+                Accepted::Proposal
+            })
+        } else {
+            self.view.check_with_policy(&message.bytes, check_policy)
+        };
         let accepted = match checked {
             Ok(a) => a,
             Err(Refused::WrongEpoch { current, got }) => {
@@ -281,7 +288,7 @@ impl HubRoom {
             }
             Err(Refused::Invalid(why)) => return not_allowed(format!("invalid handshake: {why}")),
         };
-        let timestamp = self.stamp();
+        let timestamp = self.stamp(faults);
         let mut fanout = vec![];
         match (&accepted, &bundle.rest) {
             (
@@ -426,12 +433,12 @@ impl HubRoom {
             Some(e) if e > current && !faults.on(Fault::EpochNotChecked) => return not_allowed,
             _ => {}
         }
-        let timestamp = self.stamp();
+        let timestamp = self.stamp(faults);
         let frank = message
             .private_authenticated_data()
             .and_then(|aad| franking_tag_in_safe_aad(&aad))
             .filter(|_| !faults.on(Fault::NoFrank))
-            .map(|tag| self.frank(&tag, sender, timestamp, hub));
+            .map(|tag| self.frank(&tag, sender, timestamp, hub, faults));
         let mut to = self.member_domains();
         if faults.on(Fault::RemovedProviderStillNotified) {
             to.extend(self.ever_domains.iter().cloned());
@@ -460,11 +467,23 @@ impl HubRoom {
     }
 
     /// The hub's frank (P-06 §5.4.1.2).
-    fn frank(&self, tag: &[u8; 32], sender: &str, timestamp: u64, hub: &SimClient) -> Frank {
+    fn frank(
+        &self,
+        tag: &[u8; 32],
+        sender: &str,
+        timestamp: u64,
+        hub: &SimClient,
+        faults: &Faults,
+    ) -> Frank {
         use hmac::{Mac, SimpleHmac};
+        let room = if faults.on(Fault::FrankBadSignature) {
+            format!("{}-other", self.uri)
+        } else {
+            self.uri.clone()
+        };
         let context = ServerFrankingContext {
             sender_uri: IdentifierUri(sender.to_string()),
-            room_uri: IdentifierUri(self.uri.clone()),
+            room_uri: IdentifierUri(room),
             accepted_timestamp: timestamp,
         };
         let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(&self.franking_key)

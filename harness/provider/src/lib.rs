@@ -111,7 +111,12 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State::seeded(&config.domain, &config.users)),
-        peers: peers::Peers::new(&config.domain, &config.identity, &config.trust_roots)?,
+        peers: peers::Peers::new(
+            &config.domain,
+            &config.identity,
+            &config.trust_roots,
+            &config.faults,
+        )?,
         hub: mimi_mls::SimClient::new(
             format!("mimi://{}", config.domain),
             mimi_mls::DEFAULT_CIPHERSUITE,

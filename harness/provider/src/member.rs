@@ -5,18 +5,18 @@
 
 use crate::endpoints::{uri_domain, Shared};
 use crate::hub::{HubRoom, RoomPolicy};
-use crate::state::{user_of_client, user_uri, Client, Delivery, State};
-use mimi_mls::room::{participant_list, Changes, HubSender, Received};
+use crate::state::{user_of_client, user_uri, Client, State};
+use mimi_mls::room::{participant_list, Changes, HubSender};
 use mimi_wire::common::{Credential, IdentifierUri, RequiredCapabilities, PROTOCOL_MLS10};
 use mimi_wire::fields::Opaque;
 use mimi_wire::messages::common_mls::RatchetTreeOption;
 use mimi_wire::messages::group_info::*;
 use mimi_wire::messages::key_material::*;
-use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
+use mimi_wire::messages::notify::FanoutMessage;
 use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
 use mimi_wire::messages::submit::*;
 use mimi_wire::messages::update::*;
-use mimi_wire::mls_objects::{framed, unframed, GroupInfo, WIRE_FORMAT_GROUP_INFO};
+use mimi_wire::mls_objects::{framed, WIRE_FORMAT_GROUP_INFO};
 use mimi_wire::{decode_exact, Encode};
 use openmls::prelude::MlsGroup;
 use std::sync::Arc;
@@ -211,11 +211,12 @@ async fn commit(
                 },
             )
             .map_err(invalid)?;
-        commit_bundle(
+        mimi_mls::member::commit_bundle(
             &staged.commit,
             staged.welcome.as_deref(),
             &staged.group_info,
-        )?
+        )
+        .map_err(invalid)?
     };
     let response = send_update(shared, room, &bundle).await;
     let mut state = shared.state();
@@ -237,30 +238,6 @@ async fn commit(
             Err(e)
         }
     }
-}
-
-fn commit_bundle(
-    commit: &[u8],
-    welcome: Option<&[u8]>,
-    group_info: &[u8],
-) -> Result<HandshakeBundle> {
-    let internal = |what: &str, e: mimi_wire::codec::DecodeError| {
-        invalid(format!("our own {what} does not decode: {e}"))
-    };
-    Ok(HandshakeBundle {
-        proposal_or_commit: decode_exact(commit).map_err(|e| internal("commit", e))?,
-        rest: BundleRest::Commit {
-            welcome: welcome
-                .map(|w| decode_exact(unframed(w)).map(Box::new))
-                .transpose()
-                .map_err(|e| internal("Welcome", e))?,
-            group_info_option: Box::new(GroupInfoOption::Full(
-                decode_exact::<GroupInfo>(unframed(group_info))
-                    .map_err(|e| internal("GroupInfo", e))?,
-            )),
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
-    })
 }
 
 fn with_participant(group: &MlsGroup, user: &str, present: bool) -> ParticipantListData {
@@ -386,12 +363,7 @@ pub async fn leave(shared: &Arc<Shared>, client: &str, room: &str) -> Result<()>
         let (sim, group) = group_of(&mut state, client, room)?;
         sim.propose_leave(group).map_err(invalid)?
     };
-    let bundle = HandshakeBundle {
-        proposal_or_commit: decode_exact(&proposal).map_err(|e| invalid(format!("{e}")))?,
-        rest: BundleRest::Proposal {
-            more_proposals: vec![],
-        },
-    };
+    let bundle = mimi_mls::member::proposal_bundle(&proposal, vec![]).map_err(invalid)?;
     let response = send_update(shared, room, &bundle).await?;
     if response.response_code != UpdateResponseCode::success {
         return Err(refusal(&response));
@@ -410,7 +382,12 @@ pub async fn send(shared: &Arc<Shared>, client: &str, room: &str, content: &[u8]
     let request = {
         let mut state = shared.state();
         let (sim, group) = group_of(&mut state, client, room)?;
-        let tag = mimi_mls::room::franking_tag(content).ok();
+        let tag = mimi_mls::room::franking_tag(content).ok().map(|mut tag| {
+            if shared.fault(crate::faults::Fault::FrankingTagWrong) {
+                tag[0] ^= 0xff;
+            }
+            tag
+        });
         let message = sim.send(group, content, tag.as_ref()).map_err(invalid)?;
         SubmitMessageRequest {
             protocol: PROTOCOL_MLS10,
@@ -527,7 +504,7 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
             .map_err(invalid)?;
         let own_group_info = member.sim.group_info(&group).map_err(invalid)?;
         member.groups.insert(room.to_string(), group);
-        commit_bundle(&commit, None, &own_group_info)?
+        mimi_mls::member::commit_bundle(&commit, None, &own_group_info).map_err(invalid)?
     };
     let response = send_update(shared, room, &bundle).await;
     let mut state = shared.state();
@@ -549,106 +526,23 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
     }
 }
 
-pub fn identity(credential: &openmls::prelude::Credential) -> String {
-    String::from_utf8_lossy(credential.serialized_content()).into_owned()
-}
+pub use mimi_mls::member::identity;
 
 /// Delivers a fanned-out message to this provider's clients (P-06 §5.5; link C).
-pub fn deliver(state: &mut State, room: &str, fanout: &FanoutMessage) {
-    let message = &fanout.message;
+pub fn deliver(
+    state: &mut State,
+    room: &str,
+    fanout: &FanoutMessage,
+    faults: &crate::faults::Faults,
+) {
     for user in state.users.values_mut() {
         for client in &mut user.clients {
-            match &fanout.rest {
-                FanoutRest::Welcome {
-                    ratchet_tree_option,
-                } => {
-                    let refs =
-                        mimi_mls::room::welcome_new_members(&message.bytes).unwrap_or_default();
-                    let mine = refs.iter().any(|r| client.claimed_refs.contains(r));
-                    if !mine || client.groups.contains_key(room) {
-                        continue;
-                    }
-                    let RatchetTreeOption::Full(tree) = ratchet_tree_option else {
-                        tracing::warn!(client = %client.sim.uri, "a Welcome without a full tree");
-                        continue;
-                    };
-                    match client.sim.join_from_welcome(&message.bytes, tree) {
-                        Ok(group) => {
-                            client.groups.insert(room.to_string(), group);
-                        }
-                        Err(e) => {
-                            tracing::warn!(client = %client.sim.uri, "cannot join {room}: {e}")
-                        }
-                    }
-                }
-                FanoutRest::Application { frank } => {
-                    deliver_to_member(client, room, fanout, frank.is_some())
-                }
-                _ => deliver_to_member(client, room, fanout, false),
+            if faults.on(crate::faults::Fault::MessageIdDraft07) {
+                client.message_id_draft = mimi_wire::content::ContentDraft::D07;
             }
-        }
-    }
-}
-
-fn deliver_to_member(client: &mut Client, room: &str, fanout: &FanoutMessage, franked: bool) {
-    let Some(group) = client.groups.get_mut(room) else {
-        return;
-    };
-    let message = &fanout.message;
-    if message.epoch() != Some(group.epoch().as_u64()) {
-        // Our own commit, merged already; or a message of an epoch we are not in.
-        return;
-    }
-    if let Ok(openmls::prelude::ProtocolMessage::PublicMessage(m)) =
-        message.parsed.clone().try_into_protocol_message()
-    {
-        if matches!(m.sender(), openmls::prelude::Sender::Member(leaf) if *leaf == group.own_leaf_index())
-        {
-            if message.content_type() == Some(CONTENT_TYPE_COMMIT)
-                && group.pending_commit().is_some()
-            {
-                // Our own commit, accepted: the hub's fan-out came before its response.
-                let _ = client.sim.confirm_commit(group);
+            if let Err(e) = client.deliver(room, fanout) {
+                tracing::warn!(client = %client.sim.uri, "{e}");
             }
-            return;
-        }
-    }
-    match client.sim.receive(group, &message.bytes) {
-        Ok(Received::Application {
-            content, sender, ..
-        }) => {
-            let sender_client = String::from_utf8_lossy(&sender).into_owned();
-            let sender_user = user_of_client(&sender_client);
-            let message_id = mimi_wire::content::decode(&content)
-                .map(|c| {
-                    mimi_wire::content::message_id(
-                        &content,
-                        &c.salt,
-                        &sender_user,
-                        room,
-                        mimi_wire::content::ContentDraft::D08,
-                    )
-                })
-                .unwrap_or_default();
-            client.receive(Delivery {
-                room: room.to_string(),
-                sender_client,
-                sender_user,
-                content,
-                hub_timestamp: fanout.timestamp,
-                message_id,
-                franked,
-            });
-        }
-        Ok(Received::Commit { .. }) => {
-            if !group.is_active() {
-                client.groups.remove(room);
-            }
-        }
-        Ok(Received::Proposal) => {}
-        Err(e) if e.contains("CannotDecryptOwnMessage") => {}
-        Err(e) => {
-            tracing::warn!(client = %client.sim.uri, "cannot process a message of {room}: {e}")
         }
     }
 }
@@ -670,7 +564,8 @@ pub fn add_client(
     let name = user.uri.rsplit('/').next().unwrap_or_default().to_string();
     let uri = crate::state::client_uri(domain, &name, user.clients.len() + 1);
     let sim = mimi_mls::SimClient::new(uri.clone(), mimi_mls::DEFAULT_CIPHERSUITE);
-    user.clients.push(Client::new(sim, key_packages));
+    user.clients
+        .push(crate::state::new_client(sim, key_packages));
     Ok(uri)
 }
 

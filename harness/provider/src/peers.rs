@@ -41,7 +41,8 @@ impl reqwest::dns::Resolve for PeerResolver {
 }
 
 pub struct Peers {
-    domain: String,
+    /// The `From` of every request (P-06 §4.1: mimi@<own domain>).
+    from: String,
     client: reqwest::Client,
     addresses: Addresses,
     directories: Mutex<BTreeMap<String, Directory>>,
@@ -60,11 +61,17 @@ impl Peers {
         domain: &str,
         identity: &CertifiedIdentity,
         trust_roots: &[String],
+        faults: &crate::faults::Faults,
     ) -> anyhow::Result<Self> {
-        let tls = crate::tls::client_config(
-            trust_roots,
-            Some((identity.cert_pem.as_str(), identity.key_pem.as_str())),
-        )?;
+        use crate::faults::Fault;
+        let certificate = (!faults.on(Fault::OutgoingWithoutCertificate))
+            .then_some((identity.cert_pem.as_str(), identity.key_pem.as_str()));
+        let tls = crate::tls::client_config(trust_roots, certificate)?;
+        let local_part = if faults.on(Fault::OutgoingFromWrong) {
+            "admin"
+        } else {
+            "mimi"
+        };
         let addresses = Addresses::default();
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -75,7 +82,7 @@ impl Peers {
             .dns_resolver(Arc::new(PeerResolver(addresses.clone())))
             .build()?;
         Ok(Self {
-            domain: domain.to_string(),
+            from: format!("{local_part}@{domain}"),
             client,
             addresses,
             directories: Mutex::default(),
@@ -171,7 +178,7 @@ impl Peers {
         let mut request = self
             .client
             .request(method, self.routed(url))
-            .header("from", format!("mimi@{}", self.domain));
+            .header("from", &self.from);
         if !body.is_empty() {
             request = request
                 .header("content-type", "application/octet-stream")

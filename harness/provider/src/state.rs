@@ -2,10 +2,7 @@
 //! server. Users, their clients (simulated MLS clients) and the KeyPackages those clients published.
 
 use mimi_mls::SimClient;
-use mimi_wire::mls_objects::KeyPackage;
-use openmls::prelude::Lifetime;
-use openmls::prelude::MlsGroup;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// No client keeps more KeyPackages than this (a bound on memory, not a protocol limit).
 pub const MAX_KEY_PACKAGES_PER_CLIENT: usize = 256;
@@ -22,55 +19,15 @@ pub struct UserSeed {
     pub consent_required: bool,
 }
 
-pub struct Client {
-    pub sim: SimClient,
-    /// Published KeyPackages, oldest first; each is handed out at most once.
-    pub key_packages: VecDeque<KeyPackage>,
-    /// Refs of the KeyPackages handed out, to find the client a Welcome is for.
-    pub claimed_refs: BTreeSet<Vec<u8>>,
-    /// The client's groups, by room URI.
-    pub groups: BTreeMap<String, MlsGroup>,
-    /// What the client received, oldest first (bounded).
-    pub inbox: VecDeque<Delivery>,
-}
+pub use mimi_mls::member::{user_of_client, Delivery, Member as Client};
 
-/// An application message a client received and decrypted (link C, through the driver API).
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub room: String,
-    pub sender_client: String,
-    pub sender_user: String,
-    pub content: Vec<u8>,
-    /// The hub's acceptance time (FanoutMessage.timestamp).
-    pub hub_timestamp: u64,
-    /// CONT-08 §3.3 message ID (-08), computed from the content, the sender and the room.
-    pub message_id: Vec<u8>,
-    pub franked: bool,
-}
-
-/// No client keeps more received messages than this.
-pub const MAX_INBOX: usize = 1024;
-
-impl Client {
-    pub fn new(sim: SimClient, key_packages: usize) -> Self {
-        let key_packages = (0..key_packages.min(MAX_KEY_PACKAGES_PER_CLIENT))
-            .map(|_| sim.key_package(Lifetime::new(KEY_PACKAGE_LIFETIME_SECONDS)))
-            .collect();
-        Self {
-            sim,
-            key_packages,
-            claimed_refs: BTreeSet::new(),
-            groups: BTreeMap::new(),
-            inbox: VecDeque::new(),
-        }
-    }
-
-    pub fn receive(&mut self, delivery: Delivery) {
-        if self.inbox.len() == MAX_INBOX {
-            self.inbox.pop_front();
-        }
-        self.inbox.push_back(delivery);
-    }
+/// A new client with its KeyPackages published.
+pub fn new_client(sim: SimClient, key_packages: usize) -> Client {
+    Client::new(
+        sim,
+        key_packages.min(MAX_KEY_PACKAGES_PER_CLIENT),
+        KEY_PACKAGE_LIFETIME_SECONDS,
+    )
 }
 
 pub struct User {
@@ -117,19 +74,6 @@ pub const MAX_ASSETS: usize = 1024;
 /// Users a provider may create through the driver API, beyond its seeds.
 pub const MAX_USERS: usize = 4096;
 
-/// The user URI of a client URI (`mimi://d/d/<user>/<n>` → `mimi://d/u/<user>`).
-pub fn user_of_client(client: &str) -> String {
-    match client.strip_prefix("mimi://").and_then(|rest| {
-        let mut parts = rest.split('/');
-        let domain = parts.next()?;
-        (parts.next()? == "d").then_some(())?;
-        Some(user_uri(domain, parts.next()?))
-    }) {
-        Some(user) => user,
-        None => client.to_string(),
-    }
-}
-
 pub fn user_uri(domain: &str, name: &str) -> String {
     format!("mimi://{domain}/u/{name}")
 }
@@ -149,7 +93,7 @@ impl State {
                         client_uri(domain, &seed.name, i),
                         mimi_mls::DEFAULT_CIPHERSUITE,
                     );
-                    Client::new(sim, seed.key_packages_per_client)
+                    new_client(sim, seed.key_packages_per_client)
                 })
                 .collect();
             state.users.insert(

@@ -150,6 +150,7 @@ pub type MlsMessage = Mls<openmls::prelude::MlsMessageIn>;
 pub type Welcome = Mls<openmls::prelude::Welcome>;
 pub type GroupInfo = Mls<openmls::prelude::group_info::VerifiableGroupInfo>;
 
+pub const WIRE_FORMAT_PRIVATE_MESSAGE: u16 = 2;
 pub const WIRE_FORMAT_WELCOME: u16 = 3;
 pub const WIRE_FORMAT_GROUP_INFO: u16 = 4;
 

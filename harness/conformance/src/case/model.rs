@@ -81,7 +81,8 @@ pub struct Step {
     pub name: String,
     /// The role that sends a link-B request; it must be played by the harness.
     pub by: Option<Spanned<String>>,
-    /// The role that receives it (for `driver`: whose driver API is called).
+    /// The role that receives it (for `driver`: whose driver API is called; for `receive`,
+    /// `answer` and `mls`: the role the harness plays).
     pub on: Spanned<String>,
     /// The link-B endpoint, by its directory key (`keyMaterial`, ...), or `directory`.
     pub call: Option<Spanned<String>>,
@@ -89,6 +90,18 @@ pub struct Step {
     pub driver: Option<Spanned<String>>,
     /// The JSON body of a driver operation.
     pub json: Option<Spanned<Node>>,
+    /// Instead of `call`: take the next request the provider `by` sent to the harness's `on`
+    /// at this endpoint (matched by `path`), and check it with `expect`.
+    pub receive: Option<Spanned<String>>,
+    /// Instead of `call`: script how the harness's `on` answers the next requests to this
+    /// endpoint (matched by `path`), with `reply`.
+    pub answer: Option<Spanned<String>>,
+    pub reply: Option<Spanned<Reply>>,
+    /// Instead of `call`: an operation of the harness's simulated client `client` (link D),
+    /// with `args`; its result is what `expect` and `save` see.
+    pub mls: Option<Spanned<String>>,
+    pub client: Option<Spanned<String>>,
+    pub args: Option<Spanned<Node>>,
     /// Values for the `{variables}` of the endpoint's URL template.
     #[serde(default)]
     pub path: BTreeMap<String, Spanned<Node>>,
@@ -115,15 +128,59 @@ pub struct Step {
     pub timeout: Option<Spanned<String>>,
 }
 
+/// What a step does: exactly one of these keys says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    Call(&'a Spanned<String>),
+    Driver(&'a Spanned<String>),
+    Receive(&'a Spanned<String>),
+    Answer(&'a Spanned<String>),
+    Mls(&'a Spanned<String>),
+}
+
 impl Step {
-    /// Where the step says what it calls: its `call` or its `driver`.
+    /// The step's actions; a valid step has exactly one.
+    pub fn actions(&self) -> Vec<Action<'_>> {
+        [
+            self.call.as_ref().map(Action::Call),
+            self.driver.as_ref().map(Action::Driver),
+            self.receive.as_ref().map(Action::Receive),
+            self.answer.as_ref().map(Action::Answer),
+            self.mls.as_ref().map(Action::Mls),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    pub fn action(&self) -> Action<'_> {
+        self.actions()[0]
+    }
+
+    /// Where the step says what it does.
     pub fn target_pos(&self) -> super::node::Pos {
-        match (&self.call, &self.driver) {
-            (Some(c), _) => super::node::Pos::of(c),
-            (None, Some(d)) => super::node::Pos::of(d),
-            (None, None) => super::node::Pos::of(&self.on),
+        match self.actions().first() {
+            Some(
+                Action::Call(s)
+                | Action::Driver(s)
+                | Action::Receive(s)
+                | Action::Answer(s)
+                | Action::Mls(s),
+            ) => super::node::Pos::of(*s),
+            None => super::node::Pos::of(&self.on),
         }
     }
+}
+
+/// How the harness answers a scripted request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Reply {
+    pub status: Spanned<u16>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<Node>>,
+    /// How many requests get this answer (default 1).
+    pub times: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -162,6 +219,13 @@ pub struct Expect {
     pub size: Option<Spanned<Node>>,
     /// Retry the step until the expectations hold.
     pub eventually: Option<Spanned<Eventually>>,
+    /// `receive` only: matcher on the DNS names of the client certificate the sender presented.
+    pub client_certificate: Option<Spanned<Node>>,
+    /// `receive` only: matcher on the milliseconds since the request the case's previous
+    /// `receive` of the same endpoint took arrived.
+    pub delay: Option<Spanned<Node>>,
+    /// `receive` only: `false` means no such request may arrive within the step's timeout.
+    pub arrives: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

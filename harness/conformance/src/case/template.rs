@@ -8,13 +8,46 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+/// Names every case can use: `run` (a nonce of this run of the case, for names that must be
+/// new on a long-running provider), and the functions below.
+pub const BUILT_IN: &[&str] = &["run", "message_id", "now_ms"];
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_function("message_id", message_id);
+        env.add_function("now_ms", now_ms);
         env
     })
+}
+
+/// `message_id(content, sender, room)`: the MIMI content's message ID (content-08 §3.3) as hex,
+/// from the content (base64), the sender's user URI and the room URI.
+fn message_id(content: String, sender: String, room: String) -> Result<String, minijinja::Error> {
+    use base64::Engine;
+    let invalid = |why: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, why);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content.as_bytes())
+        .map_err(|e| invalid(format!("message_id: the content is not base64: {e}")))?;
+    let decoded = mimi_wire::content::decode(&bytes)
+        .map_err(|e| invalid(format!("message_id: the content is not MIMI content: {e}")))?;
+    Ok(hex::encode(mimi_wire::content::message_id(
+        &bytes,
+        &decoded.salt,
+        &sender,
+        &room,
+        mimi_wire::content::ContentDraft::D08,
+    )))
+}
+
+/// `now_ms()`: milliseconds since the UNIX epoch, for checks of timestamps a provider sets.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 pub fn is_template(s: &str) -> bool {

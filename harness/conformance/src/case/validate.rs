@@ -7,7 +7,6 @@ use crate::catalogue::Catalogue;
 use crate::expect::path::BodyPath;
 use crate::expect::Matcher;
 use crate::runner::body;
-use serde_saphyr::Spanned;
 use std::collections::BTreeSet;
 
 pub fn validate(case: &mut Case, catalogue: &Catalogue) -> Vec<LoadError> {
@@ -121,6 +120,7 @@ impl Validator<'_> {
             .chain(spec.actors.clients.keys())
             .chain(spec.vars.keys())
             .cloned()
+            .chain(template::BUILT_IN.iter().map(|s| s.to_string()))
             .chain(
                 spec.steps[..index]
                     .iter()
@@ -166,7 +166,7 @@ impl Validator<'_> {
             let known = self.known_names(index);
             let mut errors = Vec::new();
             let step = &self.case.spec.steps[index].value;
-            check_step(step, &self.case.spec.actors.providers, &mut errors);
+            check_step(step, &self.case.spec.actors, &mut errors);
             let mut strings = Vec::new();
             collect_strings(step, &mut strings);
             let hint = format!(
@@ -193,6 +193,7 @@ impl Validator<'_> {
             .keys()
             .chain(self.case.spec.actors.clients.keys())
             .cloned()
+            .chain(template::BUILT_IN.iter().map(|s| s.to_string()))
             .collect();
         let mut errors = Vec::new();
         check_templates(
@@ -231,8 +232,13 @@ pub fn collect_strings<'a>(step: &'a Step, out: &mut Vec<(&'a str, Pos)>) {
     for v in step.path.values().chain(step.headers.values()) {
         v.value.strings(Pos::of(v), out);
     }
-    if let Some(body) = &step.body {
-        body.value.strings(Pos::of(body), out);
+    for node in [&step.body, &step.json, &step.args].into_iter().flatten() {
+        node.value.strings(Pos::of(node), out);
+    }
+    if let Some(reply) = &step.reply {
+        for v in reply.value.headers.values() {
+            v.value.strings(Pos::of(v), out);
+        }
     }
     if let Some(expect) = &step.expect {
         let e = &expect.value;
@@ -242,38 +248,87 @@ pub fn collect_strings<'a>(step: &'a Step, out: &mut Vec<(&'a str, Pos)>) {
             .chain(e.body.iter())
             .chain(e.size.iter())
             .chain(e.status.iter())
+            .chain(e.client_certificate.iter())
+            .chain(e.delay.iter())
         {
             v.value.strings(Pos::of(v), out);
         }
     }
 }
 
-fn check_step(
-    step: &Step,
-    providers: &std::collections::BTreeMap<String, Spanned<Player>>,
-    errors: &mut Vec<(Pos, String)>,
-) {
-    match (&step.call, &step.driver, &step.by) {
-        (Some(_), None, Some(by)) => match providers.get(&by.value) {
-            Some(p) if p.value == Player::Harness => {}
-            Some(_) => errors.push((
-                Pos::of(by),
-                format!(
-                    "`by: {}` must be a role the harness plays (`harness`)",
-                    by.value
-                ),
-            )),
+fn check_step(step: &Step, actors: &super::model::Actors, errors: &mut Vec<(Pos, String)>) {
+    use super::model::Action;
+    let providers = &actors.providers;
+    let played_by_harness =
+        |role: &str| providers.get(role).map(|p| p.value) == Some(Player::Harness);
+    let actions = step.actions();
+    if actions.len() != 1 {
+        errors.push((
+            step.target_pos(),
+            "a step has exactly one of `call` (link B), `driver` (links A and C), `receive`, \
+             `answer` (what the provider sends the harness) and `mls` (the harness's client)"
+                .into(),
+        ));
+        return;
+    }
+    let mut only_with = |present: bool, pos: Option<Pos>, key: &str, action: &str| {
+        if let (true, Some(pos)) = (!present, pos) {
+            errors.push((pos, format!("`{key}` belongs to a `{action}` step")));
+        }
+    };
+    let action = actions[0];
+    only_with(
+        matches!(action, Action::Driver(_)),
+        step.json.as_ref().map(Pos::of),
+        "json",
+        "driver",
+    );
+    only_with(
+        matches!(action, Action::Answer(_)),
+        step.reply.as_ref().map(Pos::of),
+        "reply",
+        "answer",
+    );
+    for (key, pos) in [
+        ("client", step.client.as_ref().map(Pos::of)),
+        ("args", step.args.as_ref().map(Pos::of)),
+    ] {
+        only_with(matches!(action, Action::Mls(_)), pos, key, "mls");
+    }
+    let sends = matches!(action, Action::Call(_));
+    for (key, pos) in [
+        ("body", step.body.as_ref().map(Pos::of)),
+        ("damage", step.damage.first().map(Pos::of)),
+        (
+            "client-certificate",
+            step.client_certificate.as_ref().map(Pos::of),
+        ),
+    ] {
+        only_with(sends, pos, key, "call");
+    }
+    match action {
+        Action::Call(_) => match &step.by {
+            Some(by) => match providers.get(&by.value) {
+                Some(p) if p.value == Player::Harness => {}
+                Some(_) => errors.push((
+                    Pos::of(by),
+                    format!(
+                        "`by: {}` must be a role the harness plays (`harness`)",
+                        by.value
+                    ),
+                )),
+                None => errors.push((
+                    Pos::of(by),
+                    format!("{:?} is not a provider role of this case", by.value),
+                )),
+            },
             None => errors.push((
-                Pos::of(by),
-                format!("{:?} is not a provider role of this case", by.value),
+                step.target_pos(),
+                "a `call` step needs `by`: the role the harness plays when it sends".into(),
             )),
         },
-        (Some(call), None, None) => errors.push((
-            Pos::of(call),
-            "a `call` step needs `by`: the role the harness plays when it sends".into(),
-        )),
-        (None, Some(driver), by) => {
-            if let Some(by) = by {
+        Action::Driver(driver) => {
+            if let Some(by) = &step.by {
                 errors.push((
                     Pos::of(by),
                     "a `driver` step acts as the provider's own user; it has no `by`".into(),
@@ -294,17 +349,77 @@ fn check_step(
                     ),
                 ));
             }
-            if let Some(body) = &step.body {
+        }
+        Action::Receive(endpoint) | Action::Answer(endpoint) => {
+            let served = crate::drivers::peer::SERVED;
+            if !served.contains(&endpoint.value.as_str()) {
                 errors.push((
-                    Pos::of(body),
-                    "a `driver` step sends `json`, not a MIMI `body`".into(),
+                    Pos::of(endpoint),
+                    format!(
+                        "the harness serves {}, not {:?}",
+                        served.join(", "),
+                        endpoint.value
+                    ),
                 ));
             }
+            if !played_by_harness(&step.on.value) {
+                errors.push((
+                    Pos::of(&step.on),
+                    format!(
+                        "`on: {}` must be a role the harness plays: it receives",
+                        step.on.value
+                    ),
+                ));
+            }
+            if let Action::Receive(_) = action {
+                match &step.by {
+                    Some(by)
+                        if providers.contains_key(&by.value) && !played_by_harness(&by.value) => {}
+                    Some(by) => errors.push((
+                        Pos::of(by),
+                        format!(
+                            "`by: {}` must be a provider role the harness does not play",
+                            by.value
+                        ),
+                    )),
+                    None => errors.push((
+                        step.target_pos(),
+                        "a `receive` step names the sender with `by`".into(),
+                    )),
+                }
+            } else if step.reply.is_none() {
+                errors.push((step.target_pos(), "an `answer` step needs `reply`".into()));
+            }
         }
-        _ => errors.push((
-            step.target_pos(),
-            "a step has exactly one of `call` (link B) and `driver` (links A and C)".into(),
-        )),
+        Action::Mls(op) => {
+            if !crate::runner::mls_step::OPERATIONS.contains(&op.value.as_str()) {
+                errors.push((
+                    Pos::of(op),
+                    format!(
+                        "unknown mls operation {:?}; known: {}",
+                        op.value,
+                        crate::runner::mls_step::OPERATIONS.join(", ")
+                    ),
+                ));
+            }
+            match &step.client {
+                Some(c) => match actors.clients.get(&c.value) {
+                    Some(client) if client.value.on.value == step.on.value => {}
+                    Some(client) => errors.push((
+                        Pos::of(&step.on),
+                        format!(
+                            "{} is a client on {}, not on {}",
+                            c.value, client.value.on.value, step.on.value
+                        ),
+                    )),
+                    None => errors.push((
+                        Pos::of(c),
+                        format!("{:?} is not a client of this case", c.value),
+                    )),
+                },
+                None => errors.push((step.target_pos(), "an `mls` step names its `client`".into())),
+            }
+        }
     }
     if !providers.contains_key(&step.on.value) {
         errors.push((
@@ -367,6 +482,44 @@ fn check_step(
     }
     if let Some(expect) = &step.expect {
         check_expect(&expect.value, errors);
+        let e = &expect.value;
+        let request_only = [
+            e.client_certificate.as_ref().map(Pos::of),
+            e.delay.as_ref().map(Pos::of),
+            e.arrives.as_ref().map(Pos::of),
+        ];
+        let receives = matches!(step.action(), super::model::Action::Receive(_));
+        for pos in request_only.into_iter().flatten() {
+            if !receives {
+                errors.push((pos, "this expectation is about a request the harness received: it belongs to a `receive` step".into()));
+            }
+        }
+        if receives {
+            if let Some(status) = &e.status {
+                errors.push((
+                    Pos::of(status),
+                    "a `receive` step checks a request, which has no status".into(),
+                ));
+            }
+            if let Some(arrives) = e.arrives.as_ref().filter(|a| !a.value) {
+                if e.body.is_some()
+                    || !e.headers.is_empty()
+                    || e.client_certificate.is_some()
+                    || e.delay.is_some()
+                {
+                    errors.push((
+                        Pos::of(arrives),
+                        "`arrives: false` cannot be combined with expectations on the request"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        for m in e.client_certificate.iter().chain(e.delay.iter()) {
+            if let Err((pos, message)) = Matcher::parse(m) {
+                errors.push((pos, message));
+            }
+        }
     }
 }
 

@@ -56,7 +56,7 @@ pub static BUILDERS: &[Builder] = &[
 
 pub struct BuildContext<'a> {
     pub vars: &'a minijinja::Value,
-    pub clients: &'a HashMap<String, SimClient>,
+    pub clients: &'a HashMap<String, &'a SimClient>,
     pub path: &'a BTreeMap<String, String>,
 }
 
@@ -70,8 +70,9 @@ impl BuildContext<'_> {
             Some((name, pos)) => self
                 .clients
                 .get(name)
+                .copied()
                 .ok_or_else(|| (pos, format!("{name:?} is not a client of this case"))),
-            None if self.clients.len() == 1 => Ok(self.clients.values().next().expect("one")),
+            None if self.clients.len() == 1 => Ok(*self.clients.values().next().expect("one")),
             None => Err((
                 at,
                 "name the signing client with `requester:` (the case has several or none)".into(),

@@ -3,12 +3,14 @@
 
 pub mod body;
 pub mod events;
+pub mod mls_step;
 pub mod snapshot;
 mod step;
 
 use crate::case::model::Player;
 use crate::case::Case;
 use crate::drivers::link_b::Connection;
+use crate::drivers::peer::SharedMember;
 use crate::profile::Profile;
 use events::{CaseRecord, Event, EventSink, Verdict};
 use mimi_mls::SimClient;
@@ -22,6 +24,8 @@ pub struct Session {
     pub runtime: tokio::runtime::Handle,
     /// The provider under test, then (optionally) its peer.
     pub connections: Vec<Arc<Connection>>,
+    /// The harness's own link-B server, when the provider can reach it.
+    pub peer: Option<Arc<crate::drivers::peer::HarnessPeer>>,
     pub sink: EventSink,
     pub strict: bool,
     pub snapshots: snapshot::UpdateMode,
@@ -262,10 +266,16 @@ pub fn check_templates(case: &Case, profiles: &[&Profile]) -> Vec<crate::case::L
     errors
 }
 
+/// KeyPackages each simulated client publishes (claims and commits take one each).
+const CLIENT_KEY_PACKAGES: usize = 8;
+const CLIENT_KEY_PACKAGE_LIFETIME_SECONDS: u64 = 24 * 3600;
+
 /// The template context and the simulated clients of one case run.
 pub(crate) struct Actors {
     pub vars: minijinja::Value,
-    pub clients: HashMap<String, SimClient>,
+    pub clients: HashMap<String, SharedMember>,
+    /// Endpoint → when the request the case's last `receive` of it took arrived.
+    pub last_arrival: HashMap<String, std::time::Instant>,
     /// Role → the domain that plays it.
     pub domains: BTreeMap<String, String>,
     /// Role → who plays it.
@@ -303,18 +313,30 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
         domains.insert(role.clone(), domain);
         players.insert(role.clone(), player.value);
     }
+    // A nonce of this run of the case: the names of users, clients and rooms it makes are new
+    // on a provider that outlives one run, and no two cases of a run share one.
+    let run = hex::encode(mimi_mls::random_bytes(4));
+    context.insert("run".into(), json!(run));
     let mut clients = HashMap::new();
     for (name, client) in &case.spec.actors.clients {
         let domain = &domains[&client.value.on.value];
         let sim = SimClient::new(
-            format!("mimi://{domain}/d/{name}/1"),
+            format!("mimi://{domain}/d/{name}-{run}/1"),
             mimi_mls::DEFAULT_CIPHERSUITE,
         );
         context.insert(
             name.clone(),
-            json!({"user": format!("mimi://{domain}/u/{name}"), "client": sim.uri}),
+            json!({"user": format!("mimi://{domain}/u/{name}-{run}"), "client": sim.uri}),
         );
-        clients.insert(name.clone(), sim);
+        let member = mimi_mls::member::Member::new(
+            sim,
+            CLIENT_KEY_PACKAGES,
+            CLIENT_KEY_PACKAGE_LIFETIME_SECONDS,
+        );
+        clients.insert(
+            name.clone(),
+            std::sync::Arc::new(std::sync::Mutex::new(member)),
+        );
     }
     let roles_only = minijinja::Value::from(minijinja::value::Serde(&context));
     for (name, value) in &case.spec.vars {
@@ -330,6 +352,7 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     Ok(Actors {
         vars: minijinja::Value::from(minijinja::value::Serde(&context)),
         clients,
+        last_arrival: HashMap::new(),
         domains,
         players,
     })
@@ -337,6 +360,18 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
 
 async fn run_steps(case: &Case, session: &Session, record: &mut CaseRecord) -> Result<(), String> {
     let mut actors = actors(case, session)?;
+    // The harness's clients are reachable through its link-B server for as long as the case runs.
+    let _registration = session.peer.as_ref().map(|peer| {
+        let members: Vec<(String, SharedMember)> = actors
+            .clients
+            .values()
+            .map(|m| {
+                let uri = m.lock().unwrap_or_else(|e| e.into_inner()).sim.uri.clone();
+                (mimi_mls::member::user_of_client(&uri), m.clone())
+            })
+            .collect();
+        peer.register(&members)
+    });
     for spanned in &case.spec.steps {
         step::run(case, &spanned.value, session, &mut actors, record).await?;
         if !record.failures.is_empty() {

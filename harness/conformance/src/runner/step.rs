@@ -4,7 +4,7 @@
 use super::body::{self, BuildContext};
 use super::events::{AssertionFailure, CaseRecord, ExchangeRecord};
 use super::{snapshot, Actors, Session};
-use crate::case::model::{ClientCertificate, Damage, Expect, Step};
+use crate::case::model::{Action, ClientCertificate, Damage, Expect, Step};
 use crate::case::node::{Node, Pos};
 use crate::case::{parse_duration, template, Case, DEFAULT_STEP_TIMEOUT};
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
@@ -27,15 +27,17 @@ pub(super) async fn run(
 ) -> Result<(), String> {
     let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
     let player = actors.players[&step.on.value];
-    let connection = session.connection(player).ok_or_else(|| {
-        located(
-            Pos::of(&step.on),
-            format!(
-                "`on: {}` is played by the harness; a step goes to a provider under test",
-                step.on.value
-            ),
-        )
-    })?;
+    let connection = || {
+        session.connection(player).ok_or_else(|| {
+            located(
+                Pos::of(&step.on),
+                format!(
+                    "`on: {}` is played by the harness; a step goes to a provider under test",
+                    step.on.value
+                ),
+            )
+        })
+    };
     let timeout = step
         .timeout
         .as_ref()
@@ -55,13 +57,34 @@ pub(super) async fn run(
     for (name, value) in &step.path {
         path.insert(name.clone(), text(value)?);
     }
-    let target = match (&step.call, &step.driver) {
-        (Some(call), _) => {
+    // What the harness serves is matched by the request's one path variable.
+    let served_key = || -> Result<String, String> {
+        match path.values().collect::<Vec<_>>()[..] {
+            [key] => Ok(key.clone()),
+            _ => Err(located(
+                step.target_pos(),
+                "name the request by its one path variable, e.g. `path: {roomId: ...}`".into(),
+            )),
+        }
+    };
+    let peer = || {
+        session.peer.as_ref().ok_or_else(|| {
+            located(
+                step.target_pos(),
+                "the harness does not serve link B in this run (the profile's harness.listen)"
+                    .into(),
+            )
+        })
+    };
+    let target = match step.action() {
+        Action::Call(call) => {
+            let connection = connection()?;
             let (request, request_text) =
                 link_b_request(case, step, call, connection, actors, &path, timeout).await?;
-            Target::LinkB(request, request_text)
+            Target::LinkB(connection, request, request_text)
         }
-        (None, Some(driver)) => {
+        Action::Driver(driver) => {
+            let connection = connection()?;
             let op = crate::drivers::link_a::operation(&driver.value).expect("checked at load");
             let client = connection.driver.as_ref().ok_or_else(|| {
                 located(
@@ -90,15 +113,61 @@ pub(super) async fn run(
                 request_text,
             }
         }
-        (None, None) => unreachable!("checked at load"),
+        Action::Answer(endpoint) => {
+            let reply = &step.reply.as_ref().expect("checked at load").value;
+            let mut headers = Vec::new();
+            for (name, value) in &reply.headers {
+                headers.push((name.to_ascii_lowercase(), text(value)?));
+            }
+            peer()?.script(crate::drivers::peer::Script {
+                endpoint: endpoint.value.clone(),
+                key: served_key()?,
+                status: reply.status.value,
+                headers,
+                times: reply.times.as_ref().map_or(1, |t| t.value),
+            });
+            return Ok(());
+        }
+        Action::Receive(endpoint) => Target::Receive {
+            peer: peer()?,
+            endpoint: &endpoint.value,
+            key: served_key()?,
+            deadline: Instant::now() + timeout,
+        },
+        Action::Mls(op) => {
+            let args = step.args.as_ref().map(&fill).transpose()?;
+            let client = &step.client.as_ref().expect("checked at load").value;
+            let request_text = format!(
+                "{client}: {}{}",
+                op.value,
+                args.as_ref()
+                    .map(|a| format!(" {}", serde_json::to_string(a).unwrap_or_default()))
+                    .unwrap_or_default()
+            );
+            Target::Mls {
+                op: &op.value,
+                client,
+                args,
+                request_text,
+            }
+        }
     };
-    let request_text = match &target {
-        Target::LinkB(_, text) => text.clone(),
-        Target::Driver { request_text, .. } => request_text.clone(),
+    let mut request_text = match &target {
+        Target::LinkB(_, _, text) => text.clone(),
+        Target::Driver { request_text, .. } | Target::Mls { request_text, .. } => {
+            request_text.clone()
+        }
+        Target::Receive { endpoint, key, .. } => {
+            format!("(waiting for {endpoint} at the harness, for {key})")
+        }
     };
-    let response_type = match (&target, &step.call) {
-        (Target::LinkB(..), Some(call)) => mimi_wire::registry::endpoint_types(&call.value).1,
-        _ => Some(JSON),
+    let response_type = match &target {
+        Target::LinkB(..) => step
+            .call
+            .as_ref()
+            .and_then(|c| mimi_wire::registry::endpoint_types(&c.value).1),
+        Target::Receive { endpoint, .. } => mimi_wire::registry::endpoint_types(endpoint).0,
+        Target::Driver { .. } | Target::Mls { .. } => Some(JSON),
     };
 
     let expect = step.expect.as_ref().map(|e| &e.value);
@@ -116,8 +185,9 @@ pub(super) async fn run(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let mut received = None;
         let outcome = match &target {
-            Target::LinkB(request, _) => connection.send(request).await,
+            Target::LinkB(connection, request, _) => connection.send(request).await,
             Target::Driver {
                 client,
                 op,
@@ -125,6 +195,53 @@ pub(super) async fn run(
                 json,
                 ..
             } => client.send(op, url, json.as_ref(), timeout).await,
+            Target::Receive {
+                peer,
+                endpoint,
+                key,
+                deadline,
+            } => match peer.take(endpoint, key, *deadline).await {
+                Some(got) => {
+                    let delay = actors
+                        .last_arrival
+                        .get(*endpoint)
+                        .map(|t| got.at.saturating_duration_since(*t).as_millis() as u64);
+                    actors.last_arrival.insert(endpoint.to_string(), got.at);
+                    request_text = render_received(&got, response_type);
+                    let response = Response {
+                        status: got.answered,
+                        headers: got.headers.clone(),
+                        body: got.body.clone(),
+                        elapsed: Default::default(),
+                    };
+                    received = Some(Received {
+                        client_certificate: got.client_certificate,
+                        delay_ms: delay,
+                    });
+                    Ok(response)
+                }
+                None => Err(ConnectionFailure {
+                    message: format!(
+                        "no {endpoint} request for {key} reached the harness within {}ms",
+                        timeout.as_millis()
+                    ),
+                    tls_refused: false,
+                    unreachable: false,
+                    closed: false,
+                }),
+            },
+            Target::Mls {
+                op, client, args, ..
+            } => {
+                let result = super::mls_step::run(op, client, args.clone(), &actors.clients)
+                    .map_err(|e| located(step.target_pos(), e))?;
+                Ok(Response {
+                    status: 200,
+                    headers: Default::default(),
+                    body: serde_json::to_vec(&result).unwrap_or_default(),
+                    elapsed: Default::default(),
+                })
+            }
         };
         let decoded = match (&outcome, decode_type) {
             (Ok(r), Some(JSON)) => Some(
@@ -158,7 +275,15 @@ pub(super) async fn run(
                 })?;
         }
         let failures = match expect {
-            Some(e) => evaluate(case, step, e, &outcome, decoded.as_ref(), &actors.vars),
+            Some(e) => evaluate(
+                case,
+                step,
+                e,
+                &outcome,
+                decoded.as_ref(),
+                received.as_ref(),
+                &actors.vars,
+            ),
             None => default_expectation(case, step, &outcome),
         };
         let retry_left = retry.is_some_and(|(within, every)| started.elapsed() + every <= within);
@@ -248,12 +373,26 @@ fn evaluate(
     expect: &Expect,
     outcome: &Outcome,
     decoded: Option<&Result<(Value, &str), String>>,
+    received: Option<&Received>,
     vars: &minijinja::Value,
 ) -> Vec<AssertionFailure> {
     let mut failures = Vec::new();
     let mut fail = |pos: Pos, subject: &str, message: String| {
         failures.push(failure(case, step, pos, subject, message))
     };
+    if let Some(arrives) = expect.arrives.as_ref().filter(|a| !a.value) {
+        if outcome.is_ok() {
+            fail(
+                Pos::of(arrives),
+                "arrives",
+                format!(
+                    "expected no {} request to reach the harness, but one did",
+                    step.receive.as_ref().map_or("", |r| r.value.as_str())
+                ),
+            );
+        }
+        return failures;
+    }
     if let Some(refused) = &expect.refused {
         // Refused: at the TLS layer, or served a 4xx instead of MIMI. A connection closed with
         // no response counts only when the harness presented no certificate: in TLS 1.3 the
@@ -380,6 +519,20 @@ fn evaluate(
         let len = Value::from(response.body.len());
         check(size, "body size".into(), vec![&len], &mut fail);
     }
+    if let (Some(node), Some(received)) = (&expect.client_certificate, received) {
+        let names = Value::from(received.client_certificate.clone());
+        check(node, "client certificate".into(), vec![&names], &mut fail);
+    }
+    if let (Some(node), Some(received)) = (&expect.delay, received) {
+        match received.delay_ms.map(Value::from) {
+            Some(ms) => check(node, "delay (ms)".into(), vec![&ms], &mut fail),
+            None => fail(
+                Pos::of(node),
+                "delay",
+                "no earlier request of this endpoint was received in this case".into(),
+            ),
+        }
+    }
     // After a wrong status the body is an error text: checking it as a message is noise.
     if let Some(body) = expect.body.as_ref().filter(|_| !status_failed) {
         let Node::Map(entries) = &body.value else {
@@ -505,12 +658,54 @@ fn snapshot_step(
     })
 }
 
+/// What the harness saw of a request it received, beyond headers and body.
+struct Received {
+    client_certificate: Vec<String>,
+    /// Milliseconds since the case's previous `receive` of the endpoint took its request.
+    delay_ms: Option<u64>,
+}
+
+/// A request the harness received, for the transcript.
+fn render_received(got: &crate::drivers::peer::Recorded, body_type: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut out = format!("← received {} for {}\n", got.endpoint, got.key);
+    for (name, value) in &got.headers {
+        let _ = writeln!(
+            out,
+            "  {name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  (client certificate: {:?}; {} bytes of {}; the harness answered {})",
+        got.client_certificate,
+        got.body.len(),
+        body_type.unwrap_or("an unknown type"),
+        got.answered
+    );
+    out
+}
+
 /// The decode type of a driver API answer.
 const JSON: &str = "json";
 
-/// What a step sends: a link-B request, or a driver API operation (links A and C).
+/// What a step does: send a link-B request or a driver API operation (links A and C), take a
+/// request the provider sent the harness, or have a harness client act.
 enum Target<'a> {
-    LinkB(Request, String),
+    LinkB(&'a crate::drivers::link_b::Connection, Request, String),
+    Receive {
+        peer: &'a crate::drivers::peer::HarnessPeer,
+        endpoint: &'a str,
+        key: String,
+        deadline: Instant,
+    },
+    Mls {
+        op: &'a str,
+        client: &'a str,
+        args: Option<Value>,
+        request_text: String,
+    },
     Driver {
         client: &'a crate::drivers::link_a::DriverClient,
         op: &'static crate::drivers::link_a::Operation,
@@ -566,15 +761,23 @@ async fn link_b_request(
     }
     let request_type = mimi_wire::registry::endpoint_types(call).0;
     let (mut bytes, typed) = match &step.body {
-        Some(b) => body::build(
-            b,
-            &BuildContext {
-                vars: &actors.vars,
-                clients: &actors.clients,
-                path,
-            },
-        )
-        .map_err(|(pos, e)| located(pos, e))?,
+        Some(b) => {
+            let guards: Vec<_> = actors
+                .clients
+                .iter()
+                .map(|(name, m)| (name.clone(), m.lock().unwrap_or_else(|e| e.into_inner())))
+                .collect();
+            let sims = guards.iter().map(|(n, g)| (n.clone(), &g.sim)).collect();
+            body::build(
+                b,
+                &BuildContext {
+                    vars: &actors.vars,
+                    clients: &sims,
+                    path,
+                },
+            )
+            .map_err(|(pos, e)| located(pos, e))?
+        }
         None => (Vec::new(), None),
     };
     for d in &step.damage {

@@ -7,6 +7,9 @@ use axum::response::IntoResponse;
 
 pub async fn get(State(shared): State<SharedState>) -> impl IntoResponse {
     let mut directory = super::directory(&shared.domain);
+    if shared.fault(crate::faults::Fault::DirectoryWithoutNotify) {
+        directory.endpoints.remove("notify");
+    }
     if shared.fault(crate::faults::Fault::DirectoryHttpUrls) {
         for url in directory.endpoints.values_mut() {
             *url = url.replacen("https://", "http://", 1);

@@ -72,6 +72,17 @@ async fn relay(
     body: Vec<u8>,
 ) -> Response {
     let room = &request.room_id.0;
+    if shared.fault(crate::faults::Fault::ClaimNotRelayed) {
+        return tls_body(
+            KeyMaterialResponse {
+                protocol: request.protocol,
+                user_status: USER_UNKNOWN,
+                user_uri: request.target_user.clone(),
+                clients: vec![],
+            }
+            .to_bytes(),
+        );
+    }
     if !shared.state().rooms.contains_key(room) {
         return reject(
             StatusCode::NOT_FOUND,

@@ -1,0 +1,361 @@
+//! `mls` steps: what one of the harness's simulated clients does or knows in a room (link D).
+//! An operation either reports the client's view (`state`, `inbox`) or produces a message for
+//! a later `call` step to send (`commit`, `propose`, `message`, `group-info-request`), as hex;
+//! a staged commit stays pending until `confirm` or `discard`. The result is JSON, for `expect`
+//! and `save`.
+
+use crate::drivers::peer::SharedMember;
+use base64::Engine;
+use mimi_mls::member::{identity, user_of_client, Member};
+use mimi_mls::room::{participant_list, Changes};
+use mimi_wire::common::{Credential, IdentifierUri, PROTOCOL_MLS10};
+use mimi_wire::fields::Opaque;
+use mimi_wire::messages::group_info::{
+    GroupInfoRequest, JoiningCodeInTbs, GROUP_INFO_REQUEST_LABEL,
+};
+use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
+use mimi_wire::messages::submit::SubmitMessageRequest;
+use mimi_wire::{decode_exact, Encode};
+use openmls::prelude::MlsGroup;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub const OPERATIONS: &[&str] = &[
+    "state",
+    "inbox",
+    "commit",
+    "confirm",
+    "discard",
+    "propose",
+    "message",
+    "group-info-request",
+];
+
+/// The role a user gets when a harness commit adds it (the reference provider's default).
+const PARTICIPANT_ROLE: u32 = 2;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Args {
+    room: Option<String>,
+    /// `commit`: harness clients of this case whose KeyPackages the commit adds.
+    #[serde(default)]
+    add: Vec<String>,
+    /// `commit`: users whose every client the commit removes.
+    #[serde(default)]
+    remove: Vec<String>,
+    /// `commit`: the participant list as it should be after the commit; by default the
+    /// current one with removed users taken out and the users of added clients put in.
+    participants: Option<Vec<String>>,
+    /// `commit`: send it as a PrivateMessage.
+    #[serde(default)]
+    private: bool,
+    /// `propose`: `update` (of the client's own leaf) or `leave`, the first as the bundle's
+    /// proposal and the rest as its moreProposals.
+    #[serde(default)]
+    proposals: Vec<String>,
+    /// `message`: MIMI content, base64.
+    content: Option<String>,
+    /// `message`: put the franking tag in the SafeAAD (default true).
+    frank: Option<bool>,
+    /// `message`: `application` (default), or `proposal` to wrap a handshake (a PublicMessage
+    /// self-update proposal) as the appMessage instead.
+    kind: Option<String>,
+    /// `message`: the sendingUri to claim (default: the client's own user).
+    sending_uri: Option<String>,
+    /// `group-info-request`: `valid` (default) or `corrupt`.
+    signature: Option<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `op` for `client` (one of `members`) with `args`.
+pub fn run(
+    op: &str,
+    client: &str,
+    args: Option<Value>,
+    members: &HashMap<String, SharedMember>,
+) -> Result<Value, String> {
+    let args: Args = match args {
+        Some(a) => serde_json::from_value(a).map_err(|e| format!("args: {e}"))?,
+        None => Args::default(),
+    };
+    // KeyPackages of added clients are taken before the committer is locked: one lock at a time.
+    let mut added = Vec::new();
+    for name in &args.add {
+        let other = members
+            .get(name)
+            .ok_or_else(|| format!("{name:?} is not a client of this case"))?;
+        let mut other = other.lock().unwrap_or_else(|e| e.into_inner());
+        let kp = other
+            .claim_key_package()
+            .ok_or_else(|| format!("{name} has no KeyPackage left"))?;
+        added.push((user_of_client(&other.sim.uri), kp));
+    }
+    let member = members
+        .get(client)
+        .ok_or_else(|| format!("{client:?} is not a client of this case"))?;
+    let mut member = member.lock().unwrap_or_else(|e| e.into_inner());
+    let member = &mut *member;
+    let room = || args.room.clone().ok_or("this operation needs `room`");
+    match op {
+        "state" => Ok(state(member, &room()?)),
+        "inbox" => Ok(inbox(member)),
+        "commit" => commit(member, &room()?, &args, added),
+        "confirm" | "discard" => {
+            let room = room()?;
+            let Member { sim, groups, .. } = member;
+            let group = groups.get_mut(&room).ok_or_else(|| not_in(&room))?;
+            // The hub's fan-out may have merged an accepted commit already.
+            if group.pending_commit().is_some() {
+                if op == "confirm" {
+                    sim.confirm_commit(group)?;
+                } else {
+                    sim.discard_commit(group);
+                }
+            }
+            Ok(json!({"epoch": group.epoch().as_u64()}))
+        }
+        "propose" => propose(member, &room()?, &args),
+        "message" => message(member, &room()?, &args),
+        "group-info-request" => Ok(group_info_request(member, &args)),
+        other => Err(format!("unknown mls operation {other:?}")),
+    }
+}
+
+fn not_in(room: &str) -> String {
+    format!("the client is not in {room}")
+}
+
+fn state(member: &Member, room: &str) -> Value {
+    let Some(group) = member.groups.get(room) else {
+        return json!({"member": false});
+    };
+    let participants: Vec<Value> = participant_list(group.extensions())
+        .participants
+        .iter()
+        .map(|p| json!({"user": String::from_utf8_lossy(&p.user.0), "roleIndex": p.role_index}))
+        .collect();
+    let external_senders: Vec<String> = group
+        .extensions()
+        .external_senders()
+        .map(|senders| senders.iter().map(external_sender_identity).collect())
+        .unwrap_or_default();
+    json!({
+        "member": true,
+        "epoch": group.epoch().as_u64(),
+        "members": group.members().map(|m| identity(&m.credential)).collect::<Vec<_>>(),
+        "participants": participants,
+        "externalSenders": external_senders,
+    })
+}
+
+/// The identity in an ExternalSender's basic credential (openmls keeps the credential private,
+/// so it is read from the encoding: `signature_key<V>`, then the Credential).
+fn external_sender_identity(sender: &openmls::prelude::ExternalSender) -> String {
+    use openmls::prelude::tls_codec::Serialize;
+    let bytes = sender.tls_serialize_detached().unwrap_or_default();
+    let mut r = mimi_wire::codec::Reader::new(&bytes);
+    match r
+        .opaque("signature_key")
+        .and_then(|_| r.read::<Credential>())
+    {
+        Ok(Credential::Basic(identity)) => String::from_utf8_lossy(&identity).into_owned(),
+        Ok(Credential::X509(_)) => "(an X.509 credential)".into(),
+        Err(e) => format!("(undecodable: {e})"),
+    }
+}
+
+fn inbox(member: &Member) -> Value {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let messages: Vec<Value> = member
+        .inbox
+        .iter()
+        .map(|d| {
+            let content = mimi_wire::content::decode(&d.content);
+            let expected_tag = mimi_mls::room::franking_tag(&d.content).ok();
+            json!({
+                "room": d.room,
+                "senderClient": d.sender_client,
+                "senderUser": d.sender_user,
+                "content": b64(&d.content),
+                "contentValid": match &content {
+                    Ok(_) => Value::Bool(true),
+                    Err(e) => Value::String(e.clone()),
+                },
+                "hubTimestamp": d.hub_timestamp,
+                "messageId": hex(&d.message_id),
+                "franked": d.franked,
+                "frankVerifies": match &d.frank_verifies {
+                    None => Value::Null,
+                    Some(Ok(())) => Value::Bool(true),
+                    Some(Err(e)) => Value::String(e.clone()),
+                },
+                "frankingTag": d.franking_tag.as_deref().map(hex),
+                "frankingTagMatches": match (&d.franking_tag, expected_tag) {
+                    (Some(tag), Some(expected)) => tag.as_slice() == expected.as_slice(),
+                    _ => false,
+                },
+            })
+        })
+        .collect();
+    json!({"messages": messages})
+}
+
+fn group_of<'a>(
+    member: &'a mut Member,
+    room: &str,
+) -> Result<(&'a mimi_mls::SimClient, &'a mut MlsGroup), String> {
+    let Member { sim, groups, .. } = member;
+    let group = groups.get_mut(room).ok_or_else(|| not_in(room))?;
+    Ok((sim, group))
+}
+
+fn commit(
+    member: &mut Member,
+    room: &str,
+    args: &Args,
+    added: Vec<(String, mimi_wire::mls_objects::KeyPackage)>,
+) -> Result<Value, String> {
+    let (sim, group) = group_of(member, room)?;
+    let removes: Vec<u32> = group
+        .members()
+        .filter(|m| {
+            args.remove
+                .contains(&user_of_client(&identity(&m.credential)))
+        })
+        .map(|m| m.index.u32())
+        .collect();
+    let mut list = participant_list(group.extensions());
+    let participants = match &args.participants {
+        Some(users) => Some(ParticipantListData {
+            participants: users
+                .iter()
+                .map(|u| UserRolePair {
+                    user: Opaque(u.as_bytes().to_vec()),
+                    role_index: list
+                        .participants
+                        .iter()
+                        .find(|p| p.user.0 == u.as_bytes())
+                        .map_or(PARTICIPANT_ROLE, |p| p.role_index),
+                })
+                .collect(),
+        }),
+        None if added.is_empty() && args.remove.is_empty() => None,
+        None => {
+            list.participants
+                .retain(|p| !args.remove.iter().any(|r| r.as_bytes() == p.user.0));
+            for (user, _) in &added {
+                if !list
+                    .participants
+                    .iter()
+                    .any(|p| p.user.0 == user.as_bytes())
+                {
+                    list.participants.push(UserRolePair {
+                        user: Opaque(user.as_bytes().to_vec()),
+                        role_index: PARTICIPANT_ROLE,
+                    });
+                }
+            }
+            list.participants.sort_by(|a, b| a.user.0.cmp(&b.user.0));
+            Some(list)
+        }
+    };
+    let key_packages: Vec<_> = added.into_iter().map(|(_, kp)| kp).collect();
+    let epoch = group.epoch().as_u64();
+    sim.encrypt_handshakes(group, args.private)?;
+    let staged = sim.stage_commit(
+        group,
+        Changes {
+            adds: &key_packages,
+            removes: &removes,
+            participants,
+        },
+    );
+    sim.encrypt_handshakes(group, false)?;
+    let staged = staged?;
+    let bundle = mimi_mls::member::commit_bundle(
+        &staged.commit,
+        staged.welcome.as_deref(),
+        &staged.group_info,
+    )?;
+    Ok(json!({"bundle": hex(&bundle.to_bytes()), "epoch": epoch}))
+}
+
+fn propose(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
+    let (sim, group) = group_of(member, room)?;
+    if args.proposals.is_empty() {
+        return Err("`propose` needs `proposals`: update or leave".into());
+    }
+    let mut made = Vec::new();
+    for kind in &args.proposals {
+        made.push(match kind.as_str() {
+            "update" => sim.propose_self_update(group)?,
+            "leave" => sim.propose_leave(group)?,
+            other => return Err(format!("unknown proposal {other:?}: update or leave")),
+        });
+    }
+    let first = made.remove(0);
+    let bundle = mimi_mls::member::proposal_bundle(&first, made)?;
+    Ok(json!({"bundle": hex(&bundle.to_bytes()), "epoch": group.epoch().as_u64()}))
+}
+
+fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
+    let (sim, group) = group_of(member, room)?;
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(
+            args.content
+                .as_deref()
+                .ok_or("`message` needs `content` (base64)")?,
+        )
+        .map_err(|e| format!("content is not base64: {e}"))?;
+    let tag = match args.frank {
+        Some(false) => None,
+        _ => Some(mimi_mls::room::franking_tag(&content)?),
+    };
+    let message = match args.kind.as_deref() {
+        None | Some("application") => sim.send(group, &content, tag.as_ref())?,
+        Some("proposal") => sim.propose_self_update(group)?,
+        Some(other) => {
+            return Err(format!(
+                "unknown message kind {other:?}: application or proposal"
+            ))
+        }
+    };
+    let request = SubmitMessageRequest {
+        protocol: PROTOCOL_MLS10,
+        app_message: decode_exact(&message).map_err(|e| format!("our own message: {e}"))?,
+        sending_uri: IdentifierUri(
+            args.sending_uri
+                .clone()
+                .unwrap_or_else(|| user_of_client(&sim.uri)),
+        ),
+    };
+    Ok(json!({"request": hex(&request.to_bytes()), "epoch": group.epoch().as_u64()}))
+}
+
+fn group_info_request(member: &Member, args: &Args) -> Value {
+    let sim = &member.sim;
+    let (_, public_key) = mimi_mls::labels::hpke_key_pair(sim.ciphersuite);
+    let mut request = GroupInfoRequest {
+        protocol: PROTOCOL_MLS10,
+        cipher_suite: u16::from(sim.ciphersuite),
+        requesting_signature_key: Opaque(sim.signature_key().to_vec()),
+        requesting_credential: Credential::Basic(sim.uri.as_bytes().to_vec()),
+        group_info_public_key: Opaque(public_key),
+        joining_code: Opaque::default(),
+        signature: Opaque::default(),
+    };
+    let mut signature = sim.sign_with_label(
+        GROUP_INFO_REQUEST_LABEL,
+        &request.to_be_signed(JoiningCodeInTbs::Optional),
+    );
+    if args.signature.as_deref() == Some("corrupt") {
+        signature[0] ^= 0xff;
+    }
+    request.signature = Opaque(signature);
+    json!({"request": hex(&request.to_bytes())})
+}

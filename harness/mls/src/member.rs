@@ -1,0 +1,284 @@
+//! A client as a member of MIMI rooms, on whichever provider hosts it: the reference provider's
+//! users and the harness's own simulated clients are both this. It publishes KeyPackages,
+//! joins from a fanned-out Welcome that names one of them, processes handshakes, and decrypts
+//! application messages into deliveries (what link C hands a user), checking on the way what
+//! the sender's client had to get right (link D).
+
+use crate::room::Received;
+use crate::SimClient;
+use mimi_wire::messages::common_mls::RatchetTreeOption;
+use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
+use mimi_wire::messages::update::CONTENT_TYPE_COMMIT;
+use mimi_wire::messages::update::{BundleRest, GroupInfoOption, HandshakeBundle};
+use mimi_wire::mls_objects::{unframed, GroupInfo, KeyPackage};
+use mimi_wire::{decode_exact, DecodeError};
+use openmls::prelude::{Lifetime, MlsGroup};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// No client keeps more received messages than this.
+pub const MAX_INBOX: usize = 1024;
+
+pub struct Member {
+    pub sim: SimClient,
+    /// Published KeyPackages, oldest first; each is handed out at most once.
+    pub key_packages: VecDeque<KeyPackage>,
+    /// Refs of the KeyPackages handed out, to find the client a Welcome is for.
+    pub claimed_refs: BTreeSet<Vec<u8>>,
+    /// The client's groups, by room URI.
+    pub groups: BTreeMap<String, MlsGroup>,
+    /// What the client received, oldest first (bounded).
+    pub inbox: VecDeque<Delivery>,
+    /// How the client computes message IDs (content-08 §3.3 unless a fault says otherwise).
+    pub message_id_draft: mimi_wire::content::ContentDraft,
+}
+
+/// An application message a client received and decrypted.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub room: String,
+    pub sender_client: String,
+    pub sender_user: String,
+    pub content: Vec<u8>,
+    /// The hub's acceptance time (FanoutMessage.timestamp).
+    pub hub_timestamp: u64,
+    /// CONT-08 §3.3 message ID (-08), computed from the content, the sender and the room.
+    pub message_id: Vec<u8>,
+    /// The FanoutMessage carried a Frank.
+    pub franked: bool,
+    /// What the sender's client put in the SafeAAD as `frank_aad`, if anything.
+    pub franking_tag: Option<Vec<u8>>,
+    /// Whether the Frank's `franking_integrity_signature` verifies (P-06 §5.4.1.2–3) with the
+    /// room's `franking_signature_key` over this sender, room and hub timestamp.
+    pub frank_verifies: Option<Result<(), String>>,
+}
+
+/// Checks a Frank as a receiving client can: the signature, with the key the room's group
+/// context publishes (component 0x0021), over the context the hub must have franked.
+pub fn verify_frank(
+    group: &MlsGroup,
+    frank: &mimi_wire::messages::submit::Frank,
+    sender_user: &str,
+    room: &str,
+    timestamp: u64,
+) -> Result<(), String> {
+    use mimi_wire::messages::room_state::{FrankingAgentData, COMPONENT_FRANKING_SIGNATURE_KEY};
+    use mimi_wire::messages::submit::*;
+    let agent = group
+        .extensions()
+        .app_data_dictionary()
+        .and_then(|d| d.dictionary().get(&COMPONENT_FRANKING_SIGNATURE_KEY))
+        .ok_or("the room publishes no franking_signature_key (component 0x0021)")?;
+    let agent = decode_exact::<FrankingAgentData>(agent)
+        .map_err(|e| format!("component 0x0021 does not decode: {e}"))?;
+    let suite = u16::from(group.ciphersuite());
+    let signed_suite = frank.franking_signature_ciphersuite.0.unwrap_or(suite);
+    let context = ServerFrankingContext {
+        sender_uri: mimi_wire::common::IdentifierUri(sender_user.to_string()),
+        room_uri: mimi_wire::common::IdentifierUri(room.to_string()),
+        accepted_timestamp: timestamp,
+    };
+    crate::labels::verify_with_label(
+        group.ciphersuite().signature_algorithm(),
+        &agent.franking_signature_key.0,
+        FRANKING_INTEGRITY_LABEL,
+        &franking_integrity_tbs(&frank.server_frank, signed_suite, &context),
+        &frank.franking_integrity_signature.0,
+    )
+    .map_err(|_| {
+        format!(
+            "franking_integrity_signature does not verify over FrankingIntegrityTBS for sender {sender_user}, room {room}, timestamp {timestamp}"
+        )
+    })
+}
+
+/// `mimi://<domain>/u/<name>` of `mimi://<domain>/d/<name>/<n>`; anything else as it is.
+pub fn user_of_client(client: &str) -> String {
+    client
+        .strip_prefix("mimi://")
+        .and_then(|rest| {
+            let mut parts = rest.split('/');
+            let domain = parts.next()?;
+            (parts.next()? == "d").then_some(())?;
+            Some(format!("mimi://{domain}/u/{}", parts.next()?))
+        })
+        .unwrap_or_else(|| client.to_string())
+}
+
+pub fn identity(credential: &openmls::prelude::Credential) -> String {
+    String::from_utf8_lossy(credential.serialized_content()).into_owned()
+}
+
+/// The HandshakeBundle of a staged commit: the GroupInfo in full, the tree left to the hub
+/// (P-06 §5.3).
+pub fn commit_bundle(
+    commit: &[u8],
+    welcome: Option<&[u8]>,
+    group_info: &[u8],
+) -> Result<HandshakeBundle, String> {
+    let internal = |what: &str, e: DecodeError| format!("our own {what} does not decode: {e}");
+    Ok(HandshakeBundle {
+        proposal_or_commit: decode_exact(commit).map_err(|e| internal("commit", e))?,
+        rest: BundleRest::Commit {
+            welcome: welcome
+                .map(|w| decode_exact(unframed(w)).map(Box::new))
+                .transpose()
+                .map_err(|e| internal("Welcome", e))?,
+            group_info_option: Box::new(GroupInfoOption::Full(
+                decode_exact::<GroupInfo>(unframed(group_info))
+                    .map_err(|e| internal("GroupInfo", e))?,
+            )),
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        },
+    })
+}
+
+/// The HandshakeBundle of a proposal.
+pub fn proposal_bundle(
+    proposal: &[u8],
+    more_proposals: Vec<Vec<u8>>,
+) -> Result<HandshakeBundle, String> {
+    Ok(HandshakeBundle {
+        proposal_or_commit: decode_exact(proposal)
+            .map_err(|e| format!("our own proposal does not decode: {e}"))?,
+        rest: BundleRest::Proposal {
+            more_proposals: more_proposals
+                .iter()
+                .map(|p| decode_exact(p))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("a further proposal does not decode: {e}"))?,
+        },
+    })
+}
+
+impl Member {
+    pub fn new(sim: SimClient, key_packages: usize, lifetime_seconds: u64) -> Self {
+        let key_packages = (0..key_packages)
+            .map(|_| sim.key_package(Lifetime::new(lifetime_seconds)))
+            .collect();
+        Self {
+            sim,
+            key_packages,
+            claimed_refs: BTreeSet::new(),
+            groups: BTreeMap::new(),
+            inbox: VecDeque::new(),
+            message_id_draft: mimi_wire::content::ContentDraft::D08,
+        }
+    }
+
+    /// Hands out the oldest published KeyPackage, once.
+    pub fn claim_key_package(&mut self) -> Option<KeyPackage> {
+        let kp = self.key_packages.pop_front()?;
+        if let Some(r) = kp.reference() {
+            self.claimed_refs.insert(r);
+        }
+        Some(kp)
+    }
+
+    fn receive(&mut self, delivery: Delivery) {
+        if self.inbox.len() == MAX_INBOX {
+            self.inbox.pop_front();
+        }
+        self.inbox.push_back(delivery);
+    }
+
+    /// Takes a fanned-out message of `room`: joins from a Welcome that names one of this
+    /// client's KeyPackages, merges commits, decrypts application messages into the inbox.
+    pub fn deliver(&mut self, room: &str, fanout: &FanoutMessage) -> Result<(), String> {
+        let message = &fanout.message;
+        match &fanout.rest {
+            FanoutRest::Welcome {
+                ratchet_tree_option,
+            } => {
+                let refs = crate::room::welcome_new_members(&message.bytes).unwrap_or_default();
+                let mine = refs.iter().any(|r| self.claimed_refs.contains(r));
+                if !mine || self.groups.contains_key(room) {
+                    return Ok(());
+                }
+                let RatchetTreeOption::Full(tree) = ratchet_tree_option else {
+                    return Err("a Welcome without a full ratchet tree".into());
+                };
+                let group = self.sim.join_from_welcome(&message.bytes, tree)?;
+                self.groups.insert(room.to_string(), group);
+                Ok(())
+            }
+            FanoutRest::Application { frank } => self.process(room, fanout, frank.as_ref()),
+            _ => self.process(room, fanout, None),
+        }
+    }
+
+    fn process(
+        &mut self,
+        room: &str,
+        fanout: &FanoutMessage,
+        frank: Option<&mimi_wire::messages::submit::Frank>,
+    ) -> Result<(), String> {
+        let Some(group) = self.groups.get_mut(room) else {
+            return Ok(());
+        };
+        let message = &fanout.message;
+        if message.epoch() != Some(group.epoch().as_u64()) {
+            // Our own commit, merged already; or a message of an epoch we are not in.
+            return Ok(());
+        }
+        if let Ok(openmls::prelude::ProtocolMessage::PublicMessage(m)) =
+            message.parsed.clone().try_into_protocol_message()
+        {
+            if matches!(m.sender(), openmls::prelude::Sender::Member(leaf) if *leaf == group.own_leaf_index())
+            {
+                if message.content_type() == Some(CONTENT_TYPE_COMMIT)
+                    && group.pending_commit().is_some()
+                {
+                    // Our own commit, accepted: the hub's fan-out came before its response.
+                    self.sim.confirm_commit(group)?;
+                }
+                return Ok(());
+            }
+        }
+        match self.sim.receive(group, &message.bytes) {
+            Ok(Received::Application {
+                content,
+                sender,
+                aad,
+            }) => {
+                let sender_client = String::from_utf8_lossy(&sender).into_owned();
+                let sender_user = user_of_client(&sender_client);
+                let message_id = mimi_wire::content::decode(&content)
+                    .map(|c| {
+                        mimi_wire::content::message_id(
+                            &content,
+                            &c.salt,
+                            &sender_user,
+                            room,
+                            self.message_id_draft,
+                        )
+                    })
+                    .unwrap_or_default();
+                let franking_tag =
+                    mimi_wire::messages::submit::franking_tag_in_safe_aad(&aad).map(|t| t.to_vec());
+                let frank_verifies =
+                    frank.map(|f| verify_frank(group, f, &sender_user, room, fanout.timestamp));
+                self.receive(Delivery {
+                    room: room.to_string(),
+                    sender_client,
+                    sender_user,
+                    content,
+                    hub_timestamp: fanout.timestamp,
+                    message_id,
+                    franked: frank.is_some(),
+                    franking_tag,
+                    frank_verifies,
+                });
+                Ok(())
+            }
+            Ok(Received::Commit { .. }) => {
+                if !group.is_active() {
+                    self.groups.remove(room);
+                }
+                Ok(())
+            }
+            Ok(Received::Proposal) => Ok(()),
+            Err(e) if e.contains("CannotDecryptOwnMessage") => Ok(()),
+            Err(e) => Err(format!("cannot process a message of {room}: {e}")),
+        }
+    }
+}
