@@ -40,6 +40,9 @@ impl MutantResult {
     }
 }
 
+/// How many mutants run side by side.
+const MUTANTS_AT_ONCE: usize = 4;
+
 /// The verdicts of every case against one target.
 fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
     let (sink, _events) = EventSink::channel();
@@ -54,10 +57,19 @@ fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
         crate::cli::Unprepared::Invalid(errors) => errors.join("\n"),
         crate::cli::Unprepared::Unreachable(m) => m,
     })?;
-    Ok(cases
-        .iter()
-        .map(|c| run_case(c, &prepared.session).verdict)
-        .collect())
+    // Cases mostly wait (on the providers, and on timeouts under a fault), so they run side by
+    // side, as the runner runs them.
+    let session = &prepared.session;
+    Ok(std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .iter()
+            .map(|c| scope.spawn(move || run_case(c, session).verdict))
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap_or(Verdict::Error))
+            .collect()
+    }))
 }
 
 /// Runs every case against the correct provider, then against each mutant. Cases that do not pass
@@ -70,9 +82,27 @@ pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), S
         .filter(|(_, v)| !matches!(v, Verdict::Pass | Verdict::Unsupported))
         .map(|(c, v)| format!("{} ({})", c.id, v.name()))
         .collect();
+    // Mutants run a few at a time, each against its own embedded providers.
+    let mut verdicts_of = Vec::new();
+    for chunk in Fault::ALL.chunks(MUTANTS_AT_ONCE) {
+        let chunk_verdicts: Vec<Result<Vec<Verdict>, String>> = std::thread::scope(|scope| {
+            let running: Vec<_> = chunk
+                .iter()
+                .map(|fault| scope.spawn(move || verdicts(cases, Faults::with(*fault))))
+                .collect();
+            running
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err("a mutant run panicked".into()))
+                })
+                .collect()
+        });
+        verdicts_of.extend(chunk_verdicts);
+    }
     let mut results = Vec::new();
-    for fault in Fault::ALL {
-        let mutant = verdicts(cases, Faults::with(*fault))?;
+    for (fault, mutant) in Fault::ALL.iter().zip(verdicts_of) {
+        let mutant = mutant?;
         let breaks: BTreeSet<&str> = fault.requirements().iter().copied().collect();
         let caught_by = cases
             .iter()

@@ -1,5 +1,7 @@
 //! A storm of malformed requests against the embedded reference provider: random and truncated
-//! bodies on every endpoint, oversized bodies, a forged `From`, unknown paths. Every one gets a
+//! bodies on every endpoint, oversized bodies, a forged `From`, unknown paths, and well-formed
+//! room messages (a commit, a proposal, an application message, a notify) truncated, bit-flipped
+//! or extended, sent to a real room so that they reach the hub's MLS checks. Every one gets a
 //! 4xx with a reason (never a 5xx, never a dropped connection), and afterwards the provider
 //! still answers correctly. Bounded: a fixed number of requests, on loopback only.
 
@@ -25,6 +27,86 @@ impl Bytes {
 }
 
 const ROUNDS: usize = 60;
+/// Damaged copies of each well-formed room message.
+const DAMAGED_PER_BODY: usize = 30;
+
+/// A room on the provider under test, made through its driver API.
+async fn real_room(connection: &mimi_conformance::drivers::link_b::Connection) -> String {
+    use mimi_conformance::drivers::link_a::operation;
+    let driver = connection
+        .driver
+        .as_ref()
+        .expect("the embedded providers have drivers");
+    let call = |name: &'static str, json: serde_json::Value| async move {
+        let op = operation(name).unwrap();
+        let url = driver.url(op, &BTreeMap::new()).unwrap();
+        let response = driver
+            .send(op, &url, Some(&json), Duration::from_secs(10))
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&response.body).unwrap()
+    };
+    let user = call("createUser", serde_json::json!({"name": "storm"})).await;
+    let client = user["clients"][0].as_str().unwrap().to_string();
+    let room = call(
+        "createRoom",
+        serde_json::json!({"client": client, "name": "storm"}),
+    )
+    .await;
+    room["room"].as_str().unwrap().to_string()
+}
+
+/// A well-formed body for each room endpoint, made by a client of a room of its own (so that
+/// the hub decodes all of it and reaches its MLS checks).
+fn room_bodies(room: &str) -> Vec<(&'static str, Vec<u8>)> {
+    use mimi_wire::Encode;
+    let hub = mimi_mls::SimClient::new("mimi://storm.example", mimi_mls::DEFAULT_CIPHERSUITE);
+    let client = mimi_mls::SimClient::new(
+        "mimi://harness.example/d/storm/1",
+        mimi_mls::DEFAULT_CIPHERSUITE,
+    );
+    let sender = mimi_mls::room::HubSender {
+        signature_key: hub.signature_key().to_vec(),
+        credential: openmls::prelude::BasicCredential::new(hub.uri.clone().into_bytes()).into(),
+    };
+    let mut group = client
+        .create_room(room.as_bytes(), &sender, &Default::default())
+        .unwrap();
+    let staged = client
+        .stage_commit(
+            &mut group,
+            mimi_mls::room::Changes {
+                adds: &[],
+                removes: &[],
+                participants: None,
+            },
+        )
+        .unwrap();
+    let commit = mimi_mls::member::commit_bundle(&staged.commit, None, &staged.group_info).unwrap();
+    client.discard_commit(&mut group);
+    let content = include_bytes!("../../../fixtures/vectors/mimi-content/original.cbor");
+    let tag = mimi_mls::room::franking_tag(content).unwrap();
+    let message = client.send(&mut group, content, Some(&tag)).unwrap();
+    let proposal = client.propose_self_update(&mut group).unwrap();
+    let proposal = mimi_mls::member::proposal_bundle(&proposal, vec![]).unwrap();
+    let submit = mimi_wire::messages::submit::SubmitMessageRequest {
+        protocol: mimi_wire::common::PROTOCOL_MLS10,
+        app_message: mimi_wire::decode_exact(&message).unwrap(),
+        sending_uri: mimi_wire::common::IdentifierUri("mimi://harness.example/u/storm".into()),
+    };
+    let notify =
+        mimi_wire::messages::notify::NotifyBody(vec![mimi_wire::messages::notify::FanoutMessage {
+            timestamp: 1,
+            message: mimi_wire::decode_exact(&message).unwrap(),
+            rest: mimi_wire::messages::notify::FanoutRest::Application { frank: None },
+        }]);
+    vec![
+        ("update", commit.to_bytes()),
+        ("update", proposal.to_bytes()),
+        ("submitMessage", submit.to_bytes()),
+        ("notify", notify.to_bytes()),
+    ]
+}
 
 #[test]
 fn the_provider_survives_a_storm_of_malformed_requests() {
@@ -93,6 +175,39 @@ fn the_provider_survives_a_storm_of_malformed_requests() {
             client_certificate: true,
             timeout: Duration::from_secs(10),
         });
+    }
+    // Well-formed room messages, damaged: these reach the hub's MLS processing of a real room.
+    let room = session.runtime.block_on(real_room(&connection));
+    let room_urls: BTreeMap<&str, String> = ["update", "submitMessage", "groupInfo", "notify"]
+        .into_iter()
+        .map(|e| {
+            let vars = BTreeMap::from([("roomId".to_string(), room.clone())]);
+            (e, directory.url(e, &vars).expect("a room endpoint"))
+        })
+        .collect();
+    for (endpoint, valid) in room_bodies(&room) {
+        for round in 0..DAMAGED_PER_BODY {
+            let mut body = valid.clone();
+            match round % 3 {
+                0 => body.truncate((random.next() as usize) % valid.len()),
+                1 => {
+                    let at = (random.next() as usize) % valid.len();
+                    body[at] ^= 1 << (random.next() % 8);
+                }
+                _ => {
+                    let extra = 1 + (random.next() % 8) as usize;
+                    body.extend(random.take(extra));
+                }
+            }
+            requests.push(Request {
+                method: reqwest::Method::POST,
+                url: room_urls[endpoint].clone(),
+                headers: connection.default_headers(),
+                body,
+                client_certificate: true,
+                timeout: Duration::from_secs(10),
+            });
+        }
     }
     let total = requests.len();
     let outcomes = session.runtime.block_on(async {
