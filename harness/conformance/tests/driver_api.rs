@@ -220,6 +220,17 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
                 a,
                 "sendMessage",
                 &[("room", &room)],
+                Some(json!({"client": ann_client, "text": "written by the client"}))
+            )
+            .await
+            .0,
+            200
+        );
+        assert_eq!(
+            x.call(
+                a,
+                "sendMessage",
+                &[("room", &room)],
                 message(&ann_client, "*not base64*")
             )
             .await
@@ -227,7 +238,7 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
             400
         );
         x.until(b, "receivedMessages", &[("client", &ben_client)], |j| {
-            j["messages"].as_array().is_some_and(|m| m.len() == 1)
+            j["messages"].as_array().is_some_and(|m| m.len() == 2)
         })
         .await;
         assert_eq!(
@@ -277,6 +288,21 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(committed, 3, "ann commits ben's leave proposal");
+        let state = x
+            .until(
+                a,
+                "roomState",
+                &[("client", &ann_client), ("room", &room)],
+                |j| j["epoch"] == 3,
+            )
+            .await;
+        assert!(
+            !state["members"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(second)),
+            "the commit carried out the leave: {state}"
+        );
         assert_eq!(
             x.call(
                 a,

@@ -34,6 +34,8 @@ pub struct CommitSummary<'a> {
     pub new_context: &'a GroupContext,
     /// The identities that will be members after the commit.
     pub members_after: Vec<String>,
+    /// Refs of the proposals the hub holds for this epoch that the commit leaves out.
+    pub omitted_proposals: Vec<Vec<u8>>,
 }
 
 /// What the hub learned from an accepted handshake message.
@@ -207,6 +209,18 @@ impl HubView {
                     .chain(added.iter().map(|a| a.identity.clone()))
                     .chain(joined.clone())
                     .collect();
+                let covered: Vec<Vec<u8>> = staged
+                    .queued_proposals()
+                    .map(|q| q.proposal_reference_ref().as_slice().to_vec())
+                    .collect();
+                let omitted_proposals = self
+                    .group
+                    .queued_proposals(self.provider.storage())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(r, _)| r.as_slice().to_vec())
+                    .filter(|r| !covered.contains(r))
+                    .collect();
                 policy(&CommitSummary {
                     added: added.clone(),
                     joined: joined.clone(),
@@ -214,6 +228,7 @@ impl HubView {
                     removed: removed.clone(),
                     new_context: staged.group_context(),
                     members_after,
+                    omitted_proposals,
                 })
                 .map_err(Refused::NotAllowed)?;
                 self.group

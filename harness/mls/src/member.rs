@@ -108,6 +108,53 @@ pub fn identity(credential: &openmls::prelude::Credential) -> String {
     String::from_utf8_lossy(credential.serialized_content()).into_owned()
 }
 
+/// How long the `membership_tag<V>` at the end of a member's PublicMessage is, in bytes.
+fn membership_tag_field(suite: openmls::prelude::Ciphersuite) -> usize {
+    let tag = suite.hash_length();
+    tag + if tag < 64 { 1 } else { 2 }
+}
+
+/// Whether an MLSMessage is a PublicMessage from a member (which ends with a membership tag).
+fn from_member(message: &[u8]) -> bool {
+    use openmls::prelude::tls_codec::Deserialize;
+    matches!(
+        openmls::prelude::MlsMessageIn::tls_deserialize_exact(message)
+            .ok()
+            .and_then(|m| m.try_into_protocol_message().ok()),
+        Some(openmls::prelude::ProtocolMessage::PublicMessage(m))
+            if matches!(m.sender(), openmls::prelude::Sender::Member(_))
+    )
+}
+
+/// `RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` of a proposal sent as a
+/// PublicMessage (an MLSMessage; RFC 9420 §5.2): the message without its version and wire
+/// format and, for a member sender, without its membership tag.
+pub fn proposal_ref(message: &[u8], suite: openmls::prelude::Ciphersuite) -> Vec<u8> {
+    use openmls::prelude::OpenMlsCrypto;
+    let tag_field = if from_member(message) {
+        membership_tag_field(suite)
+    } else {
+        0
+    };
+    let end = message.len().saturating_sub(tag_field);
+    let content = message.get(2..end).unwrap_or_default();
+    let input = crate::labels::sign_content("Proposal Reference", content);
+    openmls_rust_crypto::RustCrypto::default()
+        .hash(suite.hash_algorithm(), &input)
+        .unwrap_or_default()
+}
+
+/// A member's PublicMessage with the last byte of its signature changed: it no longer verifies,
+/// and its ProposalRef is that of what it now says.
+pub fn break_signature(message: &mut [u8], suite: openmls::prelude::Ciphersuite) {
+    let at = message
+        .len()
+        .saturating_sub(membership_tag_field(suite) + 1);
+    if let Some(byte) = message.get_mut(at) {
+        *byte ^= 0xff;
+    }
+}
+
 /// The HandshakeBundle of a staged commit: the GroupInfo in full, the tree left to the hub
 /// (P-06 §5.3).
 pub fn commit_bundle(
@@ -280,5 +327,35 @@ impl Member {
             Err(e) if e.contains("CannotDecryptOwnMessage") => Ok(()),
             Err(e) => Err(format!("cannot process a message of {room}: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::HubSender;
+
+    /// The harness computes the ref a hub must name; openmls, which keeps the client's own
+    /// proposals by ref, checks that computation.
+    #[test]
+    fn proposal_ref_is_the_ref_openmls_keeps() {
+        let hub = SimClient::new("mimi://hub.example", crate::DEFAULT_CIPHERSUITE);
+        let alice = SimClient::new("mimi://a.example/d/alice/1", crate::DEFAULT_CIPHERSUITE);
+        let sender = HubSender {
+            signature_key: hub.signature_key().to_vec(),
+            credential: openmls::prelude::BasicCredential::new(hub.uri.clone().into_bytes()).into(),
+        };
+        let mut group = alice
+            .create_room(b"mimi://hub.example/r/refs", &sender, &Default::default())
+            .unwrap();
+        let proposal = alice.propose_self_update(&mut group).unwrap();
+        let kept = group
+            .pending_proposals()
+            .map(|p| p.proposal_reference_ref().as_slice().to_vec())
+            .collect::<Vec<_>>();
+        assert_eq!(kept, vec![proposal_ref(&proposal, group.ciphersuite())]);
+        let mut broken = proposal.clone();
+        break_signature(&mut broken, group.ciphersuite());
+        assert_ne!(proposal_ref(&broken, group.ciphersuite()), kept[0]);
     }
 }

@@ -209,6 +209,13 @@ impl SimClient {
                     epoch: group.epoch().as_u64(),
                 })
             }
+            ProcessedMessageContent::ProposalMessage(proposal) => {
+                // Kept for the next commit, which must cover it (P-06 §3.5).
+                group
+                    .store_pending_proposal(self.provider.storage(), *proposal)
+                    .map_err(|e| err("storing the proposal", e))?;
+                Ok(Received::Proposal)
+            }
             _ => Ok(Received::Proposal),
         }
     }
@@ -316,6 +323,8 @@ pub struct Changes<'a> {
     pub removes: &'a [u32],
     /// The new participant list (P-06 §7.5), sent as a GroupContextExtensions proposal.
     pub participants: Option<ParticipantListData>,
+    /// Leave out the proposals received in this epoch (which a hub must refuse: P-06 §3.5).
+    pub omit_pending: bool,
 }
 
 /// The participant list in a group context (empty when the group has none).
@@ -368,6 +377,7 @@ impl SimClient {
             .transpose()?;
         let mut builder = group
             .commit_builder()
+            .consume_proposal_store(!changes.omit_pending)
             .propose_adds(key_packages)
             .propose_removals(changes.removes.iter().map(|l| LeafNodeIndex::new(*l)));
         if let Some(extensions) = extensions {

@@ -214,7 +214,9 @@ async fn join(
 struct Message {
     client: String,
     /// MIMI content (CBOR), base64.
-    content: String,
+    content: Option<String>,
+    /// Instead of `content`: a text the client writes as MIMI content of its own.
+    text: Option<String>,
 }
 
 fn base64_field(name: &str, value: &str) -> Result<Vec<u8>, ActionError> {
@@ -228,7 +230,15 @@ async fn send(
     Path(room): Path<String>,
     Body(body): Body<Message>,
 ) -> Answer {
-    let content = base64_field("content", &body.content)?;
+    let content = match (&body.content, &body.text) {
+        (Some(content), None) => base64_field("content", content)?,
+        (None, Some(text)) => member::text_content(&shared, &body.client, &room, text),
+        _ => {
+            return Err(ActionError::Invalid(
+                "give exactly one of content and text".into(),
+            ))
+        }
+    };
     let sent = member::send(&shared, &body.client, &room, &content).await?;
     ok(
         StatusCode::OK,

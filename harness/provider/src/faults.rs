@@ -137,6 +137,18 @@ faults! {
         "answers a groupInfo request whose signature does not verify",
     DirectoryWithoutNotify = "directory-without-notify" ["DIR-8"]:
         "serves notify but leaves it out of its directory",
+    ContentNotDeterministic = "content-not-deterministic" ["CNT-75"]:
+        "its clients encode MIMI content with an indefinite-length array",
+    ShortSalt = "short-salt" ["CNT-76"]:
+        "its clients put an 8-byte salt in MIMI content",
+    MultipartOfOne = "multipart-of-one" ["CNT-77"]:
+        "its clients wrap a text in a MultiPart of one part",
+    InvalidProposalUnnamed = "invalid-proposal-unnamed" ["UPD-24"]:
+        "answers an invalid proposal with invalidProposal but names no ProposalRef",
+    PendingProposalsOptional = "pending-proposals-optional" ["UPD-32"]:
+        "accepts a commit that leaves out proposals it accepted earlier in the epoch",
+    ParticipantListOrderUnchecked = "participant-list-order-unchecked" ["ROOM-61", "UPD-27"]:
+        "accepts a participant list that is not sorted, or names a user twice",
 }
 
 impl fmt::Display for Fault {

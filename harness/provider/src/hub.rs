@@ -90,30 +90,6 @@ fn not_allowed(why: impl Into<String>) -> UpdateDecision {
     )
 }
 
-/// `RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` of a proposal sent as a
-/// PublicMessage (RFC 9420 §5.2): the message without its version and, for a member sender,
-/// its membership tag (`opaque<V>` of the suite's hash length).
-pub fn proposal_ref(message: &MlsMessage, suite: openmls::prelude::Ciphersuite) -> Vec<u8> {
-    use openmls::prelude::OpenMlsCrypto;
-    let member = matches!(
-        message.parsed.clone().try_into_protocol_message(),
-        Ok(openmls::prelude::ProtocolMessage::PublicMessage(m))
-            if matches!(m.sender(), openmls::prelude::Sender::Member(_))
-    );
-    let tag = suite.hash_length();
-    let tag_field = if member {
-        tag + if tag < 64 { 1 } else { 2 }
-    } else {
-        0
-    };
-    let end = message.bytes.len().saturating_sub(tag_field);
-    let content = message.bytes.get(2..end).unwrap_or_default();
-    let input = mimi_mls::labels::sign_content("Proposal Reference", content);
-    openmls_rust_crypto::RustCrypto::default()
-        .hash(suite.hash_algorithm(), &input)
-        .unwrap_or_default()
-}
-
 impl HubRoom {
     pub fn new(
         uri: String,
@@ -192,8 +168,22 @@ impl HubRoom {
                     "{committer} is not a client of {from}, which sent the commit (P-06 §4.1)"
                 ));
             }
-            let listed: BTreeSet<String> = participant_list(summary.new_context.extensions())
-                .participants
+            if !summary.omitted_proposals.is_empty() && !faults.on(Fault::PendingProposalsOptional)
+            {
+                return Err(format!(
+                    "the commit leaves out {} proposal(s) the hub accepted in this epoch (P-06 §3.5)",
+                    summary.omitted_proposals.len()
+                ));
+            }
+            let list = participant_list(summary.new_context.extensions()).participants;
+            let ordered = list.windows(2).all(|w| w[0].user.0 < w[1].user.0);
+            if !ordered && !faults.on(Fault::ParticipantListOrderUnchecked) {
+                return Err(
+                    "the participant list is not sorted by user, or names a user twice (P-06 §7.2)"
+                        .into(),
+                );
+            }
+            let listed: BTreeSet<String> = list
                 .iter()
                 .map(|p| String::from_utf8_lossy(&p.user.0).into_owned())
                 .collect();
@@ -278,10 +268,14 @@ impl HubRoom {
                 return refused(
                     UpdateResponseCode::invalidProposal,
                     UpdateOutcome::InvalidProposal {
-                        invalid_proposals: vec![Opaque(proposal_ref(
-                            message,
-                            self.view.ciphersuite(),
-                        ))],
+                        invalid_proposals: if faults.on(Fault::InvalidProposalUnnamed) {
+                            vec![]
+                        } else {
+                            vec![Opaque(mimi_mls::member::proposal_ref(
+                                &message.bytes,
+                                self.view.ciphersuite(),
+                            ))]
+                        },
                     },
                     why,
                 )

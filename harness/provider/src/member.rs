@@ -208,6 +208,7 @@ async fn commit(
                     adds: &adds,
                     removes: &removes,
                     participants,
+                    omit_pending: false,
                 },
             )
             .map_err(invalid)?;
@@ -249,6 +250,8 @@ fn with_participant(group: &MlsGroup, user: &str, present: bool) -> ParticipantL
             role_index: PARTICIPANT_ROLE,
         });
     }
+    // Sorted by user, each once (P-06 §7.2).
+    list.participants.sort_by(|a, b| a.user.0.cmp(&b.user.0));
     list
 }
 
@@ -369,6 +372,36 @@ pub async fn leave(shared: &Arc<Shared>, client: &str, room: &str) -> Result<()>
         return Err(refusal(&response));
     }
     Ok(())
+}
+
+/// MIMI content a client writes for a text (content-08 §4): a fresh salt, the sender and room
+/// URIs as extensions, the text as its single part.
+pub fn text_content(shared: &Shared, client: &str, room: &str, text: &str) -> Vec<u8> {
+    use crate::faults::Fault;
+    use mimi_wire::content::model::{NestedPart, Part};
+    let salt = mimi_mls::random_bytes(if shared.fault(Fault::ShortSalt) {
+        8
+    } else {
+        16
+    });
+    let mut content = mimi_wire::content::text_content(&salt, &user_of_client(client), room, text);
+    if shared.fault(Fault::MultipartOfOne) {
+        content.body = NestedPart {
+            disposition: content.body.disposition,
+            language: String::new(),
+            part: Part::Multi {
+                semantics: 0,
+                parts: vec![content.body],
+            },
+        };
+    }
+    let mut bytes = mimi_wire::content::encode(&content);
+    if shared.fault(Fault::ContentNotDeterministic) {
+        // The same array with an indefinite length: still CBOR, no longer deterministic.
+        bytes[0] = 0x9f;
+        bytes.push(0xff);
+    }
+    bytes
 }
 
 /// What the hub said about a submitted message.

@@ -458,6 +458,9 @@ fn check_step(step: &Step, actors: &super::model::Actors, errors: &mut Vec<(Pos,
         }
     }
     for (name, path) in &step.save {
+        if path.value == crate::runner::RAW_BODY {
+            continue;
+        }
         if let Err(e) = BodyPath::parse(&path.value) {
             errors.push((Pos::of(path), format!("save {name}: {e}")));
         }

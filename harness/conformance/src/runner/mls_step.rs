@@ -30,6 +30,8 @@ pub const OPERATIONS: &[&str] = &[
     "propose",
     "message",
     "group-info-request",
+    "create-room",
+    "add",
 ];
 
 /// The role a user gets when a harness commit adds it (the reference provider's default).
@@ -51,6 +53,12 @@ struct Args {
     /// `commit`: send it as a PrivateMessage.
     #[serde(default)]
     private: bool,
+    /// `commit`: leave out the proposals received in this epoch.
+    #[serde(default)]
+    omit_pending: bool,
+    /// `propose`: break the first proposal's signature, so that it does not verify.
+    #[serde(default)]
+    corrupt: bool,
     /// `propose`: `update` (of the client's own leaf) or `leave`, the first as the bundle's
     /// proposal and the rest as its moreProposals.
     #[serde(default)]
@@ -66,6 +74,12 @@ struct Args {
     sending_uri: Option<String>,
     /// `group-info-request`: `valid` (default) or `corrupt`.
     signature: Option<String>,
+    /// `add`: a KeyMaterialResponse (hex, as `save: {x: "@body"}` takes it) whose KeyPackages
+    /// the harness, as the room's hub, adds.
+    key_material: Option<String>,
+    /// `message`: make a NotifyBody from the hub (the harness) instead of a SubmitMessageRequest,
+    /// with this many messages.
+    notify: Option<usize>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -122,6 +136,8 @@ pub fn run(
         "propose" => propose(member, &room()?, &args),
         "message" => message(member, &room()?, &args),
         "group-info-request" => Ok(group_info_request(member, &args)),
+        "create-room" => create_room(member, &room()?),
+        "add" => add(member, &room()?, &args),
         other => Err(format!("unknown mls operation {other:?}")),
     }
 }
@@ -150,6 +166,7 @@ fn state(member: &Member, room: &str) -> Value {
         "members": group.members().map(|m| identity(&m.credential)).collect::<Vec<_>>(),
         "participants": participants,
         "externalSenders": external_senders,
+        "pendingProposals": group.pending_proposals().count(),
     })
 }
 
@@ -183,7 +200,10 @@ fn inbox(member: &Member) -> Value {
                 "senderUser": d.sender_user,
                 "content": b64(&d.content),
                 "contentValid": match &content {
-                    Ok(_) => Value::Bool(true),
+                    Ok(c) => match mimi_wire::content::violations(c) {
+                        v if v.is_empty() => Value::Bool(true),
+                        v => Value::String(v.join("; ")),
+                    },
                     Err(e) => Value::String(e.clone()),
                 },
                 "hubTimestamp": d.hub_timestamp,
@@ -273,6 +293,7 @@ fn commit(
             adds: &key_packages,
             removes: &removes,
             participants,
+            omit_pending: args.omit_pending,
         },
     );
     sim.encrypt_handshakes(group, false)?;
@@ -298,9 +319,107 @@ fn propose(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
             other => return Err(format!("unknown proposal {other:?}: update or leave")),
         });
     }
+    let suite = group.ciphersuite();
+    if args.corrupt {
+        mimi_mls::member::break_signature(&mut made[0], suite);
+    }
+    let refs: Vec<String> = made
+        .iter()
+        .map(|p| hex(&mimi_mls::member::proposal_ref(p, suite)))
+        .collect();
     let first = made.remove(0);
     let bundle = mimi_mls::member::proposal_bundle(&first, made)?;
-    Ok(json!({"bundle": hex(&bundle.to_bytes()), "epoch": group.epoch().as_u64()}))
+    Ok(json!({"bundle": hex(&bundle.to_bytes()), "epoch": group.epoch().as_u64(), "refs": refs}))
+}
+
+/// The harness's hub signer for rooms its clients host: its domain's URI.
+fn harness_hub(client_uri: &str) -> mimi_mls::SimClient {
+    let domain = client_uri
+        .strip_prefix("mimi://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    mimi_mls::SimClient::new(format!("mimi://{domain}"), mimi_mls::DEFAULT_CIPHERSUITE)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// A room with the harness as hub and this client as its first member.
+fn create_room(member: &mut Member, room: &str) -> Result<Value, String> {
+    let hub = harness_hub(&member.sim.uri);
+    let sender = mimi_mls::room::HubSender {
+        signature_key: hub.signature_key().to_vec(),
+        credential: openmls::prelude::BasicCredential::new(hub.uri.clone().into_bytes()).into(),
+    };
+    let participants = ParticipantListData {
+        participants: vec![UserRolePair {
+            user: Opaque(user_of_client(&member.sim.uri).into_bytes()),
+            role_index: PARTICIPANT_ROLE,
+        }],
+    };
+    let group = member
+        .sim
+        .create_room(room.as_bytes(), &sender, &participants)?;
+    let epoch = group.epoch().as_u64();
+    member.groups.insert(room.to_string(), group);
+    Ok(json!({"epoch": epoch}))
+}
+
+/// As the room's hub: adds the clients whose KeyPackages a claim returned, and makes the
+/// NotifyBody that carries their Welcome (with the full tree) to their provider.
+fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
+    use mimi_wire::messages::key_material::{ClientKeyMaterialBody, KeyMaterialResponse};
+    use mimi_wire::messages::notify::{FanoutMessage, FanoutRest, NotifyBody};
+    let claim = args
+        .key_material
+        .as_deref()
+        .ok_or("`add` needs `keyMaterial`: a KeyMaterialResponse, hex")?;
+    let claim = hex::decode(claim).map_err(|e| format!("keyMaterial is not hex: {e}"))?;
+    let claim = decode_exact::<KeyMaterialResponse>(&claim)
+        .map_err(|e| format!("keyMaterial is not a KeyMaterialResponse: {e}"))?;
+    let key_packages: Vec<_> = claim
+        .clients
+        .into_iter()
+        .filter_map(|c| match c.body {
+            ClientKeyMaterialBody::KeyPackage(kp) => Some(*kp),
+            _ => None,
+        })
+        .collect();
+    if key_packages.is_empty() {
+        return Err("the claim holds no KeyPackage".into());
+    }
+    let (sim, group) = group_of(member, room)?;
+    let mut list = participant_list(group.extensions());
+    list.participants.push(UserRolePair {
+        user: Opaque(claim.user_uri.0.as_bytes().to_vec()),
+        role_index: PARTICIPANT_ROLE,
+    });
+    list.participants.sort_by(|a, b| a.user.0.cmp(&b.user.0));
+    let staged = sim.stage_commit(
+        group,
+        Changes {
+            adds: &key_packages,
+            removes: &[],
+            participants: Some(list),
+            omit_pending: false,
+        },
+    )?;
+    sim.confirm_commit(group)?;
+    let welcome = staged.welcome.ok_or("the commit made no Welcome")?;
+    let notify = NotifyBody(vec![FanoutMessage {
+        timestamp: now_ms(),
+        message: decode_exact(&welcome).map_err(|e| format!("our own Welcome: {e}"))?,
+        rest: FanoutRest::Welcome {
+            ratchet_tree_option: mimi_wire::messages::common_mls::RatchetTreeOption::Full(
+                mimi_mls::room::ratchet_tree(group),
+            ),
+        },
+    }]);
+    Ok(json!({"notify": hex(&notify.to_bytes()), "epoch": group.epoch().as_u64()}))
 }
 
 fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
@@ -316,6 +435,19 @@ fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
         Some(false) => None,
         _ => Some(mimi_mls::room::franking_tag(&content)?),
     };
+    if let Some(count) = args.notify {
+        use mimi_wire::messages::notify::{FanoutMessage, FanoutRest, NotifyBody};
+        let mut messages = Vec::new();
+        for _ in 0..count.clamp(1, 64) {
+            let message = sim.send(group, &content, tag.as_ref())?;
+            messages.push(FanoutMessage {
+                timestamp: now_ms(),
+                message: decode_exact(&message).map_err(|e| format!("our own message: {e}"))?,
+                rest: FanoutRest::Application { frank: None },
+            });
+        }
+        return Ok(json!({"notify": hex(&NotifyBody(messages).to_bytes())}));
+    }
     let message = match args.kind.as_deref() {
         None | Some("application") => sim.send(group, &content, tag.as_ref())?,
         Some("proposal") => sim.propose_self_update(group)?,

@@ -7,6 +7,8 @@ pub mod mls_step;
 pub mod snapshot;
 mod step;
 
+pub use step::RAW_BODY;
+
 use crate::case::model::Player;
 use crate::case::Case;
 use crate::drivers::link_b::Connection;

@@ -308,7 +308,15 @@ pub(super) async fn run(
             record.retried.push((step.name.clone(), attempt - 1));
         }
         let decoded = decoded.and_then(Result::ok);
-        save(case, step, decoded.as_ref().map(|(v, _)| v), actors, record);
+        let raw = outcome.as_ref().ok().map(|r| r.body.as_slice());
+        save(
+            case,
+            step,
+            decoded.as_ref().map(|(v, _)| v),
+            raw,
+            actors,
+            record,
+        );
         if let Some(failure) = snapshot_step(
             case,
             step,
@@ -561,10 +569,14 @@ fn evaluate(
     failures
 }
 
+/// The `save` path that takes the whole body as hex, for a later step that needs its bytes.
+pub const RAW_BODY: &str = "@body";
+
 fn save(
     case: &Case,
     step: &Step,
     decoded: Option<&Value>,
+    raw: Option<&[u8]>,
     actors: &mut Actors,
     record: &mut CaseRecord,
 ) {
@@ -576,11 +588,15 @@ fn save(
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
     for (name, path) in &step.save {
-        let captured = decoded.and_then(|v| {
-            BodyPath::parse(&path.value)
-                .expect("checked at load")
-                .capture(v)
-        });
+        let captured = if path.value == RAW_BODY {
+            raw.map(|bytes| Value::String(hex::encode(bytes)))
+        } else {
+            decoded.and_then(|v| {
+                BodyPath::parse(&path.value)
+                    .expect("checked at load")
+                    .capture(v)
+            })
+        };
         match captured {
             Some(value) => {
                 context.insert(name.clone(), value);

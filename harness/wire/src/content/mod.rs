@@ -406,8 +406,13 @@ pub fn render(bytes: &[u8], draft: ContentDraft) -> Result<serde_json::Value, St
 /// A plain-text MIMI message (CONT-08 §4): the given salt, `senderUri` and `roomUri`
 /// extensions, and one `text/plain;charset=utf-8` part to render.
 pub fn text_message(salt: [u8; 16], sender: &str, room: &str, text: &str) -> Vec<u8> {
+    encode(&text_content(&salt, sender, room, text))
+}
+
+/// The content of a plain-text message (before encoding, so that a test can break it).
+pub fn text_content(salt: &[u8], sender: &str, room: &str, text: &str) -> MimiContent {
     use ciborium::value::Value as Cbor;
-    encode(&MimiContent {
+    MimiContent {
         salt: salt.to_vec(),
         replaces: None,
         topic_id: vec![],
@@ -425,5 +430,5 @@ pub fn text_message(salt: [u8; 16], sender: &str, room: &str, text: &str) -> Vec
                 content: text.as_bytes().to_vec(),
             },
         },
-    })
+    }
 }

@@ -214,8 +214,12 @@ impl Render for UpdateRoomResponse {
                 v["accepted_timestamp"] = json!(accepted_timestamp)
             }
             UpdateOutcome::WrongEpoch { current_epoch } => v["currentEpoch"] = json!(current_epoch),
+            // ProposalRefs are identifiers: shown whole, so that a case can compare them.
             UpdateOutcome::InvalidProposal { invalid_proposals } => {
-                v["invalidProposals"] = invalid_proposals.show()
+                v["invalidProposals"] = invalid_proposals
+                    .iter()
+                    .map(|r| Value::String(hex::encode(&r.0)))
+                    .collect()
             }
             UpdateOutcome::Other => {}
         }
