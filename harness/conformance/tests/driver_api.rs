@@ -17,6 +17,8 @@ const NOT_PRODUCED: &[(&str, u16, &str)] = &[
     ("leave", 409, "the hub refuses a leave proposal only when it is malformed, and the reference client's never are"),
     ("remove", 409, "the hub refuses a removal only when it breaks room policy, which the reference provider's has no rule for"),
     ("commit", 409, "the hub refuses a commit of pending proposals only when it breaks room policy, which a leave never does"),
+    ("requestConsent", 409, "the reference provider answers every well-formed consent request 201, whatever the target user (P-06 §5.7 lets it)"),
+    ("cancelConsent", 409, "the reference provider answers every well-formed cancel 201, with or without a request to cancel (CON-65)"),
     ("sendMessage", 409, "the hub refuses a member's message only after a race with a removal commit, which a scenario cannot time"),
 ];
 
@@ -109,6 +111,7 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
                 "leave" | "commit" | "join" => Some(json!({"client": "c"})),
                 "sendMessage" => Some(json!({"client": "c", "content": ""})),
                 "uploadAsset" => Some(json!({"content": ""})),
+                "requestConsent" | "cancelConsent" => Some(json!({"client": "c", "user": "u"})),
                 _ => None,
             };
             let (status, _) = x.call(&wrong_token, &op.name, &somebody, body).await;
@@ -420,6 +423,23 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
             409,
             "the hub refuses a second user in a room for one"
         );
+        // Consent to reach dora of the other provider, for the room, then its cancellation.
+        for op in ["requestConsent", "cancelConsent"] {
+            let consent = |user: &str| {
+                Some(json!({"client": ann_client, "user": user, "room": room}))
+            };
+            assert_eq!(x.call(a, op, &[], consent("mimi://b.example/u/dora")).await.0, 202);
+            assert_eq!(
+                x.call(a, op, &[], consent("mimi://unreachable.example/u/z")).await.0,
+                502
+            );
+            assert_eq!(
+                x.call(a, op, &[], Some(json!({"client": "mimi://a.example/d/none/1", "user": "mimi://b.example/u/dora"})))
+                    .await
+                    .0,
+                400
+            );
+        }
         assert_eq!(
             x.call(a, "uploadAsset", &[], Some(json!({"content": content})))
                 .await

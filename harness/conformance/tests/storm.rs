@@ -79,6 +79,7 @@ fn room_bodies(room: &str) -> Vec<(&'static str, Vec<u8>)> {
                 adds: &[],
                 removes: &[],
                 participants: None,
+                roles: None,
                 omit_pending: false,
             },
         )

@@ -30,6 +30,9 @@ pub struct Member {
     pub inbox: VecDeque<Delivery>,
     /// How the client computes message IDs (content-08 §3.3 unless a fault says otherwise).
     pub message_id_draft: mimi_wire::content::ContentDraft,
+    /// Room → how many fanned-out messages of it reached the client, processed or not: what
+    /// shows a duplicate that MLS then refuses.
+    pub deliveries: BTreeMap<String, u64>,
 }
 
 /// An application message a client received and decrypted.
@@ -209,6 +212,7 @@ impl Member {
             groups: BTreeMap::new(),
             inbox: VecDeque::new(),
             message_id_draft: mimi_wire::content::ContentDraft::D08,
+            deliveries: BTreeMap::new(),
         }
     }
 
@@ -246,6 +250,7 @@ impl Member {
                 };
                 let group = self.sim.join_from_welcome(&message.bytes, tree)?;
                 self.groups.insert(room.to_string(), group);
+                *self.deliveries.entry(room.to_string()).or_default() += 1;
                 Ok(())
             }
             FanoutRest::Application { frank } => self.process(room, fanout, frank.as_ref()),
@@ -262,6 +267,7 @@ impl Member {
         let Some(group) = self.groups.get_mut(room) else {
             return Ok(());
         };
+        *self.deliveries.entry(room.to_string()).or_default() += 1;
         let message = &fanout.message;
         if message.epoch() != Some(group.epoch().as_u64()) {
             // Our own commit, merged already; or a message of an epoch we are not in.

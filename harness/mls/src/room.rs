@@ -7,8 +7,8 @@
 use crate::client::SimClient;
 use mimi_wire::codec::Encode;
 use mimi_wire::messages::room_state::{
-    FrankingAgentData, ParticipantListData, COMPONENT_FRANKING_SIGNATURE_KEY, COMPONENT_FRANK_AAD,
-    COMPONENT_PARTICIPANT_LIST,
+    FrankingAgentData, ParticipantListData, RoleData, COMPONENT_FRANKING_SIGNATURE_KEY,
+    COMPONENT_FRANK_AAD, COMPONENT_PARTICIPANT_LIST, COMPONENT_ROLES_LIST,
 };
 use mimi_wire::mls_objects::KeyPackage;
 use openmls::prelude::tls_codec::{Deserialize, Serialize};
@@ -75,6 +75,7 @@ impl SimClient {
     ) -> Result<MlsGroup, String> {
         let mut dictionary = AppDataDictionary::new();
         dictionary.insert(COMPONENT_PARTICIPANT_LIST, participants.to_bytes());
+        dictionary.insert(COMPONENT_ROLES_LIST, standard_roles().to_bytes());
         // The hub signs franks with its external-sender key (P-06 §5.4.1, component 0x0021).
         let credential = mimi_wire::decode_exact::<mimi_wire::common::Credential>(
             &hub.credential
@@ -323,8 +324,41 @@ pub struct Changes<'a> {
     pub removes: &'a [u32],
     /// The new participant list (P-06 §7.5), sent as a GroupContextExtensions proposal.
     pub participants: Option<ParticipantListData>,
+    /// The new roles_list (POL-03 §3), in the same GroupContextExtensions proposal.
+    pub roles: Option<RoleData>,
     /// Leave out the proposals received in this epoch (which a hub must refuse: P-06 §3.5).
     pub omit_pending: bool,
+}
+
+/// The roles of a room made by a reference client: 1 `banned` (nothing), 2 `participant`, 3
+/// `observer` (may only read).
+pub fn standard_roles() -> RoleData {
+    use mimi_wire::messages::room_state::*;
+    RoleData {
+        roles: vec![
+            Role::named(1, "banned", &[]),
+            Role::named(
+                2,
+                "participant",
+                &[
+                    CAN_ADD_PARTICIPANT,
+                    CAN_REMOVE_PARTICIPANT,
+                    CAN_REMOVE_SELF,
+                    CAN_SEND_MESSAGE,
+                    CAN_RECEIVE_MESSAGE,
+                ],
+            ),
+            Role::named(3, "observer", &[CAN_RECEIVE_MESSAGE]),
+        ],
+    }
+}
+
+/// The roles_list of a group context, if the room has one.
+pub fn roles_list(extensions: &Extensions<GroupContext>) -> Option<RoleData> {
+    extensions
+        .app_data_dictionary()
+        .and_then(|d| d.dictionary().get(&COMPONENT_ROLES_LIST))
+        .and_then(|bytes| mimi_wire::decode_exact::<RoleData>(bytes).ok())
 }
 
 /// The participant list in a group context (empty when the group has none).
@@ -336,16 +370,22 @@ pub fn participant_list(extensions: &Extensions<GroupContext>) -> ParticipantLis
         .unwrap_or_default()
 }
 
-/// The group context's extensions with the participant list replaced.
-fn with_participant_list(
+/// The group context's extensions with the participant list and roles replaced, where given.
+fn with_room_state(
     extensions: &Extensions<GroupContext>,
-    participants: &ParticipantListData,
+    participants: Option<&ParticipantListData>,
+    roles: Option<&RoleData>,
 ) -> Result<Extensions<GroupContext>, String> {
     let mut dictionary = extensions
         .app_data_dictionary()
         .map(|d| d.dictionary().clone())
         .unwrap_or_default();
-    dictionary.insert(COMPONENT_PARTICIPANT_LIST, participants.to_bytes());
+    if let Some(participants) = participants {
+        dictionary.insert(COMPONENT_PARTICIPANT_LIST, participants.to_bytes());
+    }
+    if let Some(roles) = roles {
+        dictionary.insert(COMPONENT_ROLES_LIST, roles.to_bytes());
+    }
     let mut replaced: Vec<Extension> = extensions
         .iter()
         .filter(|e| e.extension_type() != ExtensionType::AppDataDictionary)
@@ -370,10 +410,14 @@ impl SimClient {
             .iter()
             .map(|kp| kp.verify(self.provider.crypto()))
             .collect::<Result<_, _>>()?;
-        let extensions = changes
-            .participants
-            .as_ref()
-            .map(|list| with_participant_list(group.extensions(), list))
+        let extensions = (changes.participants.is_some() || changes.roles.is_some())
+            .then(|| {
+                with_room_state(
+                    group.extensions(),
+                    changes.participants.as_ref(),
+                    changes.roles.as_ref(),
+                )
+            })
             .transpose()?;
         let mut builder = group
             .commit_builder()

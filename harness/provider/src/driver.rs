@@ -58,6 +58,8 @@ pub fn router(shared: SharedState, token: String) -> Router {
         .route("/v1/clients/{client}/messages", get(messages))
         .route("/v1/clients/{client}/rooms/{room}", get(room_state))
         .route("/v1/assets", post(upload_asset))
+        .route("/v1/consent", post(request_consent))
+        .route("/v1/consent/cancel", post(cancel_consent))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such driver operation") })
         .layer(middleware::from_fn_with_state(Arc::new(token), authorise))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_DRIVER_BODY))
@@ -164,12 +166,22 @@ struct ClientOnly {
     client: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invitation {
+    client: String,
+    user: String,
+    /// The role the user gets (default: participant).
+    role: Option<u32>,
+}
+
 async fn invite(
     State(shared): State<SharedState>,
     Path(room): Path<String>,
-    Body(body): Body<ClientAndUser>,
+    Body(body): Body<Invitation>,
 ) -> Answer {
-    let epoch = member::invite(&shared, &body.client, &room, &body.user).await?;
+    let role = body.role.unwrap_or(member::PARTICIPANT_ROLE);
+    let epoch = member::invite(&shared, &body.client, &room, &body.user, role).await?;
     ok(StatusCode::OK, json!({"epoch": epoch}))
 }
 
@@ -295,8 +307,52 @@ async fn room_state(
         .collect();
     ok(
         StatusCode::OK,
-        json!({"room": room, "epoch": group.epoch().as_u64(), "members": members, "participants": participants}),
+        json!({
+            "room": room,
+            "epoch": group.epoch().as_u64(),
+            "members": members,
+            "participants": participants,
+            "deliveries": member.deliveries.get(&room).copied().unwrap_or_default(),
+        }),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentRequest {
+    client: String,
+    user: String,
+    room: Option<String>,
+}
+
+async fn request_consent(
+    State(shared): State<SharedState>,
+    Body(body): Body<ConsentRequest>,
+) -> Answer {
+    member::consent(
+        &shared,
+        &body.client,
+        &body.user,
+        body.room.as_deref(),
+        false,
+    )
+    .await?;
+    ok(StatusCode::ACCEPTED, json!({}))
+}
+
+async fn cancel_consent(
+    State(shared): State<SharedState>,
+    Body(body): Body<ConsentRequest>,
+) -> Answer {
+    member::consent(
+        &shared,
+        &body.client,
+        &body.user,
+        body.room.as_deref(),
+        true,
+    )
+    .await?;
+    ok(StatusCode::ACCEPTED, json!({}))
 }
 
 #[derive(Deserialize)]

@@ -143,6 +143,16 @@ faults! {
         "its clients put an 8-byte salt in MIMI content",
     MultipartOfOne = "multipart-of-one" ["CNT-77"]:
         "its clients wrap a text in a MultiPart of one part",
+    SendRoleNotChecked = "send-role-not-checked" ["SUB-40"]:
+        "accepts a message from a participant whose role lacks canSendMessage",
+    AddRoleNotChecked = "add-role-not-checked" ["UPD-23"]:
+        "accepts a commit that adds another user from a committer whose role lacks canAddParticipant",
+    OpenJoinRoleAccepted = "open-join-role-accepted" ["UPD-36"]:
+        "accepts a roles_list update that gives a participant role canOpenJoin",
+    RoleUpdateMixedAccepted = "role-update-mixed-accepted" ["UPD-29"]:
+        "accepts a commit that changes the roles_list and the participant list together",
+    CancelScopeDiffers = "cancel-scope-differs" ["CON-68"]:
+        "its consent cancels leave out the roomId of the request they cancel",
     InvalidProposalUnnamed = "invalid-proposal-unnamed" ["UPD-24"]:
         "answers an invalid proposal with invalidProposal but names no ProposalRef",
     PendingProposalsOptional = "pending-proposals-optional" ["UPD-32"]:

@@ -12,6 +12,9 @@ use mimi_wire::fields::{Opaque, Since, Text};
 use mimi_wire::messages::common_mls::{ExternalSender, HpkeCiphertext, RatchetTreeOption};
 use mimi_wire::messages::group_info::*;
 use mimi_wire::messages::notify::{FanoutMessage, FanoutRest};
+use mimi_wire::messages::room_state::{
+    RoleData, UserRolePair, CAN_ADD_PARTICIPANT, CAN_OPEN_JOIN, CAN_SEND_MESSAGE,
+};
 use mimi_wire::messages::submit::*;
 use mimi_wire::messages::update::*;
 use mimi_wire::mls_objects::{
@@ -90,6 +93,68 @@ fn not_allowed(why: impl Into<String>) -> UpdateDecision {
     )
 }
 
+/// Room policy on roles (POL-03 §3, §8): a roles_list update comes alone and gives no
+/// participant role canOpenJoin; only a role with canAddParticipant adds other users; every
+/// participant's role exists.
+fn check_roles(
+    summary: &CommitSummary<'_>,
+    committer: &str,
+    roles_before: &Option<RoleData>,
+    list_before: &[UserRolePair],
+    list_after: &[UserRolePair],
+    faults: &Faults,
+) -> Result<(), String> {
+    let roles_after = mimi_mls::room::roles_list(summary.new_context.extensions());
+    if &roles_after != roles_before {
+        if list_after != list_before && !faults.on(Fault::RoleUpdateMixedAccepted) {
+            return Err(
+                "a roles_list update may not come with participant-list changes (POL-03 §3)".into(),
+            );
+        }
+        let opens = roles_after
+            .iter()
+            .flat_map(|r| &r.roles)
+            .any(|r| r.role_index != 0 && r.role_capabilities.contains(&CAN_OPEN_JOIN));
+        if opens && !faults.on(Fault::OpenJoinRoleAccepted) {
+            return Err("only role 0 may have canOpenJoin (POL-03 §8.1)".into());
+        }
+    }
+    let Some(roles) = roles_before else {
+        return Ok(());
+    };
+    let user = user_of_client(committer);
+    let role = list_before
+        .iter()
+        .find(|p| p.user.0 == user.as_bytes())
+        .map(|p| p.role_index);
+    let adds_others = summary
+        .added
+        .iter()
+        .any(|a| user_of_client(&a.identity) != user);
+    if adds_others
+        && !role.is_some_and(|r| roles.allows(r, CAN_ADD_PARTICIPANT))
+        && !faults.on(Fault::AddRoleNotChecked)
+    {
+        return Err(format!(
+            "{user}'s role has no canAddParticipant (POL-03 §8.1)"
+        ));
+    }
+    let roles = roles_after.as_ref().unwrap_or(roles);
+    if let Some(p) = list_after
+        .iter()
+        .find(|p| roles.role(p.role_index).is_none())
+    {
+        if !faults.on(Fault::ParticipantListOrderUnchecked) {
+            return Err(format!(
+                "role {} of {} is not in the roles_list (P-06 §7.2)",
+                p.role_index,
+                String::from_utf8_lossy(&p.user.0)
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl HubRoom {
     pub fn new(
         uri: String,
@@ -157,6 +222,8 @@ impl HubRoom {
         let participants_before: BTreeSet<String> = self.participants().into_iter().collect();
         let policy = self.policy.clone();
         let removed_users = self.removed_users.clone();
+        let roles_before = mimi_mls::room::roles_list(self.view.group_context().extensions());
+        let list_before = participant_list(self.view.group_context().extensions()).participants;
         let check_policy = |summary: &CommitSummary<'_>| -> Result<(), String> {
             let committer = summary
                 .joined
@@ -183,6 +250,14 @@ impl HubRoom {
                         .into(),
                 );
             }
+            check_roles(
+                summary,
+                &committer,
+                &roles_before,
+                &list_before,
+                &list,
+                faults,
+            )?;
             let listed: BTreeSet<String> = list
                 .iter()
                 .map(|p| String::from_utf8_lossy(&p.user.0).into_owned())
@@ -410,6 +485,20 @@ impl HubRoom {
         let active = self.active_users().contains(sender) && self.participants().contains(sender);
         if (!active || domain_of(sender) != from) && !faults.on(Fault::SenderNotChecked) {
             return not_allowed;
+        }
+        // Where the room has roles, the sender's must allow sending (POL-03 §8.3).
+        let extensions = self.view.group_context().extensions();
+        if let Some(roles) = mimi_mls::room::roles_list(extensions) {
+            let role = participant_list(extensions)
+                .participants
+                .iter()
+                .find(|p| p.user.0 == sender.as_bytes())
+                .map(|p| p.role_index);
+            if !role.is_some_and(|r| roles.allows(r, CAN_SEND_MESSAGE))
+                && !faults.on(Fault::SendRoleNotChecked)
+            {
+                return not_allowed;
+            }
         }
         let current = self.view.epoch();
         match message.epoch() {

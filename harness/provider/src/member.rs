@@ -208,6 +208,7 @@ async fn commit(
                     adds: &adds,
                     removes: &removes,
                     participants,
+                    roles: None,
                     omit_pending: false,
                 },
             )
@@ -241,13 +242,14 @@ async fn commit(
     }
 }
 
-fn with_participant(group: &MlsGroup, user: &str, present: bool) -> ParticipantListData {
+/// The room's participant list with `user` in it with `role`, or (None) out of it.
+fn with_participant(group: &MlsGroup, user: &str, role: Option<u32>) -> ParticipantListData {
     let mut list = participant_list(group.extensions());
     list.participants.retain(|p| p.user.0 != user.as_bytes());
-    if present {
+    if let Some(role_index) = role {
         list.participants.push(UserRolePair {
             user: Opaque(user.as_bytes().to_vec()),
-            role_index: PARTICIPANT_ROLE,
+            role_index,
         });
     }
     // Sorted by user, each once (P-06 §7.2).
@@ -326,13 +328,19 @@ async fn claim(
 }
 
 /// Adds every client of `user` to the room, and the user to its participant list.
-pub async fn invite(shared: &Arc<Shared>, client: &str, room: &str, user: &str) -> Result<u64> {
+pub async fn invite(
+    shared: &Arc<Shared>,
+    client: &str,
+    room: &str,
+    user: &str,
+    role: u32,
+) -> Result<u64> {
     let key_packages = claim(shared, client, room, user).await?;
     commit(shared, client, room, |group| {
         Ok((
             key_packages,
             vec![],
-            Some(with_participant(group, user, true)),
+            Some(with_participant(group, user, Some(role))),
         ))
     })
     .await
@@ -349,7 +357,7 @@ pub async fn remove(shared: &Arc<Shared>, client: &str, room: &str, user: &str) 
         if leaves.is_empty() {
             return Err(invalid(format!("{user} has no clients in the room")));
         }
-        Ok((vec![], leaves, Some(with_participant(group, user, false))))
+        Ok((vec![], leaves, Some(with_participant(group, user, None))))
     })
     .await
 }
@@ -372,6 +380,55 @@ pub async fn leave(shared: &Arc<Shared>, client: &str, room: &str) -> Result<()>
         return Err(refusal(&response));
     }
     Ok(())
+}
+
+/// A consent request (or, with `cancel`, its cancellation) from `client`'s user to `target`,
+/// for a room or for any (P-06 §5.7). A cancel repeats the scope of the request it cancels.
+pub async fn consent(
+    shared: &Arc<Shared>,
+    client: &str,
+    target: &str,
+    room: Option<&str>,
+    cancel: bool,
+) -> Result<()> {
+    use mimi_wire::messages::consent::{ConsentEntry, ConsentOperation};
+    {
+        let mut state = shared.state();
+        find_client(&mut state, client)?;
+    }
+    let target_domain = uri_domain(target)
+        .ok_or_else(|| invalid(format!("{target:?} is not a MIMI user URI")))?
+        .to_string();
+    let room = room.filter(|_| !(cancel && shared.fault(crate::faults::Fault::CancelScopeDiffers)));
+    let entry = ConsentEntry {
+        consent_operation: if cancel {
+            ConsentOperation::cancel
+        } else {
+            ConsentOperation::request
+        },
+        requester_uri: IdentifierUri(user_of_client(client)),
+        target_uri: IdentifierUri(target.to_string()),
+        room_id: room.map(|r| IdentifierUri(r.to_string())),
+        client_key_packages: vec![],
+        consent_extensions: Default::default(),
+    };
+    let answer = shared
+        .peers
+        .call(
+            &target_domain,
+            "requestConsent",
+            &target_domain,
+            entry.to_bytes(),
+        )
+        .await
+        .map_err(ActionError::Peer)?;
+    match answer.status {
+        201 => Ok(()),
+        status => Err(ActionError::Refused(format!(
+            "{target_domain} answered requestConsent with {status}: {}",
+            String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
+        ))),
+    }
 }
 
 /// MIMI content a client writes for a text (content-08 §4): a fresh salt, the sender and room

@@ -13,7 +13,7 @@ use mimi_wire::fields::Opaque;
 use mimi_wire::messages::group_info::{
     GroupInfoRequest, JoiningCodeInTbs, GROUP_INFO_REQUEST_LABEL,
 };
-use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
+use mimi_wire::messages::room_state::{ParticipantListData, Role, RoleData, UserRolePair};
 use mimi_wire::messages::submit::SubmitMessageRequest;
 use mimi_wire::{decode_exact, Encode};
 use openmls::prelude::MlsGroup;
@@ -56,6 +56,8 @@ struct Args {
     /// `commit`: leave out the proposals received in this epoch.
     #[serde(default)]
     omit_pending: bool,
+    /// `commit`: replace the room's roles_list with these roles.
+    roles: Option<Vec<RoleArg>>,
     /// `propose`: break the first proposal's signature, so that it does not verify.
     #[serde(default)]
     corrupt: bool,
@@ -80,6 +82,15 @@ struct Args {
     /// `message`: make a NotifyBody from the hub (the harness) instead of a SubmitMessageRequest,
     /// with this many messages.
     notify: Option<usize>,
+}
+
+/// A role in `commit`'s `roles`: its index, name and capabilities (POL-03 §10.2 code points).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleArg {
+    index: u32,
+    name: String,
+    capabilities: Vec<u16>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -293,6 +304,12 @@ fn commit(
             adds: &key_packages,
             removes: &removes,
             participants,
+            roles: args.roles.as_ref().map(|roles| RoleData {
+                roles: roles
+                    .iter()
+                    .map(|r| Role::named(r.index, &r.name, &r.capabilities))
+                    .collect(),
+            }),
             omit_pending: args.omit_pending,
         },
     );
@@ -405,6 +422,7 @@ fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
             adds: &key_packages,
             removes: &[],
             participants: Some(list),
+            roles: None,
             omit_pending: false,
         },
     )?;

@@ -118,6 +118,43 @@ wire_struct!(
     }
 );
 
+/// Role capabilities (POL-03 §10.2) the reference rooms use.
+pub const CAN_ADD_PARTICIPANT: u16 = 0x0000;
+pub const CAN_REMOVE_PARTICIPANT: u16 = 0x0001;
+pub const CAN_OPEN_JOIN: u16 = 0x0004;
+pub const CAN_REMOVE_SELF: u16 = 0x0006;
+pub const CAN_SEND_MESSAGE: u16 = 0x0100;
+pub const CAN_RECEIVE_MESSAGE: u16 = 0x0101;
+
+impl RoleData {
+    pub fn role(&self, index: u32) -> Option<&Role> {
+        self.roles.iter().find(|r| r.role_index == index)
+    }
+
+    /// Whether the role with this index has the capability (no such role has none).
+    pub fn allows(&self, index: u32, capability: u16) -> bool {
+        self.role(index)
+            .is_some_and(|r| r.role_capabilities.contains(&capability))
+    }
+}
+
+impl Role {
+    /// A role with only a name and capabilities, unconstrained.
+    pub fn named(role_index: u32, name: &str, capabilities: &[u16]) -> Self {
+        Self {
+            role_index,
+            role_name: Text(name.to_string()),
+            role_description: Text(String::new()),
+            role_capabilities: capabilities.to_vec(),
+            minimum_participants_constraint: 0,
+            maximum_participants_constraint: None,
+            minimum_active_participants_constraint: 0,
+            maximum_active_participants_constraint: None,
+            authorized_role_changes: vec![],
+        }
+    }
+}
+
 wire_struct!(
     /// `BaseRoomPolicy` (POL-03 §5); booleans are uint8 0/1 on the wire.
     BaseRoomPolicy {
