@@ -58,8 +58,8 @@ pub fn router(shared: SharedState, token: String) -> Router {
         .route("/v1/clients/{client}/messages", get(messages))
         .route("/v1/clients/{client}/rooms/{room}", get(room_state))
         .route("/v1/assets", post(upload_asset))
-        .route("/v1/consent", post(request_consent))
-        .route("/v1/consent/cancel", post(cancel_consent))
+        .route("/v1/consent", post(|s, b| consent(s, b, false)))
+        .route("/v1/consent/cancel", post(|s, b| consent(s, b, true)))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such driver operation") })
         .layer(middleware::from_fn_with_state(Arc::new(token), authorise))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_DRIVER_BODY))
@@ -325,33 +325,14 @@ struct ConsentRequest {
     room: Option<String>,
 }
 
-async fn request_consent(
+/// A consent request, or (`cancel`) its cancellation.
+async fn consent(
     State(shared): State<SharedState>,
     Body(body): Body<ConsentRequest>,
+    cancel: bool,
 ) -> Answer {
-    member::consent(
-        &shared,
-        &body.client,
-        &body.user,
-        body.room.as_deref(),
-        false,
-    )
-    .await?;
-    ok(StatusCode::ACCEPTED, json!({}))
-}
-
-async fn cancel_consent(
-    State(shared): State<SharedState>,
-    Body(body): Body<ConsentRequest>,
-) -> Answer {
-    member::consent(
-        &shared,
-        &body.client,
-        &body.user,
-        body.room.as_deref(),
-        true,
-    )
-    .await?;
+    let room = body.room.as_deref();
+    member::consent(&shared, &body.client, &body.user, room, cancel).await?;
     ok(StatusCode::ACCEPTED, json!({}))
 }
 

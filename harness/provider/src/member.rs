@@ -310,18 +310,11 @@ async fn claim(
         };
         call_peer(shared, &via, "keyMaterial", user, request.to_bytes()).await?
     };
-    let key_packages: Vec<_> = response
-        .clients
-        .into_iter()
-        .filter_map(|c| match c.body {
-            ClientKeyMaterialBody::KeyPackage(kp) => Some(*kp),
-            _ => None,
-        })
-        .collect();
+    let user_status = response.user_status;
+    let key_packages = response.key_packages();
     if key_packages.is_empty() {
         return Err(ActionError::Refused(format!(
-            "no KeyPackage for {user}: userStatus {}",
-            response.user_status
+            "no KeyPackage for {user}: userStatus {user_status}"
         )));
     }
     Ok(key_packages)

@@ -320,18 +320,7 @@ fn claim(peer: &HarnessPeer, user: &str) -> KeyMaterialResponse {
         .map(|m| {
             let mut member = m.lock().unwrap_or_else(|e| e.into_inner());
             let client_uri = IdentifierUri(member.sim.uri.clone());
-            match member.claim_key_package() {
-                Some(kp) => ClientKeyMaterial {
-                    client_status: CLIENT_SUCCESS,
-                    client_uri,
-                    body: ClientKeyMaterialBody::KeyPackage(Box::new(kp)),
-                },
-                None => ClientKeyMaterial {
-                    client_status: CLIENT_EXHAUSTED,
-                    client_uri,
-                    body: ClientKeyMaterialBody::Empty,
-                },
-            }
+            ClientKeyMaterial::offering(client_uri, member.claim_key_package())
         })
         .collect();
     KeyMaterialResponse {

@@ -389,7 +389,7 @@ fn create_room(member: &mut Member, room: &str) -> Result<Value, String> {
 /// As the room's hub: adds the clients whose KeyPackages a claim returned, and makes the
 /// NotifyBody that carries their Welcome (with the full tree) to their provider.
 fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
-    use mimi_wire::messages::key_material::{ClientKeyMaterialBody, KeyMaterialResponse};
+    use mimi_wire::messages::key_material::KeyMaterialResponse;
     use mimi_wire::messages::notify::{FanoutMessage, FanoutRest, NotifyBody};
     let claim = args
         .key_material
@@ -398,21 +398,15 @@ fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
     let claim = hex::decode(claim).map_err(|e| format!("keyMaterial is not hex: {e}"))?;
     let claim = decode_exact::<KeyMaterialResponse>(&claim)
         .map_err(|e| format!("keyMaterial is not a KeyMaterialResponse: {e}"))?;
-    let key_packages: Vec<_> = claim
-        .clients
-        .into_iter()
-        .filter_map(|c| match c.body {
-            ClientKeyMaterialBody::KeyPackage(kp) => Some(*kp),
-            _ => None,
-        })
-        .collect();
+    let user = claim.user_uri.0.clone();
+    let key_packages = claim.key_packages();
     if key_packages.is_empty() {
         return Err("the claim holds no KeyPackage".into());
     }
     let (sim, group) = group_of(member, room)?;
     let mut list = participant_list(group.extensions());
     list.participants.push(UserRolePair {
-        user: Opaque(claim.user_uri.0.as_bytes().to_vec()),
+        user: Opaque(user.into_bytes()),
         role_index: PARTICIPANT_ROLE,
     });
     list.participants.sort_by(|a, b| a.user.0.cmp(&b.user.0));

@@ -268,18 +268,7 @@ fn claim(
         }
         kp
     };
-    match key_package {
-        Some(kp) => ClientKeyMaterial {
-            client_status: CLIENT_SUCCESS,
-            client_uri,
-            body: ClientKeyMaterialBody::KeyPackage(Box::new(kp)),
-        },
-        None => ClientKeyMaterial {
-            client_status: CLIENT_EXHAUSTED,
-            client_uri,
-            body: ClientKeyMaterialBody::Empty,
-        },
-    }
+    ClientKeyMaterial::offering(client_uri, key_package)
 }
 
 /// The capabilities in a KeyPackage's leaf node, as the wire carries them.

@@ -221,6 +221,37 @@ impl Render for KeyMaterialResponse {
     }
 }
 
+impl ClientKeyMaterial {
+    /// A client's answer to a claim: its KeyPackage, or keyMaterialExhausted when it has none.
+    pub fn offering(client_uri: IdentifierUri, key_package: Option<KeyPackage>) -> Self {
+        match key_package {
+            Some(kp) => Self {
+                client_status: CLIENT_SUCCESS,
+                client_uri,
+                body: ClientKeyMaterialBody::KeyPackage(Box::new(kp)),
+            },
+            None => Self {
+                client_status: CLIENT_EXHAUSTED,
+                client_uri,
+                body: ClientKeyMaterialBody::Empty,
+            },
+        }
+    }
+}
+
+impl KeyMaterialResponse {
+    /// The KeyPackages the response hands out.
+    pub fn key_packages(self) -> Vec<KeyPackage> {
+        self.clients
+            .into_iter()
+            .filter_map(|c| match c.body {
+                ClientKeyMaterialBody::KeyPackage(kp) => Some(*kp),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
