@@ -84,6 +84,7 @@ fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
             domain,
             &args.harness_domain,
             None,
+            None,
             &endpoints,
             &Default::default(),
             None,
@@ -97,6 +98,7 @@ fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
 pub fn profile_yaml(
     domain: &str,
     harness: &str,
+    harness_listen: Option<std::net::SocketAddr>,
     address: Option<&str>,
     endpoints: &[String],
     users: &std::collections::BTreeMap<String, String>,
@@ -123,6 +125,9 @@ pub fn profile_yaml(
                 .into(),
         ),
     };
+    let listen = harness_listen
+        .map(|a| format!("  listen: \"{a}\"\n"))
+        .unwrap_or_default();
     format!(
         "# A provider profile for {domain}; run with: mimi-conformance run --provider profile-{domain}.yaml\n\
 name: {domain}\n\
@@ -130,7 +135,7 @@ domain: {domain}\n\
 # directory: https://{domain}/.well-known/mimi-protocol-directory\n\
 address-overrides: {overrides}\n\
 trust-roots: [ca.pem]\n\
-harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.key.pem\n\
+harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.key.pem\n{listen}\
 draft: \"06\"\n\
 roles: {roles}\n\
 endpoints: [{}]\n\

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// The domain the harness (or your tool) presents as a client.
     #[arg(long, default_value = "harness.example")]
     pub harness_domain: String,
+    /// Where the harness will serve link B (its `run` listens there): the providers reach the
+    /// harness's domain at this address, and the profiles say so.
+    #[arg(long)]
+    pub harness_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub ca: crate::pki::CaArgs,
     /// Switch on a named fault in every provider served (repeatable).
@@ -118,6 +122,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         });
     }
     let running = mimi_reference_provider::start_network(configs).await?;
+    if let Some(addr) = args.harness_listen {
+        for provider in &running {
+            provider.route(&args.harness_domain, addr);
+        }
+    }
     let mut printed = String::new();
     for provider in &running {
         let domain = &provider.domain;
@@ -135,6 +144,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let profile = profile_yaml(
             domain,
             &args.harness_domain,
+            args.harness_listen,
             Some(&provider.addr.to_string()),
             &endpoints,
             &users,

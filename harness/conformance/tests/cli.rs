@@ -341,7 +341,13 @@ fn serve(name: &str, extra: &[&str]) -> (std::process::Child, PathBuf, PathBuf) 
 /// recorded on a first run, not failed).
 #[test]
 fn serve_writes_profiles_that_run_passes_against() {
-    let (mut server, profile, peer) = serve("serve", &[]);
+    // The harness serves link B where the served providers expect it.
+    let harness_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (mut server, profile, peer) = serve("serve", &["--harness-listen", &harness_listen]);
     let reports = profile.parent().unwrap().join("reports");
     let out = harness(&[
         "run",
@@ -363,12 +369,14 @@ fn serve_writes_profiles_that_run_passes_against() {
     );
     // Rooms span the two served providers, through their driver APIs.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("test A::rooms::external-join ") && l.ends_with("... ok")),
-        "{stdout}"
-    );
+    for case in ["A::rooms::external-join", "B::notify::welcome-routing"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("test {case} ")) && l.ends_with("... ok")),
+            "{case} did not pass: {stdout}"
+        );
+    }
 }
 
 /// A broken derived requirement is informational: the run passes, and the grade is shown on
