@@ -70,7 +70,6 @@ pub struct HarnessPeer {
     pub addr: SocketAddr,
     inner: Mutex<Inner>,
     arrived: tokio::sync::Notify,
-    _handle: axum_server::Handle<SocketAddr>,
 }
 
 /// The simulated clients a case registered; they leave the peer when the case ends.
@@ -102,13 +101,11 @@ impl HarnessPeer {
         let listener = std::net::TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let handle = axum_server::Handle::new();
         let peer = Arc::new(Self {
             domain: domain.to_string(),
             addr,
             inner: Mutex::new(Inner::default()),
             arrived: tokio::sync::Notify::new(),
-            _handle: handle.clone(),
         });
         let app = Router::new()
             .route(
@@ -122,7 +119,6 @@ impl HarnessPeer {
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let server = axum_server::from_tcp(listener)?
             .acceptor(acceptor)
-            .handle(handle)
             .serve(app.into_make_service());
         tokio::spawn(async move {
             if let Err(e) = server.await {
