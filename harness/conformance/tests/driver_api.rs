@@ -54,6 +54,21 @@ impl Exerciser {
         (response.status, json)
     }
 
+    /// Calls, and requires the answer's status.
+    async fn expect(
+        &mut self,
+        driver: &DriverClient,
+        name: &str,
+        path: &[(&str, &str)],
+        body: Option<Value>,
+        status: u16,
+        why: &str,
+    ) -> Value {
+        let (got, json) = self.call(driver, name, path, body).await;
+        assert_eq!(got, status, "{name} {path:?}: {why} (answer: {json})");
+        json
+    }
+
     /// Repeats a read until `done` holds (fan-out is asynchronous).
     async fn until(
         &mut self,
@@ -96,7 +111,7 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
         seen: BTreeSet::new(),
     };
     session.runtime.block_on(async {
-        assert_eq!(x.call(a, "listUsers", &[], None).await.0, 200);
+        x.expect(a, "listUsers", &[], None, 200, "").await;
         // Every operation needs the token; each gets a request that is otherwise well-formed.
         let somebody = [
             ("user", "mimi://a.example/u/x"),
@@ -114,79 +129,24 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
                 "requestConsent" | "cancelConsent" => Some(json!({"client": "c", "user": "u"})),
                 _ => None,
             };
-            let (status, _) = x.call(&wrong_token, &op.name, &somebody, body).await;
-            assert_eq!(status, 401, "{} without the token", op.name);
+            x.expect(&wrong_token, &op.name, &somebody, body, 401, "without the token")
+                .await;
         }
-        let (status, ann) = x
-            .call(a, "createUser", &[], Some(json!({"name": "ann-api"})))
-            .await;
-        assert_eq!(status, 201);
-        let (status, _) = x
-            .call(a, "createUser", &[], Some(json!({"name": "ann-api"})))
-            .await;
-        assert_eq!(status, 400, "a second user of the same name");
+        let ann = x.expect(a, "createUser", &[], Some(json!({"name": "ann-api"})), 201, "").await;
+        x.expect(a, "createUser", &[], Some(json!({"name": "ann-api"})), 400, "a second user of the same name").await;
         let ann_client = s(&ann["clients"][0]);
         let ann_user = s(&ann["user"]);
-        assert_eq!(
-            x.call(a, "createClient", &[("user", &ann_user)], None)
-                .await
-                .0,
-            201
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "createClient",
-                &[("user", "mimi://a.example/u/nobody")],
-                None
-            )
-            .await
-            .0,
-            400
-        );
-        let (_, ben) = x
-            .call(b, "createUser", &[], Some(json!({"name": "ben-api"})))
-            .await;
+        x.expect(a, "createClient", &[("user", &ann_user)], None, 201, "").await;
+        x.expect(a, "createClient", &[("user", "mimi://a.example/u/nobody")], None, 400, "").await;
+        let ben = x.expect(b, "createUser", &[], Some(json!({"name": "ben-api"})), 201, "").await;
         let ben_user = s(&ben["user"]);
         let ben_client = s(&ben["clients"][0]);
-        let (status, room) = x
-            .call(
-                a,
-                "createRoom",
-                &[],
-                Some(json!({"client": ann_client, "name": "api"})),
-            )
-            .await;
-        assert_eq!(status, 201);
+        let room = x.expect(a, "createRoom", &[], Some(json!({"client": ann_client, "name": "api"})), 201, "").await;
         let room = s(&room["room"]);
-        let (status, _) = x
-            .call(
-                a,
-                "createRoom",
-                &[],
-                Some(json!({"client": "mimi://a.example/d/none/1", "name": "api2"})),
-            )
-            .await;
-        assert_eq!(status, 400, "a room for a client that does not exist");
+        x.expect(a, "createRoom", &[], Some(json!({"client": "mimi://a.example/d/none/1", "name": "api2"})), 400, "a room for a client that does not exist").await;
         let invite = |user: &str| Some(json!({"client": ann_client, "user": user}));
-        assert_eq!(
-            x.call(a, "invite", &[("room", &room)], invite(&ben_user))
-                .await
-                .0,
-            200
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "invite",
-                &[("room", &room)],
-                invite("mimi://unreachable.example/u/z")
-            )
-            .await
-            .0,
-            502,
-            "a user whose provider cannot be reached"
-        );
+        x.expect(a, "invite", &[("room", &room)], invite(&ben_user), 200, "").await;
+        x.expect(a, "invite", &[("room", &room)], invite("mimi://unreachable.example/u/z"), 502, "a user whose provider cannot be reached").await;
         x.until(
             b,
             "roomState",
@@ -194,83 +154,23 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
             |j| j["epoch"] == 1,
         )
         .await;
-        assert_eq!(
-            x.call(
-                b,
-                "roomState",
-                &[("client", &ben_client), ("room", "mimi://a.example/r/none")],
-                None
-            )
-            .await
-            .0,
-            404
-        );
+        x.expect(b, "roomState", &[("client", &ben_client), ("room", "mimi://a.example/r/none")], None, 404, "").await;
         let message =
             |client: &str, content: &str| Some(json!({"client": client, "content": content}));
-        assert_eq!(
-            x.call(
-                a,
-                "sendMessage",
-                &[("room", &room)],
-                message(&ann_client, &content)
-            )
-            .await
-            .0,
-            200
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "sendMessage",
-                &[("room", &room)],
-                Some(json!({"client": ann_client, "text": "written by the client"}))
-            )
-            .await
-            .0,
-            200
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "sendMessage",
-                &[("room", &room)],
-                message(&ann_client, "*not base64*")
-            )
-            .await
-            .0,
-            400
-        );
+        x.expect(a, "sendMessage", &[("room", &room)], message(&ann_client, &content), 200, "").await;
+        x.expect(a, "sendMessage", &[("room", &room)], Some(json!({"client": ann_client, "text": "written by the client"})), 200, "").await;
+        x.expect(a, "sendMessage", &[("room", &room)], message(&ann_client, "*not base64*"), 400, "").await;
         x.until(b, "receivedMessages", &[("client", &ben_client)], |j| {
             j["messages"].as_array().is_some_and(|m| m.len() == 2)
         })
         .await;
-        assert_eq!(
-            x.call(
-                a,
-                "receivedMessages",
-                &[("client", "mimi://a.example/d/none/1")],
-                None
-            )
-            .await
-            .0,
-            400
-        );
+        x.expect(a, "receivedMessages", &[("client", "mimi://a.example/d/none/1")], None, 400, "").await;
         // ben's second client joins by external commit, proposes to leave, and ann commits that.
-        let (_, second) = x
-            .call(b, "createClient", &[("user", &ben_user)], None)
-            .await;
+        let second = x.expect(b, "createClient", &[("user", &ben_user)], None, 201, "").await;
         let second = s(&second["client"]);
         let only = |client: &str| Some(json!({"client": client}));
-        assert_eq!(
-            x.call(b, "join", &[("room", &room)], only(&second)).await.0,
-            200
-        );
-        assert_eq!(
-            x.call(b, "leave", &[("room", &room)], only(&second))
-                .await
-                .0,
-            202
-        );
+        x.expect(b, "join", &[("room", &room)], only(&second), 200, "").await;
+        x.expect(b, "leave", &[("room", &room)], only(&second), 202, "").await;
         x.until(
             a,
             "roomState",
@@ -306,152 +206,31 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
                 .contains(&json!(second)),
             "the commit carried out the leave: {state}"
         );
-        assert_eq!(
-            x.call(
-                a,
-                "join",
-                &[("room", &room)],
-                only("mimi://a.example/d/none/1")
-            )
-            .await
-            .0,
-            400,
-            "a client that does not exist"
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "roomState",
-                &[("client", "mimi://a.example/d/none/1"), ("room", &room)],
-                None
-            )
-            .await
-            .0,
-            400,
-            "a client that does not exist"
-        );
-        let (_, carol) = x
-            .call(a, "createUser", &[], Some(json!({"name": "cat-api"})))
-            .await;
+        x.expect(a, "join", &[("room", &room)], only("mimi://a.example/d/none/1"), 400, "a client that does not exist").await;
+        x.expect(a, "roomState", &[("client", "mimi://a.example/d/none/1"), ("room", &room)], None, 400, "a client that does not exist").await;
+        let carol = x.expect(a, "createUser", &[], Some(json!({"name": "cat-api"})), 201, "").await;
         let carol_client = s(&carol["clients"][0]);
-        assert_eq!(
-            x.call(a, "join", &[("room", &room)], only(&carol_client))
-                .await
-                .0,
-            409,
-            "a user who is no participant cannot join"
-        );
-        assert_eq!(
-            x.call(a, "leave", &[("room", &room)], only(&carol_client))
-                .await
-                .0,
-            400,
-            "a client that is not a member cannot leave"
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "sendMessage",
-                &[("room", &room)],
-                message(&carol_client, &content)
-            )
-            .await
-            .0,
-            400,
-            "a client that is not a member cannot send"
-        );
-        assert_eq!(
-            x.call(a, "remove", &[("room", &room)], invite(&ben_user))
-                .await
-                .0,
-            200
-        );
-        assert_eq!(
-            x.call(a, "remove", &[("room", &room)], invite(&ben_user))
-                .await
-                .0,
-            400,
-            "ben is no longer a participant"
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "remove",
-                &[("room", &room)],
-                Some(json!({"client": "x", "user": ben_user}))
-            )
-            .await
-            .0,
-            400
-        );
-        assert_eq!(
-            x.call(a, "commit", &[("room", &room)], only(&carol_client))
-                .await
-                .0,
-            400,
-            "carol has no group to commit in"
-        );
-        assert_eq!(
-            x.call(
-                a,
-                "invite",
-                &[("room", &room)],
-                Some(json!({"client": carol_client, "user": ben_user}))
-            )
-            .await
-            .0,
-            400,
-            "carol is no member of the room"
-        );
-        let (_, solo) = x
-            .call(
-                a,
-                "createRoom",
-                &[],
-                Some(json!({"client": ann_client, "name": "solo", "maxUsers": 1})),
-            )
-            .await;
-        assert_eq!(
-            x.call(
-                a,
-                "invite",
-                &[("room", &s(&solo["room"]))],
-                invite(&ben_user)
-            )
-            .await
-            .0,
-            409,
-            "the hub refuses a second user in a room for one"
-        );
+        x.expect(a, "join", &[("room", &room)], only(&carol_client), 409, "a user who is no participant cannot join").await;
+        x.expect(a, "leave", &[("room", &room)], only(&carol_client), 400, "a client that is not a member cannot leave").await;
+        x.expect(a, "sendMessage", &[("room", &room)], message(&carol_client, &content), 400, "a client that is not a member cannot send").await;
+        x.expect(a, "remove", &[("room", &room)], invite(&ben_user), 200, "").await;
+        x.expect(a, "remove", &[("room", &room)], invite(&ben_user), 400, "ben is no longer a participant").await;
+        x.expect(a, "remove", &[("room", &room)], Some(json!({"client": "x", "user": ben_user})), 400, "").await;
+        x.expect(a, "commit", &[("room", &room)], only(&carol_client), 400, "carol has no group to commit in").await;
+        x.expect(a, "invite", &[("room", &room)], Some(json!({"client": carol_client, "user": ben_user})), 400, "carol is no member of the room").await;
+        let solo = x.expect(a, "createRoom", &[], Some(json!({"client": ann_client, "name": "solo", "maxUsers": 1})), 201, "").await;
+        x.expect(a, "invite", &[("room", &s(&solo["room"]))], invite(&ben_user), 409, "the hub refuses a second user in a room for one").await;
         // Consent to reach dora of the other provider, for the room, then its cancellation.
         for op in ["requestConsent", "cancelConsent"] {
             let consent = |user: &str| {
                 Some(json!({"client": ann_client, "user": user, "room": room}))
             };
-            assert_eq!(x.call(a, op, &[], consent("mimi://b.example/u/dora")).await.0, 202);
-            assert_eq!(
-                x.call(a, op, &[], consent("mimi://unreachable.example/u/z")).await.0,
-                502
-            );
-            assert_eq!(
-                x.call(a, op, &[], Some(json!({"client": "mimi://a.example/d/none/1", "user": "mimi://b.example/u/dora"})))
-                    .await
-                    .0,
-                400
-            );
+            x.expect(a, op, &[], consent("mimi://b.example/u/dora"), 202, "").await;
+            x.expect(a, op, &[], consent("mimi://unreachable.example/u/z"), 502, "").await;
+            x.expect(a, op, &[], Some(json!({"client": "mimi://a.example/d/none/1", "user": "mimi://b.example/u/dora"})), 400, "").await;
         }
-        assert_eq!(
-            x.call(a, "uploadAsset", &[], Some(json!({"content": content})))
-                .await
-                .0,
-            201
-        );
-        assert_eq!(
-            x.call(a, "uploadAsset", &[], Some(json!({"content": "*"})))
-                .await
-                .0,
-            400
-        );
+        x.expect(a, "uploadAsset", &[], Some(json!({"content": content})), 201, "").await;
+        x.expect(a, "uploadAsset", &[], Some(json!({"content": "*"})), 400, "").await;
     });
     let declared: BTreeSet<(String, u16)> = spec()
         .operations

@@ -65,10 +65,7 @@ fn room_bodies(room: &str) -> Vec<(&'static str, Vec<u8>)> {
         "mimi://harness.example/d/storm/1",
         mimi_mls::DEFAULT_CIPHERSUITE,
     );
-    let sender = mimi_mls::room::HubSender {
-        signature_key: hub.signature_key().to_vec(),
-        credential: openmls::prelude::BasicCredential::new(hub.uri.clone().into_bytes()).into(),
-    };
+    let sender = mimi_mls::room::HubSender::of(&hub);
     let mut group = client
         .create_room(room.as_bytes(), &sender, &Default::default())
         .unwrap();

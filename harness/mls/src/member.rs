@@ -347,10 +347,7 @@ mod tests {
     fn proposal_ref_is_the_ref_openmls_keeps() {
         let hub = SimClient::new("mimi://hub.example", crate::DEFAULT_CIPHERSUITE);
         let alice = SimClient::new("mimi://a.example/d/alice/1", crate::DEFAULT_CIPHERSUITE);
-        let sender = HubSender {
-            signature_key: hub.signature_key().to_vec(),
-            credential: openmls::prelude::BasicCredential::new(hub.uri.clone().into_bytes()).into(),
-        };
+        let sender = HubSender::of(&hub);
         let mut group = alice
             .create_room(b"mimi://hub.example/r/refs", &sender, &Default::default())
             .unwrap();

@@ -20,6 +20,16 @@ pub struct HubSender {
     pub credential: Credential,
 }
 
+impl HubSender {
+    /// The hub that `hub` signs for: its key, and its URI as a basic credential.
+    pub fn of(hub: &SimClient) -> Self {
+        Self {
+            signature_key: hub.signature_key().to_vec(),
+            credential: BasicCredential::new(hub.uri.clone().into_bytes()).into(),
+        }
+    }
+}
+
 /// What a commit that adds members produces.
 pub struct AddOutcome {
     pub commit: Vec<u8>,

@@ -5,14 +5,11 @@ use mimi_mls::room::{ratchet_tree, welcome_new_members, HubSender};
 use mimi_mls::{SimClient, DEFAULT_CIPHERSUITE};
 use mimi_wire::fields::Opaque;
 use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
-use openmls::prelude::{BasicCredential, Lifetime};
+use openmls::prelude::Lifetime;
 
 fn room(alice: &SimClient) -> openmls::prelude::MlsGroup {
     let hub = SimClient::new("mimi://a.example", DEFAULT_CIPHERSUITE);
-    let sender = HubSender {
-        signature_key: hub.signature_key().to_vec(),
-        credential: BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-    };
+    let sender = HubSender::of(&hub);
     let participants = ParticipantListData {
         participants: vec![UserRolePair {
             user: Opaque(b"mimi://a.example/u/alice".to_vec()),

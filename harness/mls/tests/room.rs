@@ -10,7 +10,7 @@ use mimi_wire::fields::Opaque;
 use mimi_wire::messages::room_state::{ParticipantListData, UserRolePair};
 use mimi_wire::mls_objects::{GroupInfo, MlsMessage};
 use mimi_wire::Render;
-use openmls::prelude::{BasicCredential, Lifetime};
+use openmls::prelude::Lifetime;
 
 fn content() -> Vec<u8> {
     std::fs::read(concat!(
@@ -35,10 +35,7 @@ fn participants(users: &[&str]) -> ParticipantListData {
 #[test]
 fn a_two_client_room_exchanges_a_message_that_outsiders_cannot_read() {
     let hub = SimClient::new("mimi://a.example", DEFAULT_CIPHERSUITE);
-    let hub_sender = HubSender {
-        signature_key: hub.signature_key().to_vec(),
-        credential: BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-    };
+    let hub_sender = HubSender::of(&hub);
     let alice = SimClient::new("mimi://a.example/d/alice/1", DEFAULT_CIPHERSUITE);
     let bob = SimClient::new("mimi://b.example/d/bob/1", DEFAULT_CIPHERSUITE);
     let carol = SimClient::new("mimi://c.example/d/carol/1", DEFAULT_CIPHERSUITE);
@@ -125,10 +122,7 @@ fn a_two_client_room_exchanges_a_message_that_outsiders_cannot_read() {
 #[test]
 fn a_new_client_joins_externally_from_a_group_info() {
     let hub = SimClient::new("mimi://a.example", DEFAULT_CIPHERSUITE);
-    let hub_sender = HubSender {
-        signature_key: hub.signature_key().to_vec(),
-        credential: BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-    };
+    let hub_sender = HubSender::of(&hub);
     let alice = SimClient::new("mimi://a.example/d/alice/1", DEFAULT_CIPHERSUITE);
     let dave = SimClient::new("mimi://a.example/d/alice/2", DEFAULT_CIPHERSUITE);
     let mut room = alice

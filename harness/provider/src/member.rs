@@ -92,11 +92,7 @@ pub fn create_room(
     if state.rooms.len() >= crate::state::MAX_ROOMS {
         return Err(invalid("this provider hosts as many rooms as it keeps"));
     }
-    let hub = HubSender {
-        signature_key: shared.hub.signature_key().to_vec(),
-        credential: openmls::prelude::BasicCredential::new(shared.hub.uri.clone().into_bytes())
-            .into(),
-    };
+    let hub = HubSender::of(&shared.hub);
     let participants = ParticipantListData {
         participants: vec![UserRolePair {
             user: Opaque(user_of_client(client).into_bytes()),

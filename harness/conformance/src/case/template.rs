@@ -43,7 +43,7 @@ fn message_id(content: String, sender: String, room: String) -> Result<String, m
 }
 
 /// `now_ms()`: milliseconds since the UNIX epoch, for checks of timestamps a provider sets.
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -93,10 +93,6 @@ struct RoleArg {
     capabilities: Vec<u16>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs `op` for `client` (one of `members`) with `args`.
 pub fn run(
     op: &str,
@@ -218,14 +214,14 @@ fn inbox(member: &Member) -> Value {
                     Err(e) => Value::String(e.clone()),
                 },
                 "hubTimestamp": d.hub_timestamp,
-                "messageId": hex(&d.message_id),
+                "messageId": hex::encode(&d.message_id),
                 "franked": d.franked,
                 "frankVerifies": match &d.frank_verifies {
                     None => Value::Null,
                     Some(Ok(())) => Value::Bool(true),
                     Some(Err(e)) => Value::String(e.clone()),
                 },
-                "frankingTag": d.franking_tag.as_deref().map(hex),
+                "frankingTag": d.franking_tag.as_deref().map(hex::encode),
                 "frankingTagMatches": match (&d.franking_tag, expected_tag) {
                     (Some(tag), Some(expected)) => tag.as_slice() == expected.as_slice(),
                     _ => false,
@@ -320,7 +316,7 @@ fn commit(
         staged.welcome.as_deref(),
         &staged.group_info,
     )?;
-    Ok(json!({"bundle": hex(&bundle.to_bytes()), "epoch": epoch}))
+    Ok(json!({"bundle": hex::encode(bundle.to_bytes()), "epoch": epoch}))
 }
 
 fn propose(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
@@ -342,11 +338,13 @@ fn propose(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
     }
     let refs: Vec<String> = made
         .iter()
-        .map(|p| hex(&mimi_mls::member::proposal_ref(p, suite)))
+        .map(|p| hex::encode(mimi_mls::member::proposal_ref(p, suite)))
         .collect();
     let first = made.remove(0);
     let bundle = mimi_mls::member::proposal_bundle(&first, made)?;
-    Ok(json!({"bundle": hex(&bundle.to_bytes()), "epoch": group.epoch().as_u64(), "refs": refs}))
+    Ok(
+        json!({"bundle": hex::encode(bundle.to_bytes()), "epoch": group.epoch().as_u64(), "refs": refs}),
+    )
 }
 
 /// The harness's hub signer for rooms its clients host: its domain's URI.
@@ -358,20 +356,10 @@ fn harness_hub(client_uri: &str) -> mimi_mls::SimClient {
     mimi_mls::SimClient::new(format!("mimi://{domain}"), mimi_mls::DEFAULT_CIPHERSUITE)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 /// A room with the harness as hub and this client as its first member.
 fn create_room(member: &mut Member, room: &str) -> Result<Value, String> {
     let hub = harness_hub(&member.sim.uri);
-    let sender = mimi_mls::room::HubSender {
-        signature_key: hub.signature_key().to_vec(),
-        credential: openmls::prelude::BasicCredential::new(hub.uri.clone().into_bytes()).into(),
-    };
+    let sender = mimi_mls::room::HubSender::of(&hub);
     let participants = ParticipantListData {
         participants: vec![UserRolePair {
             user: Opaque(user_of_client(&member.sim.uri).into_bytes()),
@@ -423,7 +411,7 @@ fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
     sim.confirm_commit(group)?;
     let welcome = staged.welcome.ok_or("the commit made no Welcome")?;
     let notify = NotifyBody(vec![FanoutMessage {
-        timestamp: now_ms(),
+        timestamp: crate::case::template::now_ms(),
         message: decode_exact(&welcome).map_err(|e| format!("our own Welcome: {e}"))?,
         rest: FanoutRest::Welcome {
             ratchet_tree_option: mimi_wire::messages::common_mls::RatchetTreeOption::Full(
@@ -431,7 +419,7 @@ fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
             ),
         },
     }]);
-    Ok(json!({"notify": hex(&notify.to_bytes()), "epoch": group.epoch().as_u64()}))
+    Ok(json!({"notify": hex::encode(notify.to_bytes()), "epoch": group.epoch().as_u64()}))
 }
 
 fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
@@ -453,12 +441,12 @@ fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
         for _ in 0..count.clamp(1, 64) {
             let message = sim.send(group, &content, tag.as_ref())?;
             messages.push(FanoutMessage {
-                timestamp: now_ms(),
+                timestamp: crate::case::template::now_ms(),
                 message: decode_exact(&message).map_err(|e| format!("our own message: {e}"))?,
                 rest: FanoutRest::Application { frank: None },
             });
         }
-        return Ok(json!({"notify": hex(&NotifyBody(messages).to_bytes())}));
+        return Ok(json!({"notify": hex::encode(NotifyBody(messages).to_bytes())}));
     }
     let message = match args.kind.as_deref() {
         None | Some("application") => sim.send(group, &content, tag.as_ref())?,
@@ -478,7 +466,7 @@ fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
                 .unwrap_or_else(|| user_of_client(&sim.uri)),
         ),
     };
-    Ok(json!({"request": hex(&request.to_bytes()), "epoch": group.epoch().as_u64()}))
+    Ok(json!({"request": hex::encode(request.to_bytes()), "epoch": group.epoch().as_u64()}))
 }
 
 fn group_info_request(member: &Member, args: &Args) -> Value {
@@ -501,5 +489,5 @@ fn group_info_request(member: &Member, args: &Args) -> Value {
         signature[0] ^= 0xff;
     }
     request.signature = Opaque(signature);
-    json!({"request": hex(&request.to_bytes())})
+    json!({"request": hex::encode(request.to_bytes())})
 }

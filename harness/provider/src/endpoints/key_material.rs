@@ -262,11 +262,7 @@ fn claim(
     } else if shared.fault(Fault::KeyPackageReused) {
         client.key_packages.front().cloned()
     } else {
-        let kp = client.key_packages.pop_front();
-        if let Some(reference) = kp.as_ref().and_then(KeyPackage::reference) {
-            client.claimed_refs.insert(reference);
-        }
-        kp
+        client.claim_key_package()
     };
     ClientKeyMaterial::offering(client_uri, key_package)
 }
