@@ -57,6 +57,9 @@ impl Requirement {
     }
 }
 
+/// The catalogue of the harness's own cases: what a cases folder without one of its own cites.
+pub const HARNESS_CATALOGUE: &str = include_str!("../../../cases/requirements.yaml");
+
 #[derive(Debug, Default)]
 pub struct Catalogue {
     pub requirements: BTreeMap<String, Requirement>,
@@ -82,6 +85,27 @@ impl Catalogue {
             }
         }
         Ok(Self { requirements })
+    }
+
+    /// Adds another catalogue's requirements; an id both list must say the same in both.
+    pub fn extend(&mut self, other: Catalogue) -> Result<(), String> {
+        let same = |a: &Requirement, b: &Requirement| {
+            serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+        };
+        for (id, r) in other.requirements {
+            match self.requirements.get(&id) {
+                Some(known) if !same(known, &r) => {
+                    return Err(format!(
+                        "requirement {id} is listed already, and differently"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    self.requirements.insert(id, r);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn get(&self, id: &str) -> Option<&Requirement> {

@@ -55,7 +55,7 @@ fn a_failing_case_exits_1() {
     let reports = temp_dir("failing");
     let out = harness(&[
         "run",
-        "--cases",
+        "--only-cases",
         "fixtures/selftest/must-fail",
         "--reports",
         reports.to_str().unwrap(),
@@ -74,7 +74,7 @@ fn a_failing_case_exits_1() {
 
 #[test]
 fn a_malformed_case_exits_2_with_its_location_and_sends_nothing() {
-    let out = harness(&["run", "--cases", "fixtures/selftest/parse-error"]);
+    let out = harness(&["run", "--only-cases", "fixtures/selftest/parse-error"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -253,7 +253,7 @@ fn a_template_the_profile_cannot_fill_exits_2_before_any_traffic() {
         "run",
         "--provider",
         profile.to_str().unwrap(),
-        "--cases",
+        "--only-cases",
         "fixtures/selftest/template-error",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -281,7 +281,7 @@ fn step_and_case_timeouts_end_a_provider_that_never_answers() {
         "run",
         "--provider",
         profile.to_str().unwrap(),
-        "--cases",
+        "--only-cases",
         "fixtures/selftest/timeouts",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -410,7 +410,7 @@ fn coverage_counts_the_requirements_the_cases_cite() {
     let out = harness(&["coverage", "--results", "/nonexistent/results.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    let cases = mimi_conformance::cli::load_cases(&workspace().join("cases")).unwrap();
+    let cases = mimi_conformance::session::load_cases(&workspace().join("cases")).unwrap();
     let cited: std::collections::BTreeSet<String> = cases
         .iter()
         .flat_map(|c| c.requirements.iter().map(|r| r.id.clone()))
@@ -439,7 +439,7 @@ fn a_known_failure_does_not_fail_the_run_and_is_reported() {
     let reports = file.parent().unwrap().join("reports");
     let out = harness(&[
         "run",
-        "--cases",
+        "--only-cases",
         "fixtures/selftest/must-fail",
         "--exact",
         "B::keyMaterial::wrong-user-status",
@@ -492,7 +492,7 @@ fn a_known_flaky_case_may_pass_or_fail() {
     ] {
         let out = harness(&[
             "run",
-            "--cases",
+            "--only-cases",
             cases,
             "--exact",
             exact,
@@ -520,5 +520,75 @@ fn an_expectation_without_a_reason_is_invalid() {
         stderr(&out).contains("expectations.yaml:2:5: the entry for \"B::*\" needs a reason"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// `run` as `cargo install` leaves it, in a folder with no cases/: `--list` names exactly the
+/// shipped cases, which are built into the binary.
+fn list_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args(["run", "--list"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn listed(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_shipped_cases_are_built_in_and_run_from_any_folder() {
+    let elsewhere = temp_dir("elsewhere");
+    let out = list_in(&elsewhere, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shipped = mimi_conformance::case::case_files(&workspace().join("cases")).unwrap();
+    let names = listed(&out);
+    assert_eq!(names.len(), shipped.len(), "{names:?}");
+    assert!(names.iter().any(|n| n == "B::keyMaterial::one-time"));
+    assert!(
+        !elsewhere.join("cases").exists(),
+        "nothing is written where it runs"
+    );
+}
+
+#[test]
+fn cases_adds_a_folder_and_only_cases_replaces_the_built_in_ones() {
+    let mine = temp_dir("my-cases");
+    std::fs::create_dir_all(mine.join("B/mine")).unwrap();
+    std::fs::copy(
+        workspace().join("cases/B/keyMaterial/unknown-user.yaml"),
+        mine.join("B/mine/unknown-again.yaml"),
+    )
+    .unwrap();
+    let elsewhere = temp_dir("cases-flags");
+    let shipped = listed(&list_in(&elsewhere, &[]));
+    let added = list_in(&elsewhere, &["--cases", mine.to_str().unwrap()]);
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let added = listed(&added);
+    assert_eq!(added.len(), shipped.len() + 1);
+    assert!(added.iter().any(|n| n == "B::mine::unknown-again"));
+    let only = list_in(&elsewhere, &["--only-cases", mine.to_str().unwrap()]);
+    assert_eq!(
+        listed(&only),
+        ["B::mine::unknown-again"],
+        "{}",
+        stderr(&only)
+    );
+    // A folder whose cases are named like built-in ones is refused, naming both files.
+    let twice = list_in(
+        &elsewhere,
+        &["--cases", workspace().join("cases").to_str().unwrap()],
+    );
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        stderr(&twice).contains("case names must be unique in a run"),
+        "{}",
+        stderr(&twice)
     );
 }

@@ -3,5 +3,5 @@
 
 fn main() -> std::process::ExitCode {
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    mimi_conformance::cli::test_main(&workspace)
+    mimi_conformance::commands::run::test_main(&workspace)
 }

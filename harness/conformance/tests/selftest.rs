@@ -7,9 +7,10 @@
 use libtest_mimic::{Arguments, Failed, Trial};
 use mimi_conformance::case::{self, Case};
 use mimi_conformance::catalogue::Catalogue;
-use mimi_conformance::cli::{load_catalogue, prepare_embedded, Prepared};
+use mimi_conformance::reference::prepare_embedded;
 use mimi_conformance::runner::events::Verdict;
 use mimi_conformance::runner::run_case;
+use mimi_conformance::session::{load_catalogue, Prepared};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 

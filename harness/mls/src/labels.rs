@@ -5,12 +5,29 @@ use mimi_wire::codec::Writer;
 use openmls::prelude::{OpenMlsCrypto, SignatureScheme};
 use openmls_rust_crypto::RustCrypto;
 
-/// `struct { opaque label<V> = "MLS 1.0 " + Label; opaque content<V>; } SignContent`.
+/// `struct { opaque label<V> = "MLS 1.0 " + Label; opaque content<V>; } SignContent`, which is
+/// also `EncryptContext` (RFC 9420 §5.1.3).
 pub fn sign_content(label: &str, content: &[u8]) -> Vec<u8> {
+    labeled(format!("MLS 1.0 {label}").as_bytes(), content)
+}
+
+/// `struct { opaque label<V>; opaque value<V>; }`, the label taken as it is.
+fn labeled(label: &[u8], value: &[u8]) -> Vec<u8> {
     let mut w = Writer::default();
-    w.opaque(format!("MLS 1.0 {label}").as_bytes());
-    w.opaque(content);
+    w.opaque(label);
+    w.opaque(value);
     w.into_bytes()
+}
+
+/// `RefHash(label, value) = Hash(RefHashInput{label, value})` (RFC 9420 §5.2); the callers'
+/// labels carry their "MLS 1.0 " prefix themselves.
+pub fn ref_hash(ciphersuite: openmls::prelude::Ciphersuite, label: &str, value: &[u8]) -> Vec<u8> {
+    RustCrypto::default()
+        .hash(
+            ciphersuite.hash_algorithm(),
+            &labeled(label.as_bytes(), value),
+        )
+        .unwrap_or_default()
 }
 
 pub fn verify_with_label(

@@ -133,7 +133,6 @@ fn from_member(message: &[u8]) -> bool {
 /// PublicMessage (an MLSMessage; RFC 9420 §5.2): the message without its version and wire
 /// format and, for a member sender, without its membership tag.
 pub fn proposal_ref(message: &[u8], suite: openmls::prelude::Ciphersuite) -> Vec<u8> {
-    use openmls::prelude::OpenMlsCrypto;
     let tag_field = if from_member(message) {
         membership_tag_field(suite)
     } else {
@@ -141,10 +140,7 @@ pub fn proposal_ref(message: &[u8], suite: openmls::prelude::Ciphersuite) -> Vec
     };
     let end = message.len().saturating_sub(tag_field);
     let content = message.get(2..end).unwrap_or_default();
-    let input = crate::labels::sign_content("Proposal Reference", content);
-    openmls_rust_crypto::RustCrypto::default()
-        .hash(suite.hash_algorithm(), &input)
-        .unwrap_or_default()
+    crate::labels::ref_hash(suite, "MLS 1.0 Proposal Reference", content)
 }
 
 /// A member's PublicMessage with the last byte of its signature changed: it no longer verifies,

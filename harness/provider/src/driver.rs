@@ -4,9 +4,9 @@
 //! `fixtures/driver-api/openapi.yaml`; every request needs `Authorization: Bearer <token>`,
 //! because it controls users' accounts.
 
+use crate::client_actions::{self, ActionError};
 use crate::endpoints::{Shared, SharedState};
 use crate::hub::RoomPolicy;
-use crate::member::{self, ActionError};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -107,7 +107,7 @@ struct NewUser {
 
 async fn create_user(State(shared): State<SharedState>, Body(body): Body<NewUser>) -> Answer {
     let mut state = shared.state();
-    let user = member::add_user(
+    let user = client_actions::add_user(
         &mut state,
         &shared.domain,
         &body.name,
@@ -126,7 +126,7 @@ async fn create_user(State(shared): State<SharedState>, Body(body): Body<NewUser
 
 async fn create_client(State(shared): State<SharedState>, Path(user): Path<String>) -> Answer {
     let mut state = shared.state();
-    let client = member::add_client(
+    let client = client_actions::add_client(
         &mut state,
         &shared.domain,
         &user,
@@ -149,7 +149,7 @@ async fn create_room(State(shared): State<SharedState>, Body(body): Body<NewRoom
         max_users: body.max_users,
         max_clients: body.max_clients,
     };
-    let room = member::create_room(&shared, &body.client, &body.name, policy)?;
+    let room = client_actions::create_room(&shared, &body.client, &body.name, policy)?;
     ok(StatusCode::CREATED, json!({"room": room}))
 }
 
@@ -180,8 +180,8 @@ async fn invite(
     Path(room): Path<String>,
     Body(body): Body<Invitation>,
 ) -> Answer {
-    let role = body.role.unwrap_or(member::PARTICIPANT_ROLE);
-    let epoch = member::invite(&shared, &body.client, &room, &body.user, role).await?;
+    let role = body.role.unwrap_or(client_actions::PARTICIPANT_ROLE);
+    let epoch = client_actions::invite(&shared, &body.client, &room, &body.user, role).await?;
     ok(StatusCode::OK, json!({"epoch": epoch}))
 }
 
@@ -190,7 +190,7 @@ async fn remove(
     Path(room): Path<String>,
     Body(body): Body<ClientAndUser>,
 ) -> Answer {
-    let epoch = member::remove(&shared, &body.client, &room, &body.user).await?;
+    let epoch = client_actions::remove(&shared, &body.client, &room, &body.user).await?;
     ok(StatusCode::OK, json!({"epoch": epoch}))
 }
 
@@ -199,7 +199,7 @@ async fn leave(
     Path(room): Path<String>,
     Body(body): Body<ClientOnly>,
 ) -> Answer {
-    member::leave(&shared, &body.client, &room).await?;
+    client_actions::leave(&shared, &body.client, &room).await?;
     ok(StatusCode::ACCEPTED, json!({}))
 }
 
@@ -208,7 +208,7 @@ async fn commit(
     Path(room): Path<String>,
     Body(body): Body<ClientOnly>,
 ) -> Answer {
-    let epoch = member::commit_pending(&shared, &body.client, &room).await?;
+    let epoch = client_actions::commit_pending(&shared, &body.client, &room).await?;
     ok(StatusCode::OK, json!({"epoch": epoch}))
 }
 
@@ -217,7 +217,7 @@ async fn join(
     Path(room): Path<String>,
     Body(body): Body<ClientOnly>,
 ) -> Answer {
-    let epoch = member::join(&shared, &body.client, &room).await?;
+    let epoch = client_actions::join(&shared, &body.client, &room).await?;
     ok(StatusCode::OK, json!({"epoch": epoch}))
 }
 
@@ -244,14 +244,14 @@ async fn send(
 ) -> Answer {
     let content = match (&body.content, &body.text) {
         (Some(content), None) => base64_field("content", content)?,
-        (None, Some(text)) => member::text_content(&shared, &body.client, &room, text),
+        (None, Some(text)) => client_actions::text_content(&shared, &body.client, &room, text),
         _ => {
             return Err(ActionError::Invalid(
                 "give exactly one of content and text".into(),
             ))
         }
     };
-    let sent = member::send(&shared, &body.client, &room, &content).await?;
+    let sent = client_actions::send(&shared, &body.client, &room, &content).await?;
     ok(
         StatusCode::OK,
         json!({"acceptedTimestamp": sent.accepted_timestamp, "franked": sent.franked}),
@@ -260,7 +260,7 @@ async fn send(
 
 async fn messages(State(shared): State<SharedState>, Path(client): Path<String>) -> Answer {
     let mut state = shared.state();
-    let client = member::find_client(&mut state, &client)?;
+    let client = client_actions::find_client(&mut state, &client)?;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let messages: Vec<Value> = client
         .inbox
@@ -289,7 +289,7 @@ async fn room_state(
     Path((client, room)): Path<(String, String)>,
 ) -> Answer {
     let mut state = shared.state();
-    let member = member::find_client(&mut state, &client)?;
+    let member = client_actions::find_client(&mut state, &client)?;
     let Some(group) = member.groups.get(&room) else {
         return Ok(error(
             StatusCode::NOT_FOUND,
@@ -298,7 +298,7 @@ async fn room_state(
     };
     let members: Vec<String> = group
         .members()
-        .map(|m| member::identity(&m.credential))
+        .map(|m| client_actions::identity(&m.credential))
         .collect();
     let participants: Vec<Value> = mimi_mls::room::participant_list(group.extensions())
         .participants
@@ -332,7 +332,7 @@ async fn consent(
     cancel: bool,
 ) -> Answer {
     let room = body.room.as_deref();
-    member::consent(&shared, &body.client, &body.user, room, cancel).await?;
+    client_actions::consent(&shared, &body.client, &body.user, room, cancel).await?;
     ok(StatusCode::ACCEPTED, json!({}))
 }
 

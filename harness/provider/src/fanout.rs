@@ -40,7 +40,12 @@ impl Shared {
             let body = fanout.message.to_bytes();
             for domain in &fanout.to {
                 if *domain == self.domain {
-                    crate::member::deliver(state, &fanout.room, &fanout.message, &self.faults);
+                    crate::client_actions::deliver(
+                        state,
+                        &fanout.room,
+                        &fanout.message,
+                        &self.faults,
+                    );
                 } else {
                     self.enqueue(domain, &fanout.room, body.clone());
                 }

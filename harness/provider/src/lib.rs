@@ -1,19 +1,17 @@
 //! The embedded MIMI reference provider: one implementation of draft-ietf-mimi-protocol-06 whose
 //! named fault switches (`faults`) turn it into the mutants that prove each check can fail.
 //!
-//! It depends on the wire layer and MLS only, never on the harness: the harness reaches it over
-//! HTTPS like any provider.
+//! It depends on the wire layer, MLS and the neutral TLS helpers (`mimi-pki`) only, never on the
+//! harness: the harness reaches it over HTTPS like any provider.
 
+pub mod client_actions;
 pub mod driver;
 pub mod endpoints;
 pub mod fanout;
 pub mod faults;
 pub mod hub;
-pub mod member;
-pub mod peers;
-pub mod pki;
+pub mod peer_client;
 pub mod state;
-pub mod tls;
 
 use anyhow::Context;
 use axum_server::accept::NoDelayAcceptor;
@@ -21,7 +19,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use endpoints::Shared;
 use faults::Faults;
-use pki::CertifiedIdentity;
+use mimi_pki::ca::CertifiedIdentity;
 use state::{State, UserSeed};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -99,7 +97,7 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
     } else {
         config.identity.clone()
     };
-    let server_config = tls::server_config(
+    let server_config = mimi_pki::tls::server_config(
         &identity.cert_pem,
         &identity.key_pem,
         &config.trust_roots,
@@ -111,7 +109,7 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State::seeded(&config.domain, &config.users)),
-        peers: peers::Peers::new(
+        peers: peer_client::PeerClient::new(
             &config.domain,
             &config.identity,
             &config.trust_roots,

@@ -334,8 +334,8 @@ fn check_step(step: &Step, actors: &super::model::Actors, errors: &mut Vec<(Pos,
                     "a `driver` step acts as the provider's own user; it has no `by`".into(),
                 ));
             }
-            if crate::drivers::link_a::operation(&driver.value).is_none() {
-                let known: Vec<_> = crate::drivers::openapi::spec()
+            if crate::drivers::driver_api::operation(&driver.value).is_none() {
+                let known: Vec<_> = mimi_driver_spec::spec()
                     .operations
                     .iter()
                     .map(|o| o.name.as_str())
@@ -351,7 +351,7 @@ fn check_step(step: &Step, actors: &super::model::Actors, errors: &mut Vec<(Pos,
             }
         }
         Action::Receive(endpoint) | Action::Answer(endpoint) => {
-            let served = crate::drivers::peer::SERVED;
+            let served = crate::drivers::harness_server::SERVED;
             if !served.contains(&endpoint.value.as_str()) {
                 errors.push((
                     Pos::of(endpoint),

@@ -19,7 +19,7 @@ pub struct Connection {
     overrides: BTreeMap<String, SocketAddr>,
     directory: OnceCell<Directory>,
     /// The provider's driver API (links A and C), when its profile names one.
-    pub driver: Option<super::link_a::DriverClient>,
+    pub driver: Option<super::driver_api::DriverClient>,
 }
 
 pub struct Request {
@@ -71,8 +71,7 @@ impl Connection {
                 profile.harness.cert_pem.as_str(),
                 profile.harness.key_pem.as_str(),
             ));
-            let tls =
-                mimi_reference_provider::tls::client_config(&profile.trust_roots_pem, identity)?;
+            let tls = mimi_pki::tls::client_config(&profile.trust_roots_pem, identity)?;
             let mut builder = reqwest::Client::builder()
                 .use_preconfigured_tls(tls)
                 .no_proxy()
@@ -84,7 +83,7 @@ impl Connection {
             Ok(builder.build()?)
         };
         let driver = match &profile.driver {
-            Some(d) => Some(super::link_a::DriverClient::new(
+            Some(d) => Some(super::driver_api::DriverClient::new(
                 &d.url,
                 &d.token()?,
                 &profile.trust_roots_pem,

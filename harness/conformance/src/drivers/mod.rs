@@ -1,8 +1,8 @@
 //! How the harness reaches providers and how they reach it: link B (MIMI over HTTPS with mutual
-//! TLS) as a client (`link_b`) and as a server when it plays a provider (`peer`), and the driver
-//! API for links A and C (`link_a`, specified by `openapi`).
+//! TLS) as a client (`link_b`) and as a server when the harness plays a provider
+//! (`harness_server`), and the driver API through which it acts as a provider's users on links A
+//! and C (`driver_api`, specified by fixtures/driver-api/openapi.yaml through `mimi-driver-spec`).
 
-pub mod link_a;
+pub mod driver_api;
+pub mod harness_server;
 pub mod link_b;
-pub mod openapi;
-pub mod peer;

@@ -4,7 +4,7 @@
 //! a staged commit stays pending until `confirm` or `discard`. The result is JSON, for `expect`
 //! and `save`.
 
-use crate::drivers::peer::SharedMember;
+use crate::drivers::harness_server::SharedMember;
 use base64::Engine;
 use mimi_mls::member::{identity, user_of_client, Member};
 use mimi_mls::room::{participant_list, Changes};

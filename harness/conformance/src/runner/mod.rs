@@ -11,8 +11,8 @@ pub use step::RAW_BODY;
 
 use crate::case::model::Player;
 use crate::case::Case;
+use crate::drivers::harness_server::SharedMember;
 use crate::drivers::link_b::Connection;
-use crate::drivers::peer::SharedMember;
 use crate::profile::Profile;
 use events::{CaseRecord, Event, EventSink, Verdict};
 use mimi_mls::SimClient;
@@ -27,7 +27,7 @@ pub struct Session {
     /// The provider under test, then (optionally) its peer.
     pub connections: Vec<Arc<Connection>>,
     /// The harness's own link-B server, when the provider can reach it.
-    pub peer: Option<Arc<crate::drivers::peer::HarnessPeer>>,
+    pub peer: Option<Arc<crate::drivers::harness_server::HarnessServer>>,
     pub sink: EventSink,
     pub strict: bool,
     pub snapshots: snapshot::UpdateMode,
@@ -35,7 +35,7 @@ pub struct Session {
     /// other provider's carry this one (its domain), and their first run records them.
     pub snapshot_suffix: Option<String>,
     /// The provider's known-failing and known-flaky cases.
-    pub expectations: crate::expectations::Expectations,
+    pub expectations: crate::known_failures::Expectations,
 }
 
 impl Session {
@@ -99,7 +99,7 @@ fn apply_expectation(
     record: &mut CaseRecord,
     session: &Session,
 ) -> Option<Result<libtest_mimic::Completion, libtest_mimic::Failed>> {
-    use crate::expectations::Kind;
+    use crate::known_failures::Kind;
     let entry = session.expectations.for_case(&record.id)?;
     let failed = record.verdict.fails(session.strict);
     let (label, outcome) = match (entry.kind, failed) {

@@ -85,7 +85,7 @@ pub(super) async fn run(
         }
         Action::Driver(driver) => {
             let connection = connection()?;
-            let op = crate::drivers::link_a::operation(&driver.value).expect("checked at load");
+            let op = crate::drivers::driver_api::operation(&driver.value).expect("checked at load");
             let client = connection.driver.as_ref().ok_or_else(|| {
                 located(
                     Pos::of(driver),
@@ -119,7 +119,7 @@ pub(super) async fn run(
             for (name, value) in &reply.headers {
                 headers.push((name.to_ascii_lowercase(), text(value)?));
             }
-            peer()?.script(crate::drivers::peer::Script {
+            peer()?.script(crate::drivers::harness_server::Script {
                 endpoint: endpoint.value.clone(),
                 key: served_key()?,
                 status: reply.status.value,
@@ -682,7 +682,10 @@ struct Received {
 }
 
 /// A request the harness received, for the transcript.
-fn render_received(got: &crate::drivers::peer::Recorded, body_type: Option<&str>) -> String {
+fn render_received(
+    got: &crate::drivers::harness_server::Recorded,
+    body_type: Option<&str>,
+) -> String {
     use std::fmt::Write;
     let mut out = format!("← received {} for {}\n", got.endpoint, got.key);
     for (name, value) in &got.headers {
@@ -711,7 +714,7 @@ const JSON: &str = "json";
 enum Target<'a> {
     LinkB(&'a crate::drivers::link_b::Connection, Request, String),
     Receive {
-        peer: &'a crate::drivers::peer::HarnessPeer,
+        peer: &'a crate::drivers::harness_server::HarnessServer,
         endpoint: &'a str,
         key: String,
         deadline: Instant,
@@ -723,8 +726,8 @@ enum Target<'a> {
         request_text: String,
     },
     Driver {
-        client: &'a crate::drivers::link_a::DriverClient,
-        op: &'static crate::drivers::link_a::Operation,
+        client: &'a crate::drivers::driver_api::DriverClient,
+        op: &'static crate::drivers::driver_api::Operation,
         url: String,
         json: Option<Value>,
         request_text: String,

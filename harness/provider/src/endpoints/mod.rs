@@ -31,7 +31,7 @@ pub struct Shared {
     pub faults: Faults,
     pub state: Mutex<State>,
     /// The provider's client on link B.
-    pub peers: crate::peers::Peers,
+    pub peers: crate::peer_client::PeerClient,
     /// The hub's own signer: its external-sender key in rooms it hosts (P-06 §7.4), which also
     /// signs GroupInfo responses and franks.
     pub hub: mimi_mls::SimClient,
@@ -220,7 +220,7 @@ async fn authenticate_peer(
         certificate.is_none() && shared.fault(Fault::ClientCertificateOptional);
     if !shared.fault(Fault::FromNotChecked) && !trusted_without_certificate {
         let certified = certificate
-            .map(|der| crate::tls::certificate_domains(&der))
+            .map(|der| mimi_pki::tls::certificate_domains(&der))
             .unwrap_or_default();
         if !certified.contains(&domain) {
             return reject(

@@ -75,7 +75,7 @@ async fn handle(
         messages.len()
     };
     for message in messages.iter().take(count) {
-        crate::member::deliver(&mut state, &room, message, &shared.faults);
+        crate::client_actions::deliver(&mut state, &room, message, &shared.faults);
     }
     created(&shared)
 }

@@ -1,7 +1,10 @@
 //! Two reference providers on loopback, a.example and b.example, with their driver APIs.
 
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use mimi_pki::ca::TestCa;
 use mimi_reference_provider::faults::Faults;
-use mimi_reference_provider::pki::TestCa;
 use mimi_reference_provider::state::UserSeed;
 use mimi_reference_provider::{start_network, ProviderConfig, RunningProvider};
 use serde_json::Value;
@@ -11,6 +14,8 @@ pub const TOKEN: &str = "test-token";
 pub struct Pair {
     pub providers: Vec<RunningProvider>,
     pub http: reqwest::Client,
+    /// The CA of both providers, which they also trust for client certificates.
+    pub ca: TestCa,
 }
 
 pub fn seed(name: &str, clients: usize) -> UserSeed {
@@ -24,9 +29,13 @@ pub fn seed(name: &str, clients: usize) -> UserSeed {
 
 pub async fn pair(faults_of_a: Faults) -> Pair {
     let ca = TestCa::generate("test CA").unwrap();
+    let dora = UserSeed {
+        consent_required: true,
+        ..seed("dora", 1)
+    };
     let users = [
         vec![seed("alice", 1), seed("dave", 1)],
-        vec![seed("bob", 2), seed("carol", 1)],
+        vec![seed("bob", 2), seed("carol", 1), dora],
     ];
     let configs = ["a.example", "b.example"]
         .iter()
@@ -51,15 +60,12 @@ pub async fn pair(faults_of_a: Faults) -> Pair {
         providers: start_network(configs).await.unwrap(),
         http: reqwest::Client::builder()
             .use_preconfigured_tls(
-                mimi_reference_provider::tls::client_config(
-                    std::slice::from_ref(&ca.cert_pem),
-                    None,
-                )
-                .unwrap(),
+                mimi_pki::tls::client_config(std::slice::from_ref(&ca.cert_pem), None).unwrap(),
             )
             .no_proxy()
             .build()
             .unwrap(),
+        ca,
     }
 }
 
@@ -84,11 +90,28 @@ impl Pair {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let (status, bytes) = self.driver_raw(i, TOKEN, method, path, body).await;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Calls provider `i`'s driver API with this bearer token; returns the status and the body.
+    pub async fn driver_raw(
+        &self,
+        i: usize,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Vec<u8>) {
         let url = format!("http://{}{path}", self.providers[i].driver_addr.unwrap());
         let mut request = self
             .http
             .request(method.parse().unwrap(), url)
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -96,11 +119,7 @@ impl Pair {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, response.bytes().await.unwrap().to_vec())
     }
 
     /// Calls and expects `status`.

@@ -2,21 +2,20 @@
 //! switched on. A mutant is killed when a case whose requirements include one the fault breaks
 //! does not pass; the matrix also shows cases that noticed the fault for another requirement.
 
+use crate::builtin::BuiltIn;
 use crate::case::Case;
-use crate::cli::{load_cases, prepare, Target};
 use crate::exit;
 use crate::runner::events::{EventSink, Verdict};
 use crate::runner::run_case;
+use crate::session::{load_suite, prepare, CaseFolders};
 use mimi_reference_provider::faults::{Fault, Faults};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct MutantsArgs {
-    /// The folder of cases.
-    #[arg(long, default_value = "cases")]
-    pub cases: PathBuf,
+    #[command(flatten)]
+    pub cases: CaseFolders,
 }
 
 /// One case that did not pass against a mutant.
@@ -47,16 +46,13 @@ const MUTANTS_AT_ONCE: usize = 4;
 fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
     let (sink, _events) = EventSink::channel();
     let prepared = prepare(
-        Target::Embedded(faults),
+        super::with_faults(faults),
         sink,
         false,
         cases,
         Default::default(),
     )
-    .map_err(|e| match e {
-        crate::cli::Unprepared::Invalid(errors) => errors.join("\n"),
-        crate::cli::Unprepared::Unreachable(m) => m,
-    })?;
+    .map_err(|e| e.message())?;
     // Cases mostly wait (on the providers, and on timeouts under a fault), so they run side by
     // side, as the runner runs them.
     let session = &prepared.session;
@@ -197,9 +193,10 @@ pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> Str
     out
 }
 
-pub fn run(args: &MutantsArgs) -> ExitCode {
-    let cases = match load_cases(&args.cases) {
-        Ok(c) => c,
+#[expect(clippy::print_stdout, reason = "the matrix is this command's product")]
+pub fn run(args: &MutantsArgs, built_in: &'static BuiltIn) -> ExitCode {
+    let cases = match load_suite(&args.cases.sources(built_in)) {
+        Ok((_, c)) => c,
         Err(errors) => {
             errors.iter().for_each(|e| eprintln!("error: {e}\n"));
             return exit::code(exit::INVALID);
@@ -207,7 +204,6 @@ pub fn run(args: &MutantsArgs) -> ExitCode {
     };
     match kill_matrix(&cases) {
         Ok((results, broken)) => {
-            // The matrix is this command's product; it never runs under a test runner.
             print!(
                 "{}",
                 render(&results, &broken, &idle_cases(&cases, &results))

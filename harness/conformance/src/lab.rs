@@ -1,25 +1,8 @@
-//! `mimi-conformance pki`: a CA plus server/client certificates for a plugfest or a lab, and a
-//! provider profile per domain that uses them.
+//! What a lab needs from the harness, for `pki` and `serve` alike: a CA (given or generated) and
+//! provider profiles written for the certificates issued beside them.
 
-use crate::exit;
-use mimi_reference_provider::pki::TestCa;
+use mimi_pki::ca::TestCa;
 use std::path::PathBuf;
-use std::process::ExitCode;
-
-#[derive(clap::Args)]
-pub struct PkiArgs {
-    /// Folder to write into (created if missing).
-    #[arg(long, default_value = "pki")]
-    pub out: PathBuf,
-    /// A provider domain to issue a certificate for (repeatable).
-    #[arg(long = "domain", default_values_t = ["a.example".to_string(), "b.example".to_string()])]
-    pub domains: Vec<String>,
-    /// The domain the harness authenticates as when it plays a provider.
-    #[arg(long, default_value = "harness.example")]
-    pub harness_domain: String,
-    #[command(flatten)]
-    pub ca: CaArgs,
-}
 
 /// A CA to reuse instead of generating one (for `pki` and `serve`).
 #[derive(clap::Args)]
@@ -27,6 +10,7 @@ pub struct CaArgs {
     /// Reuse this CA certificate (PEM) instead of generating one; needs --ca-key.
     #[arg(long, requires = "ca_key")]
     pub ca_cert: Option<PathBuf>,
+    /// The CA's private key (PEM), for --ca-cert.
     #[arg(long, requires = "ca_cert")]
     pub ca_key: Option<PathBuf>,
 }
@@ -42,56 +26,6 @@ impl CaArgs {
             _ => TestCa::generate(name),
         }
     }
-}
-
-pub fn run(args: &PkiArgs) -> ExitCode {
-    match write(args) {
-        Ok(files) => {
-            for f in files {
-                eprintln!("wrote {}", f.display());
-            }
-            exit::code(exit::PASSED)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            exit::code(exit::INVALID)
-        }
-    }
-}
-
-fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(&args.out)?;
-    let ca = args.ca.load_or_generate("mimi-conformance lab CA")?;
-    let mut written = Vec::new();
-    let mut put = |name: &str, text: &str| -> anyhow::Result<()> {
-        let path = args.out.join(name);
-        std::fs::write(&path, text)?;
-        written.push(path);
-        Ok(())
-    };
-    put("ca.pem", &ca.cert_pem)?;
-    if args.ca.ca_cert.is_none() {
-        put("ca.key.pem", &ca.key_pem)?;
-    }
-    for domain in args.domains.iter().chain([&args.harness_domain]) {
-        let identity = ca.issue(domain)?;
-        put(&format!("{domain}.pem"), &identity.cert_pem)?;
-        put(&format!("{domain}.key.pem"), &identity.key_pem)?;
-    }
-    for domain in &args.domains {
-        let endpoints = ["keyMaterial".to_string()];
-        let profile = profile_yaml(
-            domain,
-            &args.harness_domain,
-            None,
-            None,
-            &endpoints,
-            &Default::default(),
-            None,
-        );
-        put(&format!("profile-{domain}.yaml"), &profile)?;
-    }
-    Ok(written)
 }
 
 /// A provider profile as YAML, with paths relative to the folder it is written to.

@@ -6,7 +6,7 @@ use crate::drivers::link_b::{ConnectionFailure, Response};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-pub use super::openapi::{operation, Operation};
+pub use mimi_driver_spec::{operation, Operation};
 
 /// A provider's driver API.
 pub struct DriverClient {
@@ -17,7 +17,7 @@ pub struct DriverClient {
 
 impl DriverClient {
     pub fn new(base: &str, token: &str, trust_roots_pem: &[String]) -> anyhow::Result<Self> {
-        let tls = mimi_reference_provider::tls::client_config(trust_roots_pem, None)?;
+        let tls = mimi_pki::tls::client_config(trust_roots_pem, None)?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),

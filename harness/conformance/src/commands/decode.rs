@@ -78,6 +78,10 @@ fn read_input(args: &DecodeArgs) -> Result<Vec<u8>, String> {
     }
 }
 
+#[expect(
+    clippy::print_stdout,
+    reason = "the rendering is this command's product"
+)]
 pub fn run(args: &DecodeArgs) -> ExitCode {
     let bytes = match read_input(args) {
         Ok(b) => b,

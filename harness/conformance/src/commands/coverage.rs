@@ -2,17 +2,17 @@
 //! and their last verdicts (from the last run's reports/results.json), and the requirements no
 //! case checks. Its last line reads `coverage: N/M requirements (P%)`.
 
-use crate::cli::{load_cases, load_catalogue};
+use crate::builtin::BuiltIn;
 use crate::exit;
+use crate::session::{load_suite, CaseFolders, CaseSources};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct CoverageArgs {
-    /// The folder of cases.
-    #[arg(long, default_value = "cases")]
-    pub cases: PathBuf,
+    #[command(flatten)]
+    pub cases: CaseFolders,
     /// The results of the last run.
     #[arg(long, default_value = "reports/results.json")]
     pub results: PathBuf,
@@ -42,12 +42,8 @@ fn last_verdicts(path: &std::path::Path) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-pub fn report(
-    cases_dir: &std::path::Path,
-    results: &std::path::Path,
-) -> Result<String, Vec<String>> {
-    let catalogue = load_catalogue(cases_dir).map_err(|e| vec![e])?;
-    let cases = load_cases(cases_dir)?;
+pub fn report(sources: &CaseSources, results: &std::path::Path) -> Result<String, Vec<String>> {
+    let (catalogue, cases) = load_suite(sources)?;
     let verdicts = last_verdicts(results);
     let mut by_requirement: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for case in &cases {
@@ -104,10 +100,10 @@ pub fn report(
     Ok(out)
 }
 
-pub fn run(args: &CoverageArgs) -> ExitCode {
-    match report(&args.cases, &args.results) {
+#[expect(clippy::print_stdout, reason = "the report is this command's product")]
+pub fn run(args: &CoverageArgs, built_in: &'static BuiltIn) -> ExitCode {
+    match report(&args.cases.sources(built_in), &args.results) {
         Ok(text) => {
-            // The report is this command's product; it never runs under a test runner.
             print!("{text}");
             exit::code(exit::PASSED)
         }

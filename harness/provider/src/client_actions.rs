@@ -21,7 +21,8 @@ use mimi_wire::{decode_exact, Encode};
 use openmls::prelude::MlsGroup;
 use std::sync::Arc;
 
-/// The role every participant gets; the reference provider has no role-based policy yet.
+/// The role a client of this provider gives a user it adds unless told otherwise: `participant`
+/// in the roles_list its rooms start with (`mimi_mls::room::standard_roles`).
 pub const PARTICIPANT_ROLE: u32 = 2;
 
 /// Why a client's action failed.

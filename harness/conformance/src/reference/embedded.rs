@@ -1,12 +1,14 @@
-//! The embedded reference providers: the default target, started in-process on loopback with
+//! The embedded reference providers: a run's providers by default, started in-process on loopback with
 //! ephemeral ports and freshly generated certificates, so every test process can have its own.
 
 use crate::profile::{HarnessIdentity, Profile};
+use crate::session::{RunningProviders, StartProviders};
+use mimi_pki::ca::TestCa;
 use mimi_reference_provider::faults::Faults;
-use mimi_reference_provider::pki::TestCa;
 use mimi_reference_provider::state::{user_uri, UserSeed};
 use mimi_reference_provider::{ProviderConfig, RunningProvider};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 /// The provider under test, then its peer.
 pub const DOMAINS: [&str; 2] = ["a.example", "b.example"];
@@ -14,17 +16,35 @@ pub const HARNESS_DOMAIN: &str = "harness.example";
 /// The asset each embedded provider hosts (served at /v1/assets/<first 16 bytes of its SHA-256>).
 pub const EMBEDDED_ASSET: &[u8] = b"an asset of the embedded reference provider\n";
 
+/// The pair to start, with these faults in the provider under test.
+pub struct Pair {
+    pub faults: Faults,
+}
+
+impl StartProviders for Pair {
+    fn start(
+        self: Box<Self>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<Box<dyn RunningProviders>> {
+        Ok(Box::new(runtime.block_on(start(self.faults))?))
+    }
+}
+
+/// The pair, running; dropping it stops them.
 pub struct Embedded {
     /// Profiles in the order of `DOMAINS`.
     pub profiles: Vec<Profile>,
     providers: Vec<RunningProvider>,
 }
 
-impl Embedded {
-    /// Lets every embedded provider reach the harness's link-B server.
-    pub fn route_harness(&self, addr: std::net::SocketAddr) {
+impl RunningProviders for Embedded {
+    fn profiles(&self) -> Vec<Profile> {
+        self.profiles.clone()
+    }
+
+    fn route(&self, domain: &str, addr: SocketAddr) {
         for provider in &self.providers {
-            provider.route(HARNESS_DOMAIN, addr);
+            provider.route(domain, addr);
         }
     }
 }

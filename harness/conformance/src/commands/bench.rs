@@ -2,11 +2,12 @@
 //! same embedded endpoint (as a ratio, in one run, so machine noise hits both sides), and the
 //! time to load and validate generated case files. Results go to stderr.
 
+use crate::builtin::BuiltIn;
 use crate::case::{self, parse_case};
-use crate::cli::load_catalogue;
 use crate::exit;
 use crate::runner::events::Verdict;
 use crate::runner::run_case;
+use crate::session::{load_suite, CaseSources};
 use mimi_wire::common::{Credential, IdentifierUri};
 use mimi_wire::messages::key_material::{KeyMaterialRequest, KEY_MATERIAL_REQUEST_LABEL};
 use mimi_wire::Encode;
@@ -51,8 +52,8 @@ actors:
 steps:
 "#;
 
-pub fn run(args: &BenchArgs) -> ExitCode {
-    match bench(args) {
+pub fn run(args: &BenchArgs, built_in: &'static BuiltIn) -> ExitCode {
+    match bench(args, built_in) {
         Ok(()) => exit::code(exit::PASSED),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -65,10 +66,14 @@ fn per(d: Duration, n: usize) -> Duration {
     d / u32::try_from(n.max(1)).unwrap_or(u32::MAX)
 }
 
-fn bench(args: &BenchArgs) -> anyhow::Result<()> {
-    let catalogue = load_catalogue(Path::new("cases")).map_err(anyhow::Error::msg)?;
+fn bench(args: &BenchArgs, built_in: &'static BuiltIn) -> anyhow::Result<()> {
+    let sources = CaseSources {
+        built_in: Some(built_in),
+        folders: Vec::new(),
+    };
+    let (catalogue, _) = load_suite(&sources).map_err(|e| anyhow::anyhow!("{}", e.join("\n")))?;
     let start = Instant::now();
-    let prepared = crate::cli::prepare_embedded().map_err(anyhow::Error::msg)?;
+    let prepared = crate::reference::prepare_embedded().map_err(anyhow::Error::msg)?;
     let startup = start.elapsed();
     let session = &prepared.session;
     let connection = &session.connections[0];
@@ -93,7 +98,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     };
     request.signature = alice.sign_with_label(KEY_MATERIAL_REQUEST_LABEL, &request.to_be_signed());
     let body = request.to_bytes();
-    let tls = mimi_reference_provider::tls::client_config(
+    let tls = mimi_pki::tls::client_config(
         &profile.trust_roots_pem,
         Some((&profile.harness.cert_pem, &profile.harness.key_pem)),
     )?;

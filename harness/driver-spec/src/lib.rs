@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-pub const DOCUMENT: &str = include_str!("../../../../fixtures/driver-api/openapi.yaml");
+pub const DOCUMENT: &str = include_str!("../../../fixtures/driver-api/openapi.yaml");
 const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 

@@ -5,7 +5,7 @@
 //! one bearer token that is written beside the profiles, never into them.
 
 use crate::exit;
-use crate::pki::profile_yaml;
+use crate::lab::{profile_yaml, CaArgs};
 use mimi_reference_provider::faults::{Fault, Faults};
 use mimi_reference_provider::state::user_uri;
 use mimi_reference_provider::ProviderConfig;
@@ -39,7 +39,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub harness_listen: Option<SocketAddr>,
     #[command(flatten)]
-    pub ca: crate::pki::CaArgs,
+    pub ca: CaArgs,
     /// Switch on a named fault in every provider served (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<Fault>,
@@ -72,6 +72,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     }
 }
 
+#[expect(
+    clippy::print_stdout,
+    reason = "the profiles are this command's product"
+)]
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let ca = args.ca.load_or_generate("mimi-conformance serve CA")?;
@@ -93,7 +97,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var(DRIVER_TOKEN_ENV).ok())
         .unwrap_or_else(|| hex::encode(mimi_mls::random_bytes(24)));
     write("driver-token", &token)?;
-    let seeds = crate::embedded::seeds();
+    let seeds = super::embedded::seeds();
     let mut configs = Vec::new();
     for (i, domain) in args.domains.iter().enumerate() {
         let port = |offset: u16| match args.port {
@@ -156,7 +160,6 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             args.out.join(format!("profile-{domain}.yaml")).display()
         ));
     }
-    // The profiles are this command's product; it never runs under a test runner.
     print!("{printed}");
     eprintln!(
         "serving {} provider(s); their driver APIs take the token in {}: export {DRIVER_TOKEN_ENV}=$(cat {})\nCtrl-C stops",

@@ -25,8 +25,26 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The endpoints the harness serves when it plays a provider.
-pub const SERVED: &[&str] = &["keyMaterial", "notify", "requestConsent", "updateConsent"];
+/// The endpoints the harness serves when it plays a provider, each with its path variable as
+/// P-06 names it (§5.2, §5.5, §5.7): its directory is made from this table, and its router
+/// takes exactly these.
+const ENDPOINTS: [(&str, &str); 4] = [
+    ("keyMaterial", "targetUser"),
+    ("notify", "roomId"),
+    ("requestConsent", "targetDomain"),
+    ("updateConsent", "requesterDomain"),
+];
+
+/// The names of `ENDPOINTS`, for the case format's `receive` and `answer` steps.
+pub const SERVED: &[&str] = &{
+    let mut names = [""; ENDPOINTS.len()];
+    let mut i = 0;
+    while i < ENDPOINTS.len() {
+        names[i] = ENDPOINTS[i].0;
+        i += 1;
+    }
+    names
+};
 /// Requests kept; the oldest go first (a run's cases need far fewer).
 const MAX_RECORDED: usize = 4096;
 const MAX_BODY: usize = 1 << 20;
@@ -65,29 +83,29 @@ struct Inner {
     scripts: Vec<Script>,
 }
 
-pub struct HarnessPeer {
+pub struct HarnessServer {
     pub domain: String,
     pub addr: SocketAddr,
     inner: Mutex<Inner>,
     arrived: tokio::sync::Notify,
 }
 
-/// The simulated clients a case registered; they leave the peer when the case ends.
+/// The simulated clients a case registered; they leave the server when the case ends.
 pub struct Registration {
-    peer: Arc<HarnessPeer>,
+    server: Arc<HarnessServer>,
     users: Vec<String>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut inner = self.peer.lock();
+        let mut inner = self.server.lock();
         for user in &self.users {
             inner.members.remove(user);
         }
     }
 }
 
-impl HarnessPeer {
+impl HarnessServer {
     /// Starts serving on `listen` (on the current runtime) as `domain`.
     pub async fn start(
         domain: &str,
@@ -96,12 +114,11 @@ impl HarnessPeer {
         trust_roots: &[String],
         listen: SocketAddr,
     ) -> anyhow::Result<Arc<Self>> {
-        let config =
-            mimi_reference_provider::tls::server_config(cert_pem, key_pem, trust_roots, false)?;
+        let config = mimi_pki::tls::server_config(cert_pem, key_pem, trust_roots, false)?;
         let listener = std::net::TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let peer = Arc::new(Self {
+        let server = Arc::new(Self {
             domain: domain.to_string(),
             addr,
             inner: Mutex::new(Inner::default()),
@@ -114,18 +131,18 @@ impl HarnessPeer {
             )
             .route("/v1/{endpoint}/{key}", post(serve))
             .layer(DefaultBodyLimit::max(MAX_BODY))
-            .with_state(peer.clone());
+            .with_state(server.clone());
         let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(config)))
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
-        let server = axum_server::from_tcp(listener)?
+        let serving = axum_server::from_tcp(listener)?
             .acceptor(acceptor)
             .serve(app.into_make_service());
         tokio::spawn(async move {
-            if let Err(e) = server.await {
+            if let Err(e) = serving.await {
                 tracing::error!("the harness's link-B server stopped: {e}");
             }
         });
-        Ok(peer)
+        Ok(server)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -146,7 +163,7 @@ impl HarnessPeer {
             users.push(user.clone());
         }
         Registration {
-            peer: self.clone(),
+            server: self.clone(),
             users,
         }
     }
@@ -209,13 +226,14 @@ impl HarnessPeer {
     }
 }
 
-async fn directory(State(peer): State<Arc<HarnessPeer>>) -> Response {
-    let all = mimi_reference_provider::endpoints::directory(&peer.domain);
-    let served: serde_json::Map<String, serde_json::Value> = all
-        .endpoints
-        .into_iter()
-        .filter(|(name, _)| SERVED.contains(&name.as_str()))
-        .map(|(name, url)| (name, url.into()))
+/// The directory (P-06 §5.1) of what the harness serves, at its own domain.
+async fn directory(State(server): State<Arc<HarnessServer>>) -> Response {
+    let served: serde_json::Map<String, serde_json::Value> = ENDPOINTS
+        .iter()
+        .map(|(name, variable)| {
+            let url = format!("https://{}/v1/{name}/{{{variable}}}", server.domain);
+            (name.to_string(), url.into())
+        })
         .collect();
     axum::Json(served).into_response()
 }
@@ -225,7 +243,7 @@ fn refuse(status: StatusCode, why: String) -> Response {
 }
 
 async fn serve(
-    State(peer): State<Arc<HarnessPeer>>,
+    State(server): State<Arc<HarnessServer>>,
     Path((endpoint, key)): Path<(String, String)>,
     tls: Option<Extension<Arc<TlsInfo>>>,
     uri: axum::http::Uri,
@@ -246,16 +264,16 @@ async fn serve(
     }
     let client_certificate = tls
         .and_then(|Extension(info)| info.peer_certificates.first().cloned())
-        .map(|der| mimi_reference_provider::tls::certificate_domains(&der))
+        .map(|der| mimi_pki::tls::certificate_domains(&der))
         .unwrap_or_default();
-    let (status, extra, answer) = match peer.scripted(&endpoint, &key) {
+    let (status, extra, answer) = match server.scripted(&endpoint, &key) {
         Some((status, headers)) => (status, headers, Vec::new()),
         None => {
-            let (status, answer) = default_answer(&peer, &endpoint, &key, &body);
+            let (status, answer) = default_answer(&server, &endpoint, &key, &body);
             (status, Vec::new(), answer)
         }
     };
-    peer.record(Recorded {
+    server.record(Recorded {
         endpoint,
         key,
         headers,
@@ -281,10 +299,15 @@ async fn serve(
 }
 
 /// What a correct follower or target answers.
-fn default_answer(peer: &HarnessPeer, endpoint: &str, key: &str, body: &[u8]) -> (u16, Vec<u8>) {
+fn default_answer(
+    server: &HarnessServer,
+    endpoint: &str,
+    key: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     match endpoint {
         "keyMaterial" => match decode_exact::<KeyMaterialRequest>(body) {
-            Ok(_) => (200, claim(peer, key).to_bytes()),
+            Ok(_) => (200, claim(server, key).to_bytes()),
             Err(e) => (
                 400,
                 format!("malformed KeyMaterialRequest: {e}").into_bytes(),
@@ -292,7 +315,7 @@ fn default_answer(peer: &HarnessPeer, endpoint: &str, key: &str, body: &[u8]) ->
         },
         "notify" => match decode_exact::<NotifyBody>(body) {
             Ok(NotifyBody(messages)) => {
-                for member in peer.all_members() {
+                for member in server.all_members() {
                     let mut member = member.lock().unwrap_or_else(|e| e.into_inner());
                     for message in &messages {
                         if let Err(e) = member.deliver(key, message) {
@@ -309,8 +332,8 @@ fn default_answer(peer: &HarnessPeer, endpoint: &str, key: &str, body: &[u8]) ->
 }
 
 /// One KeyPackage of each of the user's clients, each handed out once.
-fn claim(peer: &HarnessPeer, user: &str) -> KeyMaterialResponse {
-    let members = peer.members_of(user);
+fn claim(server: &HarnessServer, user: &str) -> KeyMaterialResponse {
+    let members = server.members_of(user);
     let clients: Vec<ClientKeyMaterial> = members
         .iter()
         .map(|m| {

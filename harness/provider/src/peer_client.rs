@@ -2,7 +2,7 @@
 //! own certificate, `From: mimi@<own domain>`, the target in `Host` (from the URL), each URL
 //! resolved through the target's directory.
 
-use crate::pki::CertifiedIdentity;
+use mimi_pki::ca::CertifiedIdentity;
 use mimi_wire::messages::directory::{expand_template, Directory, DIRECTORY_PATH};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ const MAX_PEER_RESPONSE: usize = 4 << 20;
 
 type Addresses = Arc<RwLock<BTreeMap<String, SocketAddr>>>;
 
-/// Resolves peer domains registered with `Peers::route`; other names through the system.
+/// Resolves peer domains registered with `PeerClient::route`; other names through the system.
 struct PeerResolver(Addresses);
 
 impl reqwest::dns::Resolve for PeerResolver {
@@ -40,7 +40,7 @@ impl reqwest::dns::Resolve for PeerResolver {
     }
 }
 
-pub struct Peers {
+pub struct PeerClient {
     /// The `From` of every request (P-06 §4.1: mimi@<own domain>).
     from: String,
     client: reqwest::Client,
@@ -56,7 +56,7 @@ pub struct PeerResponse {
     pub body: Vec<u8>,
 }
 
-impl Peers {
+impl PeerClient {
     pub fn new(
         domain: &str,
         identity: &CertifiedIdentity,
@@ -66,7 +66,7 @@ impl Peers {
         use crate::faults::Fault;
         let certificate = (!faults.on(Fault::OutgoingWithoutCertificate))
             .then_some((identity.cert_pem.as_str(), identity.key_pem.as_str()));
-        let tls = crate::tls::client_config(trust_roots, certificate)?;
+        let tls = mimi_pki::tls::client_config(trust_roots, certificate)?;
         let local_part = if faults.on(Fault::OutgoingFromWrong) {
             "admin"
         } else {

@@ -1,5 +1,5 @@
-//! TLS configuration for MIMI's mutually authenticated HTTPS (P-06 §4.1), shared by the reference
-//! provider's server and client sides and by the harness.
+//! TLS configuration for MIMI's mutually authenticated HTTPS (P-06 §4.1): the server and client
+//! sides, and the names a certificate authenticates.
 
 use anyhow::Context;
 use rustls::server::WebPkiClientVerifier;

@@ -1,0 +1,20 @@
+//! The subcommands, one module each, over the suite API (`crate::session`). `serve` and
+//! `mutants` need the reference provider and live with it, in `crate::reference`.
+
+#[cfg(feature = "reference-provider")]
+pub mod bench;
+pub mod coverage;
+pub mod decode;
+pub mod pki;
+pub mod run;
+
+/// Logs (warnings by default, `RUST_LOG` to change) go to stderr: stdout belongs to
+/// libtest-mimic and to the commands' products.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
+}

@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    mimi_conformance::cli::main()
-}

@@ -1,0 +1,33 @@
+//! The reference provider as the harness uses it: the default providers of a run
+//! (`embedded`), and the commands built on it, `serve` and `mutants` (and `variants`, the suite
+//! against each conformant variant, beside `mutants`). This module is the only code of the
+//! harness that uses `mimi-reference-provider`, and it is compiled only with the default-on
+//! `reference-provider` feature: without it the harness runs against providers given by
+//! profiles, such as those `serve` starts. The providers started here are reached through
+//! `session::Providers::InProcess`, over HTTPS, like any other.
+
+pub mod embedded;
+pub mod mutants;
+pub mod serve;
+
+pub use mimi_reference_provider::faults::{Fault, Faults};
+
+use crate::runner::events::EventSink;
+use crate::session::{prepare, Prepared, Providers};
+
+/// The correct embedded reference providers, as the providers of a run.
+pub fn providers() -> Providers {
+    with_faults(Faults::none())
+}
+
+/// The embedded reference providers, the one under test with these faults switched on.
+pub fn with_faults(faults: Faults) -> Providers {
+    Providers::InProcess(Box::new(embedded::Pair { faults }))
+}
+
+/// The correct embedded reference providers, with no case checked beforehand: for tests and the
+/// bench, which run cases one by one.
+pub fn prepare_embedded() -> Result<Prepared, String> {
+    let (sink, _) = EventSink::channel();
+    prepare(providers(), sink, false, &[], Default::default()).map_err(|e| e.message())
+}

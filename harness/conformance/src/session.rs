@@ -1,0 +1,392 @@
+//! The suite API that every command and test builds on: which cases a run has (`CaseSources`,
+//! `load_suite`), what it runs against (`Providers`), a session ready to run them (`prepare`),
+//! and a whole run through libtest-mimic with its reports (`run_suite`). It knows nothing of the
+//! reference provider: `crate::reference` hands it in-process providers through
+//! `StartProviders`, as any other implementation could.
+
+use crate::builtin::BuiltIn;
+use crate::case::{self, Case, LoadError};
+use crate::catalogue::Catalogue;
+use crate::drivers::harness_server::HarnessServer;
+use crate::drivers::link_b::Connection;
+use crate::exit;
+use crate::known_failures::Expectations;
+use crate::profile::Profile;
+use crate::runner::events::{CaseRecord, Event, EventSink};
+use crate::runner::{self, snapshot, Session};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The catalogue's file name in a cases folder.
+pub const CATALOGUE_FILE: &str = "requirements.yaml";
+
+/// Which case folders a command reads, as the command line gives them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CaseFolders {
+    /// A folder of cases to run beside the built-in ones (repeatable).
+    #[arg(long = "cases", value_name = "DIR")]
+    pub added: Vec<PathBuf>,
+    /// A folder of cases to run instead of the built-in ones (repeatable).
+    #[arg(long = "only-cases", value_name = "DIR")]
+    pub only: Vec<PathBuf>,
+}
+
+impl CaseFolders {
+    /// The built-in cases (unless `--only-cases` is given) and every folder named.
+    pub fn sources(&self, built_in: &'static BuiltIn) -> CaseSources {
+        CaseSources {
+            built_in: self.only.is_empty().then_some(built_in),
+            folders: self.only.iter().chain(&self.added).cloned().collect(),
+        }
+    }
+}
+
+/// Where a run's cases and requirement catalogue come from.
+#[derive(Clone)]
+pub struct CaseSources {
+    /// The cases and catalogue built into the binary, if they take part.
+    pub built_in: Option<&'static BuiltIn>,
+    /// Case folders on disk, each read as `cases/` is: `<link>/<endpoint>/<case>.yaml`, and an
+    /// optional `requirements.yaml`.
+    pub folders: Vec<PathBuf>,
+}
+
+impl CaseSources {
+    /// One folder of cases, with its own catalogue (or the built-in one if it has none).
+    pub fn folder(dir: &Path) -> Self {
+        Self {
+            built_in: None,
+            folders: vec![dir.to_path_buf()],
+        }
+    }
+
+    /// The folders to load, the built-in one (unpacked) first.
+    fn roots(&self) -> Result<Vec<PathBuf>, String> {
+        let mut roots = Vec::new();
+        if let Some(built_in) = self.built_in {
+            roots.push(built_in.unpacked()?);
+        }
+        roots.extend(self.folders.iter().cloned());
+        Ok(roots)
+    }
+}
+
+/// The requirement catalogue of these folders: each folder's `requirements.yaml` in turn (a
+/// requirement may be listed once), or the harness's own when none has one.
+fn catalogue_of(roots: &[PathBuf]) -> Result<Catalogue, String> {
+    let mut catalogue: Option<Catalogue> = None;
+    for root in roots {
+        let file = root.join(CATALOGUE_FILE);
+        if !file.exists() {
+            continue;
+        }
+        let more = Catalogue::load(&file)?;
+        match &mut catalogue {
+            None => catalogue = Some(more),
+            Some(c) => c
+                .extend(more)
+                .map_err(|e| format!("{}: {e}", file.display()))?,
+        }
+    }
+    match catalogue {
+        Some(c) => Ok(c),
+        None => Catalogue::parse(crate::catalogue::HARNESS_CATALOGUE)
+            .map_err(|e| format!("the harness's catalogue: {e}")),
+    }
+}
+
+/// The catalogue of one cases folder (its own, or the harness's when it has none).
+pub fn load_catalogue(cases: &Path) -> Result<Catalogue, String> {
+    catalogue_of(&[cases.to_path_buf()])
+}
+
+/// The cases of one folder, checked against its catalogue.
+pub fn load_cases(cases: &Path) -> Result<Vec<Case>, Vec<String>> {
+    load_suite(&CaseSources::folder(cases)).map(|(_, cases)| cases)
+}
+
+/// Every case of the sources, checked; a case name given twice is an error naming both files.
+pub fn load_suite(sources: &CaseSources) -> Result<(Catalogue, Vec<Case>), Vec<String>> {
+    let roots = sources.roots().map_err(|e| vec![e])?;
+    let catalogue = catalogue_of(&roots).map_err(|e| vec![e])?;
+    let mut cases: Vec<Case> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for root in &roots {
+        let (loaded, failed) = case::load_all(root, &catalogue);
+        errors.extend(failed.iter().map(LoadError::to_string));
+        for c in loaded {
+            match seen.get(&c.id) {
+                Some(first) => errors.push(format!(
+                    "{}: the case {} is also {}; case names must be unique in a run",
+                    c.file.display(),
+                    c.id,
+                    first.display()
+                )),
+                None => {
+                    seen.insert(c.id.clone(), c.file.clone());
+                    cases.push(c);
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok((catalogue, cases))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Prints load or template errors and gives the exit code for them (nothing was sent).
+pub fn report_invalid(errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}\n");
+    }
+    eprintln!(
+        "{} error(s) in the cases or profiles; nothing was sent",
+        errors.len()
+    );
+    exit::code(exit::INVALID)
+}
+
+/// How a run is judged and reported, beyond its cases and providers.
+pub struct RunOptions {
+    /// Fail on broken SHOULDs too.
+    pub strict: bool,
+    /// The provider's expectation file: known-failing and known-flaky cases.
+    pub expectations: Option<PathBuf>,
+    /// Where junit.xml and results.json go; none: nowhere.
+    pub reports: Option<PathBuf>,
+    /// libtest's arguments: filters, --skip, --exact, --list, --test-threads, --format.
+    pub test: libtest_mimic::Arguments,
+}
+
+/// A whole run: loads the cases, prepares the session, runs every case as a libtest-mimic trial,
+/// writes the reports. `run` and the `cargo test` target both come here, so filters and the
+/// other libtest arguments behave the same in both. Nothing here writes to stdout except
+/// libtest-mimic.
+pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptions) -> ExitCode {
+    let cases = match load_suite(sources) {
+        Ok((_, c)) => c,
+        Err(errors) => return report_invalid(&errors),
+    };
+    if options.test.list {
+        let trials = cases
+            .iter()
+            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
+            .collect();
+        return libtest_mimic::run(&options.test, trials).exit_code();
+    }
+    let expectations = match options.expectations.as_deref().map(Expectations::load) {
+        None => Default::default(),
+        Some(Ok(e)) => e,
+        Some(Err(e)) => return report_invalid(&[e.to_string()]),
+    };
+    let (sink, events) = EventSink::channel();
+    let prepared = match prepare(providers, sink, options.strict, &cases, expectations) {
+        Ok(p) => p,
+        Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
+        Err(Unprepared::Unreachable(message)) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::UNREACHABLE);
+        }
+    };
+    let session = prepared.session.clone();
+    let conclusion = libtest_mimic::run(&options.test, runner::plan(cases, session));
+    drop(prepared);
+    let records: Vec<CaseRecord> = events.try_iter().map(|Event::CaseFinished(r)| *r).collect();
+    if let Some(dir) = &options.reports {
+        if let Err(e) = write_reports(dir, &records, options.strict) {
+            eprintln!("error: writing reports to {}: {e:#}", dir.display());
+            return exit::code(exit::FAILED);
+        }
+    }
+    if conclusion.has_failed() {
+        exit::code(exit::FAILED)
+    } else {
+        exit::code(exit::PASSED)
+    }
+}
+
+fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Result<()> {
+    crate::report::junit::write(&dir.join("junit.xml"), records, strict)?;
+    crate::report::results::write(&dir.join("results.json"), records, strict)?;
+    tracing::info!("reports written to {}", dir.display());
+    Ok(())
+}
+
+/// What a run is against.
+pub enum Providers {
+    /// Providers reached through their profiles (the first is under test, a second plays
+    /// `peer`).
+    Profiles(Vec<Profile>),
+    /// The same, by the profiles' files, read when the session is prepared.
+    ProfileFiles(Vec<PathBuf>),
+    /// Providers the session starts in this process, on its runtime: the reference providers
+    /// (`crate::reference`), which the harness then reaches over HTTPS like any other.
+    InProcess(Box<dyn StartProviders>),
+}
+
+/// Providers a session starts for itself.
+pub trait StartProviders: Send {
+    /// Starts them on `runtime`; they serve until the returned value is dropped.
+    fn start(
+        self: Box<Self>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<Box<dyn RunningProviders>>;
+}
+
+/// Providers a session started.
+pub trait RunningProviders: Send + Sync {
+    /// Their profiles, the one under test first.
+    fn profiles(&self) -> Vec<Profile>;
+    /// Lets them reach `domain` (the harness's link-B server) at `addr`.
+    fn route(&self, domain: &str, addr: SocketAddr);
+}
+
+/// A session ready to run cases, with what it needs kept alive.
+pub struct Prepared {
+    pub session: Arc<Session>,
+    /// Providers started in process, if any; they stop when this is dropped.
+    _in_process: Option<Box<dyn RunningProviders>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// Why a session could not be prepared.
+pub enum Unprepared {
+    /// The cases' templates do not fill in against the profiles (exit 2).
+    Invalid(Vec<String>),
+    /// A provider cannot be reached, or the in-process ones cannot start (exit 3).
+    Unreachable(String),
+}
+
+impl Unprepared {
+    pub fn message(self) -> String {
+        match self {
+            Unprepared::Invalid(errors) => errors.join("\n"),
+            Unprepared::Unreachable(message) => message,
+        }
+    }
+}
+
+/// Starts the runtime (and in-process providers), checks the cases' templates against the
+/// profiles, and only then connects.
+pub fn prepare(
+    providers: Providers,
+    sink: EventSink,
+    strict: bool,
+    cases: &[Case],
+    expectations: Expectations,
+) -> Result<Prepared, Unprepared> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Unprepared::Unreachable(format!("cannot start the async runtime: {e}")))?;
+    // Snapshots in the repository are the reference provider's; any other provider's carry its
+    // domain.
+    let (profiles, in_process, snapshot_suffix) = match providers {
+        Providers::InProcess(start) => {
+            let running = start.start(&runtime).map_err(|e| {
+                Unprepared::Unreachable(format!("cannot start the in-process providers: {e:#}"))
+            })?;
+            (running.profiles(), Some(running), None)
+        }
+        Providers::Profiles(profiles) => {
+            let suffix = profiles.first().map(|p| p.domain.clone());
+            (profiles, None, suffix)
+        }
+        Providers::ProfileFiles(files) => {
+            let profiles = files
+                .iter()
+                .map(|f| Profile::load(f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Unprepared::Invalid(vec![e.to_string()]))?;
+            let suffix = profiles.first().map(|p| p.domain.clone());
+            (profiles, None, suffix)
+        }
+    };
+    let profile_refs: Vec<&Profile> = profiles.iter().collect();
+    // Unsupported cases will not run, so what their templates need does not matter.
+    let errors: Vec<String> = cases
+        .iter()
+        .filter(|c| runner::unsupported(c, &profile_refs).is_none())
+        .flat_map(|c| runner::check_templates(c, &profile_refs))
+        .map(|e| e.to_string())
+        .collect();
+    if !errors.is_empty() {
+        return Err(Unprepared::Invalid(errors));
+    }
+    let harness_server = match profiles.first().map(|p| &p.harness) {
+        Some(
+            h @ crate::profile::HarnessIdentity {
+                listen: Some(listen),
+                ..
+            },
+        ) => {
+            let server = runtime
+                .block_on(HarnessServer::start(
+                    &h.domain,
+                    &h.cert_pem,
+                    &h.key_pem,
+                    &profiles[0].trust_roots_pem,
+                    *listen,
+                ))
+                .map_err(|e| {
+                    Unprepared::Unreachable(format!(
+                        "the harness cannot serve link B on {listen}: {e:#}"
+                    ))
+                })?;
+            if let Some(running) = &in_process {
+                running.route(&h.domain, server.addr);
+            }
+            Some(server)
+        }
+        _ => None,
+    };
+    let connections = runtime
+        .block_on(connect(profiles))
+        .map_err(Unprepared::Unreachable)?;
+    Ok(Prepared {
+        session: Arc::new(Session {
+            runtime: runtime.handle().clone(),
+            connections,
+            peer: harness_server,
+            sink,
+            strict,
+            snapshots: snapshot::UpdateMode::from_env(),
+            snapshot_suffix,
+            expectations,
+        }),
+        _in_process: in_process,
+        _runtime: runtime,
+    })
+}
+
+/// How long the harness waits for a provider's directory before the run (a provider that takes
+/// longer is reached but slow: its cases will say so).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connects to every provider and checks that each answers at all (its directory).
+async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
+    let mut connections = Vec::new();
+    for profile in profiles {
+        let name = profile.name.clone();
+        let connection = Connection::new(profile)
+            .await
+            .map_err(|e| format!("{name}: {e:#}"))?;
+        if let Err(f) = connection.directory(PROBE_TIMEOUT).await {
+            if f.unreachable {
+                return Err(format!("{name} cannot be reached: {}", f.message));
+            }
+            // Reached, but not well: the cases will say what is wrong.
+            tracing::warn!("{name}: the directory could not be read: {}", f.message);
+        }
+        connections.push(Arc::new(connection));
+    }
+    Ok(connections)
+}
