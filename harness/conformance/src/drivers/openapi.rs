@@ -3,6 +3,7 @@
 //! against the status codes and JSON Schemas the document declares for it, so that a vendor's
 //! driver that drifts from the specification is named as such instead of failing MIMI cases.
 
+use crate::case::model::DriverOperation;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -107,6 +108,8 @@ pub struct Operation {
 
 pub struct DriverSpec {
     pub operations: Vec<Operation>,
+    /// For each operation the case model knows, in its declaration order: its index here.
+    known: Vec<usize>,
 }
 
 /// The specification the harness was built with (checked by this crate's tests).
@@ -117,6 +120,13 @@ pub fn spec() -> &'static DriverSpec {
 
 pub fn operation(name: &str) -> Option<&'static Operation> {
     spec().operations.iter().find(|o| o.name == name)
+}
+
+impl DriverSpec {
+    /// The operation a case's `driver` step names (the document declares every one).
+    pub fn get(&self, op: DriverOperation) -> &Operation {
+        &self.operations[self.known[op as usize]]
+    }
 }
 
 impl DriverSpec {
@@ -155,7 +165,28 @@ impl DriverSpec {
                     .push(operation_of(&raw, path, method, op).map_err(|e| format!("{at}: {e}"))?);
             }
         }
-        Ok(DriverSpec { operations })
+        // The case model's vocabulary and the document name the same operations.
+        let known = DriverOperation::ALL
+            .iter()
+            .map(|op| {
+                operations
+                    .iter()
+                    .position(|o| o.name == op.name())
+                    .ok_or_else(|| {
+                        format!("the case model's operation {} is not declared", op.name())
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(extra) = operations
+            .iter()
+            .find(|o| DriverOperation::parse(&o.name).is_none())
+        {
+            return Err(format!(
+                "operationId {} is not one the case model knows (crate::case::model::DriverOperation)",
+                extra.name
+            ));
+        }
+        Ok(DriverSpec { operations, known })
     }
 }
 

@@ -25,8 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The endpoints the harness serves when it plays a provider.
-pub const SERVED: &[&str] = &["keyMaterial", "notify", "requestConsent", "updateConsent"];
+use crate::case::model::Served;
 /// Requests kept; the oldest go first (a run's cases need far fewer).
 const MAX_RECORDED: usize = 4096;
 const MAX_BODY: usize = 1 << 20;
@@ -214,7 +213,7 @@ async fn directory(State(peer): State<Arc<HarnessPeer>>) -> Response {
     let served: serde_json::Map<String, serde_json::Value> = all
         .endpoints
         .into_iter()
-        .filter(|(name, _)| SERVED.contains(&name.as_str()))
+        .filter(|(name, _)| Served::parse(name).is_some())
         .map(|(name, url)| (name, url.into()))
         .collect();
     axum::Json(served).into_response()
@@ -238,7 +237,7 @@ async fn serve(
             headers.insert("host", value);
         }
     }
-    if !SERVED.contains(&endpoint.as_str()) {
+    if Served::parse(&endpoint).is_none() {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("the harness does not serve {endpoint}"),
