@@ -76,11 +76,20 @@ fn a(kind: &str) -> &'static str {
 
 /// "`call`, `driver` and `mls`".
 fn listed<S: AsRef<str>>(names: &[S]) -> String {
+    joined(names, "and")
+}
+
+/// "`call`, `driver` or `mls`".
+fn either<S: AsRef<str>>(names: &[S]) -> String {
+    joined(names, "or")
+}
+
+fn joined<S: AsRef<str>>(names: &[S], conjunction: &str) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
     match quoted.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [rest @ .., last] => format!("{} {conjunction} {last}", rest.join(", ")),
     }
 }
 
@@ -257,7 +266,7 @@ impl<'a> Parser<'a> {
                 self.error(
                     frame,
                     step_pos,
-                    format!("a step says what it does with one of {}", listed(&KINDS)),
+                    format!("a step says what it does with one of {}", either(&KINDS)),
                 );
                 return None;
             }
@@ -325,21 +334,25 @@ impl<'a> Parser<'a> {
             }
         }
         let keys = Keys(entries);
+        // Parts that fail are reported and the rest of the step is still read, for its errors.
         let name = match (keys.get("name"), kind_name) {
-            (Some(n), _) => self.string(frame, n, "name")?,
-            (None, "use") => format!("use {}", scalar_text(&kind.1.value).unwrap_or_default()),
+            (Some(n), _) => self.string(frame, n, "name"),
+            (None, "use") => Some(format!(
+                "use {}",
+                scalar_text(&kind.1.value).unwrap_or_default()
+            )),
             (None, _) => {
                 self.error(
                     frame,
                     kind_pos,
                     format!("{} `{kind_name}` step needs a `name`", a(kind_name)),
                 );
-                return None;
+                None
             }
         };
         let charge = match keys.get("checks") {
-            Some(checks) => self.checks(frame, checks)?,
-            None => frame.charge.clone(),
+            Some(checks) => self.checks(frame, checks),
+            None => Some(frame.charge.clone()),
         };
         if in_parallel && matches!(kind_name, "parallel" | "use") {
             self.error(
@@ -356,9 +369,12 @@ impl<'a> Parser<'a> {
             return None;
         }
         let timeout = match keys.get("timeout") {
-            Some(t) => self.duration(frame, t)?,
-            None => DEFAULT_STEP_TIMEOUT,
+            Some(t) => self.duration(frame, t),
+            None => Some(DEFAULT_STEP_TIMEOUT),
         };
+        let complete = name.is_some() && charge.is_some() && timeout.is_some();
+        let charge = charge.unwrap_or_else(|| frame.charge.clone());
+        let timeout = timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
         let step_frame = Frame {
             charge: charge.clone(),
             ..frame.clone()
@@ -403,8 +419,11 @@ impl<'a> Parser<'a> {
                 names,
             )?)),
         };
+        if !complete {
+            return None;
+        }
         Some(Step {
-            name,
+            name: name?,
             pos: kind_pos,
             origin: frame.origin.clone(),
             charge,
@@ -775,8 +794,8 @@ impl<'a> Parser<'a> {
                             "`{name}` is saved by another step of this group too (line {}): which value it gets would be a race",
                             first.line
                         );
+                        // Reported; the group still counts as read, so that its saves are known.
                         self.error(frame, pos, message);
-                        complete = false;
                     }
                     None => {
                         saved.insert(name.to_string(), pos);
@@ -815,7 +834,7 @@ impl<'a> Parser<'a> {
                     frame,
                     subject.pos,
                     format!(
-                        "an assertion checks a template, such as \"{{{{ {} }}}}\"; {:?} is none",
+                        "an assertion's key is a template, such as \"{{{{ {} }}}}\"; {:?} is plain text",
                         key.value, key.value
                     ),
                 );
@@ -1871,14 +1890,17 @@ impl<'a> Parser<'a> {
                 .filter(|(_, args)| args.contains(&key.value.as_str()))
                 .map(|(o, _)| format!("mls: {o}"))
                 .collect();
-            let message = if elsewhere.is_empty() {
-                format!("unknown argument `{}` of `mls: {op}`; {theirs}", key.value)
-            } else {
-                format!(
+            let message = match elsewhere.len() {
+                0 => format!("unknown argument `{}` of `mls: {op}`; {theirs}", key.value),
+                1 | 2 => format!(
                     "`{}` is an argument of {}, not of `mls: {op}`; {theirs}",
                     key.value,
-                    listed(&elsewhere)
-                )
+                    either(&elsewhere)
+                ),
+                _ => format!(
+                    "`{}` is not an argument of `mls: {op}`; {theirs}",
+                    key.value
+                ),
             };
             self.error(frame, Pos::of(key), message);
         }
@@ -1941,13 +1963,15 @@ impl<'a> Parser<'a> {
                     },
                     None => None,
                 };
+                let private = flag(self, "private", false);
+                let omit_pending = flag(self, "omitPending", false);
                 MlsOperation::Commit(Box::new(CommitArgs {
                     room: room?,
                     add,
                     remove,
                     participants,
-                    private: flag(self, "private", false)?,
-                    omit_pending: flag(self, "omitPending", false)?,
+                    private: private?,
+                    omit_pending: omit_pending?,
                     roles,
                 }))
             }
@@ -1991,10 +2015,11 @@ impl<'a> Parser<'a> {
                         return None;
                     }
                 };
+                let corrupt = flag(self, "corrupt", false);
                 MlsOperation::Propose {
                     room: room?,
                     proposals,
-                    corrupt: flag(self, "corrupt", false)?,
+                    corrupt: corrupt?,
                 }
             }
             "message" => {
@@ -2026,9 +2051,10 @@ impl<'a> Parser<'a> {
                     },
                 };
                 let sending_uri = match keys.get("sendingUri") {
-                    Some(n) => Some(self.field(frame, n, template::to_string)?),
-                    None => None,
+                    Some(n) => self.field(frame, n, template::to_string).map(Some),
+                    None => Some(None),
                 };
+                let frank = flag(self, "frank", true);
                 let notify = match keys.get("notify") {
                     None => Some(None),
                     Some(n) => self.unsigned(frame, n, "notify").and_then(|c| {
@@ -2047,9 +2073,9 @@ impl<'a> Parser<'a> {
                 MlsOperation::Message(Box::new(MessageArgs {
                     room: room?,
                     content: content?,
-                    frank: flag(self, "frank", true)?,
+                    frank: frank?,
                     kind: kind?,
-                    sending_uri,
+                    sending_uri: sending_uri?,
                     notify: notify?,
                 }))
             }
