@@ -1,19 +1,27 @@
-//! The case model: loading `cases/**/*.yaml`, and every check that can be made before traffic.
-//! Errors name file:line:col and show the line.
+//! The case model: loading `cases/**/*.yaml` into a typed plan, and every check that can be
+//! made before traffic. Errors name file:line:col and show the line (and, inside a fragment,
+//! the line that uses it).
 
+pub mod fragment;
 pub mod model;
 pub mod node;
+mod parse;
 pub mod template;
 mod validate;
 
-pub use validate::collect_strings;
+pub use parse::FixedTemplate;
 
 use crate::catalogue::{Catalogue, Requirement};
-use model::{CaseFile, Link};
+use fragment::Library;
+use model::{Link, Origin, Spec, UseSite};
 use node::Pos;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The folder below a cases folder that holds fragments rather than cases.
+pub const FRAGMENTS: &str = "fragments";
 
 /// A case that failed to load, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +31,8 @@ pub struct LoadError {
     pub message: String,
     /// The offending line with a caret under the column.
     pub snippet: String,
+    /// For an error in a fragment: the `use` steps that brought it in, innermost first.
+    pub used_at: Vec<UseSite>,
 }
 
 impl LoadError {
@@ -32,6 +42,7 @@ impl LoadError {
             pos: None,
             message: message.into(),
             snippet: String::new(),
+            used_at: Vec::new(),
         }
     }
 
@@ -42,6 +53,7 @@ impl LoadError {
             snippet: pos.map(|p| snippet(source, p)).unwrap_or_default(),
             pos,
             message: message.into(),
+            used_at: Vec::new(),
         }
     }
 
@@ -89,6 +101,19 @@ impl fmt::Display for LoadError {
         if !self.snippet.is_empty() {
             write!(f, "\n{}", self.snippet)?;
         }
+        for site in &self.used_at {
+            write!(
+                f,
+                "\nin fragment {}, used at {}:{}:{}",
+                site.fragment,
+                site.file.display(),
+                site.pos.line,
+                site.pos.column
+            )?;
+            if !site.snippet.is_empty() {
+                write!(f, "\n{}", site.snippet)?;
+            }
+        }
         Ok(())
     }
 }
@@ -104,16 +129,24 @@ pub fn snippet(source: &str, pos: Pos) -> String {
     format!("{pad} |\n{number} | {line}\n{pad} | {caret}^")
 }
 
-/// A loaded, validated case.
+/// A loaded case: its typed plan.
 #[derive(Debug)]
 pub struct Case {
     /// `<link>::<path>`, from the file's path below the cases folder: `B::keyMaterial::unknown-user`.
     pub id: String,
     pub file: PathBuf,
-    pub source: String,
-    pub spec: CaseFile,
+    /// The case file and its text.
+    pub origin: Arc<Origin>,
+    pub spec: Spec,
+    /// What the case checks: its `checks`, and those of the fragments it uses.
     pub requirements: Vec<Requirement>,
     pub timeout: Duration,
+    /// Where `fixture_*()` reads files.
+    pub fixtures: PathBuf,
+    /// The templates that can be filled in before the first step, to check against the profiles.
+    pub fixed_templates: Vec<FixedTemplate>,
+    /// The fragment files the case uses, to show their lines.
+    pub fragments: Vec<Arc<Origin>>,
 }
 
 impl Case {
@@ -127,7 +160,19 @@ impl Case {
     }
 
     pub fn error_at(&self, pos: Pos, message: impl Into<String>) -> LoadError {
-        LoadError::at(&self.file, &self.source, pos, message)
+        self.origin.error_at(pos, message)
+    }
+
+    /// The text of the file a `file:line:col` location names: the case's, or a fragment's.
+    pub fn source_of(&self, location: &str) -> &str {
+        std::iter::once(&self.origin)
+            .chain(&self.fragments)
+            .find(|o| {
+                location
+                    .strip_prefix(&*o.file.to_string_lossy())
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+            .map_or(self.origin.source.as_str(), |o| o.source.as_str())
     }
 
     /// Where snapshots of this case live: `<dir>/snapshots/<stem>__<name>[@<suffix>].snap`.
@@ -165,7 +210,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// The case files below `root`: YAML files in its subfolders (files at the top level, such as
-/// requirements.yaml, are configuration), skipping `snapshots/` folders.
+/// requirements.yaml, are configuration), skipping `snapshots/` folders and `fragments/`.
 pub fn case_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
     fn walk(dir: &Path, top: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -173,7 +218,9 @@ pub fn case_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
         for entry in entries {
             let path = entry.path();
             if entry.file_type()?.is_dir() {
-                if entry.file_name() != "snapshots" {
+                let skipped =
+                    entry.file_name() == "snapshots" || (top && entry.file_name() == FRAGMENTS);
+                if !skipped {
                     walk(&path, false, out)?;
                 }
             } else if !top && path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
@@ -197,50 +244,118 @@ pub fn case_id(root: &Path, file: &Path) -> String {
         .join("::")
 }
 
-/// Loads one case file; every problem found is returned, not only the first.
-pub fn load_case(root: &Path, file: &Path, catalogue: &Catalogue) -> Result<Case, Vec<LoadError>> {
-    let source = std::fs::read_to_string(file)
-        .map_err(|e| vec![LoadError::file(file, format!("cannot read: {e}"))])?;
-    parse_case(root, file, source, catalogue)
+/// The fixtures folder of a cases folder: `<cases>/fixtures`, else `<cases>/../fixtures`, else
+/// the harness's own.
+pub fn fixtures_folder(root: &Path) -> PathBuf {
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    [root.join("fixtures"), root.join("..").join("fixtures")]
+        .into_iter()
+        .find(|f| f.is_dir())
+        .unwrap_or(own)
 }
 
+/// Loads the cases of one cases folder: its catalogue, fragments and fixtures.
+pub struct Loader<'c> {
+    root: PathBuf,
+    catalogue: &'c Catalogue,
+    library: Library,
+    fixtures: PathBuf,
+}
+
+impl<'c> Loader<'c> {
+    pub fn new(root: &Path, catalogue: &'c Catalogue) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            catalogue,
+            library: Library::load(root),
+            fixtures: fixtures_folder(root),
+        }
+    }
+
+    /// Loads one case file; every problem found is returned, not only the first.
+    pub fn load(&self, file: &Path) -> Result<Case, Vec<LoadError>> {
+        let source = std::fs::read_to_string(file)
+            .map_err(|e| vec![LoadError::file(file, format!("cannot read: {e}"))])?;
+        self.parse(file, source)
+    }
+
+    pub fn parse(&self, file: &Path, source: String) -> Result<Case, Vec<LoadError>> {
+        validate::case(
+            case_id(&self.root, file),
+            file,
+            source,
+            self.catalogue,
+            &self.library,
+            &self.fixtures,
+        )
+    }
+
+    /// Every case below the root, read and made into plans on all cores; the cases in file
+    /// order, and every load error (a broken fragment's once).
+    pub fn load_all(&self) -> (Vec<Case>, Vec<LoadError>) {
+        let files = match case_files(&self.root) {
+            Ok(f) => f,
+            Err(e) => return (Vec::new(), vec![e]),
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len().div_ceil(16))
+            .max(1);
+        let mut loaded: Vec<(usize, Result<Case, Vec<LoadError>>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let files = &files;
+                    s.spawn(move || {
+                        files
+                            .iter()
+                            .enumerate()
+                            .skip(t)
+                            .step_by(threads)
+                            .map(|(i, f)| (i, self.load(f)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        loaded.sort_by_key(|(i, _)| *i);
+        let mut cases = Vec::new();
+        let mut errors: Vec<LoadError> = self.library.errors().cloned().collect();
+        for (_, result) in loaded {
+            match result {
+                Ok(case) => cases.push(case),
+                Err(e) => {
+                    for error in e {
+                        if !errors.contains(&error) {
+                            errors.push(error);
+                        }
+                    }
+                }
+            }
+        }
+        (cases, errors)
+    }
+}
+
+/// Loads one case file of the cases folder `root`.
+pub fn load_case(root: &Path, file: &Path, catalogue: &Catalogue) -> Result<Case, Vec<LoadError>> {
+    Loader::new(root, catalogue).load(file)
+}
+
+/// Makes a case of `source`, as if it were `file` of the cases folder `root`.
 pub fn parse_case(
     root: &Path,
     file: &Path,
     source: String,
     catalogue: &Catalogue,
 ) -> Result<Case, Vec<LoadError>> {
-    let spec: CaseFile = serde_saphyr::from_str(&source)
-        .map_err(|e| vec![LoadError::from_yaml(file, &source, &e)])?;
-    let mut case = Case {
-        id: case_id(root, file),
-        file: file.to_path_buf(),
-        source,
-        spec,
-        requirements: Vec::new(),
-        timeout: DEFAULT_CASE_TIMEOUT,
-    };
-    let errors = validate::validate(&mut case, catalogue);
-    if errors.is_empty() {
-        Ok(case)
-    } else {
-        Err(errors)
-    }
+    Loader::new(root, catalogue).parse(file, source)
 }
 
 /// Loads every case below `root`; returns the cases and all load errors.
 pub fn load_all(root: &Path, catalogue: &Catalogue) -> (Vec<Case>, Vec<LoadError>) {
-    let files = match case_files(root) {
-        Ok(f) => f,
-        Err(e) => return (Vec::new(), vec![e]),
-    };
-    let mut cases = Vec::new();
-    let mut errors = Vec::new();
-    for file in files {
-        match load_case(root, &file, catalogue) {
-            Ok(case) => cases.push(case),
-            Err(e) => errors.extend(e),
-        }
-    }
-    (cases, errors)
+    Loader::new(root, catalogue).load_all()
 }

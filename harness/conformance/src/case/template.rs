@@ -2,15 +2,21 @@
 //! A value that is one whole expression keeps the variable's type, so a captured list can be
 //! the argument of `none-of`; anything else renders as text.
 
-use super::node::Node;
-use minijinja::{Environment, UndefinedBehavior};
+use super::node::{Node, Pos};
+use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::Value;
+use serde_saphyr::Spanned;
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Names every case can use: `run` (a nonce of this run of the case, for names that must be
 /// new on a long-running provider), and the functions below.
-pub const BUILT_IN: &[&str] = &["run", "message_id", "now_ms"];
+pub const BUILT_IN: &[&str] = &["run", "message_id", "now_ms", "fixture_b64", "fixture_hex"];
+
+/// The context variable that holds the fixtures folder of the case's cases folder, for the
+/// `fixture_*` functions. Its name is no identifier, so no case can shadow or read it.
+pub const FIXTURES_VAR: &str = "fixtures folder";
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -19,15 +25,20 @@ fn env() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_function("message_id", message_id);
         env.add_function("now_ms", now_ms);
+        env.add_function("fixture_b64", fixture_b64);
+        env.add_function("fixture_hex", fixture_hex);
         env
     })
+}
+
+fn invalid(why: String) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, why)
 }
 
 /// `message_id(content, sender, room)`: the MIMI content's message ID (content-08 §3.3) as hex,
 /// from the content (base64), the sender's user URI and the room URI.
 fn message_id(content: String, sender: String, room: String) -> Result<String, minijinja::Error> {
     use base64::Engine;
-    let invalid = |why: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, why);
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(content.as_bytes())
         .map_err(|e| invalid(format!("message_id: the content is not base64: {e}")))?;
@@ -50,6 +61,54 @@ pub fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
+fn fixture_bytes(state: &State, path: &str) -> Result<Vec<u8>, minijinja::Error> {
+    let folder = state
+        .lookup(FIXTURES_VAR)
+        .and_then(|v| v.as_str().map(PathBuf::from))
+        .ok_or_else(|| invalid("the fixtures folder is unknown here".into()))?;
+    read_fixture(&folder, path).map_err(invalid)
+}
+
+/// `fixture_b64("vectors/mimi-content/original.cbor")`: a file of the fixtures folder, base64.
+fn fixture_b64(state: &State, path: String) -> Result<String, minijinja::Error> {
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::STANDARD.encode(fixture_bytes(state, &path)?))
+}
+
+/// `fixture_hex("...")`: a file of the fixtures folder, hex.
+fn fixture_hex(state: &State, path: String) -> Result<String, minijinja::Error> {
+    Ok(hex::encode(fixture_bytes(state, &path)?))
+}
+
+/// A file below the fixtures folder; paths that leave it are refused.
+pub fn read_fixture(folder: &Path, path: &str) -> Result<Vec<u8>, String> {
+    let relative = Path::new(path);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!(
+            "fixture {path:?}: give a path below the fixtures folder, without `..`"
+        ));
+    }
+    std::fs::read(folder.join(relative))
+        .map_err(|e| format!("fixture {path:?} in {}: {e}", folder.display()))
+}
+
+/// The fixture paths a template names literally (`fixture_b64("...")`), for checking at load.
+pub fn fixture_paths(s: &str) -> Vec<&str> {
+    static CALL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"fixture_(?:b64|hex)\(\s*["']([^"']*)["']\s*\)"#).expect("a regex")
+    });
+    if !s.contains("fixture_") {
+        return Vec::new();
+    }
+    CALL.captures_iter(s)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .collect()
+}
+
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
@@ -60,8 +119,8 @@ fn whole_expression(s: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
-/// The top-level variables a string uses that are not in `known`.
-pub fn unknown_names(s: &str, known: &BTreeSet<String>) -> Result<Vec<String>, String> {
+/// The top-level variables a string's template uses, sorted.
+pub fn names_used(s: &str) -> Result<Vec<String>, String> {
     if !is_template(s) {
         return Ok(Vec::new());
     }
@@ -75,9 +134,31 @@ pub fn unknown_names(s: &str, known: &BTreeSet<String>) -> Result<Vec<String>, S
             .map_err(|e| e.to_string())?
             .undeclared_variables(false),
     };
-    let mut unknown: Vec<String> = names.into_iter().filter(|n| !known.contains(n)).collect();
-    unknown.sort();
-    Ok(unknown)
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The top-level variables a string uses that are not in `known`.
+pub fn unknown_names(s: &str, known: &BTreeSet<String>) -> Result<Vec<String>, String> {
+    Ok(names_used(s)?
+        .into_iter()
+        .filter(|n| !known.contains(n))
+        .collect())
+}
+
+/// The test users of provider roles a string names (`{{ target.users.bob }}` → bob): a case
+/// declares them in `needs`, so that a profile without them makes it unsupported.
+pub fn test_users(s: &str) -> Vec<&str> {
+    static USED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\b\w+\.users\.(\w+)").expect("a valid regex")
+    });
+    if !s.contains(".users.") {
+        return Vec::new();
+    }
+    USED.captures_iter(s)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .collect()
 }
 
 pub fn fill_str(s: &str, ctx: &minijinja::Value) -> Result<Value, String> {
@@ -100,29 +181,134 @@ pub fn fill_str(s: &str, ctx: &minijinja::Value) -> Result<Value, String> {
         .map_err(|e| describe(&e))
 }
 
-/// Every string of the node filled in.
-pub fn fill(node: &Node, ctx: &minijinja::Value) -> Result<Value, String> {
+/// Every string of the node filled in; an error names the position of the string that failed.
+pub fn fill_at(node: &Node, at: Pos, ctx: &minijinja::Value) -> Result<Value, (Pos, String)> {
     Ok(match node {
-        Node::Str(s) => fill_str(s, ctx)?,
+        Node::Str(s) => fill_str(s, ctx).map_err(|e| (at, e))?,
         Node::Seq(items) => Value::Array(
             items
                 .iter()
-                .map(|i| fill(&i.value, ctx))
+                .map(|i| fill_at(&i.value, Pos::of(i), ctx))
                 .collect::<Result<_, _>>()?,
         ),
         Node::Map(entries) => Value::Object(
             entries
                 .iter()
-                .map(|(k, v)| Ok((k.value.clone(), fill(&v.value, ctx)?)))
-                .collect::<Result<_, String>>()?,
+                .map(|(k, v)| Ok((k.value.clone(), fill_at(&v.value, Pos::of(v), ctx)?)))
+                .collect::<Result<_, (Pos, String)>>()?,
         ),
         other => other.to_json(),
     })
+}
+
+/// Every string of the node filled in.
+pub fn fill(node: &Node, ctx: &minijinja::Value) -> Result<Value, String> {
+    fill_at(node, Pos::default(), ctx).map_err(|(_, e)| e)
 }
 
 fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.to_string(),
+    }
+}
+
+/// A value as written in a case, which may hold templates; filled in when its step runs.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub node: Node,
+    pub pos: Pos,
+}
+
+impl Template {
+    pub fn of(node: &Spanned<Node>) -> Self {
+        Self {
+            node: node.value.clone(),
+            pos: Pos::of(node),
+        }
+    }
+
+    pub fn fill(&self, ctx: &minijinja::Value) -> Result<Value, (Pos, String)> {
+        fill_at(&self.node, self.pos, ctx)
+    }
+
+    /// Filled in as text: a string as it is, anything else as JSON.
+    pub fn text(&self, ctx: &minijinja::Value) -> Result<String, (Pos, String)> {
+        Ok(match self.fill(ctx)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
+    /// Every string in the value with its position.
+    pub fn strings<'a>(&'a self, out: &mut Vec<(&'a str, Pos)>) {
+        self.node.strings(self.pos, out);
+    }
+
+    pub fn has_template(&self) -> bool {
+        let mut strings = Vec::new();
+        self.strings(&mut strings);
+        strings.iter().any(|(s, _)| is_template(s))
+    }
+}
+
+/// A typed value of a case: known at load when written literally, or filled in and converted
+/// when its step runs when it holds a template.
+#[derive(Debug, Clone)]
+pub enum Field<T> {
+    Fixed(T),
+    Filled {
+        template: Template,
+        convert: fn(&Value) -> Result<T, String>,
+    },
+}
+
+impl<T: Clone> Field<T> {
+    /// Converts a literal now; a value with templates is converted when filled in.
+    pub fn parse(
+        node: &Spanned<Node>,
+        convert: fn(&Value) -> Result<T, String>,
+    ) -> Result<Self, (Pos, String)> {
+        let template = Template::of(node);
+        if template.has_template() {
+            Ok(Field::Filled { template, convert })
+        } else {
+            convert(&node.value.to_json())
+                .map(Field::Fixed)
+                .map_err(|e| (Pos::of(node), e))
+        }
+    }
+
+    pub fn get(&self, ctx: &minijinja::Value) -> Result<T, (Pos, String)> {
+        match self {
+            Field::Fixed(value) => Ok(value.clone()),
+            Field::Filled { template, convert } => {
+                convert(&template.fill(ctx)?).map_err(|e| (template.pos, e))
+            }
+        }
+    }
+
+    pub fn template(&self) -> Option<&Template> {
+        match self {
+            Field::Fixed(_) => None,
+            Field::Filled { template, .. } => Some(template),
+        }
+    }
+}
+
+/// A string (numbers and booleans as they read).
+pub fn to_string(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Ok(v.to_string()),
+        other => Err(format!("expected a string, not {other}")),
+    }
+}
+
+/// A list of strings.
+pub fn to_strings(v: &Value) -> Result<Vec<String>, String> {
+    match v {
+        Value::Array(items) => items.iter().map(to_string).collect(),
+        other => Err(format!("expected a list of strings, not {other}")),
     }
 }

@@ -8,6 +8,19 @@ use std::time::{Duration, Instant};
 
 pub use mimi_driver_spec::{operation, Operation};
 
+use crate::case::model::DriverOperation;
+
+/// The document's operation that a case's `driver` step names. The case model's vocabulary and
+/// the document name the same operations (`model_and_document_agree`).
+pub fn operation_for(op: DriverOperation) -> &'static Operation {
+    operation(op.name()).unwrap_or_else(|| {
+        panic!(
+            "fixtures/driver-api/openapi.yaml does not declare {}, which the case model knows",
+            op.name()
+        )
+    })
+}
+
 /// A provider's driver API.
 pub struct DriverClient {
     pub base: String,
@@ -71,5 +84,24 @@ impl DriverClient {
             body,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_and_document_agree() {
+        for op in DriverOperation::ALL {
+            assert!(operation(op.name()).is_some(), "{} undeclared", op.name());
+        }
+        for declared in &mimi_driver_spec::spec().operations {
+            assert!(
+                DriverOperation::parse(&declared.name).is_some(),
+                "operationId {} is not one the case model knows",
+                declared.name
+            );
+        }
     }
 }

@@ -1,15 +1,17 @@
-//! Expectations: a path into the decoded body, then a matcher. A plain value means equality; a
-//! mapping of one keyword (`one-of`, `len`, ...) names a matcher, each in its own file under
-//! `keywords/` with its example in cases/README.md.
+//! Expectations: a path into the decoded body, then matchers. A plain value means equality; a
+//! mapping of keywords (`one-of`, `len`, ...) names matchers that must all hold, each keyword in
+//! its own file under `keywords/` with its example in cases/README.md.
 
 pub mod keywords;
 pub mod path;
 
-use crate::case::node::{Located, Node, Pos};
+use crate::case::node::{Node, Pos};
+use crate::case::template;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
 /// One assertion keyword.
+#[derive(Debug)]
 pub struct Keyword {
     pub name: &'static str,
     /// Checks the keyword's argument as written in the case (before templates are filled in).
@@ -21,65 +23,125 @@ pub struct Keyword {
 /// A matcher as written in a case: a keyword and its argument (still with templates).
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    pub keyword: &'static str,
+    pub keyword: &'static Keyword,
     pub arg: Node,
+    /// Where its argument stands.
     pub pos: Pos,
 }
 
 impl Matcher {
-    pub fn parse(node: &Spanned<Node>) -> Located<Self> {
-        let pos = Pos::of(node);
-        match &node.value {
-            Node::Map(entries) => {
-                let [(key, arg)] = entries.as_slice() else {
-                    return Err((
-                        pos,
-                        format!(
-                            "a matcher is a mapping of exactly one keyword ({}); to compare with a mapping, write `equals: {{...}}`",
-                            keyword_names()
-                        ),
-                    ));
-                };
-                let keyword = keywords::ALL
-                    .iter()
-                    .find(|k| k.name == key.value)
-                    .ok_or_else(|| {
-                        (
-                            Pos::of(key),
-                            format!(
-                                "unknown matcher {:?}; known: {}",
-                                key.value,
-                                keyword_names()
-                            ),
-                        )
-                    })?;
-                (keyword.check_arg)(&arg.value)
-                    .map_err(|e| (Pos::of(arg), format!("{}: {e}", keyword.name)))?;
-                Ok(Self {
-                    keyword: keyword.name,
-                    arg: arg.value.clone(),
-                    pos,
-                })
-            }
-            other => Ok(Self {
-                keyword: "equals",
-                arg: other.clone(),
-                pos,
-            }),
-        }
-    }
-
     pub fn apply(&self, actual: &Value, arg: &Value) -> Result<(), String> {
-        let keyword = keywords::ALL
-            .iter()
-            .find(|k| k.name == self.keyword)
-            .expect("parsed matchers name known keywords");
-        (keyword.apply)(actual, arg)
+        (self.keyword.apply)(actual, arg)
     }
 
     /// `exists: false` is the one matcher that passes when its path selects nothing.
     pub fn accepts_nothing(&self) -> bool {
-        self.keyword == "exists" && self.arg == Node::Bool(false)
+        self.keyword.name == "exists" && self.arg == Node::Bool(false)
+    }
+}
+
+/// The matchers on one value: a plain value (equality), or a mapping of one or more keywords,
+/// all of which must hold (`{len: 2, contains: x}`).
+#[derive(Debug, Clone)]
+pub struct Matchers {
+    pub pos: Pos,
+    pub all: Vec<Matcher>,
+}
+
+impl Matchers {
+    /// Every problem with the matchers as written, each at its position.
+    pub fn parse(node: &Spanned<Node>) -> Result<Self, Vec<(Pos, String)>> {
+        let pos = Pos::of(node);
+        let Node::Map(entries) = &node.value else {
+            return Ok(Self {
+                pos,
+                all: vec![Matcher {
+                    keyword: &keywords::EQUALS,
+                    arg: node.value.clone(),
+                    pos,
+                }],
+            });
+        };
+        let found: Vec<Option<&'static Keyword>> = entries
+            .iter()
+            .map(|(key, _)| keywords::ALL.iter().find(|k| k.name == key.value))
+            .collect();
+        if entries.len() > 1 && found.iter().all(Option::is_none) {
+            return Err(vec![(
+                pos,
+                format!(
+                    "a matcher is a mapping of keywords ({}); to compare with a mapping, write `equals: {{...}}`",
+                    keyword_names()
+                ),
+            )]);
+        }
+        if entries.is_empty() {
+            return Err(vec![(
+                pos,
+                format!(
+                    "an empty mapping names no matcher; known: {}",
+                    keyword_names()
+                ),
+            )]);
+        }
+        let mut all = Vec::new();
+        let mut errors = Vec::new();
+        for ((key, arg), keyword) in entries.iter().zip(found) {
+            let Some(keyword) = keyword else {
+                errors.push((
+                    Pos::of(key),
+                    format!(
+                        "unknown matcher {:?}; known: {}",
+                        key.value,
+                        keyword_names()
+                    ),
+                ));
+                continue;
+            };
+            match (keyword.check_arg)(&arg.value) {
+                Ok(()) => all.push(Matcher {
+                    keyword,
+                    arg: arg.value.clone(),
+                    pos: Pos::of(arg),
+                }),
+                Err(e) => errors.push((Pos::of(arg), format!("{}: {e}", keyword.name))),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self { pos, all })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether the matchers pass when their path selects nothing (`exists: false`).
+    pub fn accept_nothing(&self) -> bool {
+        self.all.iter().all(Matcher::accepts_nothing)
+    }
+
+    /// Applies every matcher to every selected value, with its argument filled in from `vars`;
+    /// the first that fails, at its position. Selecting nothing fails, but for `exists: false`.
+    pub fn check(&self, actual: &[&Value], vars: &minijinja::Value) -> Result<(), (Pos, String)> {
+        if actual.is_empty() {
+            if self.accept_nothing() {
+                return Ok(());
+            }
+            return Err((self.pos, "selects nothing in the response".into()));
+        }
+        for matcher in &self.all {
+            let arg = template::fill_at(&matcher.arg, matcher.pos, vars)?;
+            for value in actual {
+                matcher.apply(value, &arg).map_err(|e| (matcher.pos, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every string in the matchers' arguments, with its position (for checking templates).
+    pub fn strings<'a>(&'a self, out: &mut Vec<(&'a str, Pos)>) {
+        for m in &self.all {
+            m.arg.strings(m.pos, out);
+        }
     }
 }
 

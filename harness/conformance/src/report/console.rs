@@ -118,7 +118,7 @@ pub fn failure_message(case: &Case, record: &CaseRecord) -> String {
             f.location, f.step, f.subject, f.message
         );
         let s = snippet(
-            &case.source,
+            case.source_of(&f.location),
             Pos {
                 line: f.line,
                 column: f.column,

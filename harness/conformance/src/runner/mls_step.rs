@@ -4,6 +4,8 @@
 //! a staged commit stays pending until `confirm` or `discard`. The result is JSON, for `expect`
 //! and `save`.
 
+use crate::case::model::{CommitArgs, MessageArgs, MessageKind, MlsOperation, ProposalKind};
+use crate::case::node::{Located, Pos};
 use crate::drivers::harness_server::SharedMember;
 use base64::Engine;
 use mimi_mls::member::{identity, user_of_client, Member};
@@ -17,136 +19,105 @@ use mimi_wire::messages::room_state::{ParticipantListData, Role, RoleData, UserR
 use mimi_wire::messages::submit::SubmitMessageRequest;
 use mimi_wire::{decode_exact, Encode};
 use openmls::prelude::MlsGroup;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-
-pub const OPERATIONS: &[&str] = &[
-    "state",
-    "inbox",
-    "commit",
-    "confirm",
-    "discard",
-    "propose",
-    "message",
-    "group-info-request",
-    "create-room",
-    "add",
-];
 
 /// The role a user gets when a harness commit adds it (the reference provider's default).
 const PARTICIPANT_ROLE: u32 = 2;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Args {
-    room: Option<String>,
-    /// `commit`: harness clients of this case whose KeyPackages the commit adds.
-    #[serde(default)]
-    add: Vec<String>,
-    /// `commit`: users whose every client the commit removes.
-    #[serde(default)]
-    remove: Vec<String>,
-    /// `commit`: the participant list as it should be after the commit; by default the
-    /// current one with removed users taken out and the users of added clients put in.
-    participants: Option<Vec<String>>,
-    /// `commit`: send it as a PrivateMessage.
-    #[serde(default)]
-    private: bool,
-    /// `commit`: leave out the proposals received in this epoch.
-    #[serde(default)]
-    omit_pending: bool,
-    /// `commit`: replace the room's roles_list with these roles.
-    roles: Option<Vec<RoleArg>>,
-    /// `propose`: break the first proposal's signature, so that it does not verify.
-    #[serde(default)]
-    corrupt: bool,
-    /// `propose`: `update` (of the client's own leaf) or `leave`, the first as the bundle's
-    /// proposal and the rest as its moreProposals.
-    #[serde(default)]
-    proposals: Vec<String>,
-    /// `message`: MIMI content, base64.
-    content: Option<String>,
-    /// `message`: put the franking tag in the SafeAAD (default true).
-    frank: Option<bool>,
-    /// `message`: `application` (default), or `proposal` to wrap a handshake (a PublicMessage
-    /// self-update proposal) as the appMessage instead.
-    kind: Option<String>,
-    /// `message`: the sendingUri to claim (default: the client's own user).
-    sending_uri: Option<String>,
-    /// `group-info-request`: `valid` (default) or `corrupt`.
-    signature: Option<String>,
-    /// `add`: a KeyMaterialResponse (hex, as `save: {x: "@body"}` takes it) whose KeyPackages
-    /// the harness, as the room's hub, adds.
-    key_material: Option<String>,
-    /// `message`: make a NotifyBody from the hub (the harness) instead of a SubmitMessageRequest,
-    /// with this many messages.
-    notify: Option<usize>,
-}
-
-/// A role in `commit`'s `roles`: its index, name and capabilities (POL-03 §10.2 code points).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RoleArg {
-    index: u32,
-    name: String,
-    capabilities: Vec<u16>,
-}
-
-/// Runs `op` for `client` (one of `members`) with `args`.
+/// Runs `operation` for `client` (one of `members`), its arguments filled in from `vars`;
+/// errors without a place of their own are put at `at`.
 pub fn run(
-    op: &str,
+    operation: &MlsOperation,
     client: &str,
-    args: Option<Value>,
     members: &HashMap<String, SharedMember>,
-) -> Result<Value, String> {
-    let args: Args = match args {
-        Some(a) => serde_json::from_value(a).map_err(|e| format!("args: {e}"))?,
-        None => Args::default(),
-    };
+    vars: &minijinja::Value,
+    at: Pos,
+) -> Located<Value> {
+    let here = |e: String| (at, e);
     // KeyPackages of added clients are taken before the committer is locked: one lock at a time.
     let mut added = Vec::new();
-    for name in &args.add {
-        let other = members
-            .get(name)
-            .ok_or_else(|| format!("{name:?} is not a client of this case"))?;
-        let mut other = other.lock().unwrap_or_else(|e| e.into_inner());
-        let kp = other
-            .claim_key_package()
-            .ok_or_else(|| format!("{name} has no KeyPackage left"))?;
-        added.push((user_of_client(&other.sim.uri), kp));
+    if let MlsOperation::Commit(args) = operation {
+        for name in &args.add {
+            let other = members
+                .get(name)
+                .ok_or_else(|| here(format!("{name:?} is not a client of this case")))?;
+            let mut other = other.lock().unwrap_or_else(|e| e.into_inner());
+            let kp = other
+                .claim_key_package()
+                .ok_or_else(|| here(format!("{name} has no KeyPackage left")))?;
+            added.push((user_of_client(&other.sim.uri), kp));
+        }
     }
     let member = members
         .get(client)
-        .ok_or_else(|| format!("{client:?} is not a client of this case"))?;
+        .ok_or_else(|| here(format!("{client:?} is not a client of this case")))?;
     let mut member = member.lock().unwrap_or_else(|e| e.into_inner());
     let member = &mut *member;
-    let room = || args.room.clone().ok_or("this operation needs `room`");
-    match op {
-        "state" => Ok(state(member, &room()?)),
-        "inbox" => Ok(inbox(member)),
-        "commit" => commit(member, &room()?, &args, added),
-        "confirm" | "discard" => {
-            let room = room()?;
+    match operation {
+        MlsOperation::State { room } => Ok(state(member, &room.get(vars)?)),
+        MlsOperation::Inbox => Ok(inbox(member)),
+        MlsOperation::Commit(args) => {
+            let room = args.room.get(vars)?;
+            let changes = CommitChanges {
+                remove: args
+                    .remove
+                    .as_ref()
+                    .map(|r| r.get(vars))
+                    .transpose()?
+                    .unwrap_or_default(),
+                participants: args
+                    .participants
+                    .as_ref()
+                    .map(|p| p.get(vars))
+                    .transpose()?,
+            };
+            commit(member, &room, args, &changes, added).map_err(here)
+        }
+        MlsOperation::Confirm { room } | MlsOperation::Discard { room } => {
+            let room = room.get(vars)?;
             let Member { sim, groups, .. } = member;
-            let group = groups.get_mut(&room).ok_or_else(|| not_in(&room))?;
+            let group = groups.get_mut(&room).ok_or_else(|| here(not_in(&room)))?;
             // The hub's fan-out may have merged an accepted commit already.
             if group.pending_commit().is_some() {
-                if op == "confirm" {
-                    sim.confirm_commit(group)?;
+                if matches!(operation, MlsOperation::Confirm { .. }) {
+                    sim.confirm_commit(group).map_err(here)?;
                 } else {
                     sim.discard_commit(group);
                 }
             }
             Ok(json!({"epoch": group.epoch().as_u64()}))
         }
-        "propose" => propose(member, &room()?, &args),
-        "message" => message(member, &room()?, &args),
-        "group-info-request" => Ok(group_info_request(member, &args)),
-        "create-room" => create_room(member, &room()?),
-        "add" => add(member, &room()?, &args),
-        other => Err(format!("unknown mls operation {other:?}")),
+        MlsOperation::Propose {
+            room,
+            proposals,
+            corrupt,
+        } => propose(member, &room.get(vars)?, proposals, *corrupt).map_err(here),
+        MlsOperation::Message(args) => {
+            let filled = FilledMessage {
+                content: args.content.get(vars)?,
+                sending_uri: args.sending_uri.as_ref().map(|s| s.get(vars)).transpose()?,
+            };
+            message(member, &args.room.get(vars)?, args, &filled).map_err(here)
+        }
+        MlsOperation::GroupInfoRequest { corrupt } => Ok(group_info_request(member, *corrupt)),
+        MlsOperation::CreateRoom { room } => create_room(member, &room.get(vars)?).map_err(here),
+        MlsOperation::Add { room, key_material } => {
+            add(member, &room.get(vars)?, &key_material.get(vars)?).map_err(here)
+        }
     }
+}
+
+/// What a commit changes beyond its adds, filled in.
+struct CommitChanges {
+    remove: Vec<String>,
+    participants: Option<Vec<String>>,
+}
+
+/// A message's arguments that hold templates, filled in.
+struct FilledMessage {
+    content: String,
+    sending_uri: Option<String>,
 }
 
 fn not_in(room: &str) -> String {
@@ -244,20 +215,22 @@ fn group_of<'a>(
 fn commit(
     member: &mut Member,
     room: &str,
-    args: &Args,
+    args: &CommitArgs,
+    changes: &CommitChanges,
     added: Vec<(String, mimi_wire::mls_objects::KeyPackage)>,
 ) -> Result<Value, String> {
     let (sim, group) = group_of(member, room)?;
     let removes: Vec<u32> = group
         .members()
         .filter(|m| {
-            args.remove
+            changes
+                .remove
                 .contains(&user_of_client(&identity(&m.credential)))
         })
         .map(|m| m.index.u32())
         .collect();
     let mut list = participant_list(group.extensions());
-    let participants = match &args.participants {
+    let participants = match &changes.participants {
         Some(users) => Some(ParticipantListData {
             participants: users
                 .iter()
@@ -271,10 +244,10 @@ fn commit(
                 })
                 .collect(),
         }),
-        None if added.is_empty() && args.remove.is_empty() => None,
+        None if added.is_empty() && changes.remove.is_empty() => None,
         None => {
             list.participants
-                .retain(|p| !args.remove.iter().any(|r| r.as_bytes() == p.user.0));
+                .retain(|p| !changes.remove.iter().any(|r| r.as_bytes() == p.user.0));
             for (user, _) in &added {
                 if !list
                     .participants
@@ -319,21 +292,22 @@ fn commit(
     Ok(json!({"bundle": hex::encode(bundle.to_bytes()), "epoch": epoch}))
 }
 
-fn propose(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
+fn propose(
+    member: &mut Member,
+    room: &str,
+    proposals: &[ProposalKind],
+    corrupt: bool,
+) -> Result<Value, String> {
     let (sim, group) = group_of(member, room)?;
-    if args.proposals.is_empty() {
-        return Err("`propose` needs `proposals`: update or leave".into());
-    }
     let mut made = Vec::new();
-    for kind in &args.proposals {
-        made.push(match kind.as_str() {
-            "update" => sim.propose_self_update(group)?,
-            "leave" => sim.propose_leave(group)?,
-            other => return Err(format!("unknown proposal {other:?}: update or leave")),
+    for kind in proposals {
+        made.push(match kind {
+            ProposalKind::Update => sim.propose_self_update(group)?,
+            ProposalKind::Leave => sim.propose_leave(group)?,
         });
     }
     let suite = group.ciphersuite();
-    if args.corrupt {
+    if corrupt {
         mimi_mls::member::break_signature(&mut made[0], suite);
     }
     let refs: Vec<String> = made
@@ -376,14 +350,10 @@ fn create_room(member: &mut Member, room: &str) -> Result<Value, String> {
 
 /// As the room's hub: adds the clients whose KeyPackages a claim returned, and makes the
 /// NotifyBody that carries their Welcome (with the full tree) to their provider.
-fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
+fn add(member: &mut Member, room: &str, key_material: &str) -> Result<Value, String> {
     use mimi_wire::messages::key_material::KeyMaterialResponse;
     use mimi_wire::messages::notify::{FanoutMessage, FanoutRest, NotifyBody};
-    let claim = args
-        .key_material
-        .as_deref()
-        .ok_or("`add` needs `keyMaterial`: a KeyMaterialResponse, hex")?;
-    let claim = hex::decode(claim).map_err(|e| format!("keyMaterial is not hex: {e}"))?;
+    let claim = hex::decode(key_material).map_err(|e| format!("keyMaterial is not hex: {e}"))?;
     let claim = decode_exact::<KeyMaterialResponse>(&claim)
         .map_err(|e| format!("keyMaterial is not a KeyMaterialResponse: {e}"))?;
     let user = claim.user_uri.0.clone();
@@ -422,23 +392,25 @@ fn add(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
     Ok(json!({"notify": hex::encode(notify.to_bytes()), "epoch": group.epoch().as_u64()}))
 }
 
-fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String> {
+fn message(
+    member: &mut Member,
+    room: &str,
+    args: &MessageArgs,
+    filled: &FilledMessage,
+) -> Result<Value, String> {
     let (sim, group) = group_of(member, room)?;
     let content = base64::engine::general_purpose::STANDARD
-        .decode(
-            args.content
-                .as_deref()
-                .ok_or("`message` needs `content` (base64)")?,
-        )
+        .decode(&filled.content)
         .map_err(|e| format!("content is not base64: {e}"))?;
-    let tag = match args.frank {
-        Some(false) => None,
-        _ => Some(mimi_mls::room::franking_tag(&content)?),
+    let tag = if args.frank {
+        Some(mimi_mls::room::franking_tag(&content)?)
+    } else {
+        None
     };
     if let Some(count) = args.notify {
         use mimi_wire::messages::notify::{FanoutMessage, FanoutRest, NotifyBody};
         let mut messages = Vec::new();
-        for _ in 0..count.clamp(1, 64) {
+        for _ in 0..count {
             let message = sim.send(group, &content, tag.as_ref())?;
             messages.push(FanoutMessage {
                 timestamp: crate::case::template::now_ms(),
@@ -448,20 +420,16 @@ fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
         }
         return Ok(json!({"notify": hex::encode(NotifyBody(messages).to_bytes())}));
     }
-    let message = match args.kind.as_deref() {
-        None | Some("application") => sim.send(group, &content, tag.as_ref())?,
-        Some("proposal") => sim.propose_self_update(group)?,
-        Some(other) => {
-            return Err(format!(
-                "unknown message kind {other:?}: application or proposal"
-            ))
-        }
+    let message = match args.kind {
+        MessageKind::Application => sim.send(group, &content, tag.as_ref())?,
+        MessageKind::Proposal => sim.propose_self_update(group)?,
     };
     let request = SubmitMessageRequest {
         protocol: PROTOCOL_MLS10,
         app_message: decode_exact(&message).map_err(|e| format!("our own message: {e}"))?,
         sending_uri: IdentifierUri(
-            args.sending_uri
+            filled
+                .sending_uri
                 .clone()
                 .unwrap_or_else(|| user_of_client(&sim.uri)),
         ),
@@ -469,7 +437,7 @@ fn message(member: &mut Member, room: &str, args: &Args) -> Result<Value, String
     Ok(json!({"request": hex::encode(request.to_bytes()), "epoch": group.epoch().as_u64()}))
 }
 
-fn group_info_request(member: &Member, args: &Args) -> Value {
+fn group_info_request(member: &Member, corrupt: bool) -> Value {
     let sim = &member.sim;
     let (_, public_key) = mimi_mls::labels::hpke_key_pair(sim.ciphersuite);
     let mut request = GroupInfoRequest {
@@ -485,7 +453,7 @@ fn group_info_request(member: &Member, args: &Args) -> Value {
         GROUP_INFO_REQUEST_LABEL,
         &request.to_be_signed(JoiningCodeInTbs::Optional),
     );
-    if args.signature.as_deref() == Some("corrupt") {
+    if corrupt {
         signature[0] ^= 0xff;
     }
     request.signature = Opaque(signature);

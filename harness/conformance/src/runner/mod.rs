@@ -7,8 +7,6 @@ pub mod mls_step;
 pub mod snapshot;
 mod step;
 
-pub use step::RAW_BODY;
-
 use crate::case::model::Player;
 use crate::case::Case;
 use crate::drivers::harness_server::SharedMember;
@@ -241,31 +239,14 @@ pub fn check_templates(case: &Case, profiles: &[&Profile]) -> Vec<crate::case::L
         Ok(a) => a,
         Err(e) => return vec![crate::case::LoadError::file(&case.file, e)],
     };
-    let fixed: std::collections::BTreeSet<String> = case
-        .spec
-        .actors
-        .providers
-        .keys()
-        .chain(case.spec.actors.clients.keys())
-        .chain(case.spec.vars.keys())
-        .cloned()
-        .collect();
-    let mut errors = Vec::new();
-    for step in &case.spec.steps {
-        let mut strings = Vec::new();
-        crate::case::collect_strings(&step.value, &mut strings);
-        for (text, pos) in strings {
-            let depends_on_saves =
-                crate::case::template::unknown_names(text, &fixed).map_or(true, |u| !u.is_empty());
-            if depends_on_saves {
-                continue;
-            }
-            if let Err(e) = crate::case::template::fill_str(text, &actors.vars) {
-                errors.push(case.error_at(pos, e));
-            }
-        }
-    }
-    errors
+    case.fixed_templates
+        .iter()
+        .filter_map(|t| {
+            crate::case::template::fill_str(&t.text, &actors.vars)
+                .err()
+                .map(|e| t.origin.error_at(t.pos, e))
+        })
+        .collect()
 }
 
 /// KeyPackages each simulated client publishes (claims and commits take one each).
@@ -273,6 +254,7 @@ const CLIENT_KEY_PACKAGES: usize = 8;
 const CLIENT_KEY_PACKAGE_LIFETIME_SECONDS: u64 = 24 * 3600;
 
 /// The template context and the simulated clients of one case run.
+#[derive(Clone)]
 pub(crate) struct Actors {
     pub vars: minijinja::Value,
     pub clients: HashMap<String, SharedMember>,
@@ -280,8 +262,6 @@ pub(crate) struct Actors {
     pub last_arrival: HashMap<String, std::time::Instant>,
     /// Role → the domain that plays it.
     pub domains: BTreeMap<String, String>,
-    /// Role → who plays it.
-    pub players: BTreeMap<String, Player>,
 }
 
 fn actors(case: &Case, session: &Session) -> Result<Actors, String> {
@@ -293,7 +273,6 @@ fn actors(case: &Case, session: &Session) -> Result<Actors, String> {
 fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     let mut context = serde_json::Map::new();
     let mut domains = BTreeMap::new();
-    let mut players = BTreeMap::new();
     let harness_domain = profiles
         .first()
         .map(|p| p.harness.domain.clone())
@@ -313,12 +292,15 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
             json!({"domain": domain, "uri": format!("mimi://{domain}"), "users": users}),
         );
         domains.insert(role.clone(), domain);
-        players.insert(role.clone(), player.value);
     }
     // A nonce of this run of the case: the names of users, clients and rooms it makes are new
     // on a provider that outlives one run, and no two cases of a run share one.
     let run = hex::encode(mimi_mls::random_bytes(4));
     context.insert("run".into(), json!(run));
+    context.insert(
+        crate::case::template::FIXTURES_VAR.into(),
+        json!(case.fixtures.display().to_string()),
+    );
     let mut clients = HashMap::new();
     for (name, client) in &case.spec.actors.clients {
         let domain = &domains[&client.value.on.value];
@@ -356,7 +338,6 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
         clients,
         last_arrival: HashMap::new(),
         domains,
-        players,
     })
 }
 
@@ -374,12 +355,5 @@ async fn run_steps(case: &Case, session: &Session, record: &mut CaseRecord) -> R
             .collect();
         peer.register(&members)
     });
-    for spanned in &case.spec.steps {
-        step::run(case, &spanned.value, session, &mut actors, record).await?;
-        if !record.failures.is_empty() {
-            // Later steps build on this one; what they would show is noise.
-            break;
-        }
-    }
-    Ok(())
+    step::run_steps(case, &case.spec.steps, session, &mut actors, record).await
 }

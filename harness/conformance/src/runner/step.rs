@@ -1,240 +1,339 @@
-//! One step: build the request, send it on link B, check the expectations (retrying when the
-//! step says `eventually`), save captures, compare the snapshot.
+//! Steps: build the request, send it (on link B, to a driver API, or to a harness client), or
+//! take one the provider sent the harness; check the expectations (retrying when the step says
+//! `eventually`), save captures, compare the snapshot. Groups run their steps at the same time
+//! (`parallel`) or in their own scope (`use`); `assert` checks saved values.
 
 use super::body::{self, BuildContext};
 use super::events::{AssertionFailure, CaseRecord, ExchangeRecord};
 use super::{snapshot, Actors, Session};
-use crate::case::model::{Action, ClientCertificate, Damage, Expect, Step};
-use crate::case::node::{Node, Pos};
-use crate::case::{parse_duration, template, Case, DEFAULT_STEP_TIMEOUT};
+use crate::case::model::{
+    Answer, Call, ClientCertificate, Damage, Expect, Mls, Outcome as StepOutcome, Receive,
+    SaveFrom, Snapshot, Step, StepKind, Use, JSON,
+};
+use crate::case::node::Pos;
+use crate::case::Case;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
-use crate::expect::path::BodyPath;
-use crate::expect::{show, Matcher};
+use crate::expect::show;
 use crate::report::console::{render_body, render_request, render_response};
 use serde_json::Value;
-use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 type Outcome = Result<Response, ConnectionFailure>;
+type Running<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
 
-pub(super) async fn run(
+/// Runs steps in order; a step whose expectations fail ends the sequence (later steps build
+/// on it, and what they would show is noise). An `Err` is a step that could not be carried out.
+pub(super) async fn run_steps(
+    case: &Case,
+    steps: &[Step],
+    session: &Session,
+    actors: &mut Actors,
+    record: &mut CaseRecord,
+) -> Result<(), String> {
+    for step in steps {
+        run(case, step, session, actors, record).await?;
+        if !record.failures.is_empty() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn run<'a>(
+    case: &'a Case,
+    step: &'a Step,
+    session: &'a Session,
+    actors: &'a mut Actors,
+    record: &'a mut CaseRecord,
+) -> Running<'a> {
+    Box::pin(async move {
+        match &step.kind {
+            StepKind::Call(call) => {
+                let connection = session.connection(call.on.player).ok_or_else(|| {
+                    located(
+                        step,
+                        call.on.pos,
+                        format!("no provider under test plays {}", call.on.name),
+                    )
+                })?;
+                let (request, text) = link_b_request(step, call, connection, actors).await?;
+                let target = Target::LinkB(connection, request);
+                exchange(case, step, session, actors, record, target, text).await
+            }
+            StepKind::Driver(driver) => {
+                let connection = session.connection(driver.on.player).ok_or_else(|| {
+                    located(
+                        step,
+                        driver.on.pos,
+                        format!("no provider under test plays {}", driver.on.name),
+                    )
+                })?;
+                let op = crate::drivers::driver_api::operation_for(driver.operation);
+                let client = connection.driver.as_ref().ok_or_else(|| {
+                    located(
+                        step,
+                        step.pos,
+                        format!("{}'s profile names no driver API", connection.profile.name),
+                    )
+                })?;
+                let path = fill_path(step, &driver.path, actors)?;
+                let url = client
+                    .url(op, &path)
+                    .map_err(|e| located(step, step.pos, e))?;
+                let json = match &driver.json {
+                    Some(t) => Some(t.fill(&actors.vars).map_err(|(p, e)| located(step, p, e))?),
+                    None => None,
+                };
+                op.check_request(json.as_ref())
+                    .map_err(|e| located(step, step.pos, e))?;
+                let text = format!(
+                    "{} {url}\n{}",
+                    op.method,
+                    json.as_ref()
+                        .map(|j| serde_json::to_string_pretty(j).unwrap_or_default())
+                        .unwrap_or_default()
+                );
+                let target = Target::Driver {
+                    client,
+                    op,
+                    url,
+                    json,
+                    timeout: driver.timeout,
+                };
+                exchange(case, step, session, actors, record, target, text).await
+            }
+            StepKind::Receive(receive) => {
+                let peer = harness_server(step, session)?;
+                let key = receive
+                    .key
+                    .text(&actors.vars)
+                    .map_err(|(p, e)| located(step, p, e))?;
+                let text = format!(
+                    "(waiting for {} at the harness, for {key})",
+                    receive.endpoint.name()
+                );
+                let target = Target::Receive {
+                    peer,
+                    receive,
+                    key,
+                    deadline: Instant::now() + receive.timeout,
+                };
+                exchange(case, step, session, actors, record, target, text).await
+            }
+            StepKind::Mls(mls) => {
+                let text = format!("{}: mls {}", mls.client, mls_name(mls));
+                exchange(case, step, session, actors, record, Target::Mls(mls), text).await
+            }
+            StepKind::Answer(answer) => script(step, answer, session, actors),
+            StepKind::Parallel(steps) => parallel(case, steps, session, actors, record).await,
+            StepKind::Assert(assertions) => {
+                assert(step, assertions, actors, record);
+                Ok(())
+            }
+            StepKind::Use(fragment) => {
+                use_fragment(case, step, fragment, session, actors, record).await
+            }
+        }
+    })
+}
+
+/// A runtime error of a step, at its place in the case (or fragment) file.
+fn located(step: &Step, pos: Pos, message: String) -> String {
+    step.origin.error_at(pos, message).to_string()
+}
+
+fn harness_server<'s>(
+    step: &Step,
+    session: &'s Session,
+) -> Result<&'s crate::drivers::harness_server::HarnessServer, String> {
+    session.peer.as_deref().ok_or_else(|| {
+        located(
+            step,
+            step.pos,
+            "the harness does not serve link B in this run (the profile's harness.listen)".into(),
+        )
+    })
+}
+
+fn fill_path(
+    step: &Step,
+    path: &[(String, crate::case::template::Template)],
+    actors: &Actors,
+) -> Result<BTreeMap<String, String>, String> {
+    path.iter()
+        .map(|(name, value)| {
+            value
+                .text(&actors.vars)
+                .map(|v| (name.clone(), v))
+                .map_err(|(p, e)| located(step, p, e))
+        })
+        .collect()
+}
+
+fn mls_name(mls: &Mls) -> &'static str {
+    use crate::case::model::MlsOperation as Op;
+    match &mls.operation {
+        Op::State { .. } => "state",
+        Op::Inbox => "inbox",
+        Op::Commit(_) => "commit",
+        Op::Confirm { .. } => "confirm",
+        Op::Discard { .. } => "discard",
+        Op::Propose { .. } => "propose",
+        Op::Message(_) => "message",
+        Op::GroupInfoRequest { .. } => "group-info-request",
+        Op::CreateRoom { .. } => "create-room",
+        Op::Add { .. } => "add",
+    }
+}
+
+/// `answer`: the harness's next answers to the endpoint, for the request's key.
+fn script(step: &Step, answer: &Answer, session: &Session, actors: &Actors) -> Result<(), String> {
+    let fill = |t: &crate::case::template::Template| {
+        t.text(&actors.vars).map_err(|(p, e)| located(step, p, e))
+    };
+    let mut headers = Vec::new();
+    for (name, value) in &answer.reply.headers {
+        headers.push((name.clone(), fill(value)?));
+    }
+    harness_server(step, session)?.script(crate::drivers::harness_server::Script {
+        endpoint: answer.endpoint.name().to_string(),
+        key: fill(&answer.key)?,
+        status: answer.reply.status,
+        headers,
+        times: answer.reply.times,
+    });
+    Ok(())
+}
+
+/// What an exchange step sends or takes.
+enum Target<'a> {
+    LinkB(&'a crate::drivers::link_b::Connection, Request),
+    Receive {
+        peer: &'a crate::drivers::harness_server::HarnessServer,
+        receive: &'a Receive,
+        key: String,
+        deadline: Instant,
+    },
+    Mls(&'a Mls),
+    Driver {
+        client: &'a crate::drivers::driver_api::DriverClient,
+        op: &'static crate::drivers::driver_api::Operation,
+        url: String,
+        json: Option<Value>,
+        timeout: Duration,
+    },
+}
+
+impl Target<'_> {
+    /// The message type the answer (or the received request) is decoded as by default.
+    fn decode_type(&self, step: &Step) -> Option<&'static str> {
+        match (self, &step.kind) {
+            (Target::LinkB(..), StepKind::Call(call)) => call.endpoint.types().1,
+            (Target::Receive { receive, .. }, _) => {
+                mimi_wire::registry::endpoint_types(receive.endpoint.name()).0
+            }
+            (Target::Driver { .. } | Target::Mls(_), _) => Some(JSON),
+            _ => None,
+        }
+    }
+}
+
+/// The parts every exchange step has.
+fn outcome_of(step: &Step) -> Option<&StepOutcome> {
+    match &step.kind {
+        StepKind::Call(c) => Some(&c.outcome),
+        StepKind::Driver(d) => Some(&d.outcome),
+        StepKind::Receive(r) => Some(&r.outcome),
+        StepKind::Mls(m) => Some(&m.outcome),
+        _ => None,
+    }
+}
+
+async fn exchange(
     case: &Case,
     step: &Step,
     session: &Session,
     actors: &mut Actors,
     record: &mut CaseRecord,
+    target: Target<'_>,
+    mut request_text: String,
 ) -> Result<(), String> {
-    let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
-    let player = actors.players[&step.on.value];
-    let connection = || {
-        session.connection(player).ok_or_else(|| {
-            located(
-                Pos::of(&step.on),
-                format!(
-                    "`on: {}` is played by the harness; a step goes to a provider under test",
-                    step.on.value
-                ),
-            )
-        })
-    };
-    let timeout = step
-        .timeout
-        .as_ref()
-        .map(|t| parse_duration(&t.value).expect("checked at load"))
-        .unwrap_or(DEFAULT_STEP_TIMEOUT);
-    let fill = |node: &Spanned<Node>| -> Result<Value, String> {
-        template::fill(&node.value, &actors.vars).map_err(|e| located(Pos::of(node), e))
-    };
-    let text = |node: &Spanned<Node>| -> Result<String, String> {
-        Ok(match fill(node)? {
-            Value::String(s) => s,
-            other => other.to_string(),
-        })
-    };
-
-    let mut path = BTreeMap::new();
-    for (name, value) in &step.path {
-        path.insert(name.clone(), text(value)?);
-    }
-    // What the harness serves is matched by the request's one path variable.
-    let served_key = || -> Result<String, String> {
-        match path.values().collect::<Vec<_>>()[..] {
-            [key] => Ok(key.clone()),
-            _ => Err(located(
-                step.target_pos(),
-                "name the request by its one path variable, e.g. `path: {roomId: ...}`".into(),
-            )),
-        }
-    };
-    let peer = || {
-        session.peer.as_ref().ok_or_else(|| {
-            located(
-                step.target_pos(),
-                "the harness does not serve link B in this run (the profile's harness.listen)"
-                    .into(),
-            )
-        })
-    };
-    let target = match step.action() {
-        Action::Call(call) => {
-            let connection = connection()?;
-            let (request, request_text) =
-                link_b_request(case, step, call, connection, actors, &path, timeout).await?;
-            Target::LinkB(connection, request, request_text)
-        }
-        Action::Driver(driver) => {
-            let connection = connection()?;
-            let op = crate::drivers::driver_api::operation(&driver.value).expect("checked at load");
-            let client = connection.driver.as_ref().ok_or_else(|| {
-                located(
-                    Pos::of(driver),
-                    format!("{}'s profile names no driver API", connection.profile.name),
-                )
-            })?;
-            let url = client
-                .url(op, &path)
-                .map_err(|e| located(Pos::of(driver), e))?;
-            let json = step.json.as_ref().map(&fill).transpose()?;
-            op.check_request(json.as_ref())
-                .map_err(|e| located(step.target_pos(), e))?;
-            let request_text = format!(
-                "{} {url}\n{}",
-                op.method,
-                json.as_ref()
-                    .map(|j| serde_json::to_string_pretty(j).unwrap_or_default())
-                    .unwrap_or_default()
-            );
-            Target::Driver {
-                client,
-                op,
-                url,
-                json,
-                request_text,
-            }
-        }
-        Action::Answer(endpoint) => {
-            let reply = &step.reply.as_ref().expect("checked at load").value;
-            let mut headers = Vec::new();
-            for (name, value) in &reply.headers {
-                headers.push((name.to_ascii_lowercase(), text(value)?));
-            }
-            peer()?.script(crate::drivers::harness_server::Script {
-                endpoint: endpoint.value.clone(),
-                key: served_key()?,
-                status: reply.status.value,
-                headers,
-                times: reply.times.as_ref().map_or(1, |t| t.value),
-            });
-            return Ok(());
-        }
-        Action::Receive(endpoint) => Target::Receive {
-            peer: peer()?,
-            endpoint: &endpoint.value,
-            key: served_key()?,
-            deadline: Instant::now() + timeout,
-        },
-        Action::Mls(op) => {
-            let args = step.args.as_ref().map(&fill).transpose()?;
-            let client = &step.client.as_ref().expect("checked at load").value;
-            let request_text = format!(
-                "{client}: {}{}",
-                op.value,
-                args.as_ref()
-                    .map(|a| format!(" {}", serde_json::to_string(a).unwrap_or_default()))
-                    .unwrap_or_default()
-            );
-            Target::Mls {
-                op: &op.value,
-                client,
-                args,
-                request_text,
-            }
-        }
-    };
-    let mut request_text = match &target {
-        Target::LinkB(_, _, text) => text.clone(),
-        Target::Driver { request_text, .. } | Target::Mls { request_text, .. } => {
-            request_text.clone()
-        }
-        Target::Receive { endpoint, key, .. } => {
-            format!("(waiting for {endpoint} at the harness, for {key})")
-        }
-    };
-    let response_type = match &target {
-        Target::LinkB(..) => step
-            .call
-            .as_ref()
-            .and_then(|c| mimi_wire::registry::endpoint_types(&c.value).1),
-        Target::Receive { endpoint, .. } => mimi_wire::registry::endpoint_types(endpoint).0,
-        Target::Driver { .. } | Target::Mls { .. } => Some(JSON),
-    };
-
-    let expect = step.expect.as_ref().map(|e| &e.value);
-    let retry = expect.and_then(|e| e.eventually.as_ref()).map(|ev| {
-        (
-            parse_duration(&ev.value.within.value).expect("checked at load"),
-            parse_duration(&ev.value.every.value).expect("checked at load"),
-        )
-    });
+    let default = StepOutcome::default();
+    let outcome_spec = outcome_of(step).unwrap_or(&default);
+    let expect = outcome_spec.expect.as_ref();
     let decode_type = expect
-        .and_then(|e| e.decode_as.as_ref())
-        .map(|d| d.value.as_str())
-        .or(response_type);
+        .and_then(|e| e.decode_as)
+        .map(|d| d.name())
+        .or(target.decode_type(step));
+    let client_certificate = match &step.kind {
+        StepKind::Call(call) => call.client_certificate,
+        _ => ClientCertificate::Harness,
+    };
+    let retry = expect.and_then(|e| e.eventually);
     let started = Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut received = None;
         let outcome = match &target {
-            Target::LinkB(connection, request, _) => connection.send(request).await,
+            Target::LinkB(connection, request) => connection.send(request).await,
             Target::Driver {
                 client,
                 op,
                 url,
                 json,
-                ..
-            } => client.send(op, url, json.as_ref(), timeout).await,
+                timeout,
+            } => client.send(op, url, json.as_ref(), *timeout).await,
             Target::Receive {
                 peer,
-                endpoint,
+                receive,
                 key,
                 deadline,
-            } => match peer.take(endpoint, key, *deadline).await {
-                Some(got) => {
-                    let delay = actors
-                        .last_arrival
-                        .get(*endpoint)
-                        .map(|t| got.at.saturating_duration_since(*t).as_millis() as u64);
-                    actors.last_arrival.insert(endpoint.to_string(), got.at);
-                    request_text = render_received(&got, response_type);
-                    let response = Response {
-                        status: got.answered,
-                        headers: got.headers.clone(),
-                        body: got.body.clone(),
-                        elapsed: Default::default(),
-                    };
-                    received = Some(Received {
-                        client_certificate: got.client_certificate,
-                        delay_ms: delay,
-                    });
-                    Ok(response)
-                }
-                None => Err(ConnectionFailure {
-                    message: format!(
-                        "no {endpoint} request for {key} reached the harness within {}ms",
-                        timeout.as_millis()
-                    ),
-                    tls_refused: false,
-                    unreachable: false,
-                    closed: false,
-                }),
-            },
-            Target::Mls {
-                op, client, args, ..
             } => {
-                let result = super::mls_step::run(op, client, args.clone(), &actors.clients)
-                    .map_err(|e| located(step.target_pos(), e))?;
+                let endpoint = receive.endpoint.name();
+                match peer.take(endpoint, key, *deadline).await {
+                    Some(got) => {
+                        let delay = actors
+                            .last_arrival
+                            .get(endpoint)
+                            .map(|t| got.at.saturating_duration_since(*t).as_millis() as u64);
+                        actors.last_arrival.insert(endpoint.to_string(), got.at);
+                        request_text = render_received(&got, decode_type);
+                        received = Some(Received {
+                            client_certificate: got.client_certificate.clone(),
+                            delay_ms: delay,
+                        });
+                        Ok(Response {
+                            status: got.answered,
+                            headers: got.headers,
+                            body: got.body,
+                            elapsed: Default::default(),
+                        })
+                    }
+                    None => Err(ConnectionFailure {
+                        message: format!(
+                            "no {endpoint} request for {key} reached the harness within {}ms",
+                            receive.timeout.as_millis()
+                        ),
+                        tls_refused: false,
+                        unreachable: false,
+                        closed: false,
+                    }),
+                }
+            }
+            Target::Mls(mls) => {
+                let result = super::mls_step::run(
+                    &mls.operation,
+                    &mls.client,
+                    &actors.clients,
+                    &actors.vars,
+                    step.pos,
+                )
+                .map_err(|(p, e)| located(step, p, e))?;
                 Ok(Response {
                     status: 200,
                     headers: Default::default(),
@@ -252,7 +351,7 @@ pub(super) async fn run(
             (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
             _ => None,
         };
-        let exchange = ExchangeRecord {
+        record.transcript.push(ExchangeRecord {
             step: step.name.clone(),
             attempt,
             request: request_text.clone(),
@@ -262,40 +361,40 @@ pub(super) async fn run(
                 .as_ref()
                 .map(|r| r.elapsed.as_millis() as u64)
                 .unwrap_or_default(),
-        };
-        record.transcript.push(exchange);
+        });
         if let (Target::Driver { op, .. }, Ok(response)) = (&target, &outcome) {
             // A driver answer outside its specification says nothing about MIMI conformance.
             op.check_response(response.status, &response.body)
                 .map_err(|e| {
                     located(
-                        step.target_pos(),
+                        step,
+                        step.pos,
                         format!("the driver API broke fixtures/driver-api/openapi.yaml: {e}"),
                     )
                 })?;
         }
         let failures = match expect {
             Some(e) => evaluate(
-                case,
                 step,
                 e,
+                client_certificate,
                 &outcome,
                 decoded.as_ref(),
                 received.as_ref(),
                 &actors.vars,
             ),
-            None => default_expectation(case, step, &outcome),
+            None => default_expectation(step, &outcome),
         };
-        let retry_left = retry.is_some_and(|(within, every)| started.elapsed() + every <= within);
+        let retry_left = retry.is_some_and(|r| started.elapsed() + r.every <= r.within);
         if !failures.is_empty() && retry_left {
-            tokio::time::sleep(retry.map(|(_, every)| every).unwrap_or_default()).await;
+            tokio::time::sleep(retry.map(|r| r.every).unwrap_or_default()).await;
             continue;
         }
         if !failures.is_empty() {
-            let retried = retry.map(|(within, _)| {
+            let retried = retry.map(|r| {
                 format!(
                     " (still so after {attempt} attempts within {}ms)",
-                    within.as_millis()
+                    r.within.as_millis()
                 )
             });
             record.failures.extend(failures.into_iter().map(|mut f| {
@@ -310,23 +409,25 @@ pub(super) async fn run(
         let decoded = decoded.and_then(Result::ok);
         let raw = outcome.as_ref().ok().map(|r| r.body.as_slice());
         save(
-            case,
             step,
+            outcome_spec,
             decoded.as_ref().map(|(v, _)| v),
             raw,
             actors,
             record,
         );
-        if let Some(failure) = snapshot_step(
-            case,
-            step,
-            decoded.as_ref(),
-            &outcome,
-            actors,
-            session.snapshots,
-            session.snapshot_suffix.as_deref(),
-        ) {
-            record.failures.push(failure);
+        if let Some(snapshot) = &outcome_spec.snapshot {
+            if let Some(failure) = snapshot_step(
+                case,
+                step,
+                snapshot,
+                decoded.as_ref(),
+                &outcome,
+                actors,
+                session,
+            ) {
+                record.failures.push(failure);
+            }
         }
         return Ok(());
     }
@@ -335,7 +436,7 @@ pub(super) async fn run(
 fn damage(bytes: &mut Vec<u8>, d: &Damage) {
     match d {
         Damage::Truncate(n) => bytes.truncate(*n),
-        Damage::Append(hex_text) => bytes.extend(hex::decode(hex_text).expect("checked at load")),
+        Damage::Append(extra) => bytes.extend_from_slice(extra),
         Damage::FlipByte(offset) => {
             if let Some(b) = bytes.get_mut(*offset) {
                 *b = !*b;
@@ -345,30 +446,38 @@ fn damage(bytes: &mut Vec<u8>, d: &Damage) {
 }
 
 fn failure(
-    case: &Case,
     step: &Step,
     pos: Pos,
     subject: impl Into<String>,
     message: impl Into<String>,
 ) -> AssertionFailure {
+    let mut message = message.into();
+    for site in &step.origin.used_at {
+        message.push_str(&format!(
+            " (in fragment {}, used at {}:{}:{})",
+            site.fragment,
+            site.file.display(),
+            site.pos.line,
+            site.pos.column
+        ));
+    }
     AssertionFailure {
         step: step.name.clone(),
-        location: format!("{}:{}:{}", case.file.display(), pos.line, pos.column),
+        location: step.origin.location(pos),
         line: pos.line,
         column: pos.column,
         subject: subject.into(),
-        message: message.into(),
+        message,
     }
 }
 
 /// A step without `expect` still needs a response, or the provider failed it.
-fn default_expectation(case: &Case, step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> {
+fn default_expectation(step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> {
     match outcome {
         Ok(_) => Vec::new(),
         Err(f) => vec![failure(
-            case,
             step,
-            step.target_pos(),
+            step.pos,
             "response",
             format!("no response: {}", f.message),
         )],
@@ -376,9 +485,9 @@ fn default_expectation(case: &Case, step: &Step, outcome: &Outcome) -> Vec<Asser
 }
 
 fn evaluate(
-    case: &Case,
     step: &Step,
     expect: &Expect,
+    client_certificate: ClientCertificate,
     outcome: &Outcome,
     decoded: Option<&Result<(Value, &str), String>>,
     received: Option<&Received>,
@@ -386,92 +495,66 @@ fn evaluate(
 ) -> Vec<AssertionFailure> {
     let mut failures = Vec::new();
     let mut fail = |pos: Pos, subject: &str, message: String| {
-        failures.push(failure(case, step, pos, subject, message))
+        failures.push(failure(step, pos, subject, message))
     };
-    if let Some(arrives) = expect.arrives.as_ref().filter(|a| !a.value) {
+    if let Some((false, pos)) = expect.arrives {
         if outcome.is_ok() {
+            let endpoint = match &step.kind {
+                StepKind::Receive(r) => r.endpoint.name(),
+                _ => "",
+            };
             fail(
-                Pos::of(arrives),
+                pos,
                 "arrives",
-                format!(
-                    "expected no {} request to reach the harness, but one did",
-                    step.receive.as_ref().map_or("", |r| r.value.as_str())
-                ),
+                format!("expected no {endpoint} request to reach the harness, but one did"),
             );
         }
         return failures;
     }
-    if let Some(refused) = &expect.refused {
+    if let Some((refused, pos)) = expect.refused {
         // Refused: at the TLS layer, or served a 4xx instead of MIMI. A connection closed with
         // no response counts only when the harness presented no certificate: in TLS 1.3 the
         // alert can lose the race with the request, but a provider that crashes on a request
         // it should refuse must not pass.
         let was_refused = match outcome {
-            Err(f) => {
-                f.tls_refused
-                    || (f.closed
-                        && step.client_certificate.as_ref().map(|c| c.value)
-                            == Some(ClientCertificate::None))
-            }
+            Err(f) => f.tls_refused || (f.closed && client_certificate == ClientCertificate::None),
             Ok(r) => (400..500).contains(&r.status),
         };
-        if was_refused != refused.value {
+        if was_refused != refused {
             let actual = match outcome {
                 Err(f) => format!("the connection failed: {}", f.message),
                 Ok(r) => format!("the provider answered {}", r.status),
             };
-            let wanted = if refused.value {
+            let wanted = if refused {
                 "the provider to refuse the request"
             } else {
                 "the provider to serve the request"
             };
-            fail(
-                Pos::of(refused),
-                "refused",
-                format!("expected {wanted}; {actual}"),
-            );
+            fail(pos, "refused", format!("expected {wanted}; {actual}"));
         }
         return failures;
     }
     let response = match outcome {
         Ok(r) => r,
         Err(f) => {
-            fail(
-                step.target_pos(),
-                "response",
-                format!("no response: {}", f.message),
-            );
+            fail(step.pos, "response", format!("no response: {}", f.message));
             return failures;
         }
     };
     let mut status_failed = false;
-    if let Some(status) = &expect.status {
-        let allowed: Vec<i64> = match &status.value {
-            Node::Int(c) => vec![*c],
-            Node::Seq(items) => items
-                .iter()
-                .filter_map(|i| {
-                    if let Node::Int(c) = i.value {
-                        Some(c)
-                    } else {
-                        None
-                    }
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        if !allowed.contains(&i64::from(response.status)) {
+    if let Some((allowed, pos)) = &expect.status {
+        if !allowed.contains(&response.status) {
             status_failed = true;
             let reason = String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
                 .into_owned();
             fail(
-                Pos::of(status),
+                *pos,
                 "status",
                 format!(
                     "expected {}, got {}{}",
                     allowed
                         .iter()
-                        .map(i64::to_string)
+                        .map(u16::to_string)
                         .collect::<Vec<_>>()
                         .join(" or "),
                     response.status,
@@ -484,84 +567,54 @@ fn evaluate(
             );
         }
     }
-    let check = |node: &Spanned<Node>,
-                 subject: String,
-                 actual: Vec<&Value>,
-                 fail: &mut dyn FnMut(Pos, &str, String)| {
-        let matcher = Matcher::parse(node).expect("checked at load");
-        let arg = match template::fill(&matcher.arg, vars) {
-            Ok(a) => a,
-            Err(e) => return fail(matcher.pos, &subject, e),
-        };
-        if actual.is_empty() {
-            if !matcher.accepts_nothing() {
-                fail(
-                    matcher.pos,
-                    &subject,
-                    "selects nothing in the response".into(),
-                );
-            }
-            return;
-        }
-        for value in actual {
-            if let Err(e) = matcher.apply(value, &arg) {
-                return fail(matcher.pos, &subject, e);
-            }
+    let mut check = |matchers: &crate::expect::Matchers, subject: String, actual: Vec<&Value>| {
+        if let Err((pos, e)) = matchers.check(&actual, vars) {
+            fail(pos, &subject, e);
         }
     };
-    for (name, node) in &expect.headers {
+    for (name, matchers) in &expect.headers {
         let values: Vec<Value> = response
             .headers
             .get_all(name.as_str())
             .iter()
             .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        check(
-            node,
-            format!("header {name}"),
-            values.iter().collect(),
-            &mut fail,
-        );
+        check(matchers, format!("header {name}"), values.iter().collect());
     }
     if let Some(size) = &expect.size {
         let len = Value::from(response.body.len());
-        check(size, "body size".into(), vec![&len], &mut fail);
+        check(size, "body size".into(), vec![&len]);
     }
-    if let (Some(node), Some(received)) = (&expect.client_certificate, received) {
+    if let (Some(matchers), Some(received)) = (&expect.client_certificate, received) {
         let names = Value::from(received.client_certificate.clone());
-        check(node, "client certificate".into(), vec![&names], &mut fail);
+        check(matchers, "client certificate".into(), vec![&names]);
     }
-    if let (Some(node), Some(received)) = (&expect.delay, received) {
+    if let (Some(matchers), Some(received)) = (&expect.delay, received) {
         match received.delay_ms.map(Value::from) {
-            Some(ms) => check(node, "delay (ms)".into(), vec![&ms], &mut fail),
-            None => fail(
-                Pos::of(node),
+            Some(ms) => check(matchers, "delay (ms)".into(), vec![&ms]),
+            None => failures.push(failure(
+                step,
+                matchers.pos,
                 "delay",
-                "no earlier request of this endpoint was received in this case".into(),
-            ),
+                "no earlier request of this endpoint was received in this case",
+            )),
         }
     }
     // After a wrong status the body is an error text: checking it as a message is noise.
     if let Some(body) = expect.body.as_ref().filter(|_| !status_failed) {
-        let Node::Map(entries) = &body.value else {
-            unreachable!("checked at load")
-        };
         match decoded {
-            None => fail(
-                Pos::of(body),
+            None => failures.push(failure(
+                step,
+                body.pos,
                 "body",
-                format!(
-                    "{} has no known response type; say which with decode-as",
-                    step.call
-                        .as_ref()
-                        .map_or("the operation", |c| c.value.as_str())
-                ),
-            ),
-            Some(Err(e)) => fail(Pos::of(body), "body", e.clone()),
+                "the answer has no known type; say which with decode-as",
+            )),
+            Some(Err(e)) => failures.push(failure(step, body.pos, "body", e.clone())),
             Some(Ok((value, _))) => {
-                for (path, node) in entries {
-                    let p = BodyPath::parse(&path.value).expect("checked at load");
-                    check(node, format!("body {}", p.text), p.select(value), &mut fail);
+                for (path, matchers) in &body.paths {
+                    if let Err((pos, e)) = matchers.check(&path.select(value), vars) {
+                        failures.push(failure(step, pos, format!("body {}", path.text), e));
+                    }
                 }
             }
         }
@@ -569,72 +622,76 @@ fn evaluate(
     failures
 }
 
-/// The `save` path that takes the whole body as hex, for a later step that needs its bytes.
-pub const RAW_BODY: &str = "@body";
+/// Sets variables in the template context.
+fn set_vars(actors: &mut Actors, values: impl IntoIterator<Item = (String, Value)>) {
+    let mut context: serde_json::Map<String, Value> = serde_json::to_value(&actors.vars)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    context.extend(values);
+    actors.vars = minijinja::Value::from(minijinja::value::Serde(&context));
+}
+
+/// A variable of the template context as JSON.
+fn var(actors: &Actors, name: &str) -> Option<Value> {
+    actors
+        .vars
+        .get_attr(name)
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .and_then(|v| serde_json::to_value(&v).ok())
+}
 
 fn save(
-    case: &Case,
     step: &Step,
+    outcome: &StepOutcome,
     decoded: Option<&Value>,
     raw: Option<&[u8]>,
     actors: &mut Actors,
     record: &mut CaseRecord,
 ) {
-    if step.save.is_empty() {
+    if outcome.save.is_empty() {
         return;
     }
-    let mut context: serde_json::Map<String, Value> = serde_json::to_value(&actors.vars)
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default();
-    for (name, path) in &step.save {
-        let captured = if path.value == RAW_BODY {
-            raw.map(|bytes| Value::String(hex::encode(bytes)))
-        } else {
-            decoded.and_then(|v| {
-                BodyPath::parse(&path.value)
-                    .expect("checked at load")
-                    .capture(v)
-            })
+    let mut values = Vec::new();
+    for save in &outcome.save {
+        let captured = match &save.from {
+            SaveFrom::RawBody => raw.map(|bytes| Value::String(hex::encode(bytes))),
+            SaveFrom::Path(path) => decoded.and_then(|v| path.capture(v)),
         };
         match captured {
-            Some(value) => {
-                context.insert(name.clone(), value);
-            }
+            Some(value) => values.push((save.name.clone(), value)),
             None => record.failures.push(failure(
-                case,
                 step,
-                Pos::of(path),
-                format!("save {name}"),
-                format!("{} selects nothing in the response", path.value),
+                save.pos,
+                format!("save {}", save.name),
+                "its path selects nothing in the response",
             )),
         }
     }
-    actors.vars = minijinja::Value::from(minijinja::value::Serde(&context));
+    set_vars(actors, values);
 }
 
-/// Compares the step's response with its snapshot, if it has one.
+/// Compares the step's response with its snapshot.
 fn snapshot_step(
     case: &Case,
     step: &Step,
+    snapshot: &Snapshot,
     decoded: Option<&(Value, &str)>,
     outcome: &Outcome,
     actors: &Actors,
-    mode: snapshot::UpdateMode,
-    suffix: Option<&str>,
+    session: &Session,
 ) -> Option<AssertionFailure> {
-    let name = step.snapshot.as_ref()?;
     let text = match (decoded, outcome) {
         (Some((value, type_name)), _) => {
             let mut value = value.clone();
-            for path in mimi_wire::registry::volatile_paths(type_name)
-                .iter()
-                .map(|p| p.to_string())
-                .chain(step.redact.iter().map(|r| r.value.clone()))
-            {
-                if let Ok(p) = BodyPath::parse(&path) {
+            for path in mimi_wire::registry::volatile_paths(type_name) {
+                if let Ok(p) = crate::expect::path::BodyPath::parse(path) {
                     p.redact(&mut value, "[redacted]");
                 }
+            }
+            for path in &snapshot.redact {
+                path.redact(&mut value, "[redacted]");
             }
             render_body(&value)
         }
@@ -653,22 +710,21 @@ fn snapshot_step(
     let text = roles.into_iter().fold(text, |t, (role, domain)| {
         t.replace(domain.as_str(), &format!("<{role}>"))
     });
-    let source = case.file.display().to_string();
+    let suffix = session.snapshot_suffix.as_deref();
     snapshot::check(
-        &case.snapshot_path(&name.value, suffix),
-        &source,
+        &case.snapshot_path(&snapshot.name, suffix),
+        &step.origin.file.display().to_string(),
         &step.name,
         &text,
-        mode,
+        session.snapshots,
         suffix.is_some(),
     )
     .err()
     .map(|message| {
         failure(
-            case,
             step,
-            Pos::of(name),
-            format!("snapshot {}", name.value),
+            snapshot.pos,
+            format!("snapshot {}", snapshot.name),
             message,
         )
     })
@@ -682,10 +738,7 @@ struct Received {
 }
 
 /// A request the harness received, for the transcript.
-fn render_received(
-    got: &crate::drivers::harness_server::Recorded,
-    body_type: Option<&str>,
-) -> String {
+fn render_received(got: &crate::drivers::harness_server::Recorded, body_type: Option<&str>) -> String {
     use std::fmt::Write;
     let mut out = format!("← received {} for {}\n", got.endpoint, got.key);
     for (name, value) in &got.headers {
@@ -706,80 +759,39 @@ fn render_received(
     out
 }
 
-/// The decode type of a driver API answer.
-const JSON: &str = "json";
-
-/// What a step does: send a link-B request or a driver API operation (links A and C), take a
-/// request the provider sent the harness, or have a harness client act.
-enum Target<'a> {
-    LinkB(&'a crate::drivers::link_b::Connection, Request, String),
-    Receive {
-        peer: &'a crate::drivers::harness_server::HarnessServer,
-        endpoint: &'a str,
-        key: String,
-        deadline: Instant,
-    },
-    Mls {
-        op: &'a str,
-        client: &'a str,
-        args: Option<Value>,
-        request_text: String,
-    },
-    Driver {
-        client: &'a crate::drivers::driver_api::DriverClient,
-        op: &'static crate::drivers::driver_api::Operation,
-        url: String,
-        json: Option<Value>,
-        request_text: String,
-    },
-}
-
 /// The link-B request of a `call` step, resolved through the provider's directory, and its
 /// rendering for the transcript.
 async fn link_b_request(
-    case: &Case,
     step: &Step,
-    call: &Spanned<String>,
+    call: &Call,
     connection: &crate::drivers::link_b::Connection,
     actors: &Actors,
-    path: &BTreeMap<String, String>,
-    timeout: std::time::Duration,
 ) -> Result<(Request, String), String> {
-    let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
-    let text = |node: &Spanned<Node>| -> Result<String, String> {
-        Ok(
-            match template::fill(&node.value, &actors.vars)
-                .map_err(|e| located(Pos::of(node), e))?
-            {
-                Value::String(s) => s,
-                other => other.to_string(),
-            },
-        )
-    };
-    let call = call.value.as_str();
-    let url = if call == "directory" {
-        connection.profile.directory_url.clone()
-    } else {
-        connection
-            .directory(timeout)
+    let path = fill_path(step, &call.path, actors)?;
+    let name = call.endpoint.name();
+    let url = match call.endpoint {
+        crate::case::model::Endpoint::Directory => connection.profile.directory_url.clone(),
+        crate::case::model::Endpoint::Mimi(_) => connection
+            .directory(call.timeout)
             .await
             .map_err(|f| {
                 format!(
-                    "cannot resolve {call:?} through {}'s directory: {}",
+                    "cannot resolve {name:?} through {}'s directory: {}",
                     connection.profile.domain, f.message
                 )
             })?
-            .url(call, path)
-            .map_err(|e| located(step.target_pos(), e))?
+            .url(name, &path)
+            .map_err(|e| located(step, step.pos, e))?,
     };
     let mut headers = connection.default_headers();
-    for (name, value) in &step.headers {
-        let name = name.to_ascii_lowercase();
-        headers.retain(|(n, _)| *n != name);
-        headers.push((name, text(value)?));
+    for (header, value) in &call.headers {
+        headers.retain(|(n, _)| n != header);
+        let value = value
+            .text(&actors.vars)
+            .map_err(|(p, e)| located(step, p, e))?;
+        headers.push((header.clone(), value));
     }
-    let request_type = mimi_wire::registry::endpoint_types(call).0;
-    let (mut bytes, typed) = match &step.body {
+    let (mut bytes, typed) = match &call.body {
         Some(b) => {
             let guards: Vec<_> = actors
                 .clients
@@ -792,18 +804,18 @@ async fn link_b_request(
                 &BuildContext {
                     vars: &actors.vars,
                     clients: &sims,
-                    path,
+                    path: &path,
                 },
             )
-            .map_err(|(pos, e)| located(pos, e))?
+            .map_err(|(pos, e)| located(step, pos, e))?
         }
         None => (Vec::new(), None),
     };
-    for d in &step.damage {
-        damage(&mut bytes, &d.value);
+    for d in &call.damage {
+        damage(&mut bytes, d);
     }
     let request = Request {
-        method: if matches!(call, "directory" | "proxyDownload") {
+        method: if call.endpoint.method() == "GET" {
             reqwest::Method::GET
         } else {
             reqwest::Method::POST
@@ -811,10 +823,153 @@ async fn link_b_request(
         url,
         headers,
         body: bytes,
-        client_certificate: step.client_certificate.as_ref().map(|c| c.value)
-            != Some(ClientCertificate::None),
-        timeout,
+        client_certificate: call.client_certificate != ClientCertificate::None,
+        timeout: call.timeout,
     };
-    let text = render_request(&request, typed.or(request_type));
+    let text = render_request(&request, typed.or(call.endpoint.types().0));
     Ok((request, text))
+}
+
+/// `parallel`: every sub-step at once, each with the case's context as it was before the group
+/// and a transcript of its own; their saves, transcripts and failures join the case's after.
+async fn parallel(
+    case: &Case,
+    steps: &[Step],
+    session: &Session,
+    actors: &mut Actors,
+    record: &mut CaseRecord,
+) -> Result<(), String> {
+    let branches: Vec<_> = steps
+        .iter()
+        .map(|step| {
+            let mut own = actors.clone();
+            let mut own_record = CaseRecord {
+                transcript: Vec::new(),
+                failures: Vec::new(),
+                retried: Vec::new(),
+                ..record.clone()
+            };
+            Box::pin(async move {
+                let result = run(case, step, session, &mut own, &mut own_record).await;
+                (own, own_record, result)
+            })
+        })
+        .collect();
+    let mut first_error = None;
+    let mut saved = Vec::new();
+    for (step, (own, own_record, result)) in steps.iter().zip(join_all(branches).await) {
+        record.transcript.extend(own_record.transcript);
+        record.failures.extend(own_record.failures);
+        record.retried.extend(own_record.retried);
+        if let Some(outcome) = outcome_of(step) {
+            saved.extend(
+                outcome
+                    .save
+                    .iter()
+                    .filter_map(|s| var(&own, &s.name).map(|v| (s.name.clone(), v))),
+            );
+        }
+        for (endpoint, at) in own.last_arrival {
+            let latest = actors.last_arrival.entry(endpoint).or_insert(at);
+            *latest = (*latest).max(at);
+        }
+        if let (Err(e), None) = (result, &first_error) {
+            first_error = Some(e);
+        }
+    }
+    set_vars(actors, saved);
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Polls every future until all are done; their outputs in order.
+async fn join_all<F: Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match Pin::new(future).poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// `assert`: each template filled in and matched, with no traffic; the values go to the
+/// transcript.
+fn assert(
+    step: &Step,
+    assertions: &[crate::case::model::Assertion],
+    actors: &Actors,
+    record: &mut CaseRecord,
+) {
+    let mut shown = String::new();
+    for a in assertions {
+        let subject = match &a.subject.node {
+            crate::case::node::Node::Str(s) => s.clone(),
+            other => format!("{:?}", other.to_json()),
+        };
+        let value = match a.subject.fill(&actors.vars) {
+            Ok(v) => v,
+            Err((pos, e)) => {
+                record.failures.push(failure(step, pos, subject, e));
+                continue;
+            }
+        };
+        shown.push_str(&format!("{subject} = {}\n", show(&value)));
+        if let Err((pos, e)) = a.matchers.check(&[&value], &actors.vars) {
+            record.failures.push(failure(step, pos, subject, e));
+        }
+    }
+    record.transcript.push(ExchangeRecord {
+        step: step.name.clone(),
+        attempt: 1,
+        request: "(assert: no traffic)\n".into(),
+        response: shown,
+        status: None,
+        millis: 0,
+    });
+}
+
+/// `use`: the fragment's steps in a scope of their own (the case's context and the inputs);
+/// its outputs join the case's context after.
+async fn use_fragment(
+    case: &Case,
+    step: &Step,
+    fragment: &Use,
+    session: &Session,
+    actors: &mut Actors,
+    record: &mut CaseRecord,
+) -> Result<(), String> {
+    let mut inputs = Vec::new();
+    for (name, value) in &fragment.inputs {
+        let filled = value.fill(&actors.vars).map_err(|(pos, e)| {
+            located(
+                step,
+                pos,
+                format!("input {name} of fragment {}: {e}", fragment.fragment),
+            )
+        })?;
+        inputs.push((name.clone(), filled));
+    }
+    let mut own = actors.clone();
+    set_vars(&mut own, inputs);
+    let result = run_steps(case, &fragment.steps, session, &mut own, record).await;
+    let outputs: Vec<(String, Value)> = fragment
+        .outputs
+        .iter()
+        .filter_map(|o| var(&own, o).map(|v| (o.clone(), v)))
+        .collect();
+    actors.last_arrival = own.last_arrival;
+    set_vars(actors, outputs);
+    result
 }

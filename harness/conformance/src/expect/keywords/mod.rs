@@ -2,6 +2,7 @@
 //! cases/README.md.
 
 mod contains;
+mod distinct;
 mod epoch;
 mod equals;
 mod exists;
@@ -16,6 +17,9 @@ mod valid_key_package;
 
 use super::Keyword;
 
+/// A plain value in a case means this.
+pub static EQUALS: Keyword = equals::KEYWORD;
+
 pub static ALL: &[Keyword] = &[
     equals::KEYWORD,
     one_of::KEYWORD,
@@ -23,6 +27,7 @@ pub static ALL: &[Keyword] = &[
     matches::KEYWORD,
     contains::KEYWORD,
     len::KEYWORD,
+    distinct::KEYWORD,
     min_max::MIN,
     min_max::MAX,
     exists::KEYWORD,
@@ -78,20 +83,18 @@ fn any(_: &crate::case::node::Node) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use crate::case::node::Node;
-    use crate::expect::Matcher;
+    use crate::expect::Matchers;
     use mimi_mls::room::{ratchet_tree, HubSender};
     use mimi_mls::{SimClient, DEFAULT_CIPHERSUITE};
     use openmls::prelude::{BasicCredential, Lifetime};
     use serde_json::Value;
 
-    fn matcher(yaml: &str) -> Matcher {
-        let node: serde_saphyr::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
-        Matcher::parse(&node).unwrap()
-    }
-
     fn check(yaml: &str, actual: &Value) -> Result<(), String> {
-        let m = matcher(yaml);
-        m.apply(actual, &m.arg.to_json())
+        let node: serde_saphyr::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
+        let matchers = Matchers::parse(&node).unwrap();
+        matchers
+            .check(&[actual], &minijinja::Value::UNDEFINED)
+            .map_err(|(_, e)| e)
     }
 
     fn rendered(bytes: &[u8]) -> Value {
