@@ -152,7 +152,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(
             record.verdict == Verdict::Pass,
             "the bench case fails: {}",
-            record.message
+            crate::report::console::failure_message(&record)
         );
         Ok(start.elapsed())
     };

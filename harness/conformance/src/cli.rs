@@ -8,7 +8,7 @@ use crate::drivers::link_b::Connection;
 use crate::exit;
 use crate::expectations::Expectations;
 use crate::profile::Profile;
-use crate::runner::events::{CaseRecord, Event, EventSink};
+use crate::runner::events::{CaseRecord, EventSink};
 use crate::runner::{self, snapshot, Session};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -174,7 +174,7 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
         Some(Ok(e)) => e,
         Some(Err(e)) => return report_invalid(&[e.to_string()]),
     };
-    let (sink, events) = EventSink::channel();
+    let (sink, finished) = EventSink::finished_cases();
     let target = if profiles.is_empty() {
         Target::Embedded(Default::default())
     } else {
@@ -189,9 +189,9 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
         }
     };
     let session = prepared.session.clone();
-    let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session));
+    let conclusion = libtest_mimic::run(&args.test, crate::report::libtest::trials(cases, session));
     drop(prepared);
-    let records: Vec<CaseRecord> = events.try_iter().map(|Event::CaseFinished(r)| *r).collect();
+    let records = finished.take();
     if let Some(dir) = reports {
         if let Err(e) = write_reports(dir, &records, args.strict) {
             eprintln!("error: writing reports to {}: {e:#}", dir.display());
@@ -331,10 +331,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The embedded reference providers, correct, with no case checked beforehand: for tests and
 /// the bench, which run cases one by one.
 pub fn prepare_embedded() -> Result<Prepared, String> {
-    let (sink, _) = EventSink::channel();
     prepare(
         Target::Embedded(Default::default()),
-        sink,
+        EventSink::discard(),
         false,
         &[],
         Default::default(),

@@ -48,6 +48,48 @@ fn run_passes_on_the_embedded_providers_and_writes_reports() {
     assert!(results["cases"][0]["requirements"]
         .as_array()
         .is_some_and(|r| !r.is_empty()));
+    assert_eq!(
+        mimi_conformance::report::results::schema_violation(&results),
+        None,
+        "results.json meets reports/results.schema.json"
+    );
+    // Every case passes, so every requirement a case charges was reached and judged.
+    let out = harness(&[
+        "coverage",
+        "--results",
+        reports.join("results.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (charged, total) = (cited_requirements(), catalogued_requirements());
+    assert!(
+        text.ends_with(&format!(
+            "coverage: {charged}/{total} requirements ({}%)\n",
+            charged * 100 / total
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("    B::keyMaterial::one-time: pass (step \"claim again\": pass)"),
+        "{text}"
+    );
+}
+
+fn catalogued_requirements() -> usize {
+    mimi_conformance::cli::load_catalogue(&workspace().join("cases"))
+        .unwrap()
+        .requirements
+        .len()
+}
+
+/// How many requirements the shipped cases charge an expectation to.
+fn cited_requirements() -> usize {
+    let cases = mimi_conformance::cli::load_cases(&workspace().join("cases")).unwrap();
+    let cited: std::collections::BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| c.requirements.iter().map(|r| r.id.clone()))
+        .collect();
+    cited.len()
 }
 
 #[test]
@@ -405,23 +447,17 @@ fn a_broken_derived_requirement_is_reported_as_info_without_failing() {
     assert!(xml.contains(r#"name="verdict" value="info""#), "{xml}");
 }
 
+/// Citing a requirement covers nothing: without a run, no requirement was judged.
 #[test]
-fn coverage_counts_the_requirements_the_cases_cite() {
+fn coverage_counts_only_requirements_a_run_judged() {
     let out = harness(&["coverage", "--results", "/nonexistent/results.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    let cases = mimi_conformance::cli::load_cases(&workspace().join("cases")).unwrap();
-    let cited: std::collections::BTreeSet<String> = cases
-        .iter()
-        .flat_map(|c| c.requirements.iter().map(|r| r.id.clone()))
-        .collect();
-    let last = text.lines().last().unwrap();
     assert_eq!(
-        last,
+        text.lines().last().unwrap(),
         format!(
-            "coverage: {}/80 requirements ({}%)",
-            cited.len(),
-            cited.len() * 100 / 80
+            "coverage: 0/{} requirements (0%)",
+            catalogued_requirements()
         )
     );
     assert!(text.contains("B::keyMaterial::one-time: not run"), "{text}");

@@ -1,20 +1,24 @@
 //! Self-tests in the Hurl style: each file in fixtures/selftest/must-fail is a case that must fail
 //! against the embedded reference provider with exactly the text in its `.expected` file, and
 //! each file in fixtures/selftest/parse-error is a malformed case that must be rejected with
-//! exactly the located error in its `.expected` file. `SELFTEST_BLESS=1` rewrites the `.expected`
+//! exactly the located error in its `.expected` file, and each file in fixtures/selftest/verdicts
+//! must get exactly the text, case verdict and per-requirement verdicts in its `.expected` file
+//! (grades, not-reached, preconditions, inconclusive). `SELFTEST_BLESS=1` rewrites the `.expected`
 //! files from what the harness says now (review the diff before committing it).
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use mimi_conformance::case::{self, Case};
 use mimi_conformance::catalogue::Catalogue;
 use mimi_conformance::cli::{load_catalogue, prepare_embedded, Prepared};
-use mimi_conformance::runner::events::Verdict;
+use mimi_conformance::report::console::failure_message;
+use mimi_conformance::runner::events::{CaseRecord, Verdict};
 use mimi_conformance::runner::run_case;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 const MUST_FAIL: &str = "fixtures/selftest/must-fail";
 const PARSE_ERROR: &str = "fixtures/selftest/parse-error";
+const VERDICTS: &str = "fixtures/selftest/verdicts";
 
 fn main() -> std::process::ExitCode {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
@@ -37,6 +41,13 @@ fn main() -> std::process::ExitCode {
         let name = format!("must-fail::{}", case::case_id(Path::new(MUST_FAIL), &file));
         trials.push(Trial::test(name, move || {
             must_fail(&file, &catalogue, &session)
+        }));
+    }
+    for file in case::case_files(Path::new(VERDICTS)).expect("the verdicts folder exists") {
+        let (catalogue, session) = (catalogue.clone(), session.clone());
+        let name = format!("verdicts::{}", case::case_id(Path::new(VERDICTS), &file));
+        trials.push(Trial::test(name, move || {
+            verdicts(&file, &catalogue, &session)
         }));
     }
     libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
@@ -88,12 +99,13 @@ fn stable(message: &str) -> String {
     format!("{}\n", port.replace_all(head.trim_end(), ":PORT/"))
 }
 
-fn must_fail(
+fn load_and_run(
+    root: &str,
     file: &Path,
     catalogue: &Catalogue,
     session: &OnceLock<Prepared>,
-) -> Result<(), Failed> {
-    let case: Case = case::load_case(Path::new(MUST_FAIL), file, catalogue).map_err(|errors| {
+) -> Result<CaseRecord, Failed> {
+    let case: Case = case::load_case(Path::new(root), file, catalogue).map_err(|errors| {
         errors
             .iter()
             .map(ToString::to_string)
@@ -102,7 +114,36 @@ fn must_fail(
     })?;
     let prepared =
         session.get_or_init(|| prepare_embedded().expect("the embedded providers start"));
-    let record = run_case(&case, &prepared.session);
+    Ok(run_case(&case, &prepared.session))
+}
+
+/// The text, then the case's verdict and each requirement's.
+fn verdicts(
+    file: &Path,
+    catalogue: &Catalogue,
+    session: &OnceLock<Prepared>,
+) -> Result<(), Failed> {
+    let record = load_and_run(VERDICTS, file, catalogue, session)?;
+    let requirements: Vec<String> = record
+        .requirements
+        .iter()
+        .map(|r| format!("{} {}", r.requirement.id, r.verdict.name()))
+        .collect();
+    let text = format!(
+        "{}verdict: {}; requirements: {}\n",
+        stable(&failure_message(&record)),
+        record.verdict.name(),
+        requirements.join(", ")
+    );
+    compare(file, &text)
+}
+
+fn must_fail(
+    file: &Path,
+    catalogue: &Catalogue,
+    session: &OnceLock<Prepared>,
+) -> Result<(), Failed> {
+    let record = load_and_run(MUST_FAIL, file, catalogue, session)?;
     if !matches!(record.verdict, Verdict::Fail | Verdict::Error) {
         return Err(format!(
             "{} must fail, but its verdict is {}",
@@ -111,5 +152,5 @@ fn must_fail(
         )
         .into());
     }
-    compare(file, &stable(&record.message))
+    compare(file, &stable(&failure_message(&record)))
 }

@@ -281,5 +281,10 @@ steps:
     )
     .unwrap();
     let record = mimi_conformance::runner::run_case(&case, session);
-    assert_eq!(record.verdict.name(), "pass", "{}", record.message);
+    assert_eq!(
+        record.verdict.name(),
+        "pass",
+        "{}",
+        mimi_conformance::report::console::failure_message(&record)
+    );
 }

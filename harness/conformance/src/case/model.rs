@@ -79,6 +79,9 @@ pub struct ClientActor {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Step {
     pub name: String,
+    /// Requirement ids this step's expectations are charged to, instead of the case's
+    /// `checks`; `[]` marks a precondition (setup) that checks no requirement.
+    pub checks: Option<Vec<Spanned<String>>>,
     /// The role that sends a link-B request; it must be played by the harness.
     pub by: Option<Spanned<String>>,
     /// The role that receives it (for `driver`: whose driver API is called; for `receive`,
@@ -204,6 +207,9 @@ pub enum Damage {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Expect {
+    /// Requirement ids these expectations are charged to, instead of the step's `checks`
+    /// (or the case's); `[]` marks a precondition.
+    pub checks: Option<Vec<Spanned<String>>>,
     /// One status code or a list of acceptable ones.
     pub status: Option<Spanned<Node>>,
     /// `true`: the provider must refuse the connection or the request at the TLS layer.
@@ -226,6 +232,22 @@ pub struct Expect {
     pub delay: Option<Spanned<Node>>,
     /// `receive` only: `false` means no such request may arrive within the step's timeout.
     pub arrives: Option<Spanned<bool>>,
+    /// Refusals of a precondition that the drafts allow: when the expectations fail but one
+    /// `when` holds, the case stops `inconclusive` instead of failing.
+    #[serde(default)]
+    pub inconclusive: Vec<Spanned<Inconclusive>>,
+}
+
+/// A lawful refusal of what a step needs, and what would make the case conclusive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Inconclusive {
+    /// Expectations (`status`, `headers`, `body`, `size`) that all hold on such a refusal.
+    pub when: Spanned<Expect>,
+    /// What the provider did, in words.
+    pub reason: Spanned<String>,
+    /// What would make the case conclusive: a profile setting, a driver operation.
+    pub remedy: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

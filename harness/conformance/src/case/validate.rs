@@ -45,8 +45,17 @@ impl Validator<'_> {
                 "`checks` must cite at least one requirement id".to_string(),
             ));
         }
-        let mut requirements = Vec::new();
-        for id in &spec.checks {
+        // The case's requirements: its `checks`, then those its steps and expectations name.
+        let mut requirements: Vec<crate::catalogue::Requirement> = Vec::new();
+        let named = spec.steps.iter().flat_map(|s| {
+            let s = &s.value;
+            let expect = s.expect.as_ref().and_then(|e| e.value.checks.as_ref());
+            s.checks.iter().chain(expect).flatten()
+        });
+        for id in spec.checks.iter().chain(named) {
+            if requirements.iter().any(|r| r.id == id.value) {
+                continue;
+            }
             match catalogue.get(&id.value) {
                 Some(r) => requirements.push(r.clone()),
                 None => errors.push((
@@ -104,6 +113,7 @@ impl Validator<'_> {
                 "`steps` must have at least one step".into(),
             ));
         }
+        errors.extend(uncharged(spec));
         for (pos, message) in errors {
             self.error(pos, message);
         }
@@ -208,6 +218,37 @@ impl Validator<'_> {
     }
 }
 
+/// The case's `checks` that no step charges an expectation to: every step names its own.
+fn uncharged(spec: &super::model::CaseFile) -> Vec<(Pos, String)> {
+    use super::model::Action;
+    let mut explicit = Vec::new();
+    for step in spec.steps.iter().map(|s| &s.value) {
+        if matches!(step.action(), Action::Answer(_)) {
+            continue;
+        }
+        let own = (step.expect.as_ref())
+            .and_then(|e| e.value.checks.as_ref())
+            .or(step.checks.as_ref());
+        match own {
+            None => return Vec::new(),
+            Some(ids) => explicit.extend(ids.iter().map(|id| id.value.as_str())),
+        }
+    }
+    spec.checks
+        .iter()
+        .filter(|id| !explicit.contains(&id.value.as_str()))
+        .map(|id| {
+            (
+                Pos::of(id),
+                format!(
+                    "the case checks {}, but every step charges its expectations to other requirements: no expectation judges it",
+                    id.value
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Every template among `strings` uses only `known` names.
 fn check_templates(
     strings: &[(&str, Pos)],
@@ -241,18 +282,24 @@ pub fn collect_strings<'a>(step: &'a Step, out: &mut Vec<(&'a str, Pos)>) {
         }
     }
     if let Some(expect) = &step.expect {
-        let e = &expect.value;
-        for v in e
-            .headers
-            .values()
-            .chain(e.body.iter())
-            .chain(e.size.iter())
-            .chain(e.status.iter())
-            .chain(e.client_certificate.iter())
-            .chain(e.delay.iter())
-        {
-            v.value.strings(Pos::of(v), out);
-        }
+        expect_strings(&expect.value, out);
+    }
+}
+
+fn expect_strings<'a>(e: &'a super::model::Expect, out: &mut Vec<(&'a str, Pos)>) {
+    for v in e
+        .headers
+        .values()
+        .chain(e.body.iter())
+        .chain(e.size.iter())
+        .chain(e.status.iter())
+        .chain(e.client_certificate.iter())
+        .chain(e.delay.iter())
+    {
+        v.value.strings(Pos::of(v), out);
+    }
+    for i in &e.inconclusive {
+        expect_strings(&i.value.when.value, out);
     }
 }
 
@@ -270,6 +317,12 @@ fn check_step(step: &Step, actors: &super::model::Actors, errors: &mut Vec<(Pos,
                 .into(),
         ));
         return;
+    }
+    if let (Action::Answer(_), Some(checks)) = (actions[0], &step.checks) {
+        errors.push((
+            checks.first().map_or(step.target_pos(), Pos::of),
+            "an `answer` step has no expectations: its `checks` would judge nothing".into(),
+        ));
     }
     let mut only_with = |present: bool, pos: Option<Pos>, key: &str, action: &str| {
         if let (true, Some(pos)) = (!present, pos) {
@@ -526,7 +579,61 @@ fn check_step(step: &Step, actors: &super::model::Actors, errors: &mut Vec<(Pos,
     }
 }
 
+/// An `inconclusive` entry: its `when` holds only expectations on a response, it says why and
+/// what would make the case conclusive.
+fn check_inconclusive(i: &super::model::Inconclusive, errors: &mut Vec<(Pos, String)>) {
+    let when = &i.when.value;
+    let misplaced = [
+        (
+            "checks",
+            (when.checks.as_ref()).map(|c| c.first().map_or(Pos::of(&i.when), Pos::of)),
+        ),
+        ("refused", when.refused.as_ref().map(Pos::of)),
+        ("decode-as", when.decode_as.as_ref().map(Pos::of)),
+        ("eventually", when.eventually.as_ref().map(Pos::of)),
+        (
+            "client-certificate",
+            when.client_certificate.as_ref().map(Pos::of),
+        ),
+        ("delay", when.delay.as_ref().map(Pos::of)),
+        ("arrives", when.arrives.as_ref().map(Pos::of)),
+        ("inconclusive", when.inconclusive.first().map(Pos::of)),
+    ];
+    for (key, pos) in misplaced {
+        if let Some(pos) = pos {
+            errors.push((
+                pos,
+                format!(
+                    "`{key}` has no place in `when`, which holds status, headers, body and size"
+                ),
+            ));
+        }
+    }
+    if when.status.is_none()
+        && when.headers.is_empty()
+        && when.body.is_none()
+        && when.size.is_none()
+    {
+        errors.push((
+            Pos::of(&i.when),
+            "`when` needs at least one of status, headers, body and size".into(),
+        ));
+    }
+    for text in [&i.reason, &i.remedy] {
+        if text.value.trim().is_empty() {
+            errors.push((
+                Pos::of(text),
+                "say it in words: it is what the report shows".into(),
+            ));
+        }
+    }
+    check_expect(when, errors);
+}
+
 fn check_expect(expect: &super::model::Expect, errors: &mut Vec<(Pos, String)>) {
+    for i in &expect.inconclusive {
+        check_inconclusive(&i.value, errors);
+    }
     if let Some(status) = &expect.status {
         let ok = match &status.value {
             Node::Int(code) => (100..=599).contains(code),

@@ -2,7 +2,12 @@
 //! step says `eventually`), save captures, compare the snapshot.
 
 use super::body::{self, BuildContext};
-use super::events::{AssertionFailure, CaseRecord, ExchangeRecord};
+use super::events::{
+    AssertionFailure, Failure, Header, HttpRequest, HttpResponse, Inconclusive, Interaction,
+    Location, ReceivedRequest,
+};
+use super::exchange::JSON;
+use super::verdict::{charges, Recorder};
 use super::{snapshot, Actors, Session};
 use crate::case::model::{Action, ClientCertificate, Damage, Expect, Step};
 use crate::case::node::{Node, Pos};
@@ -10,7 +15,6 @@ use crate::case::{parse_duration, template, Case, DEFAULT_STEP_TIMEOUT};
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
 use crate::expect::path::BodyPath;
 use crate::expect::{show, Matcher};
-use crate::report::console::{render_body, render_request, render_response};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -23,7 +27,7 @@ pub(super) async fn run(
     step: &Step,
     session: &Session,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    record: &mut Recorder<'_>,
 ) -> Result<(), String> {
     let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
     let player = actors.players[&step.on.value];
@@ -79,9 +83,10 @@ pub(super) async fn run(
     let target = match step.action() {
         Action::Call(call) => {
             let connection = connection()?;
-            let (request, request_text) =
+            let (request, message_type) =
                 link_b_request(case, step, call, connection, actors, &path, timeout).await?;
-            Target::LinkB(connection, request, request_text)
+            let shown = HttpRequest::link_b(&request, message_type);
+            Target::LinkB(connection, request, shown)
         }
         Action::Driver(driver) => {
             let connection = connection()?;
@@ -98,19 +103,13 @@ pub(super) async fn run(
             let json = step.json.as_ref().map(&fill).transpose()?;
             op.check_request(json.as_ref())
                 .map_err(|e| located(step.target_pos(), e))?;
-            let request_text = format!(
-                "{} {url}\n{}",
-                op.method,
-                json.as_ref()
-                    .map(|j| serde_json::to_string_pretty(j).unwrap_or_default())
-                    .unwrap_or_default()
-            );
+            let shown = HttpRequest::driver(&op.method, &url, json.as_ref());
             Target::Driver {
                 client,
                 op,
                 url,
                 json,
-                request_text,
+                shown,
             }
         }
         Action::Answer(endpoint) => {
@@ -119,13 +118,27 @@ pub(super) async fn run(
             for (name, value) in &reply.headers {
                 headers.push((name.to_ascii_lowercase(), text(value)?));
             }
-            peer()?.script(crate::drivers::peer::Script {
+            let script = crate::drivers::peer::Script {
                 endpoint: endpoint.value.clone(),
                 key: served_key()?,
                 status: reply.status.value,
                 headers,
                 times: reply.times.as_ref().map_or(1, |t| t.value),
-            });
+            };
+            let scripted = Interaction::Scripted {
+                endpoint: script.endpoint.clone(),
+                key: script.key.clone(),
+                status: script.status,
+                headers: (script.headers.iter())
+                    .map(|(name, value)| Header {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
+                times: script.times,
+            };
+            peer()?.script(script);
+            record.exchange(step, 1, Instant::now(), scripted);
             return Ok(());
         }
         Action::Receive(endpoint) => Target::Receive {
@@ -137,28 +150,11 @@ pub(super) async fn run(
         Action::Mls(op) => {
             let args = step.args.as_ref().map(&fill).transpose()?;
             let client = &step.client.as_ref().expect("checked at load").value;
-            let request_text = format!(
-                "{client}: {}{}",
-                op.value,
-                args.as_ref()
-                    .map(|a| format!(" {}", serde_json::to_string(a).unwrap_or_default()))
-                    .unwrap_or_default()
-            );
             Target::Mls {
                 op: &op.value,
                 client,
                 args,
-                request_text,
             }
-        }
-    };
-    let mut request_text = match &target {
-        Target::LinkB(_, _, text) => text.clone(),
-        Target::Driver { request_text, .. } | Target::Mls { request_text, .. } => {
-            request_text.clone()
-        }
-        Target::Receive { endpoint, key, .. } => {
-            format!("(waiting for {endpoint} at the harness, for {key})")
         }
     };
     let response_type = match &target {
@@ -181,11 +177,14 @@ pub(super) async fn run(
         .and_then(|e| e.decode_as.as_ref())
         .map(|d| d.value.as_str())
         .or(response_type);
+    let charged = charges(case, step);
     let started = Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let attempt_started = Instant::now();
         let mut received = None;
+        let mut took = None;
         let outcome = match &target {
             Target::LinkB(connection, request, _) => connection.send(request).await,
             Target::Driver {
@@ -207,7 +206,6 @@ pub(super) async fn run(
                         .get(*endpoint)
                         .map(|t| got.at.saturating_duration_since(*t).as_millis() as u64);
                     actors.last_arrival.insert(endpoint.to_string(), got.at);
-                    request_text = render_received(&got, response_type);
                     let response = Response {
                         status: got.answered,
                         headers: got.headers.clone(),
@@ -215,9 +213,10 @@ pub(super) async fn run(
                         elapsed: Default::default(),
                     };
                     received = Some(Received {
-                        client_certificate: got.client_certificate,
+                        client_certificate: got.client_certificate.clone(),
                         delay_ms: delay,
                     });
+                    took = Some(got);
                     Ok(response)
                 }
                 None => Err(ConnectionFailure {
@@ -252,18 +251,41 @@ pub(super) async fn run(
             (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
             _ => None,
         };
-        let exchange = ExchangeRecord {
-            step: step.name.clone(),
-            attempt,
-            request: request_text.clone(),
-            response: render_response(&outcome, decoded.as_ref()),
-            status: outcome.as_ref().ok().map(|r| r.status),
-            millis: outcome
-                .as_ref()
-                .map(|r| r.elapsed.as_millis() as u64)
-                .unwrap_or_default(),
+        let response = || (outcome.as_ref().ok()).map(|r| HttpResponse::new(r, decoded.as_ref()));
+        let failure = || outcome.as_ref().err().map(Failure::new);
+        let interaction = match &target {
+            Target::LinkB(_, _, request) => Interaction::LinkB {
+                request: request.clone(),
+                response: response(),
+                failure: failure(),
+            },
+            Target::Driver { op, shown, .. } => Interaction::Driver {
+                operation: op.name.clone(),
+                request: shown.clone(),
+                response: response(),
+                failure: failure(),
+            },
+            Target::Receive { endpoint, key, .. } => Interaction::Received {
+                endpoint: endpoint.to_string(),
+                key: key.clone(),
+                request: took
+                    .as_ref()
+                    .map(|got| ReceivedRequest::new(got, decoded.as_ref())),
+                failure: (outcome.as_ref().err()).map(|f| Failure::not_received(f.message.clone())),
+            },
+            Target::Mls {
+                op, client, args, ..
+            } => Interaction::Mls {
+                client: client.to_string(),
+                operation: op.to_string(),
+                args: args.clone(),
+                result: match &decoded {
+                    Some(Ok((value, _))) => value.clone(),
+                    _ => Value::Null,
+                },
+            },
         };
-        record.transcript.push(exchange);
+        record.exchange(step, attempt, attempt_started, interaction);
         if let (Target::Driver { op, .. }, Ok(response)) = (&target, &outcome) {
             // A driver answer outside its specification says nothing about MIMI conformance.
             op.check_response(response.status, &response.body)
@@ -298,24 +320,55 @@ pub(super) async fn run(
                     within.as_millis()
                 )
             });
-            record.failures.extend(failures.into_iter().map(|mut f| {
-                f.message.push_str(retried.as_deref().unwrap_or_default());
-                f
-            }));
+            let failures = failures
+                .into_iter()
+                .map(|mut f| {
+                    f.message.push_str(retried.as_deref().unwrap_or_default());
+                    f
+                })
+                .collect();
+            // A precondition the provider may lawfully refuse: nothing is judged.
+            let refused = expect.into_iter().flat_map(|e| &e.inconclusive).find(|i| {
+                let when = &i.value.when.value;
+                let seen = evaluate(
+                    case,
+                    step,
+                    when,
+                    &outcome,
+                    decoded.as_ref(),
+                    received.as_ref(),
+                    &actors.vars,
+                );
+                seen.is_empty()
+            });
+            match refused {
+                Some(i) => record.inconclusive(
+                    step,
+                    charged,
+                    failures,
+                    Inconclusive {
+                        reason: i.value.reason.value.clone(),
+                        remedy: i.value.remedy.value.clone(),
+                        location: Location::at(case, Pos::of(i)),
+                    },
+                ),
+                None => record.judged(step, charged, failures),
+            }
             return Ok(());
         }
         if attempt > 1 {
-            record.retried.push((step.name.clone(), attempt - 1));
+            record.record.retried.push((step.name.clone(), attempt - 1));
         }
         let decoded = decoded.and_then(Result::ok);
         let raw = outcome.as_ref().ok().map(|r| r.body.as_slice());
+        let mut failures = Vec::new();
         save(
             case,
             step,
             decoded.as_ref().map(|(v, _)| v),
             raw,
             actors,
-            record,
+            &mut failures,
         );
         if let Some(failure) = snapshot_step(
             case,
@@ -326,8 +379,9 @@ pub(super) async fn run(
             session.snapshots,
             session.snapshot_suffix.as_deref(),
         ) {
-            record.failures.push(failure);
+            failures.push(failure);
         }
+        record.judged(step, charged, failures);
         return Ok(());
     }
 }
@@ -351,14 +405,7 @@ fn failure(
     subject: impl Into<String>,
     message: impl Into<String>,
 ) -> AssertionFailure {
-    AssertionFailure {
-        step: step.name.clone(),
-        location: format!("{}:{}:{}", case.file.display(), pos.line, pos.column),
-        line: pos.line,
-        column: pos.column,
-        subject: subject.into(),
-        message: message.into(),
-    }
+    AssertionFailure::at(case, step, pos, subject, message)
 }
 
 /// A step without `expect` still needs a response, or the provider failed it.
@@ -578,7 +625,7 @@ fn save(
     decoded: Option<&Value>,
     raw: Option<&[u8]>,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    failures: &mut Vec<AssertionFailure>,
 ) {
     if step.save.is_empty() {
         return;
@@ -601,7 +648,7 @@ fn save(
             Some(value) => {
                 context.insert(name.clone(), value);
             }
-            None => record.failures.push(failure(
+            None => failures.push(failure(
                 case,
                 step,
                 Pos::of(path),
@@ -636,7 +683,7 @@ fn snapshot_step(
                     p.redact(&mut value, "[redacted]");
                 }
             }
-            render_body(&value)
+            snapshot::yaml(&value)
         }
         (None, Ok(r)) => format!(
             "status: {}\n{}",
@@ -681,35 +728,11 @@ struct Received {
     delay_ms: Option<u64>,
 }
 
-/// A request the harness received, for the transcript.
-fn render_received(got: &crate::drivers::peer::Recorded, body_type: Option<&str>) -> String {
-    use std::fmt::Write;
-    let mut out = format!("← received {} for {}\n", got.endpoint, got.key);
-    for (name, value) in &got.headers {
-        let _ = writeln!(
-            out,
-            "  {name}: {}",
-            String::from_utf8_lossy(value.as_bytes())
-        );
-    }
-    let _ = writeln!(
-        out,
-        "  (client certificate: {:?}; {} bytes of {}; the harness answered {})",
-        got.client_certificate,
-        got.body.len(),
-        body_type.unwrap_or("an unknown type"),
-        got.answered
-    );
-    out
-}
-
-/// The decode type of a driver API answer.
-const JSON: &str = "json";
-
 /// What a step does: send a link-B request or a driver API operation (links A and C), take a
 /// request the provider sent the harness, or have a harness client act.
 enum Target<'a> {
-    LinkB(&'a crate::drivers::link_b::Connection, Request, String),
+    /// The request, and how the transcript shows it.
+    LinkB(&'a crate::drivers::link_b::Connection, Request, HttpRequest),
     Receive {
         peer: &'a crate::drivers::peer::HarnessPeer,
         endpoint: &'a str,
@@ -720,19 +743,18 @@ enum Target<'a> {
         op: &'a str,
         client: &'a str,
         args: Option<Value>,
-        request_text: String,
     },
     Driver {
         client: &'a crate::drivers::link_a::DriverClient,
         op: &'static crate::drivers::link_a::Operation,
         url: String,
         json: Option<Value>,
-        request_text: String,
+        shown: HttpRequest,
     },
 }
 
-/// The link-B request of a `call` step, resolved through the provider's directory, and its
-/// rendering for the transcript.
+/// The link-B request of a `call` step, resolved through the provider's directory, and the
+/// message type of its body.
 async fn link_b_request(
     case: &Case,
     step: &Step,
@@ -741,7 +763,7 @@ async fn link_b_request(
     actors: &Actors,
     path: &BTreeMap<String, String>,
     timeout: std::time::Duration,
-) -> Result<(Request, String), String> {
+) -> Result<(Request, Option<&'static str>), String> {
     let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
     let text = |node: &Spanned<Node>| -> Result<String, String> {
         Ok(
@@ -812,6 +834,5 @@ async fn link_b_request(
             != Some(ClientCertificate::None),
         timeout,
     };
-    let text = render_request(&request, typed.or(request_type));
-    Ok((request, text))
+    Ok((request, typed.or(request_type)))
 }
