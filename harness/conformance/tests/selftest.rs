@@ -11,8 +11,8 @@ use mimi_conformance::case::{self, Case};
 use mimi_conformance::catalogue::Catalogue;
 use mimi_conformance::cli::{load_catalogue, prepare_embedded, Prepared};
 use mimi_conformance::report::console::failure_message;
-use mimi_conformance::runner::events::{CaseRecord, Verdict};
-use mimi_conformance::runner::run_case;
+use mimi_conformance::runner::events::{CaseRecord, Event, EventSink, Verdict};
+use mimi_conformance::runner::{run_case, settle, Conclusion, Session};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -50,7 +50,65 @@ fn main() -> std::process::ExitCode {
             verdicts(&file, &catalogue, &session)
         }));
     }
+    let (catalogue, session) = (catalogue.clone(), session.clone());
+    trials.push(Trial::test("events::in-order", move || {
+        events_in_order(&catalogue, &session)
+    }));
     libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
+}
+
+/// The runner's events as a subscriber sees them: the case starts, each exchange, each check
+/// with its requirements, and the finished record, in that order.
+fn events_in_order(catalogue: &Catalogue, session: &OnceLock<Prepared>) -> Result<(), Failed> {
+    let file = Path::new(VERDICTS).join("B/keyMaterial/stops-early.yaml");
+    let case =
+        case::load_case(Path::new(VERDICTS), &file, catalogue).map_err(|e| e[0].to_string())?;
+    let prepared =
+        session.get_or_init(|| prepare_embedded().expect("the embedded providers start"));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let shared = &prepared.session;
+    let listening = Session {
+        runtime: shared.runtime.clone(),
+        connections: shared.connections.clone(),
+        peer: shared.peer.clone(),
+        sink: EventSink::new(move |event| {
+            let line = match event {
+                Event::CaseStarted { case } => format!("started {case}"),
+                Event::Exchange { exchange, .. } => {
+                    format!("exchange {:?} {:?}", exchange.step, exchange.status())
+                }
+                Event::ExpectationChecked { check, .. } => format!(
+                    "checked {:?} {:?} {}",
+                    check.step,
+                    check.outcome,
+                    check.requirements.join(",")
+                ),
+                Event::CaseFinished(record) => format!("finished {}", record.verdict.name()),
+            };
+            kept.lock().unwrap().push(line);
+        }),
+        strict: false,
+        snapshots: shared.snapshots,
+        snapshot_suffix: None,
+        expectations: Default::default(),
+    };
+    let (record, conclusion) = settle(run_case(&case, &listening), &listening);
+    assert_eq!(conclusion, Conclusion::Failed { stale: None });
+    assert_eq!(record.verdict, Verdict::Fail);
+    let seen = seen.lock().unwrap().join("\n");
+    let expected = [
+        "started B::keyMaterial::stops-early",
+        "exchange \"claim for nobody\" Some(200)",
+        "checked \"claim for nobody\" Fail KM-16",
+        "finished fail",
+    ]
+    .join("\n");
+    if seen == expected {
+        Ok(())
+    } else {
+        Err(format!("events:\n{seen}\nexpected:\n{expected}").into())
+    }
 }
 
 fn expected_path(file: &Path) -> PathBuf {

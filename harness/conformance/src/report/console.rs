@@ -215,15 +215,7 @@ pub fn summary(record: &CaseRecord) -> String {
         record.provider
     );
     for r in record.broken() {
-        let q = &r.requirement;
-        let _ = writeln!(
-            out,
-            "  {} ({}, {}): {}",
-            q.id,
-            q.level.name(),
-            q.citation(),
-            q.text
-        );
+        let _ = writeln!(out, "  {}", r.requirement.describe());
     }
     if let Some(error) = &record.error {
         let _ = writeln!(out, "\n{error}");

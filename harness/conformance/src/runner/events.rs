@@ -383,27 +383,31 @@ impl CaseRecord {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum Event {
+/// What happened, lent to the subscriber as it happens: one that keeps something clones it.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
     /// A case begins.
-    CaseStarted { case: String },
+    CaseStarted { case: &'a str },
     /// One attempt of a step, as it happened.
-    Exchange { case: String, exchange: Exchange },
+    Exchange {
+        case: &'a str,
+        exchange: &'a Exchange,
+    },
     /// Expectations were checked: passed, failed or inconclusive, with the requirements
     /// they are charged to.
-    ExpectationChecked { case: String, check: Check },
+    ExpectationChecked { case: &'a str, check: &'a Check },
     /// A case is done: its verdicts, checks and transcript.
-    CaseFinished(Box<CaseRecord>),
+    CaseFinished(&'a CaseRecord),
 }
 
-type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+type Subscriber = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Where events go: a subscriber that sees each as it happens, or nobody.
 #[derive(Clone, Default)]
 pub struct EventSink(Option<Subscriber>);
 
 impl EventSink {
-    pub fn new(subscriber: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+    pub fn new(subscriber: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
         Self(Some(Arc::new(subscriber)))
     }
 
@@ -422,18 +426,14 @@ impl EventSink {
                     sink.0
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push((**record).clone());
+                        .push((*record).clone());
                 }
             }),
             kept,
         )
     }
 
-    pub fn is_discarding(&self) -> bool {
-        self.0.is_none()
-    }
-
-    pub fn emit(&self, event: Event) {
+    pub fn emit(&self, event: Event<'_>) {
         if let Some(subscriber) = &self.0 {
             subscriber(&event);
         }

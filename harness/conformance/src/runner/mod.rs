@@ -80,11 +80,7 @@ pub fn settle(mut record: CaseRecord, session: &Session) -> (CaseRecord, Conclus
         }
         None => Conclusion::Passed,
     };
-    if !session.sink.is_discarding() {
-        session
-            .sink
-            .emit(Event::CaseFinished(Box::new(record.clone())));
-    }
+    session.sink.emit(Event::CaseFinished(&record));
     (record, conclusion)
 }
 

@@ -31,7 +31,6 @@ pub fn charges(case: &Case, step: &Step) -> Vec<String> {
 /// Keeps the record of a running case and emits its events as they happen.
 pub struct Recorder<'s> {
     pub record: CaseRecord,
-    case: String,
     sink: &'s EventSink,
     started: Instant,
     step_index: usize,
@@ -41,11 +40,8 @@ pub struct Recorder<'s> {
 
 impl<'s> Recorder<'s> {
     pub fn new(record: CaseRecord, sink: &'s EventSink) -> Self {
-        sink.emit(Event::CaseStarted {
-            case: record.id.clone(),
-        });
+        sink.emit(Event::CaseStarted { case: &record.id });
         Self {
-            case: record.id.clone(),
             record,
             sink,
             started: Instant::now(),
@@ -86,12 +82,10 @@ impl<'s> Recorder<'s> {
             millis: started.elapsed().as_millis() as u64,
             interaction,
         };
-        if !self.sink.is_discarding() {
-            self.sink.emit(Event::Exchange {
-                case: self.case.clone(),
-                exchange: exchange.clone(),
-            });
-        }
+        self.sink.emit(Event::Exchange {
+            case: &self.record.id,
+            exchange: &exchange,
+        });
         self.record.transcript.push(exchange);
     }
 
@@ -143,12 +137,10 @@ impl<'s> Recorder<'s> {
             failures,
             inconclusive,
         };
-        if !self.sink.is_discarding() {
-            self.sink.emit(Event::ExpectationChecked {
-                case: self.case.clone(),
-                check: check.clone(),
-            });
-        }
+        self.sink.emit(Event::ExpectationChecked {
+            case: &self.record.id,
+            check: &check,
+        });
         self.record.checks.push(check);
     }
 }
