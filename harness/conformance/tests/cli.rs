@@ -558,3 +558,64 @@ fn an_expectation_without_a_reason_is_invalid() {
         stderr(&out)
     );
 }
+
+/// A provider that needs consent before every claim answers `noConsent`, as P-06 §5.2 lets it:
+/// the claims cases are inconclusive with what would make them conclusive, never failed, and
+/// the run passes unless --strict.
+#[test]
+fn claims_refused_with_no_consent_are_inconclusive_not_failures() {
+    let (mut server, profile, _) = serve("serve-consent", &[]);
+    // The test users the cases claim are all dora, who has consented to nobody.
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let users = text.lines().find(|l| l.starts_with("users:")).unwrap();
+    let dora = "users: {bob: \"mimi://vendor.example/u/dora\", carol: \"mimi://vendor.example/u/dora\", dora: \"mimi://vendor.example/u/dora\"}";
+    std::fs::write(&profile, text.replace(users, dora)).unwrap();
+    let reports = profile.parent().unwrap().join("reports");
+    let run = |strict: bool| {
+        let mut args = vec![
+            "run",
+            "--provider",
+            profile.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+            "B::keyMaterial::",
+        ];
+        args.extend(strict.then_some("--strict"));
+        harness(&args)
+    };
+    let out = run(false);
+    let strict = run(true);
+    server.kill().unwrap();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    for case in ["one-time", "success", "expired"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("test B::keyMaterial::{case} "))
+                    && l.contains("ignored (inconclusive: the provider answered noConsent")),
+            "{case}: {stdout}"
+        );
+    }
+    assert!(
+        stderr(&out).contains("to make it conclusive: give the harness's requester consent"),
+        "{}",
+        stderr(&out)
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let one_time = results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "B::keyMaterial::one-time")
+        .unwrap();
+    assert_eq!(one_time["verdict"], "inconclusive");
+    assert!(one_time["requirement_verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["verdict"] == "inconclusive"));
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+}
