@@ -3,14 +3,14 @@
 //! renders; the reporters do.
 
 use super::events::{
-    AssertionFailure, Body, Failure, FailureKind, Header, HttpRequest, HttpResponse, Location,
-    ReceivedRequest,
+    AssertionFailure, Body, Failure, FailureKind, Header, HttpRequest, HttpResponse, Interaction,
+    Location, ReceivedRequest,
 };
 use crate::case::model::Step;
 use crate::case::node::Pos;
 use crate::case::Case;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
-use crate::drivers::peer::Recorded;
+use crate::drivers::peer::{Recorded, Script};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
@@ -70,6 +70,24 @@ fn headers(map: &HeaderMap) -> Vec<Header> {
             value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
         })
         .collect()
+}
+
+impl Interaction {
+    /// How an `answer` step scripts the harness's link-B server.
+    pub fn scripted(script: &Script) -> Self {
+        Interaction::Scripted {
+            endpoint: script.endpoint.clone(),
+            key: script.key.clone(),
+            status: script.status,
+            headers: (script.headers.iter())
+                .map(|(name, value)| Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            times: script.times,
+        }
+    }
 }
 
 impl HttpRequest {

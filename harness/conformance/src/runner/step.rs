@@ -3,8 +3,8 @@
 
 use super::body::{self, BuildContext};
 use super::events::{
-    AssertionFailure, Failure, Header, HttpRequest, HttpResponse, Inconclusive, Interaction,
-    Location, ReceivedRequest,
+    AssertionFailure, Failure, HttpRequest, HttpResponse, Inconclusive, Interaction, Location,
+    ReceivedRequest,
 };
 use super::exchange::JSON;
 use super::verdict::{charges, Recorder};
@@ -125,18 +125,7 @@ pub(super) async fn run(
                 headers,
                 times: reply.times.as_ref().map_or(1, |t| t.value),
             };
-            let scripted = Interaction::Scripted {
-                endpoint: script.endpoint.clone(),
-                key: script.key.clone(),
-                status: script.status,
-                headers: (script.headers.iter())
-                    .map(|(name, value)| Header {
-                        name: name.clone(),
-                        value: value.clone(),
-                    })
-                    .collect(),
-                times: script.times,
-            };
+            let scripted = Interaction::scripted(&script);
             peer()?.script(script);
             record.exchange(step, 1, Instant::now(), scripted);
             return Ok(());
