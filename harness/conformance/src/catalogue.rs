@@ -48,6 +48,17 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// `KM-12 (MUST, draft-ietf-mimi-protocol-06 §5.2): <the sentence>`, as reports show it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, {}): {}",
+            self.id,
+            self.level.name(),
+            self.citation(),
+            self.text
+        )
+    }
+
     /// `draft-ietf-mimi-protocol-06 §5.2`.
     pub fn citation(&self) -> String {
         match &self.revision {

@@ -12,7 +12,7 @@ use crate::drivers::link_b::Connection;
 use crate::exit;
 use crate::known_failures::Expectations;
 use crate::profile::Profile;
-use crate::runner::events::{CaseRecord, Event, EventSink};
+use crate::runner::events::{CaseRecord, EventSink};
 use crate::runner::{self, snapshot, Session};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -186,7 +186,7 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         Some(Ok(e)) => e,
         Some(Err(e)) => return report_invalid(&[e.to_string()]),
     };
-    let (sink, events) = EventSink::channel();
+    let (sink, finished) = EventSink::finished_cases();
     let prepared = match prepare(providers, sink, options.strict, &cases, expectations) {
         Ok(p) => p,
         Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
@@ -196,9 +196,12 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         }
     };
     let session = prepared.session.clone();
-    let conclusion = libtest_mimic::run(&options.test, runner::plan(cases, session));
+    let conclusion = libtest_mimic::run(
+        &options.test,
+        crate::report::libtest::trials(cases, session),
+    );
     drop(prepared);
-    let records: Vec<CaseRecord> = events.try_iter().map(|Event::CaseFinished(r)| *r).collect();
+    let records: Vec<CaseRecord> = finished.take();
     if let Some(dir) = &options.reports {
         if let Err(e) = write_reports(dir, &records, options.strict) {
             eprintln!("error: writing reports to {}: {e:#}", dir.display());

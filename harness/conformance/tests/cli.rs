@@ -48,6 +48,48 @@ fn run_passes_on_the_embedded_providers_and_writes_reports() {
     assert!(results["cases"][0]["requirements"]
         .as_array()
         .is_some_and(|r| !r.is_empty()));
+    assert_eq!(
+        mimi_conformance::report::results::schema_violation(&results),
+        None,
+        "results.json meets reports/results.schema.json"
+    );
+    // Every case passes, so every requirement a case charges was reached and judged.
+    let out = harness(&[
+        "coverage",
+        "--results",
+        reports.join("results.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (charged, total) = (cited_requirements(), catalogued_requirements());
+    assert!(
+        text.ends_with(&format!(
+            "coverage: {charged}/{total} requirements ({}%)\n",
+            charged * 100 / total
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("    B::keyMaterial::one-time: pass (step \"claim again\": pass)"),
+        "{text}"
+    );
+}
+
+fn catalogued_requirements() -> usize {
+    mimi_conformance::session::load_catalogue(&workspace().join("cases"))
+        .unwrap()
+        .requirements
+        .len()
+}
+
+/// How many requirements the shipped cases charge an expectation to.
+fn cited_requirements() -> usize {
+    let cases = mimi_conformance::session::load_cases(&workspace().join("cases")).unwrap();
+    let cited: std::collections::BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| c.requirements.iter().map(|r| r.id.clone()))
+        .collect();
+    cited.len()
 }
 
 #[test]
@@ -405,23 +447,17 @@ fn a_broken_derived_requirement_is_reported_as_info_without_failing() {
     assert!(xml.contains(r#"name="verdict" value="info""#), "{xml}");
 }
 
+/// Citing a requirement covers nothing: without a run, no requirement was judged.
 #[test]
-fn coverage_counts_the_requirements_the_cases_cite() {
+fn coverage_counts_only_requirements_a_run_judged() {
     let out = harness(&["coverage", "--results", "/nonexistent/results.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    let cases = mimi_conformance::session::load_cases(&workspace().join("cases")).unwrap();
-    let cited: std::collections::BTreeSet<String> = cases
-        .iter()
-        .flat_map(|c| c.requirements.iter().map(|r| r.id.clone()))
-        .collect();
-    let last = text.lines().last().unwrap();
     assert_eq!(
-        last,
+        text.lines().last().unwrap(),
         format!(
-            "coverage: {}/80 requirements ({}%)",
-            cited.len(),
-            cited.len() * 100 / 80
+            "coverage: 0/{} requirements (0%)",
+            catalogued_requirements()
         )
     );
     assert!(text.contains("B::keyMaterial::one-time: not run"), "{text}");
@@ -591,4 +627,65 @@ fn cases_adds_a_folder_and_only_cases_replaces_the_built_in_ones() {
         "{}",
         stderr(&twice)
     );
+}
+
+/// A provider that needs consent before every claim answers `noConsent`, as P-06 §5.2 lets it:
+/// the claims cases are inconclusive with what would make them conclusive, never failed, and
+/// the run passes unless --strict.
+#[test]
+fn claims_refused_with_no_consent_are_inconclusive_not_failures() {
+    let (mut server, profile, _) = serve("serve-consent", &[]);
+    // The test users the cases claim are all dora, who has consented to nobody.
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let users = text.lines().find(|l| l.starts_with("users:")).unwrap();
+    let dora = "users: {bob: \"mimi://vendor.example/u/dora\", carol: \"mimi://vendor.example/u/dora\", dora: \"mimi://vendor.example/u/dora\"}";
+    std::fs::write(&profile, text.replace(users, dora)).unwrap();
+    let reports = profile.parent().unwrap().join("reports");
+    let run = |strict: bool| {
+        let mut args = vec![
+            "run",
+            "--provider",
+            profile.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+            "B::keyMaterial::",
+        ];
+        args.extend(strict.then_some("--strict"));
+        harness(&args)
+    };
+    let out = run(false);
+    let strict = run(true);
+    server.kill().unwrap();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    for case in ["one-time", "success", "expired"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("test B::keyMaterial::{case} "))
+                    && l.contains("ignored (inconclusive: the provider answered noConsent")),
+            "{case}: {stdout}"
+        );
+    }
+    assert!(
+        stderr(&out).contains("to make it conclusive: give the harness's requester consent"),
+        "{}",
+        stderr(&out)
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let one_time = results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "B::keyMaterial::one-time")
+        .unwrap();
+    assert_eq!(one_time["verdict"], "inconclusive");
+    assert!(one_time["requirement_verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["verdict"] == "inconclusive"));
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
 }

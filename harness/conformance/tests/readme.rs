@@ -59,7 +59,7 @@ fn main() -> std::process::ExitCode {
                     v => Err(format!(
                         "the example at cases/README.md:{line} is {}:\n{}",
                         v.name(),
-                        record.message
+                        mimi_conformance::report::console::failure_message(&record)
                     )
                     .into()),
                 }

@@ -1,21 +1,25 @@
 //! Self-tests in the Hurl style: each file in fixtures/selftest/must-fail is a case that must fail
 //! against the embedded reference provider with exactly the text in its `.expected` file, and
 //! each file in fixtures/selftest/parse-error is a malformed case that must be rejected with
-//! exactly the located error in its `.expected` file. `SELFTEST_BLESS=1` rewrites the `.expected`
+//! exactly the located error in its `.expected` file, and each file in fixtures/selftest/verdicts
+//! must get exactly the text, case verdict and per-requirement verdicts in its `.expected` file
+//! (grades, not-reached, preconditions, inconclusive). `SELFTEST_BLESS=1` rewrites the `.expected`
 //! files from what the harness says now (review the diff before committing it).
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use mimi_conformance::case::{self, Case};
 use mimi_conformance::catalogue::Catalogue;
 use mimi_conformance::reference::prepare_embedded;
-use mimi_conformance::runner::events::Verdict;
-use mimi_conformance::runner::run_case;
+use mimi_conformance::report::console::failure_message;
+use mimi_conformance::runner::events::{CaseRecord, Event, EventSink, Verdict};
+use mimi_conformance::runner::{run_case, settle, Conclusion, Session};
 use mimi_conformance::session::{load_catalogue, Prepared};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 const MUST_FAIL: &str = "fixtures/selftest/must-fail";
 const PARSE_ERROR: &str = "fixtures/selftest/parse-error";
+const VERDICTS: &str = "fixtures/selftest/verdicts";
 
 fn main() -> std::process::ExitCode {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
@@ -40,7 +44,72 @@ fn main() -> std::process::ExitCode {
             must_fail(&file, &catalogue, &session)
         }));
     }
+    for file in case::case_files(Path::new(VERDICTS)).expect("the verdicts folder exists") {
+        let (catalogue, session) = (catalogue.clone(), session.clone());
+        let name = format!("verdicts::{}", case::case_id(Path::new(VERDICTS), &file));
+        trials.push(Trial::test(name, move || {
+            verdicts(&file, &catalogue, &session)
+        }));
+    }
+    let (catalogue, session) = (catalogue.clone(), session.clone());
+    trials.push(Trial::test("events::in-order", move || {
+        events_in_order(&catalogue, &session)
+    }));
     libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
+}
+
+/// The runner's events as a subscriber sees them: the case starts, each exchange, each check
+/// with its requirements, and the finished record, in that order.
+fn events_in_order(catalogue: &Catalogue, session: &OnceLock<Prepared>) -> Result<(), Failed> {
+    let file = Path::new(VERDICTS).join("B/keyMaterial/stops-early.yaml");
+    let case =
+        case::load_case(Path::new(VERDICTS), &file, catalogue).map_err(|e| e[0].to_string())?;
+    let prepared =
+        session.get_or_init(|| prepare_embedded().expect("the embedded providers start"));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let shared = &prepared.session;
+    let listening = Session {
+        runtime: shared.runtime.clone(),
+        connections: shared.connections.clone(),
+        peer: shared.peer.clone(),
+        sink: EventSink::new(move |event| {
+            let line = match event {
+                Event::CaseStarted { case } => format!("started {case}"),
+                Event::Exchange { exchange, .. } => {
+                    format!("exchange {:?} {:?}", exchange.step, exchange.status())
+                }
+                Event::ExpectationChecked { check, .. } => format!(
+                    "checked {:?} {:?} {}",
+                    check.step,
+                    check.outcome,
+                    check.requirements.join(",")
+                ),
+                Event::CaseFinished(record) => format!("finished {}", record.verdict.name()),
+            };
+            kept.lock().unwrap().push(line);
+        }),
+        strict: false,
+        snapshots: shared.snapshots,
+        snapshot_suffix: None,
+        expectations: Default::default(),
+    };
+    let (record, conclusion) = settle(run_case(&case, &listening), &listening);
+    assert_eq!(conclusion, Conclusion::Failed { stale: None });
+    assert_eq!(record.verdict, Verdict::Fail);
+    let seen = seen.lock().unwrap().join("\n");
+    let expected = [
+        "started B::keyMaterial::stops-early",
+        "exchange \"claim for nobody\" Some(200)",
+        "checked \"claim for nobody\" Fail KM-16",
+        "finished fail",
+    ]
+    .join("\n");
+    if seen == expected {
+        Ok(())
+    } else {
+        Err(format!("events:\n{seen}\nexpected:\n{expected}").into())
+    }
 }
 
 fn expected_path(file: &Path) -> PathBuf {
@@ -89,12 +158,13 @@ fn stable(message: &str) -> String {
     format!("{}\n", port.replace_all(head.trim_end(), ":PORT/"))
 }
 
-fn must_fail(
+fn load_and_run(
+    root: &str,
     file: &Path,
     catalogue: &Catalogue,
     session: &OnceLock<Prepared>,
-) -> Result<(), Failed> {
-    let case: Case = case::load_case(Path::new(MUST_FAIL), file, catalogue).map_err(|errors| {
+) -> Result<CaseRecord, Failed> {
+    let case: Case = case::load_case(Path::new(root), file, catalogue).map_err(|errors| {
         errors
             .iter()
             .map(ToString::to_string)
@@ -103,7 +173,36 @@ fn must_fail(
     })?;
     let prepared =
         session.get_or_init(|| prepare_embedded().expect("the embedded providers start"));
-    let record = run_case(&case, &prepared.session);
+    Ok(run_case(&case, &prepared.session))
+}
+
+/// The text, then the case's verdict and each requirement's.
+fn verdicts(
+    file: &Path,
+    catalogue: &Catalogue,
+    session: &OnceLock<Prepared>,
+) -> Result<(), Failed> {
+    let record = load_and_run(VERDICTS, file, catalogue, session)?;
+    let requirements: Vec<String> = record
+        .requirements
+        .iter()
+        .map(|r| format!("{} {}", r.requirement.id, r.verdict.name()))
+        .collect();
+    let text = format!(
+        "{}verdict: {}; requirements: {}\n",
+        stable(&failure_message(&record)),
+        record.verdict.name(),
+        requirements.join(", ")
+    );
+    compare(file, &text)
+}
+
+fn must_fail(
+    file: &Path,
+    catalogue: &Catalogue,
+    session: &OnceLock<Prepared>,
+) -> Result<(), Failed> {
+    let record = load_and_run(MUST_FAIL, file, catalogue, session)?;
     if !matches!(record.verdict, Verdict::Fail | Verdict::Error) {
         return Err(format!(
             "{} must fail, but its verdict is {}",
@@ -112,5 +211,5 @@ fn must_fail(
         )
         .into());
     }
-    compare(file, &stable(&record.message))
+    compare(file, &stable(&failure_message(&record)))
 }

@@ -120,9 +120,14 @@ impl fmt::Display for LoadError {
 
 /// The line at `pos` with a caret under its column, gutter numbered like rustc's.
 pub fn snippet(source: &str, pos: Pos) -> String {
-    let Some(line) = source.lines().nth(pos.line.saturating_sub(1) as usize) else {
-        return String::new();
-    };
+    match source.lines().nth(pos.line.saturating_sub(1) as usize) {
+        Some(line) => snippet_of_line(line, pos),
+        None => String::new(),
+    }
+}
+
+/// `line`, the text of the line at `pos`, with a caret under its column.
+pub fn snippet_of_line(line: &str, pos: Pos) -> String {
     let number = pos.line.to_string();
     let pad = " ".repeat(number.len());
     let caret = " ".repeat(pos.column.saturating_sub(1) as usize);

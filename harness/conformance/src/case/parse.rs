@@ -45,7 +45,13 @@ const RESPONDS: &[&str] = &["call", "driver", "receive", "mls"];
 /// Every step key but the kind keys, and the kinds it belongs to.
 const STEP_KEYS: &[(&str, &[&str])] = &[
     ("name", &KINDS),
-    ("checks", &KINDS),
+    // An `answer` step checks nothing: its `checks` would judge nothing.
+    (
+        "checks",
+        &[
+            "call", "driver", "receive", "mls", "parallel", "assert", "use",
+        ],
+    ),
     ("by", &["call", "receive"]),
     ("on", &["call", "driver", "receive", "answer", "mls"]),
     ("path", &["call", "driver", "receive", "answer"]),
@@ -1284,9 +1290,33 @@ impl<'a> Parser<'a> {
             let (mut when, mut reason, mut remedy) = (None, None, None);
             for (key, value) in entries {
                 match key.value.as_str() {
-                    "when" => when = self.expect(frame, value, kind, names, true),
-                    "reason" => reason = self.string(frame, value, "reason"),
-                    "remedy" => remedy = self.string(frame, value, "remedy"),
+                    "when" => {
+                        let says_something = matches!(&value.value, Node::Map(m)
+                            if m.iter().any(|(k, _)| ["status", "headers", "body"].contains(&k.value.as_str())));
+                        if !says_something {
+                            self.error(
+                                frame,
+                                Pos::of(value),
+                                "`when` needs at least one of status, headers and body",
+                            );
+                        }
+                        when = self.expect(frame, value, kind, names, true);
+                    }
+                    "reason" | "remedy" => {
+                        let text = self.string(frame, value, &key.value);
+                        if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                            self.error(
+                                frame,
+                                Pos::of(value),
+                                "say it in words: it is what the report shows",
+                            );
+                        }
+                        if key.value == "reason" {
+                            reason = text;
+                        } else {
+                            remedy = text;
+                        }
+                    }
                     other => {
                         self.error(
                             frame,

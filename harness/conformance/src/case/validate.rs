@@ -2,7 +2,7 @@
 //! and its steps made into the plan.
 
 use super::fragment::Library;
-use super::model::{Actors, Link, Origin, Spec};
+use super::model::{Actors, Link, Origin, Spec, Step, StepKind};
 use super::node::{Node, Pos};
 use super::parse::{Context, Parser};
 use super::{parse_duration, template, Case, LoadError, DEFAULT_CASE_TIMEOUT};
@@ -119,6 +119,16 @@ pub(super) fn case(
         let steps = parser.case_steps(origin.clone(), charge, &raw.steps);
         (steps, parser.finish())
     };
+    // Steps with errors are not in the plan, and ids not in the catalogue are errors already.
+    if parsed.errors.is_empty() {
+        let cited: Vec<Spanned<String>> = raw
+            .checks
+            .iter()
+            .filter(|id| catalogue.get(&id.value).is_some())
+            .cloned()
+            .collect();
+        uncharged(&cited, &steps, &mut errors);
+    }
     let mut all_errors: Vec<LoadError> = errors
         .into_iter()
         .map(|(pos, message)| origin.error_at(pos, message))
@@ -234,4 +244,44 @@ fn header(
         errors.push((top, "`steps` must have at least one step".into()));
     }
     requirements
+}
+
+/// A requirement the case cites must be judged by some expectation: one that every step charges
+/// to other requirements could never get a verdict.
+fn uncharged(checks: &[Spanned<String>], steps: &[Step], errors: &mut Vec<(Pos, String)>) {
+    fn charged<'a>(steps: &'a [Step], out: &mut BTreeSet<&'a str>) {
+        for step in steps {
+            let expect = match &step.kind {
+                StepKind::Call(c) => c.outcome.expect.as_ref(),
+                StepKind::Driver(d) => d.outcome.expect.as_ref(),
+                StepKind::Receive(r) => r.outcome.expect.as_ref(),
+                StepKind::Mls(m) => m.outcome.expect.as_ref(),
+                StepKind::Parallel(inner) => {
+                    charged(inner, out);
+                    continue;
+                }
+                StepKind::Use(fragment) => {
+                    charged(&fragment.steps, out);
+                    continue;
+                }
+                StepKind::Assert(_) => None,
+                StepKind::Answer(_) => continue,
+            };
+            let charge = expect.map_or(&step.charge, |e| &e.charge);
+            out.extend(charge.iter().map(|r| r.id.as_str()));
+        }
+    }
+    let mut judged = BTreeSet::new();
+    charged(steps, &mut judged);
+    for id in checks {
+        if !judged.contains(id.value.as_str()) {
+            errors.push((
+                Pos::of(id),
+                format!(
+                    "the case checks {}, but every step charges its expectations to other requirements: no expectation judges it",
+                    id.value
+                ),
+            ));
+        }
+    }
 }

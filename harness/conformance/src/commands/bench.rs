@@ -157,7 +157,7 @@ fn bench(args: &BenchArgs, built_in: &'static BuiltIn) -> anyhow::Result<()> {
         anyhow::ensure!(
             record.verdict == Verdict::Pass,
             "the bench case fails: {}",
-            record.message
+            crate::report::console::failure_message(&record)
         );
         Ok(start.elapsed())
     };

@@ -28,6 +28,12 @@ pub fn with_faults(faults: Faults) -> Providers {
 /// The correct embedded reference providers, with no case checked beforehand: for tests and the
 /// bench, which run cases one by one.
 pub fn prepare_embedded() -> Result<Prepared, String> {
-    let (sink, _) = EventSink::channel();
-    prepare(providers(), sink, false, &[], Default::default()).map_err(|e| e.message())
+    prepare(
+        providers(),
+        EventSink::discard(),
+        false,
+        &[],
+        Default::default(),
+    )
+    .map_err(|e| e.message())
 }

@@ -1,11 +1,14 @@
 //! `mimi-conformance mutants`: the suite against the reference provider with each named fault
-//! switched on. A mutant is killed when a case whose requirements include one the fault breaks
-//! does not pass; the matrix also shows cases that noticed the fault for another requirement.
+//! switched on. A mutant is killed only when the default (non-strict) run fails because an
+//! expectation charged to a requirement the fault breaks failed with a `fail` verdict (a MUST).
+//! A fault seen only as a warning or an informational finding is *detected*, not killed: with
+//! it switched on, `run` still passes. The matrix also shows cases that noticed the fault for
+//! another reason.
 
 use crate::builtin::BuiltIn;
 use crate::case::Case;
 use crate::exit;
-use crate::runner::events::{EventSink, Verdict};
+use crate::runner::events::{CaseRecord, EventSink, RequirementVerdict, Verdict};
 use crate::runner::run_case;
 use crate::session::{load_suite, prepare, CaseFolders};
 use mimi_reference_provider::faults::{Fault, Faults};
@@ -23,8 +26,22 @@ pub struct MutantsArgs {
 pub struct Catch {
     pub case: String,
     pub verdict: Verdict,
-    /// The case checks a requirement that the fault breaks.
-    pub matching: bool,
+    /// The requirements the fault breaks that the case judged broken, with their verdicts.
+    pub broken: Vec<(String, RequirementVerdict)>,
+}
+
+impl Catch {
+    /// The run fails because of it: a MUST the fault breaks failed.
+    pub fn kills(&self) -> bool {
+        self.broken
+            .iter()
+            .any(|(_, v)| *v == RequirementVerdict::Fail)
+    }
+
+    /// It judged a requirement the fault breaks as broken, at any level.
+    pub fn detects(&self) -> bool {
+        !self.broken.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -35,19 +52,23 @@ pub struct MutantResult {
 
 impl MutantResult {
     pub fn killed(&self) -> bool {
-        self.caught_by.iter().any(|c| c.matching)
+        self.caught_by.iter().any(Catch::kills)
+    }
+
+    /// Seen only as a warning or an informational finding: the run passes with it.
+    pub fn detected_only(&self) -> bool {
+        !self.killed() && self.caught_by.iter().any(Catch::detects)
     }
 }
 
 /// How many mutants run side by side.
 const MUTANTS_AT_ONCE: usize = 4;
 
-/// The verdicts of every case against one target.
-fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
-    let (sink, _events) = EventSink::channel();
+/// The record of every case against one target.
+fn records(cases: &[Case], faults: Faults) -> Result<Vec<CaseRecord>, String> {
     let prepared = prepare(
         super::with_faults(faults),
-        sink,
+        EventSink::discard(),
         false,
         cases,
         Default::default(),
@@ -56,35 +77,35 @@ fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
     // Cases mostly wait (on the providers, and on timeouts under a fault), so they run side by
     // side, as the runner runs them.
     let session = &prepared.session;
-    Ok(std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let running: Vec<_> = cases
             .iter()
-            .map(|c| scope.spawn(move || run_case(c, session).verdict))
+            .map(|c| scope.spawn(move || run_case(c, session)))
             .collect();
         running
             .into_iter()
-            .map(|t| t.join().unwrap_or(Verdict::Error))
+            .map(|t| t.join().map_err(|_| "a case panicked".to_string()))
             .collect()
-    }))
+    })
 }
 
 /// Runs every case against the correct provider, then against each mutant. Cases that do not pass
 /// against the correct provider cannot tell a mutant anything, so they are left out (and named).
 pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
-    let baseline = verdicts(cases, Faults::none())?;
+    let baseline = records(cases, Faults::none())?;
     let broken: Vec<String> = cases
         .iter()
         .zip(&baseline)
-        .filter(|(_, v)| !matches!(v, Verdict::Pass | Verdict::Unsupported))
-        .map(|(c, v)| format!("{} ({})", c.id, v.name()))
+        .filter(|(_, r)| !matches!(r.verdict, Verdict::Pass | Verdict::Unsupported))
+        .map(|(c, r)| format!("{} ({})", c.id, r.verdict.name()))
         .collect();
     // Mutants run a few at a time, each against its own embedded providers.
-    let mut verdicts_of = Vec::new();
+    let mut records_of = Vec::new();
     for chunk in Fault::ALL.chunks(MUTANTS_AT_ONCE) {
-        let chunk_verdicts: Vec<Result<Vec<Verdict>, String>> = std::thread::scope(|scope| {
+        let chunk_records: Vec<Result<Vec<CaseRecord>, String>> = std::thread::scope(|scope| {
             let running: Vec<_> = chunk
                 .iter()
-                .map(|fault| scope.spawn(move || verdicts(cases, Faults::with(*fault))))
+                .map(|fault| scope.spawn(move || records(cases, Faults::with(*fault))))
                 .collect();
             running
                 .into_iter()
@@ -94,25 +115,27 @@ pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), S
                 })
                 .collect()
         });
-        verdicts_of.extend(chunk_verdicts);
+        records_of.extend(chunk_records);
     }
     let mut results = Vec::new();
-    for (fault, mutant) in Fault::ALL.iter().zip(verdicts_of) {
+    for (fault, mutant) in Fault::ALL.iter().zip(records_of) {
         let mutant = mutant?;
         let breaks: BTreeSet<&str> = fault.requirements().iter().copied().collect();
-        let caught_by = cases
+        let caught_by = mutant
             .iter()
-            .zip(mutant.iter().zip(&baseline))
-            .filter(|(_, (v, base))| {
-                **base == Verdict::Pass && !matches!(v, Verdict::Pass | Verdict::Unsupported)
+            .zip(&baseline)
+            .filter(|(r, base)| {
+                base.verdict == Verdict::Pass
+                    && !matches!(r.verdict, Verdict::Pass | Verdict::Unsupported)
             })
-            .map(|(c, (v, _))| Catch {
-                case: c.id.clone(),
-                verdict: *v,
-                matching: c
-                    .requirements
-                    .iter()
-                    .any(|r| breaks.contains(r.id.as_str())),
+            .map(|(r, _)| Catch {
+                case: r.id.clone(),
+                verdict: r.verdict,
+                broken: r
+                    .broken()
+                    .filter(|q| breaks.contains(q.requirement.id.as_str()))
+                    .map(|q| (q.requirement.id.clone(), q.verdict))
+                    .collect(),
             })
             .collect();
         results.push(MutantResult {
@@ -132,14 +155,14 @@ pub const AWAITING_CASES: &[(Fault, &str)] = &[];
 /// Cases that kill no mutant, each with why.
 pub const IDLE_CASES: &[(&str, &str)] = &[];
 
-/// The cases that kill no mutant (no fault makes them fail for a requirement they cite).
+/// The cases that kill no mutant (no fault makes a MUST they judge fail).
 pub fn idle_cases<'c>(cases: &'c [Case], results: &[MutantResult]) -> Vec<&'c str> {
     let killers: BTreeSet<&str> = results
         .iter()
         .flat_map(|r| {
             r.caught_by
                 .iter()
-                .filter(|c| c.matching)
+                .filter(|c| c.kills())
                 .map(|c| c.case.as_str())
         })
         .collect();
@@ -150,28 +173,49 @@ pub fn idle_cases<'c>(cases: &'c [Case], results: &[MutantResult]) -> Vec<&'c st
         .collect()
 }
 
-/// The matrix as text; its last line is `killed: K/N mutants`.
+/// The matrix as text; its last line is `killed: K/N mutants (D detected only as warn or info)`.
 pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> String {
     let mut out = String::new();
     for r in results {
+        let status = if r.killed() {
+            "KILLED  "
+        } else if r.detected_only() {
+            "DETECTED"
+        } else {
+            "SURVIVED"
+        };
         out.push_str(&format!(
-            "{} {} [{}]: {}\n",
-            if r.killed() { "KILLED  " } else { "SURVIVED" },
+            "{status} {} [{}]: {}\n",
             r.fault.name(),
             r.fault.requirements().join(", "),
             r.fault.description()
         ));
+        if r.detected_only() {
+            out.push_str("    only as a warning or informational finding: `run` passes with it\n");
+        }
         if let Some((_, why)) = AWAITING_CASES.iter().find(|(f, _)| *f == r.fault) {
             out.push_str(&format!("    no case reaches it yet: {why}\n"));
         }
         for c in &r.caught_by {
+            let how = if c.kills() {
+                "caught by"
+            } else if c.detects() {
+                "detected by"
+            } else {
+                "noticed by"
+            };
+            let judged: Vec<String> = c
+                .broken
+                .iter()
+                .map(|(id, v)| format!("{id} {}", v.name()))
+                .collect();
+            let judged = if judged.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", judged.join(", "))
+            };
             out.push_str(&format!(
-                "    {} {} ({})\n",
-                if c.matching {
-                    "caught by"
-                } else {
-                    "noticed by"
-                },
+                "    {how} {} ({}{judged})\n",
                 c.case,
                 c.verdict.name()
             ));
@@ -189,7 +233,11 @@ pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> Str
         ));
     }
     let killed = results.iter().filter(|r| r.killed()).count();
-    out.push_str(&format!("killed: {killed}/{} mutants\n", results.len()));
+    let detected = results.iter().filter(|r| r.detected_only()).count();
+    out.push_str(&format!(
+        "killed: {killed}/{} mutants ({detected} detected only as warn or info)\n",
+        results.len()
+    ));
     out
 }
 

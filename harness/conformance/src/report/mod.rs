@@ -1,5 +1,9 @@
-//! Reporters: each consumes the runner's records on its own and writes one kind of output.
+//! Reporters: each consumes the runner's typed records on its own and renders one kind of
+//! output. The runner imports none of them.
 
 pub mod console;
 pub mod junit;
+pub mod libtest;
 pub mod results;
+#[cfg(test)]
+pub(crate) mod sample;

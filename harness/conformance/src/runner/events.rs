@@ -1,24 +1,31 @@
-//! What the runner emits. Reporters consume these; they never reach back into the runner, and
-//! the runner never formats a report.
+//! What the runner emits: typed events carrying typed records. Reporters (`crate::report`)
+//! consume them and render them; the runner records data and renders nothing.
 
 use crate::catalogue::{Level, Requirement};
 use serde::Serialize;
-use std::sync::mpsc;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The verdict of a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
-    /// A MUST was broken.
+    /// An expectation charged to a MUST failed.
     Fail,
-    /// A SHOULD was broken: a warning, a failure only with --strict.
+    /// An expectation charged to a SHOULD failed (and none charged to a MUST): a warning, a
+    /// failure only with --strict.
     Warn,
-    /// A derived (or MAY) check did not hold: informational.
+    /// Only expectations charged to derived (or MAY) requirements failed: informational.
     Info,
+    /// The provider refused a precondition in a way the drafts allow: nothing was judged
+    /// against it. Never a pass; a failure only with --strict.
+    Inconclusive,
     /// The provider's profile does not declare what the case needs.
     Unsupported,
-    /// The case could not be carried out (unreachable provider, timeout, bad template).
+    /// The case could not be carried out (unreachable provider, timeout, bad template, a
+    /// precondition that failed in a way no requirement covers).
     Error,
 }
 
@@ -29,96 +36,425 @@ impl Verdict {
             Verdict::Fail => "fail",
             Verdict::Warn => "warn",
             Verdict::Info => "info",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Unsupported => "unsupported",
             Verdict::Error => "error",
         }
     }
 
-    /// The grade of a failed check of this level.
-    pub fn for_broken(level: Level) -> Self {
-        match level {
-            Level::Must => Verdict::Fail,
-            Level::Should => Verdict::Warn,
-            Level::May | Level::Derived => Verdict::Info,
+    /// Whether this verdict fails the run.
+    pub fn fails(self, strict: bool) -> bool {
+        match self {
+            Verdict::Fail | Verdict::Error => true,
+            Verdict::Warn | Verdict::Inconclusive => strict,
+            Verdict::Pass | Verdict::Info | Verdict::Unsupported => false,
+        }
+    }
+}
+
+/// The verdict of one requirement in one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequirementVerdict {
+    Pass,
+    /// A MUST was broken.
+    Fail,
+    /// A SHOULD was broken.
+    Warn,
+    /// A derived or MAY requirement was broken.
+    Info,
+    /// The case stopped before any expectation charged to it ran.
+    NotReached,
+    /// The case stopped inconclusive before judging it.
+    Inconclusive,
+    /// The case did not run: the profile does not declare what it needs.
+    Unsupported,
+}
+
+impl RequirementVerdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            RequirementVerdict::Pass => "pass",
+            RequirementVerdict::Fail => "fail",
+            RequirementVerdict::Warn => "warn",
+            RequirementVerdict::Info => "info",
+            RequirementVerdict::NotReached => "not-reached",
+            RequirementVerdict::Inconclusive => "inconclusive",
+            RequirementVerdict::Unsupported => "unsupported",
         }
     }
 
-    /// Whether this verdict fails the run.
-    pub fn fails(self, strict: bool) -> bool {
-        matches!(self, Verdict::Fail | Verdict::Error) || (strict && self == Verdict::Warn)
+    /// The verdict of a requirement of this level whose expectation failed.
+    pub fn broken(level: Level) -> Self {
+        match level {
+            Level::Must => RequirementVerdict::Fail,
+            Level::Should => RequirementVerdict::Warn,
+            Level::May | Level::Derived => RequirementVerdict::Info,
+        }
+    }
+
+    /// Some expectation charged to the requirement ran and said whether it holds.
+    pub fn judged(self) -> bool {
+        matches!(
+            self,
+            RequirementVerdict::Pass
+                | RequirementVerdict::Fail
+                | RequirementVerdict::Warn
+                | RequirementVerdict::Info
+        )
+    }
+
+    pub fn is_broken(self) -> bool {
+        matches!(
+            self,
+            RequirementVerdict::Fail | RequirementVerdict::Warn | RequirementVerdict::Info
+        )
     }
 }
 
-/// One HTTP exchange as it happened, rendered for people.
+/// A requirement of the case with its verdict in this run.
 #[derive(Debug, Clone, Serialize)]
-pub struct ExchangeRecord {
-    pub step: String,
-    pub attempt: u32,
-    pub request: String,
-    /// Status line and body, or the connection failure.
-    pub response: String,
-    pub status: Option<u16>,
-    pub millis: u64,
+pub struct RequirementResult {
+    pub requirement: Requirement,
+    pub verdict: RequirementVerdict,
 }
 
-/// One expectation that did not hold.
+/// A place in a case file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    /// The case file's text on that line, as written.
+    pub source_line: String,
+}
+
+/// One expectation that did not hold: what was checked, where it is written, expected against
+/// actual as the matcher put it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AssertionFailure {
     pub step: String,
-    /// `file:line:col` of the expectation in the case.
-    pub location: String,
-    pub line: u64,
-    pub column: u64,
-    /// What was checked, e.g. `body $.userStatus` or `status`.
+    pub location: Location,
+    /// What was checked, e.g. `body userStatus` or `status`.
     pub subject: String,
     pub message: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckOutcome {
+    Pass,
+    Fail,
+    /// The expectations failed, but a condition the case names as a refused precondition held.
+    Inconclusive,
+}
+
+/// Why a check was inconclusive, and what would make it conclusive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inconclusive {
+    pub reason: String,
+    pub remedy: String,
+    /// Where the `inconclusive` entry whose condition held is written.
+    pub location: Location,
+}
+
+/// The expectations of one step (or its `save` or snapshot), judged, and the requirements they
+/// are charged to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub step: String,
+    /// The step's position in the case, from 0.
+    pub step_index: usize,
+    /// Requirement ids; empty for a precondition (setup) that checks no requirement.
+    pub requirements: Vec<String>,
+    pub outcome: CheckOutcome,
+    /// What did not hold (for an inconclusive check, what the provider did instead).
+    pub failures: Vec<AssertionFailure>,
+    pub inconclusive: Option<Inconclusive>,
+}
+
+/// Bytes as they went over the wire, and what they decode to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Body {
+    #[serde(serialize_with = "as_hex")]
+    pub bytes: Vec<u8>,
+    /// The MIMI message type (or `json`) the bytes were decoded as.
+    pub message_type: Option<String>,
+    pub decoded: Option<Value>,
+    /// Why the bytes did not decode as `message_type`.
+    pub decode_error: Option<String>,
+}
+
+fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(bytes))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<Header>,
+    /// Whether the harness presented its client certificate (link B).
+    pub client_certificate: bool,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The provider refused the TLS handshake or the client certificate.
+    TlsRefused,
+    /// The connection closed before any response.
+    Closed,
+    /// Nothing answered at all.
+    Unreachable,
+    /// No request reached the harness in time.
+    NotReceived,
+    /// Any other failure to get a response (a timeout, a broken body).
+    Other,
+}
+
+/// No response: why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// A request the provider sent the harness, as the harness took it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedRequest {
+    pub headers: Vec<Header>,
+    /// DNS names of the client certificate the sender presented (empty: none).
+    pub client_certificate: Vec<String>,
+    pub body: Body,
+    /// The status the harness answered with.
+    pub answered: u16,
+}
+
+/// What one attempt of a step did, by kind of step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Interaction {
+    /// A link-B request the harness sent, and the provider's answer.
+    LinkB {
+        request: HttpRequest,
+        response: Option<HttpResponse>,
+        failure: Option<Failure>,
+    },
+    /// An operation of a provider's driver API (links A and C).
+    Driver {
+        operation: String,
+        request: HttpRequest,
+        response: Option<HttpResponse>,
+        failure: Option<Failure>,
+    },
+    /// A request the provider sent to the harness's link-B server (or that it waited for in
+    /// vain).
+    Received {
+        endpoint: String,
+        key: String,
+        request: Option<ReceivedRequest>,
+        failure: Option<Failure>,
+    },
+    /// How the harness's link-B server will answer the next requests to an endpoint.
+    Scripted {
+        endpoint: String,
+        key: String,
+        status: u16,
+        headers: Vec<Header>,
+        times: usize,
+    },
+    /// The values an `assert` step checked (no traffic).
+    Assert { values: Vec<AssertedValue> },
+    /// An operation of one of the harness's simulated clients (link D), and its result.
+    Mls {
+        client: String,
+        operation: String,
+        args: Option<Value>,
+        result: Value,
+    },
+}
+
+/// A value an `assert` step checked: its template as written, and what it was filled in as.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssertedValue {
+    pub subject: String,
+    pub value: Value,
+}
+
+/// One attempt of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub step: String,
+    pub step_index: usize,
+    pub attempt: u32,
+    /// Milliseconds from the start of the case to the start of this attempt.
+    pub started_ms: u64,
+    /// How long the attempt took, in milliseconds.
+    pub millis: u64,
+    #[serde(flatten)]
+    pub interaction: Interaction,
+}
+
+impl Exchange {
+    /// The status a provider or driver answered, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match &self.interaction {
+            Interaction::LinkB { response, .. } | Interaction::Driver { response, .. } => {
+                response.as_ref().map(|r| r.status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A case as it ran: everything a reporter needs, and nothing rendered.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseRecord {
     pub id: String,
     pub title: String,
     pub file: String,
     pub links: Vec<String>,
-    pub requirements: Vec<Requirement>,
     pub provider: String,
     pub draft: String,
     pub verdict: Verdict,
-    /// Why the verdict is what it is, for people: failures, the error, or the unsupported need.
-    pub message: String,
-    pub failures: Vec<AssertionFailure>,
-    pub transcript: Vec<ExchangeRecord>,
+    /// Every requirement the case charges an expectation to, with its verdict.
+    pub requirements: Vec<RequirementResult>,
+    /// Why the case is `error` or `unsupported`.
+    pub error: Option<String>,
+    pub checks: Vec<Check>,
+    pub transcript: Vec<Exchange>,
     /// Steps that passed only after retries (`eventually`), with their retry counts.
     pub retried: Vec<(String, u32)>,
-    /// How an expectation file entry applied: `known failure`, `known flaky`, or
-    /// `stale known failure` (listed, but passed).
-    pub expectation: Option<String>,
+    /// How an entry of the provider's expectation file applied.
+    pub expectation: Option<ExpectationUse>,
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
+}
+
+/// An entry of the provider's expectation file, applied to a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectationUse {
+    /// `known failure`, `known flaky`, or `stale known failure` (listed, but passed).
+    pub label: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ExpectationUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.label, self.reason)
+    }
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A case is done: its verdict, failures and transcript.
-    CaseFinished(Box<CaseRecord>),
-}
-
-/// Where events go: a channel whose receiver the reporters drain after the run.
-#[derive(Clone)]
-pub struct EventSink(mpsc::Sender<Event>);
-
-impl EventSink {
-    pub fn channel() -> (Self, mpsc::Receiver<Event>) {
-        let (tx, rx) = mpsc::channel();
-        (Self(tx), rx)
+impl CaseRecord {
+    /// The checks whose expectations failed.
+    pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Fail)
     }
 
-    pub fn emit(&self, event: Event) {
-        // A receiver that is gone means nobody reports; the run itself goes on.
-        let _ = self.0.send(event);
+    /// The requirements whose expectations failed, in the case's order.
+    pub fn broken(&self) -> impl Iterator<Item = &RequirementResult> {
+        self.requirements.iter().filter(|r| r.verdict.is_broken())
+    }
+
+    /// The check that made the case inconclusive, if one did.
+    pub fn inconclusive(&self) -> Option<(&Check, &Inconclusive)> {
+        self.checks
+            .iter()
+            .find_map(|c| c.inconclusive.as_ref().map(|i| (c, i)))
+    }
+
+    pub fn verdict_of(&self, id: &str) -> Option<RequirementVerdict> {
+        self.requirements
+            .iter()
+            .find(|r| r.requirement.id == id)
+            .map(|r| r.verdict)
+    }
+}
+
+/// What happened, lent to the subscriber as it happens: one that keeps something clones it.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A case begins.
+    CaseStarted { case: &'a str },
+    /// One attempt of a step, as it happened.
+    Exchange {
+        case: &'a str,
+        exchange: &'a Exchange,
+    },
+    /// Expectations were checked: passed, failed or inconclusive, with the requirements
+    /// they are charged to.
+    ExpectationChecked { case: &'a str, check: &'a Check },
+    /// A case is done: its verdicts, checks and transcript.
+    CaseFinished(&'a CaseRecord),
+}
+
+type Subscriber = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// Where events go: a subscriber that sees each as it happens, or nobody.
+#[derive(Clone, Default)]
+pub struct EventSink(Option<Subscriber>);
+
+impl EventSink {
+    pub fn new(subscriber: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(subscriber)))
+    }
+
+    /// Events nobody reads: they cost nothing.
+    pub fn discard() -> Self {
+        Self(None)
+    }
+
+    /// A sink that keeps every finished case, for the reporters that write files after the run.
+    pub fn finished_cases() -> (Self, FinishedCases) {
+        let kept = FinishedCases::default();
+        let sink = kept.clone();
+        (
+            Self::new(move |event| {
+                if let Event::CaseFinished(record) = event {
+                    sink.0
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((*record).clone());
+                }
+            }),
+            kept,
+        )
+    }
+
+    pub fn emit(&self, event: Event<'_>) {
+        if let Some(subscriber) = &self.0 {
+            subscriber(&event);
+        }
+    }
+}
+
+/// The finished cases a `finished_cases` sink kept.
+#[derive(Clone, Default)]
+pub struct FinishedCases(Arc<Mutex<Vec<CaseRecord>>>);
+
+impl FinishedCases {
+    pub fn take(&self) -> Vec<CaseRecord> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -1,23 +1,28 @@
-//! The runner: every case is one libtest-mimic trial named `<link>::<path>`, run against the
-//! providers of the session, with per-step and per-case timeouts. It emits typed events.
+//! The runner: runs a case against the providers of the session, with per-step and per-case
+//! timeouts, and records what happened as typed events (`events`) with a verdict per
+//! requirement (`verdict`). It renders nothing: the reporters (`crate::report`, the libtest
+//! adapter among them) do.
 
 pub mod body;
 pub mod events;
+pub mod exchange;
 pub mod mls_step;
 pub mod snapshot;
 mod step;
+pub mod verdict;
 
 use crate::case::model::Player;
 use crate::case::Case;
 use crate::drivers::harness_server::SharedMember;
 use crate::drivers::link_b::Connection;
 use crate::profile::Profile;
-use events::{CaseRecord, Event, EventSink, Verdict};
+use events::{CaseRecord, Event, EventSink, ExpectationUse, Verdict};
 use mimi_mls::SimClient;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
+use verdict::{Ended, Recorder};
 
 /// What every case of a run shares.
 pub struct Session {
@@ -50,77 +55,62 @@ impl Session {
     }
 }
 
-/// The trials of a run: one per case.
-pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial> {
-    cases
-        .into_iter()
-        .map(|case| {
-            let session = session.clone();
-            let name = case.id.clone();
-            libtest_mimic::Trial::ignorable_test(name, move || {
-                // A panic is a harness bug, but the case still gets its record in the reports.
-                let mut record = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_case(&case, &session)
-                }))
-                .unwrap_or_else(|panic| panicked(&case, &session, panic));
-                if let Some(outcome) = apply_expectation(&mut record, &session) {
-                    session.sink.emit(Event::CaseFinished(Box::new(record)));
-                    return outcome;
-                }
-                let outcome = match record.verdict {
-                    Verdict::Unsupported => Ok(libtest_mimic::Completion::ignored_with(format!(
-                        "unsupported: {}",
-                        record.message
-                    ))),
-                    v if v.fails(session.strict) => Err(record.message.clone().into()),
-                    // libtest can only say "ok" for these; the grade and why go to stderr.
-                    Verdict::Warn | Verdict::Info => {
-                        eprintln!(
-                            "{}: {}\n{}",
-                            record.verdict.name(),
-                            record.id,
-                            record.message
-                        );
-                        Ok(libtest_mimic::Completion::Completed)
-                    }
-                    _ => Ok(libtest_mimic::Completion::Completed),
-                };
-                session.sink.emit(Event::CaseFinished(Box::new(record)));
-                outcome
-            })
-        })
-        .collect()
+/// What a finished case means for the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conclusion {
+    Passed,
+    /// The case fails the run; for a known-failing case that passed, why.
+    Failed {
+        stale: Option<String>,
+    },
+    /// Neither passed nor failed: unsupported, or inconclusive without --strict.
+    Ignored,
 }
 
-/// The trial's outcome when an expectation file lists the case; None when none does.
-fn apply_expectation(
-    record: &mut CaseRecord,
-    session: &Session,
-) -> Option<Result<libtest_mimic::Completion, libtest_mimic::Failed>> {
+/// Applies the provider's expectation file to a finished case, emits `CaseFinished`, and says
+/// what the case means for the run.
+pub fn settle(mut record: CaseRecord, session: &Session) -> (CaseRecord, Conclusion) {
+    let conclusion = match apply_expectation(&mut record, session) {
+        Some(c) => c,
+        None if record.verdict.fails(session.strict) => Conclusion::Failed { stale: None },
+        None if matches!(record.verdict, Verdict::Unsupported | Verdict::Inconclusive) => {
+            Conclusion::Ignored
+        }
+        None => Conclusion::Passed,
+    };
+    session.sink.emit(Event::CaseFinished(&record));
+    (record, conclusion)
+}
+
+/// The conclusion when an expectation file lists the case; None when none does.
+fn apply_expectation(record: &mut CaseRecord, session: &Session) -> Option<Conclusion> {
     use crate::known_failures::Kind;
     let entry = session.expectations.for_case(&record.id)?;
     let failed = record.verdict.fails(session.strict);
-    let (label, outcome) = match (entry.kind, failed) {
-        (Kind::KnownFailing, true) => ("known failure", Ok(libtest_mimic::Completion::Completed)),
-        (Kind::KnownFailing, false) if record.verdict == Verdict::Unsupported => return None,
+    let (label, conclusion) = match (entry.kind, failed) {
+        (Kind::KnownFailing, true) => ("known failure", Conclusion::Passed),
+        // Neither passed nor failed: the entry can be neither used nor stale.
+        (Kind::KnownFailing, false)
+            if matches!(record.verdict, Verdict::Unsupported | Verdict::Inconclusive) =>
+        {
+            return None
+        }
         (Kind::KnownFailing, false) => (
             "stale known failure",
-            Err(format!(
-                "{} is listed as known-failing ({:?}: {}) but passes: remove the entry",
-                record.id, entry.pattern, entry.reason
-            )
-            .into()),
+            Conclusion::Failed {
+                stale: Some(format!(
+                    "{} is listed as known-failing ({:?}: {}) but passes: remove the entry",
+                    record.id, entry.pattern, entry.reason
+                )),
+            },
         ),
-        (Kind::KnownFlaky, _) => ("known flaky", Ok(libtest_mimic::Completion::Completed)),
+        (Kind::KnownFlaky, _) => ("known flaky", Conclusion::Passed),
     };
-    eprintln!(
-        "{label}: {} ({}): {}",
-        record.id,
-        record.verdict.name(),
-        entry.reason
-    );
-    record.expectation = Some(format!("{label}: {}", entry.reason));
-    Some(outcome)
+    record.expectation = Some(ExpectationUse {
+        label,
+        reason: entry.reason.clone(),
+    });
+    Some(conclusion)
 }
 
 fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>) -> CaseRecord {
@@ -130,9 +120,13 @@ fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     let mut record = new_record(case, session);
-    record.verdict = Verdict::Error;
-    record.message =
-        format!("the harness panicked while running this case (a harness bug): {what}");
+    verdict::conclude(
+        case,
+        &mut record,
+        Ended::Error(format!(
+            "the harness panicked while running this case (a harness bug): {what}"
+        )),
+    );
     record
 }
 
@@ -143,12 +137,12 @@ fn new_record(case: &Case, session: &Session) -> CaseRecord {
         title: case.spec.title.clone(),
         file: case.file.display().to_string(),
         links: case.links().iter().map(|l| l.name().to_string()).collect(),
-        requirements: case.requirements.clone(),
         provider: profile.name.clone(),
         draft: profile.draft.clone(),
         verdict: Verdict::Pass,
-        message: String::new(),
-        failures: Vec::new(),
+        requirements: Vec::new(),
+        error: None,
+        checks: Vec::new(),
         transcript: Vec::new(),
         retried: Vec::new(),
         expectation: None,
@@ -184,51 +178,37 @@ pub fn unsupported(case: &Case, profiles: &[&Profile]) -> Option<String> {
         .then(|| "the case needs a second provider under test (peer)".to_string())
 }
 
+/// Runs one case: its record, with a verdict for it and for each of its requirements. A panic
+/// is a harness bug, but the case still gets its record.
 pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
-    let started = Instant::now();
-    let mut record = new_record(case, session);
-    let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
-    if let Some(reason) = unsupported(case, &profiles) {
-        record.verdict = Verdict::Unsupported;
-        record.message = reason;
-        record.duration = started.elapsed();
-        return record;
-    }
-    let outcome = session.runtime.block_on(async {
-        tokio::time::timeout(case.timeout, run_steps(case, session, &mut record)).await
-    });
-    match outcome {
-        Ok(Ok(())) if record.failures.is_empty() => {}
-        Ok(Ok(())) => {
-            record.verdict = grade(case);
-        }
-        Ok(Err(error)) => {
-            record.verdict = Verdict::Error;
-            record.message = error;
-        }
-        Err(_) => {
-            record.verdict = Verdict::Error;
-            record.message = format!(
-                "the case did not finish within its timeout of {:?}",
-                case.timeout
-            );
-        }
-    }
-    record.duration = started.elapsed();
-    if record.verdict != Verdict::Pass {
-        record.message = crate::report::console::failure_message(case, &record);
-    }
-    record
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(case, session)))
+        .unwrap_or_else(|panic| panicked(case, session, panic))
 }
 
-/// The grade of a case whose expectations failed: by the strongest level it checks.
-fn grade(case: &Case) -> Verdict {
-    case.requirements
-        .iter()
-        .map(|r| r.level)
-        .min()
-        .map(Verdict::for_broken)
-        .unwrap_or(Verdict::Fail)
+fn run(case: &Case, session: &Session) -> CaseRecord {
+    let started = Instant::now();
+    let mut recorder = Recorder::new(case, new_record(case, session), &session.sink);
+    let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
+    let ended = match unsupported(case, &profiles) {
+        Some(reason) => Ended::Unsupported(reason),
+        None => {
+            let outcome = session.runtime.block_on(async {
+                tokio::time::timeout(case.timeout, run_steps(case, session, &mut recorder)).await
+            });
+            match outcome {
+                Ok(Ok(())) => Ended::Ran,
+                Ok(Err(error)) => Ended::Error(error),
+                Err(_) => Ended::Error(format!(
+                    "the case did not finish within its timeout of {:?}",
+                    case.timeout
+                )),
+            }
+        }
+    };
+    let mut record = recorder.record;
+    verdict::conclude(case, &mut record, ended);
+    record.duration = started.elapsed();
+    record
 }
 
 /// Fills in every template of the case that does not depend on what a step saves, against the
@@ -341,7 +321,11 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     })
 }
 
-async fn run_steps(case: &Case, session: &Session, record: &mut CaseRecord) -> Result<(), String> {
+async fn run_steps(
+    case: &Case,
+    session: &Session,
+    recorder: &mut Recorder<'_>,
+) -> Result<(), String> {
     let mut actors = actors(case, session)?;
     // The harness's clients are reachable through its link-B server for as long as the case runs.
     let _registration = session.peer.as_ref().map(|peer| {
@@ -355,5 +339,5 @@ async fn run_steps(case: &Case, session: &Session, record: &mut CaseRecord) -> R
             .collect();
         peer.register(&members)
     });
-    step::run_steps(case, &case.spec.steps, session, &mut actors, record).await
+    step::run_steps(case, &case.spec.steps, session, &mut actors, recorder).await
 }

@@ -2,7 +2,13 @@
 //! `cargo insta review` works on them. A mismatch writes `.snap.new` and shows a unified diff;
 //! `INSTA_UPDATE` and `CI` are honoured as insta honours them.
 
+use serde_json::Value;
 use std::path::Path;
+
+/// A decoded body as YAML: the text snapshots hold (and transcripts show).
+pub fn yaml(value: &Value) -> String {
+    serde_saphyr::to_string(value).unwrap_or_else(|_| value.to_string())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateMode {

@@ -4,7 +4,11 @@
 //! (`parallel`) or in their own scope (`use`); `assert` checks saved values.
 
 use super::body::{self, BuildContext};
-use super::events::{AssertionFailure, CaseRecord, ExchangeRecord};
+use super::events::{
+    AssertedValue, AssertionFailure, Failure, HttpRequest, HttpResponse, Inconclusive, Interaction,
+    Location, ReceivedRequest,
+};
+use super::verdict::{charges, Recorder};
 use super::{snapshot, Actors, Session};
 use crate::case::model::{
     Answer, Call, ClientCertificate, Damage, Expect, Mls, Outcome as StepOutcome, Receive,
@@ -14,7 +18,6 @@ use crate::case::node::Pos;
 use crate::case::Case;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
 use crate::expect::show;
-use crate::report::console::{render_body, render_request, render_response};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,11 +35,11 @@ pub(super) async fn run_steps(
     steps: &[Step],
     session: &Session,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    record: &mut Recorder<'_>,
 ) -> Result<(), String> {
     for step in steps {
         run(case, step, session, actors, record).await?;
-        if !record.failures.is_empty() {
+        if record.stopped() {
             break;
         }
     }
@@ -48,7 +51,7 @@ fn run<'a>(
     step: &'a Step,
     session: &'a Session,
     actors: &'a mut Actors,
-    record: &'a mut CaseRecord,
+    record: &'a mut Recorder<'_>,
 ) -> Running<'a> {
     Box::pin(async move {
         match &step.kind {
@@ -60,9 +63,9 @@ fn run<'a>(
                         format!("no provider under test plays {}", call.on.name),
                     )
                 })?;
-                let (request, text) = link_b_request(step, call, connection, actors).await?;
+                let (request, shown) = link_b_request(step, call, connection, actors).await?;
                 let target = Target::LinkB(connection, request);
-                exchange(case, step, session, actors, record, target, text).await
+                exchange(case, step, session, actors, record, target, Some(shown)).await
             }
             StepKind::Driver(driver) => {
                 let connection = session.connection(driver.on.player).ok_or_else(|| {
@@ -90,13 +93,7 @@ fn run<'a>(
                 };
                 op.check_request(json.as_ref())
                     .map_err(|e| located(step, step.pos, e))?;
-                let text = format!(
-                    "{} {url}\n{}",
-                    op.method,
-                    json.as_ref()
-                        .map(|j| serde_json::to_string_pretty(j).unwrap_or_default())
-                        .unwrap_or_default()
-                );
+                let shown = HttpRequest::driver(&op.method, &url, json.as_ref());
                 let target = Target::Driver {
                     client,
                     op,
@@ -104,7 +101,7 @@ fn run<'a>(
                     json,
                     timeout: driver.timeout,
                 };
-                exchange(case, step, session, actors, record, target, text).await
+                exchange(case, step, session, actors, record, target, Some(shown)).await
             }
             StepKind::Receive(receive) => {
                 let peer = harness_server(step, session)?;
@@ -112,23 +109,18 @@ fn run<'a>(
                     .key
                     .text(&actors.vars)
                     .map_err(|(p, e)| located(step, p, e))?;
-                let text = format!(
-                    "(waiting for {} at the harness, for {key})",
-                    receive.endpoint.name()
-                );
                 let target = Target::Receive {
                     peer,
                     receive,
                     key,
                     deadline: Instant::now() + receive.timeout,
                 };
-                exchange(case, step, session, actors, record, target, text).await
+                exchange(case, step, session, actors, record, target, None).await
             }
             StepKind::Mls(mls) => {
-                let text = format!("{}: mls {}", mls.client, mls_name(mls));
-                exchange(case, step, session, actors, record, Target::Mls(mls), text).await
+                exchange(case, step, session, actors, record, Target::Mls(mls), None).await
             }
-            StepKind::Answer(answer) => script(step, answer, session, actors),
+            StepKind::Answer(answer) => script(step, answer, session, actors, record),
             StepKind::Parallel(steps) => parallel(case, steps, session, actors, record).await,
             StepKind::Assert(assertions) => {
                 assert(step, assertions, actors, record);
@@ -191,7 +183,13 @@ fn mls_name(mls: &Mls) -> &'static str {
 }
 
 /// `answer`: the harness's next answers to the endpoint, for the request's key.
-fn script(step: &Step, answer: &Answer, session: &Session, actors: &Actors) -> Result<(), String> {
+fn script(
+    step: &Step,
+    answer: &Answer,
+    session: &Session,
+    actors: &Actors,
+    record: &mut Recorder<'_>,
+) -> Result<(), String> {
     let fill = |t: &crate::case::template::Template| {
         t.text(&actors.vars).map_err(|(p, e)| located(step, p, e))
     };
@@ -199,13 +197,16 @@ fn script(step: &Step, answer: &Answer, session: &Session, actors: &Actors) -> R
     for (name, value) in &answer.reply.headers {
         headers.push((name.clone(), fill(value)?));
     }
-    harness_server(step, session)?.script(crate::drivers::harness_server::Script {
+    let script = crate::drivers::harness_server::Script {
         endpoint: answer.endpoint.name().to_string(),
         key: fill(&answer.key)?,
         status: answer.reply.status,
         headers,
         times: answer.reply.times,
-    });
+    };
+    let scripted = Interaction::scripted(&script);
+    harness_server(step, session)?.script(script);
+    record.exchange(step, 1, Instant::now(), scripted);
     Ok(())
 }
 
@@ -258,9 +259,9 @@ async fn exchange(
     step: &Step,
     session: &Session,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    record: &mut Recorder<'_>,
     target: Target<'_>,
-    mut request_text: String,
+    shown: Option<HttpRequest>,
 ) -> Result<(), String> {
     let default = StepOutcome::default();
     let outcome_spec = outcome_of(step).unwrap_or(&default);
@@ -274,11 +275,14 @@ async fn exchange(
         _ => ClientCertificate::Harness,
     };
     let retry = expect.and_then(|e| e.eventually);
+    let charged = charges(step);
     let started = Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let attempt_started = Instant::now();
         let mut received = None;
+        let mut took = None;
         let outcome = match &target {
             Target::LinkB(connection, request) => connection.send(request).await,
             Target::Driver {
@@ -302,17 +306,18 @@ async fn exchange(
                             .get(endpoint)
                             .map(|t| got.at.saturating_duration_since(*t).as_millis() as u64);
                         actors.last_arrival.insert(endpoint.to_string(), got.at);
-                        request_text = render_received(&got, decode_type);
                         received = Some(Received {
                             client_certificate: got.client_certificate.clone(),
                             delay_ms: delay,
                         });
-                        Ok(Response {
+                        let response = Response {
                             status: got.answered,
-                            headers: got.headers,
-                            body: got.body,
+                            headers: got.headers.clone(),
+                            body: got.body.clone(),
                             elapsed: Default::default(),
-                        })
+                        };
+                        took = Some(got);
+                        Ok(response)
                     }
                     None => Err(ConnectionFailure {
                         message: format!(
@@ -351,17 +356,42 @@ async fn exchange(
             (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
             _ => None,
         };
-        record.transcript.push(ExchangeRecord {
-            step: step.name.clone(),
-            attempt,
-            request: request_text.clone(),
-            response: render_response(&outcome, decoded.as_ref()),
-            status: outcome.as_ref().ok().map(|r| r.status),
-            millis: outcome
-                .as_ref()
-                .map(|r| r.elapsed.as_millis() as u64)
-                .unwrap_or_default(),
-        });
+        let response = || (outcome.as_ref().ok()).map(|r| HttpResponse::new(r, decoded.as_ref()));
+        let failure = || outcome.as_ref().err().map(Failure::new);
+        let interaction = match (&target, shown.as_ref()) {
+            (Target::LinkB(..), Some(request)) => Interaction::LinkB {
+                request: request.clone(),
+                response: response(),
+                failure: failure(),
+            },
+            (Target::Driver { op, .. }, Some(request)) => Interaction::Driver {
+                operation: op.name.clone(),
+                request: request.clone(),
+                response: response(),
+                failure: failure(),
+            },
+            (Target::Receive { receive, key, .. }, _) => Interaction::Received {
+                endpoint: receive.endpoint.name().to_string(),
+                key: key.clone(),
+                request: took
+                    .as_ref()
+                    .map(|got| ReceivedRequest::new(got, decoded.as_ref())),
+                failure: (outcome.as_ref().err()).map(|f| Failure::not_received(f.message.clone())),
+            },
+            (Target::Mls(mls), _) => Interaction::Mls {
+                client: mls.client.clone(),
+                operation: mls_name(mls).to_string(),
+                args: None,
+                result: match &decoded {
+                    Some(Ok((value, _))) => value.clone(),
+                    _ => Value::Null,
+                },
+            },
+            (Target::LinkB(..) | Target::Driver { .. }, None) => {
+                unreachable!("link-B and driver steps always show their request")
+            }
+        };
+        record.exchange(step, attempt, attempt_started, interaction);
         if let (Target::Driver { op, .. }, Ok(response)) = (&target, &outcome) {
             // A driver answer outside its specification says nothing about MIMI conformance.
             op.check_response(response.status, &response.body)
@@ -397,24 +427,54 @@ async fn exchange(
                     r.within.as_millis()
                 )
             });
-            record.failures.extend(failures.into_iter().map(|mut f| {
-                f.message.push_str(retried.as_deref().unwrap_or_default());
-                f
-            }));
+            let failures = failures
+                .into_iter()
+                .map(|mut f| {
+                    f.message.push_str(retried.as_deref().unwrap_or_default());
+                    f
+                })
+                .collect();
+            // A precondition the provider may lawfully refuse: nothing is judged.
+            let refused = expect.into_iter().flat_map(|e| &e.inconclusive).find(|i| {
+                evaluate(
+                    step,
+                    &i.when,
+                    client_certificate,
+                    &outcome,
+                    decoded.as_ref(),
+                    received.as_ref(),
+                    &actors.vars,
+                )
+                .is_empty()
+            });
+            match refused {
+                Some(i) => record.inconclusive(
+                    step,
+                    charged,
+                    failures,
+                    Inconclusive {
+                        reason: i.reason.clone(),
+                        remedy: i.remedy.clone(),
+                        location: Location::at(&step.origin, i.pos),
+                    },
+                ),
+                None => record.judged(step, charged, failures),
+            }
             return Ok(());
         }
         if attempt > 1 {
-            record.retried.push((step.name.clone(), attempt - 1));
+            record.record.retried.push((step.name.clone(), attempt - 1));
         }
         let decoded = decoded.and_then(Result::ok);
         let raw = outcome.as_ref().ok().map(|r| r.body.as_slice());
+        let mut failures = Vec::new();
         save(
             step,
             outcome_spec,
             decoded.as_ref().map(|(v, _)| v),
             raw,
             actors,
-            record,
+            &mut failures,
         );
         if let Some(snapshot) = &outcome_spec.snapshot {
             if let Some(failure) = snapshot_step(
@@ -426,9 +486,10 @@ async fn exchange(
                 actors,
                 session,
             ) {
-                record.failures.push(failure);
+                failures.push(failure);
             }
         }
+        record.judged(step, charged, failures);
         return Ok(());
     }
 }
@@ -451,24 +512,7 @@ fn failure(
     subject: impl Into<String>,
     message: impl Into<String>,
 ) -> AssertionFailure {
-    let mut message = message.into();
-    for site in &step.origin.used_at {
-        message.push_str(&format!(
-            " (in fragment {}, used at {}:{}:{})",
-            site.fragment,
-            site.file.display(),
-            site.pos.line,
-            site.pos.column
-        ));
-    }
-    AssertionFailure {
-        step: step.name.clone(),
-        location: step.origin.location(pos),
-        line: pos.line,
-        column: pos.column,
-        subject: subject.into(),
-        message,
-    }
+    AssertionFailure::at(step, pos, subject, message)
 }
 
 /// A step without `expect` still needs a response, or the provider failed it.
@@ -648,7 +692,7 @@ fn save(
     decoded: Option<&Value>,
     raw: Option<&[u8]>,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    failures: &mut Vec<AssertionFailure>,
 ) {
     if outcome.save.is_empty() {
         return;
@@ -661,7 +705,7 @@ fn save(
         };
         match captured {
             Some(value) => values.push((save.name.clone(), value)),
-            None => record.failures.push(failure(
+            None => failures.push(failure(
                 step,
                 save.pos,
                 format!("save {}", save.name),
@@ -693,7 +737,7 @@ fn snapshot_step(
             for path in &snapshot.redact {
                 path.redact(&mut value, "[redacted]");
             }
-            render_body(&value)
+            snapshot::yaml(&value)
         }
         (None, Ok(r)) => format!(
             "status: {}\n{}",
@@ -737,36 +781,14 @@ struct Received {
     delay_ms: Option<u64>,
 }
 
-/// A request the harness received, for the transcript.
-fn render_received(got: &crate::drivers::harness_server::Recorded, body_type: Option<&str>) -> String {
-    use std::fmt::Write;
-    let mut out = format!("← received {} for {}\n", got.endpoint, got.key);
-    for (name, value) in &got.headers {
-        let _ = writeln!(
-            out,
-            "  {name}: {}",
-            String::from_utf8_lossy(value.as_bytes())
-        );
-    }
-    let _ = writeln!(
-        out,
-        "  (client certificate: {:?}; {} bytes of {}; the harness answered {})",
-        got.client_certificate,
-        got.body.len(),
-        body_type.unwrap_or("an unknown type"),
-        got.answered
-    );
-    out
-}
-
-/// The link-B request of a `call` step, resolved through the provider's directory, and its
-/// rendering for the transcript.
+/// The link-B request of a `call` step, resolved through the provider's directory, and how the
+/// transcript shows it.
 async fn link_b_request(
     step: &Step,
     call: &Call,
     connection: &crate::drivers::link_b::Connection,
     actors: &Actors,
-) -> Result<(Request, String), String> {
+) -> Result<(Request, HttpRequest), String> {
     let path = fill_path(step, &call.path, actors)?;
     let name = call.endpoint.name();
     let url = match call.endpoint {
@@ -826,8 +848,8 @@ async fn link_b_request(
         client_certificate: call.client_certificate != ClientCertificate::None,
         timeout: call.timeout,
     };
-    let text = render_request(&request, typed.or(call.endpoint.types().0));
-    Ok((request, text))
+    let shown = HttpRequest::link_b(&request, typed.or(call.endpoint.types().0));
+    Ok((request, shown))
 }
 
 /// `parallel`: every sub-step at once, each with the case's context as it was before the group
@@ -837,18 +859,13 @@ async fn parallel(
     steps: &[Step],
     session: &Session,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    record: &mut Recorder<'_>,
 ) -> Result<(), String> {
     let branches: Vec<_> = steps
         .iter()
         .map(|step| {
             let mut own = actors.clone();
-            let mut own_record = CaseRecord {
-                transcript: Vec::new(),
-                failures: Vec::new(),
-                retried: Vec::new(),
-                ..record.clone()
-            };
+            let mut own_record = record.branch();
             Box::pin(async move {
                 let result = run(case, step, session, &mut own, &mut own_record).await;
                 (own, own_record, result)
@@ -858,9 +875,7 @@ async fn parallel(
     let mut first_error = None;
     let mut saved = Vec::new();
     for (step, (own, own_record, result)) in steps.iter().zip(join_all(branches).await) {
-        record.transcript.extend(own_record.transcript);
-        record.failures.extend(own_record.failures);
-        record.retried.extend(own_record.retried);
+        record.absorb(own_record);
         if let Some(outcome) = outcome_of(step) {
             saved.extend(
                 outcome
@@ -910,9 +925,10 @@ fn assert(
     step: &Step,
     assertions: &[crate::case::model::Assertion],
     actors: &Actors,
-    record: &mut CaseRecord,
+    record: &mut Recorder<'_>,
 ) {
-    let mut shown = String::new();
+    let mut shown = Vec::new();
+    let mut failures = Vec::new();
     for a in assertions {
         let subject = match &a.subject.node {
             crate::case::node::Node::Str(s) => s.clone(),
@@ -921,23 +937,22 @@ fn assert(
         let value = match a.subject.fill(&actors.vars) {
             Ok(v) => v,
             Err((pos, e)) => {
-                record.failures.push(failure(step, pos, subject, e));
+                failures.push(failure(step, pos, subject, e));
                 continue;
             }
         };
-        shown.push_str(&format!("{subject} = {}\n", show(&value)));
         if let Err((pos, e)) = a.matchers.check(&[&value], &actors.vars) {
-            record.failures.push(failure(step, pos, subject, e));
+            failures.push(failure(step, pos, subject.clone(), e));
         }
+        shown.push(AssertedValue { subject, value });
     }
-    record.transcript.push(ExchangeRecord {
-        step: step.name.clone(),
-        attempt: 1,
-        request: "(assert: no traffic)\n".into(),
-        response: shown,
-        status: None,
-        millis: 0,
-    });
+    record.exchange(
+        step,
+        1,
+        Instant::now(),
+        Interaction::Assert { values: shown },
+    );
+    record.judged(step, charges(step), failures);
 }
 
 /// `use`: the fragment's steps in a scope of their own (the case's context and the inputs);
@@ -948,7 +963,7 @@ async fn use_fragment(
     fragment: &Use,
     session: &Session,
     actors: &mut Actors,
-    record: &mut CaseRecord,
+    record: &mut Recorder<'_>,
 ) -> Result<(), String> {
     let mut inputs = Vec::new();
     for (name, value) in &fragment.inputs {

@@ -1,0 +1,219 @@
+//! Builds the typed records of `events` from what the drivers saw: requests, responses,
+//! connection failures, requests the harness received, and failed expectations. Nothing here
+//! renders; the reporters do.
+
+use super::events::{
+    AssertionFailure, Body, Failure, FailureKind, Header, HttpRequest, HttpResponse, Interaction,
+    Location, ReceivedRequest,
+};
+use crate::case::model::Origin;
+use crate::case::model::Step;
+use crate::case::node::Pos;
+use crate::drivers::harness_server::{Recorded, Script};
+use crate::drivers::link_b::{ConnectionFailure, Request, Response};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// The decode type of JSON bodies (the driver API, results of `mls` steps).
+pub const JSON: &str = "json";
+
+impl Body {
+    /// A body that has not been decoded.
+    pub fn raw(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            message_type: None,
+            decoded: None,
+            decode_error: None,
+        }
+    }
+
+    /// A body with what it decoded to (or why it did not), as the runner decoded it for its
+    /// expectations.
+    pub fn decoded(bytes: Vec<u8>, decoded: Option<&Result<(Value, &str), String>>) -> Self {
+        match decoded {
+            Some(Ok((value, message_type))) => Self {
+                bytes,
+                message_type: Some(message_type.to_string()),
+                decoded: Some(value.clone()),
+                decode_error: None,
+            },
+            Some(Err(e)) => Self {
+                decode_error: Some(e.clone()),
+                ..Self::raw(bytes)
+            },
+            None => Self::raw(bytes),
+        }
+    }
+
+    /// A body decoded as `message_type` here (a request the harness built or received).
+    pub fn decode(bytes: Vec<u8>, message_type: Option<&str>) -> Self {
+        let decoded = message_type
+            .filter(|_| !bytes.is_empty())
+            .map(|t| decode(t, &bytes).map(|v| (v, t)));
+        Self::decoded(bytes, decoded.as_ref())
+    }
+}
+
+fn decode(message_type: &str, bytes: &[u8]) -> Result<Value, String> {
+    if message_type == JSON {
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))
+    } else {
+        mimi_wire::registry::decode_as(message_type, bytes)
+    }
+}
+
+fn headers(map: &HeaderMap) -> Vec<Header> {
+    map.iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_string(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect()
+}
+
+impl Interaction {
+    /// How an `answer` step scripts the harness's link-B server.
+    pub fn scripted(script: &Script) -> Self {
+        Interaction::Scripted {
+            endpoint: script.endpoint.clone(),
+            key: script.key.clone(),
+            status: script.status,
+            headers: (script.headers.iter())
+                .map(|(name, value)| Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            times: script.times,
+        }
+    }
+}
+
+impl HttpRequest {
+    /// A link-B request, its body decoded as `message_type`.
+    pub fn link_b(request: &Request, message_type: Option<&str>) -> Self {
+        Self {
+            method: request.method.to_string(),
+            url: request.url.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            client_certificate: request.client_certificate,
+            body: Body::decode(request.body.clone(), message_type),
+        }
+    }
+
+    /// A driver API request (its bearer token is left out).
+    pub fn driver(method: &str, url: &str, json: Option<&Value>) -> Self {
+        let bytes = json.map(|j| j.to_string().into_bytes()).unwrap_or_default();
+        Self {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers: Vec::new(),
+            client_certificate: false,
+            body: Body {
+                decoded: json.cloned(),
+                message_type: json.map(|_| JSON.to_string()),
+                ..Body::raw(bytes)
+            },
+        }
+    }
+}
+
+impl HttpResponse {
+    pub fn new(response: &Response, decoded: Option<&Result<(Value, &str), String>>) -> Self {
+        Self {
+            status: response.status,
+            headers: headers(&response.headers),
+            body: Body::decoded(response.body.clone(), decoded),
+        }
+    }
+}
+
+impl Failure {
+    pub fn new(failure: &ConnectionFailure) -> Self {
+        let kind = if failure.tls_refused {
+            FailureKind::TlsRefused
+        } else if failure.unreachable {
+            FailureKind::Unreachable
+        } else if failure.closed {
+            FailureKind::Closed
+        } else {
+            FailureKind::Other
+        };
+        Self {
+            kind,
+            message: failure.message.clone(),
+        }
+    }
+
+    pub fn not_received(message: String) -> Self {
+        Self {
+            kind: FailureKind::NotReceived,
+            message,
+        }
+    }
+}
+
+impl ReceivedRequest {
+    /// The request, its body as the runner decoded it for the step's expectations.
+    pub fn new(got: &Recorded, decoded: Option<&Result<(Value, &str), String>>) -> Self {
+        Self {
+            headers: headers(&got.headers),
+            client_certificate: got.client_certificate.clone(),
+            body: Body::decoded(got.body.clone(), decoded),
+            answered: got.answered,
+        }
+    }
+}
+
+impl Location {
+    /// `pos` in the file `origin` (a case file, or the fragment a step comes from).
+    pub fn at(origin: &Origin, pos: Pos) -> Self {
+        Self {
+            file: origin.file.display().to_string(),
+            line: pos.line,
+            column: pos.column,
+            source_line: origin
+                .source
+                .lines()
+                .nth(pos.line.saturating_sub(1) as usize)
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}
+
+impl AssertionFailure {
+    /// A failed expectation at `pos` of `step`; for a step from a fragment, the message names
+    /// the lines that use it.
+    pub fn at(
+        step: &Step,
+        pos: Pos,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut message = message.into();
+        for site in &step.origin.used_at {
+            message.push_str(&format!(
+                " (in fragment {}, used at {}:{}:{})",
+                site.fragment,
+                site.file.display(),
+                site.pos.line,
+                site.pos.column
+            ));
+        }
+        Self {
+            step: step.name.clone(),
+            location: Location::at(&step.origin, pos),
+            subject: subject.into(),
+            message,
+        }
+    }
+}
