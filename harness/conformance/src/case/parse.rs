@@ -905,12 +905,10 @@ impl<'a> Parser<'a> {
             Some(node) => self.map(frame, node, "with")?.iter().collect(),
         };
         let mut inputs = Vec::new();
-        let mut complete = true;
         for (key, value) in &given {
             if fragment.inputs.iter().any(|(input, _)| *input == key.value) {
                 inputs.push((key.value.clone(), self.template(frame, value, names)));
             } else {
-                complete = false;
                 self.error(
                     frame,
                     Pos::of(key),
@@ -924,7 +922,6 @@ impl<'a> Parser<'a> {
         }
         for (input, about) in &fragment.inputs {
             if !given.iter().any(|(k, _)| k.value == *input) {
-                complete = false;
                 self.error(
                     frame,
                     use_pos,
@@ -964,12 +961,10 @@ impl<'a> Parser<'a> {
                 .collect(),
             hidden: BTreeMap::new(),
         };
-        let errors_before = self.errors.len();
         let steps = self.steps(&inner, &fragment.steps, &mut inner_names);
         let saved: BTreeSet<String> = internal_saves(&steps).into_iter().collect();
         for (output, pos) in &fragment.outputs {
             if !saved.contains(output) {
-                complete = false;
                 self.error(
                     &inner,
                     *pos,
@@ -977,10 +972,9 @@ impl<'a> Parser<'a> {
                 );
             }
         }
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        complete.then(|| Use {
+        // Errors inside are recorded; the use still counts as read, so that the case's later
+        // steps know its outputs and do not repeat the error as undefined variables.
+        Some(Use {
             fragment: name,
             inputs,
             steps,
