@@ -120,7 +120,7 @@ fn a_malformed_case_exits_2_with_its_location_and_sends_nothing() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("unknown-key.yaml:11:5: unknown field `expct`"),
+        err.contains("unknown-key.yaml:11:5: unknown key `expct`"),
         "{err}"
     );
     assert!(err.contains("nothing was sent"), "{err}");

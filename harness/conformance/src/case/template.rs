@@ -6,7 +6,6 @@ use super::node::{Node, Pos};
 use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::Value;
 use serde_saphyr::Spanned;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -137,14 +136,6 @@ pub fn names_used(s: &str) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = names.into_iter().collect();
     names.sort();
     Ok(names)
-}
-
-/// The top-level variables a string uses that are not in `known`.
-pub fn unknown_names(s: &str, known: &BTreeSet<String>) -> Result<Vec<String>, String> {
-    Ok(names_used(s)?
-        .into_iter()
-        .filter(|n| !known.contains(n))
-        .collect())
 }
 
 /// The test users of provider roles a string names (`{{ target.users.bob }}` → bob): a case

@@ -129,6 +129,28 @@ mod tests {
     }
 
     #[test]
+    fn several_matchers_must_all_hold() {
+        let list: Value = serde_json::json!(["a", "b", "a"]);
+        check("{len: 3, contains: b}", &list).unwrap();
+        assert!(check("{len: 3, distinct: true}", &list)
+            .unwrap_err()
+            .contains("\"a\" at 0 and at 2"));
+        assert!(check("{contains: c, len: 3}", &list)
+            .unwrap_err()
+            .contains("to contain \"c\""));
+        check("{distinct: true}", &serde_json::json!([1, 2, 3])).unwrap();
+        // One keyword unknown among known ones is named; a mapping of no keyword asks for equals.
+        let parse = |yaml: &str| {
+            let node: serde_saphyr::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
+            Matchers::parse(&node).unwrap_err()
+        };
+        assert!(parse("{len: 3, unique: true}")[0]
+            .1
+            .contains("unknown matcher \"unique\""));
+        assert!(parse("{a: 1, b: 2}")[0].1.contains("equals"));
+    }
+
+    #[test]
     fn mls_matchers_pass_and_fail_on_real_messages() {
         let (application, commit, external) = messages();
         check("{private-message: true}", &application).unwrap();
