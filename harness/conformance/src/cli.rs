@@ -2,13 +2,14 @@
 //! libtest-mimic's arguments flattened in, so filters, --skip, --exact, --list, --test-threads
 //! and --format behave the same in both. Nothing here writes to stdout except libtest-mimic.
 
-use crate::case::{self, Case, LoadError};
+use crate::case::{self, Case, LoadError, DEFAULT_STEP_TIMEOUT};
 use crate::catalogue::Catalogue;
 use crate::drivers::link_b::Connection;
 use crate::exit;
 use crate::expectations::Expectations;
 use crate::profile::Profile;
-use crate::runner::events::{CaseRecord, Event, EventSink};
+use crate::report::lifecycle::{Collector, Ending, Reports};
+use crate::runner::events::{CaseRecord, EventSink, Verdict};
 use crate::runner::{self, snapshot, Session};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -66,6 +67,10 @@ pub struct RunArgs {
     /// The provider's expectation file: known-failing and known-flaky cases, with reasons.
     #[arg(long, value_name = "FILE")]
     pub expectations: Option<PathBuf>,
+    /// Bound the whole run (`30m`, `90s`): when it runs out, no new case starts, running cases
+    /// are stopped and reported as not run, and the run fails.
+    #[arg(long, value_name = "DURATION", value_parser = crate::case::parse_duration)]
+    pub run_timeout: Option<Duration>,
     #[command(flatten)]
     pub test: libtest_mimic::Arguments,
 }
@@ -99,6 +104,7 @@ pub fn test_main(workspace: &Path) -> ExitCode {
         reports: PathBuf::new(),
         strict: false,
         expectations: None,
+        run_timeout: None,
         test: libtest_mimic::Arguments::from_args(),
     };
     let reports = std::env::var_os("MIMI_CONFORMANCE_REPORTS").map(PathBuf::from);
@@ -106,8 +112,11 @@ pub fn test_main(workspace: &Path) -> ExitCode {
 }
 
 fn init_logging() {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes are for people at a terminal, not for log files and CI logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
@@ -124,6 +133,12 @@ pub fn load_catalogue(cases: &Path) -> Result<Catalogue, String> {
 }
 
 pub fn load_cases(cases: &Path) -> Result<Vec<Case>, Vec<String>> {
+    if cases.is_file() {
+        return Err(vec![format!(
+            "{}: --cases takes the folder of cases, not a case file (run one case with --cases <its cases folder> --exact <its name>)",
+            cases.display()
+        )]);
+    }
     let catalogue = load_catalogue(cases).map_err(|e| vec![e])?;
     let (loaded, errors) = case::load_all(cases, &catalogue);
     if errors.is_empty() {
@@ -133,37 +148,97 @@ pub fn load_cases(cases: &Path) -> Result<Vec<Case>, Vec<String>> {
     }
 }
 
-fn report_invalid(errors: &[String]) -> ExitCode {
+fn report_invalid(errors: &[String]) -> String {
     for e in errors {
         eprintln!("error: {e}\n");
     }
-    eprintln!(
+    let summary = format!(
         "{} error(s) in the cases or profiles; nothing was sent",
         errors.len()
     );
-    exit::code(exit::INVALID)
+    eprintln!("{summary}");
+    match errors {
+        [one] => one.clone(),
+        _ => format!("{summary}; the first: {}", errors[0]),
+    }
 }
 
 pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
+    if args.test.list {
+        return match load_cases(&args.cases) {
+            Ok(cases) => {
+                let trials = cases
+                    .iter()
+                    .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
+                    .collect();
+                libtest_mimic::run(&args.test, trials).exit_code()
+            }
+            Err(errors) => {
+                report_invalid(&errors);
+                exit::code(exit::INVALID)
+            }
+        };
+    }
+    // From here on the previous reports are gone, and whatever happens leaves reports that say it.
+    let reports = match reports.map(|dir| Reports::begin(dir, args.strict)) {
+        None => None,
+        Some(Ok(r)) => Some(Arc::new(r)),
+        Some(Err(e)) => {
+            eprintln!("error: cannot write reports: {e:#}");
+            return exit::code(exit::INVALID);
+        }
+    };
+    let not_started = |code: u8, why: String| {
+        if let Some(r) = &reports {
+            r.finish(&[], &Ending::NotStarted { code, why }, code);
+        }
+        exit::code(code)
+    };
+    if let Err(e) = crate::run_control::listen_for_signals() {
+        return not_started(exit::INVALID, format!("cannot listen for signals: {e}"));
+    }
+    if let Some(limit) = args.run_timeout {
+        crate::run_control::bound_run(limit);
+    }
     let cases = match load_cases(&args.cases) {
         Ok(c) => c,
-        Err(errors) => return report_invalid(&errors),
+        Err(errors) => return not_started(exit::INVALID, report_invalid(&errors)),
     };
-    if args.test.list {
-        let trials = cases
-            .iter()
-            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
-            .collect();
-        return libtest_mimic::run(&args.test, trials).exit_code();
+    if cases.is_empty() {
+        return not_started(
+            exit::INVALID,
+            report_invalid(&[format!(
+                "{}: no case file in this folder (cases live in link folders: {}/B/<endpoint>/<name>.yaml)",
+                args.cases.display(),
+                args.cases.display()
+            )]),
+        );
     }
+    let selected: Vec<&Case> = cases
+        .iter()
+        .filter(|c| {
+            !args
+                .test
+                .is_filtered_out(&libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
+        })
+        .collect();
+    let nothing_selected = selected.is_empty().then(|| {
+        format!(
+            "the filter selected none of the {} cases; nothing was run",
+            cases.len()
+        )
+    });
     let profiles = match args
         .providers
         .iter()
-        .map(|p| Profile::load(p))
+        .map(|p| Profile::load_all(p))
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(p) => p,
-        Err(e) => return report_invalid(&[e.to_string()]),
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(LoadError::to_string).collect();
+            return not_started(exit::INVALID, report_invalid(&errors));
+        }
     };
     let expectations = match args
         .expectations
@@ -172,7 +247,7 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
     {
         None => Default::default(),
         Some(Ok(e)) => e,
-        Some(Err(e)) => return report_invalid(&[e.to_string()]),
+        Some(Err(e)) => return not_started(exit::INVALID, report_invalid(&[e.to_string()])),
     };
     let (sink, events) = EventSink::channel();
     let target = if profiles.is_empty() {
@@ -182,34 +257,97 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
     };
     let prepared = match prepare(target, sink, args.strict, &cases, expectations) {
         Ok(p) => p,
-        Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
+        Err(Unprepared::Invalid(errors)) => {
+            return not_started(exit::INVALID, report_invalid(&errors))
+        }
         Err(Unprepared::Unreachable(message)) => {
             eprintln!("error: {message}");
-            return exit::code(exit::UNREACHABLE);
+            return not_started(exit::UNREACHABLE, message);
         }
     };
+    if let Some(why) = &nothing_selected {
+        eprintln!("{why}");
+    }
+    // A provider whose directory cannot be read is one set-up error, not one per case.
+    let unreadable: Vec<String> = prepared
+        .session
+        .connections
+        .iter()
+        .filter_map(|c| {
+            prepared
+                .session
+                .runtime
+                .block_on(c.directory(DEFAULT_STEP_TIMEOUT))
+                .err()
+        })
+        .collect();
+    if !unreadable.is_empty() && !selected.is_empty() {
+        for why in &unreadable {
+            eprintln!("error: {why}");
+        }
+        eprintln!("nothing was run: the cases need the directory of every provider under test");
+        return not_started(exit::UNREACHABLE, unreadable.join("; "));
+    }
     let session = prepared.session.clone();
+    let (collector, collecting) = Collector::start(events);
+    // The cases the run must account for, each with a record in the reports.
+    let accounted: Vec<CaseRecord> = selected
+        .iter()
+        .map(|c| runner::not_run(c, &session, "the run ended before it"))
+        .collect();
+    if let Some(reports) = &reports {
+        let (reports, collector, accounted) =
+            (reports.clone(), collector.clone(), accounted.clone());
+        crate::run_control::arm_backstop(move |stop| {
+            eprintln!(
+                "error: the run did not end within its grace; writing the reports as they stand"
+            );
+            let records = account(collector.records(), &accounted);
+            reports.finish(&records, &Ending::Stopped(stop), stop.exit_code());
+            std::process::exit(i32::from(stop.exit_code()));
+        });
+    }
     let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session));
     drop(prepared);
-    let records: Vec<CaseRecord> = events.try_iter().map(|Event::CaseFinished(r)| *r).collect();
-    if let Some(dir) = reports {
-        if let Err(e) = write_reports(dir, &records, args.strict) {
-            eprintln!("error: writing reports to {}: {e:#}", dir.display());
-            return exit::code(exit::FAILED);
+    let _ = collecting.join();
+    crate::run_control::disarm_backstop();
+    let records = account(collector.records(), &accounted);
+    let (ending, code) = match crate::run_control::stopping() {
+        Some(stop) => {
+            let not_run = records
+                .iter()
+                .filter(|r| r.verdict == Verdict::NotRun)
+                .count();
+            eprintln!("{}: {not_run} case(s) not run", stop.reason());
+            (Ending::Stopped(stop), stop.exit_code())
         }
+        None if conclusion.has_failed() => (Ending::Finished { note: None }, exit::FAILED),
+        None => (
+            Ending::Finished {
+                note: nothing_selected,
+            },
+            exit::PASSED,
+        ),
+    };
+    if let Some(r) = &reports {
+        r.finish(&records, &ending, code);
     }
-    if conclusion.has_failed() {
-        exit::code(exit::FAILED)
-    } else {
-        exit::code(exit::PASSED)
-    }
+    exit::code(code)
 }
 
-fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Result<()> {
-    crate::report::junit::write(&dir.join("junit.xml"), records, strict)?;
-    crate::report::results::write(&dir.join("results.json"), records, strict)?;
-    tracing::info!("reports written to {}", dir.display());
-    Ok(())
+/// The records of a run, with a not-run record for every selected case that has none (a case
+/// the run stopped before libtest-mimic called it).
+fn account(mut records: Vec<CaseRecord>, selected: &[CaseRecord]) -> Vec<CaseRecord> {
+    for placeholder in selected {
+        if !records.iter().any(|r| r.id == placeholder.id) {
+            let mut record = placeholder.clone();
+            if let Some(stop) = crate::run_control::stopping() {
+                record.message = format!("not run: {}", stop.reason());
+            }
+            records.push(record);
+        }
+    }
+    records
 }
 
 /// A session ready to run cases, with what it needs kept alive.
@@ -324,10 +462,6 @@ pub fn prepare(
     })
 }
 
-/// How long the harness waits for a provider's directory before the run (a provider that takes
-/// longer is reached but slow: its cases will say so).
-const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// The embedded reference providers, correct, with no case checked beforehand: for tests and
 /// the bench, which run cases one by one.
 pub fn prepare_embedded() -> Result<Prepared, String> {
@@ -345,7 +479,8 @@ pub fn prepare_embedded() -> Result<Prepared, String> {
     })
 }
 
-/// Connects to every provider and checks that each answers at all (its directory).
+/// Connects to every provider and fetches each one's directory, all at once; the directory (or
+/// why it cannot be read) is kept for the whole run.
 async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
     let mut connections = Vec::new();
     for profile in profiles {
@@ -353,14 +488,15 @@ async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String>
         let connection = Connection::new(profile)
             .await
             .map_err(|e| format!("{name}: {e:#}"))?;
-        if let Err(f) = connection.directory(PROBE_TIMEOUT).await {
-            if f.unreachable {
-                return Err(format!("{name} cannot be reached: {}", f.message));
-            }
-            // Reached, but not well: the cases will say what is wrong.
-            tracing::warn!("{name}: the directory could not be read: {}", f.message);
-        }
         connections.push(Arc::new(connection));
     }
+    let mut fetches = tokio::task::JoinSet::new();
+    for connection in &connections {
+        let connection = connection.clone();
+        fetches.spawn(async move {
+            let _ = connection.directory(DEFAULT_STEP_TIMEOUT).await;
+        });
+    }
+    while fetches.join_next().await.is_some() {}
     Ok(connections)
 }

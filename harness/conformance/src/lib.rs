@@ -20,5 +20,6 @@ pub mod mutants;
 pub mod pki;
 pub mod profile;
 pub mod report;
+pub mod run_control;
 pub mod runner;
 pub mod serve;

@@ -95,6 +95,7 @@ pub fn failure_message(case: &Case, record: &CaseRecord) -> String {
         Verdict::Info => "INFO (derived)",
         Verdict::Error => "ERROR",
         Verdict::Unsupported => "UNSUPPORTED",
+        Verdict::NotRun => "NOT RUN",
         Verdict::Pass => "PASS",
     };
     let _ = writeln!(out, "{verdict}: {} [{}]", record.title, record.provider);

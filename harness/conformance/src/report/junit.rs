@@ -23,6 +23,11 @@ pub fn report(records: &[CaseRecord], strict: bool) -> Report {
                 s.set_message(format!("unsupported: {}", r.message));
                 s
             }
+            Verdict::NotRun => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(first_line(&r.message));
+                s
+            }
             // A known failure is shown as one (its property), but does not fail the report.
             v if v.fails(strict)
                 && !r

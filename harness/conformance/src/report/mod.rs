@@ -2,4 +2,5 @@
 
 pub mod console;
 pub mod junit;
+pub mod lifecycle;
 pub mod results;

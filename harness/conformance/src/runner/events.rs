@@ -20,6 +20,8 @@ pub enum Verdict {
     Unsupported,
     /// The case could not be carried out (unreachable provider, timeout, bad template).
     Error,
+    /// The run stopped (a signal, its timeout) before the case was done.
+    NotRun,
 }
 
 impl Verdict {
@@ -31,6 +33,7 @@ impl Verdict {
             Verdict::Info => "info",
             Verdict::Unsupported => "unsupported",
             Verdict::Error => "error",
+            Verdict::NotRun => "not-run",
         }
     }
 

@@ -60,6 +60,12 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
             let session = session.clone();
             let name = case.id.clone();
             libtest_mimic::Trial::ignorable_test(name, move || {
+                if let Some(stop) = crate::run_control::stopping() {
+                    let record = not_run(&case, &session, &stop.reason());
+                    let outcome = libtest_mimic::Completion::ignored_with(record.message.clone());
+                    session.sink.emit(Event::CaseFinished(Box::new(record)));
+                    return Ok(outcome);
+                }
                 // A panic is a harness bug, but the case still gets its record in the reports.
                 let mut record = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_case(&case, &session)
@@ -74,6 +80,14 @@ pub fn plan(cases: Vec<Case>, session: Arc<Session>) -> Vec<libtest_mimic::Trial
                         "unsupported: {}",
                         record.message
                     ))),
+                    Verdict::NotRun => Ok(libtest_mimic::Completion::ignored_with(
+                        record
+                            .message
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )),
                     v if v.fails(session.strict) => Err(record.message.clone().into()),
                     // libtest can only say "ok" for these; the grade and why go to stderr.
                     Verdict::Warn | Verdict::Info => {
@@ -104,7 +118,11 @@ fn apply_expectation(
     let failed = record.verdict.fails(session.strict);
     let (label, outcome) = match (entry.kind, failed) {
         (Kind::KnownFailing, true) => ("known failure", Ok(libtest_mimic::Completion::Completed)),
-        (Kind::KnownFailing, false) if record.verdict == Verdict::Unsupported => return None,
+        (Kind::KnownFailing, false)
+            if matches!(record.verdict, Verdict::Unsupported | Verdict::NotRun) =>
+        {
+            return None
+        }
         (Kind::KnownFailing, false) => (
             "stale known failure",
             Err(format!(
@@ -135,6 +153,14 @@ fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>
     record.verdict = Verdict::Error;
     record.message =
         format!("the harness panicked while running this case (a harness bug): {what}");
+    record
+}
+
+/// The record of a case the run stopped before (or while) it ran.
+pub fn not_run(case: &Case, session: &Session, why: &str) -> CaseRecord {
+    let mut record = new_record(case, session);
+    record.verdict = Verdict::NotRun;
+    record.message = format!("not run: {why}");
     record
 }
 
@@ -196,9 +222,22 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
         record.duration = started.elapsed();
         return record;
     }
+    let progress = crate::run_control::Progress::default();
     let outcome = session.runtime.block_on(async {
-        tokio::time::timeout(case.timeout, run_steps(case, session, &mut record)).await
+        let steps = progress.watch(run_steps(case, session, &mut record));
+        tokio::select! {
+            outcome = tokio::time::timeout(case.timeout, steps) => Some(outcome),
+            _ = crate::run_control::cancelled() => None,
+        }
     });
+    let Some(outcome) = outcome else {
+        let stop = crate::run_control::stopping().map_or_else(String::new, |s| s.reason());
+        let mut stopped = not_run(case, session, &stop);
+        stopped.message = format!("not run to its end: {stop}, {}", progress.describe());
+        stopped.transcript = record.transcript;
+        stopped.duration = started.elapsed();
+        return stopped;
+    };
     match outcome {
         Ok(Ok(())) if record.failures.is_empty() => {}
         Ok(Ok(())) => {
@@ -211,8 +250,9 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
         Err(_) => {
             record.verdict = Verdict::Error;
             record.message = format!(
-                "the case did not finish within its timeout of {:?}",
-                case.timeout
+                "the case did not finish within its timeout of {}: it was {}",
+                crate::drivers::outcome::human(case.timeout),
+                progress.describe()
             );
         }
     }

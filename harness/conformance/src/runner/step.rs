@@ -7,7 +7,7 @@ use super::{snapshot, Actors, Session};
 use crate::case::model::{Action, ClientCertificate, Damage, Expect, Step};
 use crate::case::node::{Node, Pos};
 use crate::case::{parse_duration, template, Case, DEFAULT_STEP_TIMEOUT};
-use crate::drivers::link_b::{ConnectionFailure, Request, Response};
+use crate::drivers::link_b::{ConnectionFailure, Failure, Request, Response};
 use crate::expect::path::BodyPath;
 use crate::expect::{show, Matcher};
 use crate::report::console::{render_body, render_request, render_response};
@@ -25,6 +25,7 @@ pub(super) async fn run(
     actors: &mut Actors,
     record: &mut CaseRecord,
 ) -> Result<(), String> {
+    crate::run_control::step(&step.name);
     let located = |pos: Pos, message: String| case.error_at(pos, message).to_string();
     let player = actors.players[&step.on.value];
     let connection = || {
@@ -200,7 +201,12 @@ pub(super) async fn run(
                 endpoint,
                 key,
                 deadline,
-            } => match peer.take(endpoint, key, *deadline).await {
+            } => match {
+                crate::run_control::operation(|| {
+                    format!("a {endpoint} request for {key} from the provider")
+                });
+                peer.take(endpoint, key, *deadline).await
+            } {
                 Some(got) => {
                     let delay = actors
                         .last_arrival
@@ -220,15 +226,14 @@ pub(super) async fn run(
                     });
                     Ok(response)
                 }
-                None => Err(ConnectionFailure {
-                    message: format!(
+                None => Err(ConnectionFailure::new(
+                    Failure::NothingArrived,
+                    format!(
                         "no {endpoint} request for {key} reached the harness within {}ms",
                         timeout.as_millis()
                     ),
-                    tls_refused: false,
-                    unreachable: false,
-                    closed: false,
-                }),
+                    timeout,
+                )),
             },
             Target::Mls {
                 op, client, args, ..
@@ -243,13 +248,23 @@ pub(super) async fn run(
                 })
             }
         };
+        // On link B an error status carries an explanation, not the endpoint's message: it is
+        // shown as it came (unless the case says how to decode it). The driver API's errors
+        // are JSON, as its specification says.
+        let decodable = |r: &Response| {
+            (200..300).contains(&r.status)
+                || expect.is_some_and(|e| e.decode_as.is_some())
+                || matches!(target, Target::Driver { .. } | Target::Mls { .. })
+        };
         let decoded = match (&outcome, decode_type) {
-            (Ok(r), Some(JSON)) => Some(
+            (Ok(r), Some(JSON)) if decodable(r) => Some(
                 serde_json::from_slice::<Value>(&r.body)
                     .map(|v| (v, JSON))
-                    .map_err(|e| format!("the driver API answered no JSON: {e}")),
+                    .map_err(|e| format!("the response is not JSON: {e}")),
             ),
-            (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
+            (Ok(r), Some(t)) if decodable(r) => {
+                Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t)))
+            }
             _ => None,
         };
         let exchange = ExchangeRecord {
@@ -402,17 +417,12 @@ fn evaluate(
         return failures;
     }
     if let Some(refused) = &expect.refused {
-        // Refused: at the TLS layer, or served a 4xx instead of MIMI. A connection closed with
-        // no response counts only when the harness presented no certificate: in TLS 1.3 the
-        // alert can lose the race with the request, but a provider that crashes on a request
-        // it should refuse must not pass.
+        // Refused: the connection refused before the request was sent (without a client
+        // certificate), or a 4xx instead of MIMI. A close, a reset or a cut answer after the
+        // request was sent is not a refusal: a provider that crashes on a request it should
+        // refuse must not pass (`ConnectionFailure::refused`).
         let was_refused = match outcome {
-            Err(f) => {
-                f.tls_refused
-                    || (f.closed
-                        && step.client_certificate.as_ref().map(|c| c.value)
-                            == Some(ClientCertificate::None))
-            }
+            Err(f) => f.refused(),
             Ok(r) => (400..500).contains(&r.status),
         };
         if was_refused != refused.value {
@@ -462,8 +472,10 @@ fn evaluate(
         };
         if !allowed.contains(&i64::from(response.status)) {
             status_failed = true;
-            let reason = String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
-                .into_owned();
+            let reason = crate::drivers::outcome::quote(
+                response.body.trim_ascii(),
+                crate::drivers::outcome::QUOTED_CHARS,
+            );
             fail(
                 Pos::of(status),
                 "status",
@@ -475,10 +487,16 @@ fn evaluate(
                         .collect::<Vec<_>>()
                         .join(" or "),
                     response.status,
-                    if response.status >= 400 && !reason.is_empty() {
-                        format!(" ({})", reason.trim())
-                    } else {
-                        String::new()
+                    match response.headers.get("location") {
+                        // Link B never follows redirects: a provider answers where it is asked.
+                        Some(to) if (300..400).contains(&response.status) => format!(
+                            " (a redirect to {}, which the harness does not follow)",
+                            crate::drivers::outcome::quote(to.as_bytes(), 120)
+                        ),
+                        _ if response.status >= 400 && !reason.is_empty() => {
+                            format!(" ({reason})")
+                        }
+                        _ => String::new(),
                     }
                 ),
             );
@@ -547,6 +565,18 @@ fn evaluate(
             unreachable!("checked at load")
         };
         match decoded {
+            None if !(200..300).contains(&response.status) => fail(
+                Pos::of(body),
+                "body",
+                format!(
+                    "the provider answered {} ({}) instead of a body to check",
+                    response.status,
+                    crate::drivers::outcome::quote(
+                        &response.body,
+                        crate::drivers::outcome::QUOTED_CHARS
+                    )
+                ),
+            ),
             None => fail(
                 Pos::of(body),
                 "body",
@@ -760,12 +790,7 @@ async fn link_b_request(
         connection
             .directory(timeout)
             .await
-            .map_err(|f| {
-                format!(
-                    "cannot resolve {call:?} through {}'s directory: {}",
-                    connection.profile.domain, f.message
-                )
-            })?
+            .map_err(|why| format!("cannot resolve {call:?}: {why}"))?
             .url(call, path)
             .map_err(|e| located(step.target_pos(), e))?
     };
