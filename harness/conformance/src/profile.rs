@@ -303,7 +303,7 @@ impl Check<'_> {
                 ),
             }
         }
-        let driver = file.driver.as_ref().and_then(|d| {
+        let driver = file.driver.as_ref().map(|d| {
             match reqwest::Url::parse(&d.url.value) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                 _ => self.error(
@@ -323,11 +323,11 @@ impl Check<'_> {
                     format!("the driver API's bearer token is read from ${name}, which is not set"),
                 );
             }
-            Some(Driver {
+            Driver {
                 url: d.url.value.clone(),
                 token_env: name.clone(),
                 token: None,
-            })
+            }
         });
         Some(Profile {
             directory_url: file
@@ -428,6 +428,17 @@ impl Check<'_> {
     /// A file the profile names, relative to the profile's folder.
     fn read(&mut self, name: &Spanned<PathBuf>, what: &str) -> Option<String> {
         let path = self.dir.join(&name.value);
+        if let Err(e) = std::fs::metadata(&path) {
+            self.error(
+                Pos::of(name),
+                format!(
+                    "cannot read {what} {} ({}): {e}",
+                    name.value.display(),
+                    path.display()
+                ),
+            );
+            return None;
+        }
         match crate::case::read_source(&path, what) {
             Ok(text) => Some(text),
             Err(e) => {

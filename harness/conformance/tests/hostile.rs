@@ -45,6 +45,11 @@ impl Run {
 /// A lab for the fixture: a CA, the fixture's certificate, the harness's, and a profile that
 /// reaches the fixture at its address.
 fn run_against(behaviour: Behaviour, from_start: bool) -> Run {
+    run_cases(behaviour, from_start, "fixtures/hostile")
+}
+
+/// As `run_against`, with the cases of another folder.
+fn run_cases(behaviour: Behaviour, from_start: bool, cases: &str) -> Run {
     let name = format!(
         "{}{}",
         behaviour.name(),
@@ -84,7 +89,7 @@ fn run_against(behaviour: Behaviour, from_start: bool) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
         .args(["run", "--provider"])
         .arg(&profile)
-        .args(["--cases", "fixtures/hostile", "--reports"])
+        .args(["--cases", cases, "--reports"])
         .arg(&reports)
         .current_dir(workspace())
         .output()
@@ -107,10 +112,23 @@ fn run_against(behaviour: Behaviour, from_start: bool) -> Run {
         junit,
         elapsed,
     };
+    let verdicts: Vec<String> = run.results["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["id"].as_str().unwrap_or_default(),
+                c["verdict"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
     eprintln!(
-        "hostile {name}: exit {:?}, {} ms",
+        "hostile {name}: exit {:?}, {} ms; {}",
         run.code,
-        run.elapsed.as_millis()
+        run.elapsed.as_millis(),
+        verdicts.join(", ")
     );
     // Whatever a provider sends, nothing it sends reaches a terminal or a log as a control byte.
     let everything = run.everything();
@@ -449,5 +467,119 @@ fn directory_unavailable() {
     cannot_start(
         Behaviour::DirectoryUnavailable,
         "the provider answered 503 instead of the directory: \"down for maintenance\"",
+    );
+}
+
+/// Against a provider that serves its directory and then never answers: the step's timeout
+/// ends one case, the case's (shorter) timeout the other, and each message says which, with
+/// the step and the operation that was waiting.
+#[test]
+fn step_and_case_timeouts_name_what_was_waiting() {
+    let run = run_cases(Behaviour::NoResponse, false, "fixtures/selftest/timeouts");
+    assert!(run.elapsed < HANG, "{:?}: the run hung", run.elapsed);
+    assert_eq!(run.code, Some(1), "{}", run.everything());
+    let (verdict, message) = run.verdict("B::step-timeout");
+    assert_eq!(verdict, "fail", "{message}");
+    assert!(
+        message.contains("the request was sent; no response came within 500 ms"),
+        "{message}"
+    );
+    let (verdict, message) = run.verdict("B::case-timeout");
+    assert_eq!(verdict, "error", "{message}");
+    assert!(
+        message.contains(&format!(
+            "the case did not finish within its timeout of 1 s: it was in step \"fetch the directory\", waiting for the response to GET https://{DOMAIN}/.well-known/mimi-protocol-directory"
+        )),
+        "{message}"
+    );
+}
+
+/// The TLS outcomes a correct provider produces, against the embedded reference provider: a
+/// handshake refused for want of a certificate (a refusal), a client certificate it does not
+/// trust (not a refusal: the harness's set-up), and a server certificate the harness does not
+/// trust.
+#[test]
+fn tls_refusals_and_certificates_are_told_apart() {
+    use mimi_conformance::drivers::link_b::{Connection, Failure, Request};
+    let prepared = mimi_conformance::cli::prepare_embedded().expect("the embedded providers start");
+    let session = &prepared.session;
+    let profile = session.connections[0].profile.clone();
+    let other = mimi_reference_provider::pki::TestCa::generate("another CA").unwrap();
+    let request = |client_certificate| Request {
+        method: reqwest::Method::GET,
+        url: profile.directory_url.clone(),
+        headers: vec![("from".into(), format!("mimi@{}", profile.harness.domain))],
+        body: Vec::new(),
+        client_certificate,
+        timeout: Duration::from_secs(10),
+    };
+    let send = |profile: mimi_conformance::profile::Profile, client_certificate| {
+        session.runtime.block_on(async {
+            let connection = Connection::new(profile).await.unwrap();
+            connection.send(&request(client_certificate)).await
+        })
+    };
+
+    let failure = send(profile.clone(), false).expect_err("no certificate, no directory");
+    assert_eq!(
+        failure.kind,
+        Failure::TlsRefused {
+            alert: Some("certificate_required".into()),
+            presented_certificate: false
+        },
+        "{}",
+        failure.message
+    );
+    assert!(failure.refused());
+    assert!(
+        failure
+            .message
+            .contains("the harness presented no client certificate"),
+        "{}",
+        failure.message
+    );
+
+    let mut untrusted_harness = profile.clone();
+    let stranger = other.issue(&profile.harness.domain).unwrap();
+    untrusted_harness.harness.cert_pem = stranger.cert_pem;
+    untrusted_harness.harness.key_pem = stranger.key_pem;
+    let failure = send(untrusted_harness, true).expect_err("an untrusted certificate");
+    assert!(
+        matches!(
+            failure.kind,
+            Failure::TlsRefused {
+                presented_certificate: true,
+                ..
+            }
+        ),
+        "{failure:?}"
+    );
+    assert!(
+        !failure.refused(),
+        "the harness's own set-up, not a refusal"
+    );
+    assert!(
+        failure
+            .message
+            .contains("it did not accept the harness's client certificate"),
+        "{}",
+        failure.message
+    );
+
+    let mut untrusted_provider = profile.clone();
+    untrusted_provider.trust_roots_pem = vec![other.cert_pem.clone()];
+    let failure = send(untrusted_provider, true).expect_err("an untrusted server");
+    assert_eq!(
+        failure.kind,
+        Failure::ServerCertificate,
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure
+            .message
+            .contains("it is not issued by any of the profile's trust roots"),
+        "{}",
+        failure.message
     );
 }

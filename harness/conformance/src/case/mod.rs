@@ -30,7 +30,7 @@ impl LoadError {
         Self {
             file: file.to_path_buf(),
             pos: None,
-            message: message.into(),
+            message: cut(&message.into(), MESSAGE_CHARS),
             snippet: String::new(),
         }
     }
@@ -158,6 +158,11 @@ pub fn snippet(source: &str, pos: Pos) -> String {
 pub fn read_source(file: &Path, what: &str) -> Result<String, LoadError> {
     let bytes = std::fs::read(file)
         .map_err(|e| LoadError::file(file, format!("cannot read {what}: {e}")))?;
+    decode_source(file, bytes, what)
+}
+
+/// The text of `file` read as `bytes`; see `read_source`.
+pub fn decode_source(file: &Path, bytes: Vec<u8>, what: &str) -> Result<String, LoadError> {
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();

@@ -32,6 +32,7 @@ pub struct Request {
     pub timeout: Duration,
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,

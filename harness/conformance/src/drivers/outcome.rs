@@ -156,8 +156,7 @@ pub const QUOTED_CHARS: usize = 200;
 pub fn quote(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::new();
-    let mut shown = 0;
-    for c in text.chars() {
+    for (shown, c) in text.chars().enumerate() {
         if shown == max {
             out.push_str(&format!("… ({} in all)", self::bytes(bytes.len() as u64)));
             return out;
@@ -169,7 +168,6 @@ pub fn quote(bytes: &[u8], max: usize) -> String {
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
-        shown += 1;
     }
     out
 }

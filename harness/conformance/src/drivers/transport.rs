@@ -185,8 +185,19 @@ impl Transport {
     pub async fn send(&self, request: &Request) -> Result<Response, ConnectionFailure> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + request.timeout;
+        // Every message says after how long; those of a timeout say which timeout already.
         let fail = |kind: Failure, message: String| {
-            ConnectionFailure::new(kind, message, started.elapsed())
+            let elapsed = started.elapsed();
+            let message = match kind {
+                Failure::HandshakeStalled
+                | Failure::NoResponse { .. }
+                | Failure::BodyBroken {
+                    how: BodyBreak::Stalled | BodyBreak::Endless,
+                    ..
+                } => message,
+                _ => format!("{message} (after {})", human(elapsed)),
+            };
+            ConnectionFailure::new(kind, message, elapsed)
         };
         let url = reqwest::Url::parse(&request.url).map_err(|e| {
             fail(
@@ -545,7 +556,7 @@ impl Transport {
                             received: n,
                             how,
                         },
-                        format!("{} (after {})", answered(what), human(started.elapsed())),
+                        answered(what),
                     ));
                 }
             }

@@ -68,7 +68,7 @@ pub fn render_response(
     decoded: Option<&Result<(Value, &str), String>>,
 ) -> String {
     match outcome {
-        Err(f) => format!("← no response: {}\n", f.message),
+        Err(f) => format!("← no complete response: {}\n", f.message),
         Ok(r) => {
             let mut out = format!("← {} ({} ms)\n", r.status, r.elapsed.as_millis());
             if let Some(ct) = r.headers.get("content-type").and_then(|v| v.to_str().ok()) {

@@ -129,12 +129,19 @@ pub(super) async fn run(
             });
             return Ok(());
         }
-        Action::Receive(endpoint) => Target::Receive {
-            peer: peer()?,
-            endpoint: &endpoint.value,
-            key: served_key()?,
-            deadline: Instant::now() + timeout,
-        },
+        Action::Receive(endpoint) => {
+            let key = served_key()?;
+            // What a case cancelled or out of time was waiting on.
+            crate::run_control::operation(|| {
+                format!("a {} request for {key} from the provider", endpoint.value)
+            });
+            Target::Receive {
+                peer: peer()?,
+                endpoint: &endpoint.value,
+                key,
+                deadline: Instant::now() + timeout,
+            }
+        }
         Action::Mls(op) => {
             let args = step.args.as_ref().map(&fill).transpose()?;
             let client = &step.client.as_ref().expect("checked at load").value;
@@ -201,12 +208,7 @@ pub(super) async fn run(
                 endpoint,
                 key,
                 deadline,
-            } => match {
-                crate::run_control::operation(|| {
-                    format!("a {endpoint} request for {key} from the provider")
-                });
-                peer.take(endpoint, key, *deadline).await
-            } {
+            } => match peer.take(endpoint, key, *deadline).await {
                 Some(got) => {
                     let delay = actors
                         .last_arrival
@@ -385,7 +387,7 @@ fn default_expectation(case: &Case, step: &Step, outcome: &Outcome) -> Vec<Asser
             step,
             step.target_pos(),
             "response",
-            format!("no response: {}", f.message),
+            format!("no complete response: {}", f.message),
         )],
     }
 }
@@ -449,7 +451,7 @@ fn evaluate(
             fail(
                 step.target_pos(),
                 "response",
-                format!("no response: {}", f.message),
+                format!("no complete response: {}", f.message),
             );
             return failures;
         }
