@@ -544,26 +544,31 @@ fn tls_refusals_and_certificates_are_told_apart() {
     untrusted_harness.harness.cert_pem = stranger.cert_pem;
     untrusted_harness.harness.key_pem = stranger.key_pem;
     let failure = send(untrusted_harness, true).expect_err("an untrusted certificate");
-    assert!(
-        matches!(
-            failure.kind,
-            Failure::TlsRefused {
-                presented_certificate: true,
-                ..
-            }
+    // In TLS 1.3 the provider's alert can lose the race with the request (its close turns into
+    // a reset); either way the message points at the harness's certificate.
+    match failure.kind {
+        Failure::TlsRefused {
+            presented_certificate: true,
+            ..
+        } => assert!(
+            failure
+                .message
+                .contains("it did not accept the harness's client certificate"),
+            "{}",
+            failure.message
         ),
-        "{failure:?}"
-    );
+        Failure::ClosedBeforeResponse { .. } => assert!(
+            failure
+                .message
+                .contains("does not accept the harness's client certificate"),
+            "{}",
+            failure.message
+        ),
+        _ => panic!("{failure:?}"),
+    }
     assert!(
         !failure.refused(),
         "the harness's own set-up, not a refusal"
-    );
-    assert!(
-        failure
-            .message
-            .contains("it did not accept the harness's client certificate"),
-        "{}",
-        failure.message
     );
 
     let mut untrusted_provider = profile.clone();
