@@ -22,5 +22,6 @@ pub mod profile;
 #[cfg(feature = "reference-provider")]
 pub mod reference;
 pub mod report;
+pub mod run_control;
 pub mod runner;
 pub mod session;

@@ -1,70 +1,79 @@
 //! Provider profiles: how to reach a provider under test and what it declares. Given as YAML with
 //! `run --provider FILE`; with none, the embedded reference providers get generated profiles.
 
-use crate::case::node::Pos;
+use crate::case::node::{Node, Pos};
 use crate::case::LoadError;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// A profile as written in YAML. Paths are relative to the profile file.
+/// A profile as written in YAML. Paths are relative to the profile file. Values whose errors
+/// are found after parsing keep their position, so that each names its line and column.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ProfileFile {
-    name: String,
+    name: Spanned<String>,
     /// The provider's MIMI domain.
-    domain: String,
+    domain: Spanned<String>,
     /// Defaults to `https://<domain>/.well-known/mimi-protocol-directory`.
-    directory: Option<String>,
+    directory: Option<Spanned<String>>,
     /// Where to connect instead of DNS: `domain: host:port`.
     #[serde(default)]
-    address_overrides: BTreeMap<String, String>,
+    address_overrides: BTreeMap<String, Spanned<String>>,
     /// PEM files of the CAs that issued the provider's server certificate.
-    trust_roots: Vec<PathBuf>,
+    trust_roots: Spanned<Vec<Spanned<PathBuf>>>,
     /// The certificate the harness presents, and the domain it authenticates.
     harness: HarnessIdentityFile,
     /// The draft revision the provider implements (`06`).
-    #[serde(default = "default_draft")]
-    draft: String,
+    draft: Option<Spanned<Node>>,
     /// Roles it plays: hub, follower, target.
     #[serde(default)]
-    roles: BTreeSet<String>,
+    roles: Vec<Spanned<String>>,
     /// Endpoints it serves (directory keys); cases that need others are unsupported.
     #[serde(default)]
-    endpoints: BTreeSet<String>,
+    endpoints: Vec<Spanned<String>>,
     /// Test users that exist on the provider with key material, by short name.
     #[serde(default)]
-    users: BTreeMap<String, String>,
+    users: BTreeMap<String, Spanned<Node>>,
     /// The driver API for links A and C.
-    driver: Option<Driver>,
+    driver: Option<DriverFile>,
 }
 
-fn default_draft() -> String {
-    "06".into()
-}
+/// The draft revisions a profile may name.
+pub const DRAFTS: &[&str] = &["04", "05", "06"];
+const DEFAULT_DRAFT: &str = "06";
+
+/// The roles a provider plays in a room (P-06 §3).
+pub const ROLES: &[&str] = &["hub", "follower", "target"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct HarnessIdentityFile {
-    domain: String,
-    certificate: PathBuf,
-    key: PathBuf,
+    domain: Spanned<String>,
+    certificate: Spanned<PathBuf>,
+    key: Spanned<PathBuf>,
     /// Where the harness serves link B as `domain`, for cases in which the provider calls it
     /// (the provider must resolve `domain` to this address); without it those cases are
     /// unsupported.
     listen: Option<std::net::SocketAddr>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DriverFile {
+    url: Spanned<String>,
+    token_env: Spanned<String>,
+}
+
 /// Where the provider's driver API (links A and C) is, and the environment variable holding its
 /// bearer token (the token controls users' accounts, so it is never written in the profile).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub struct Driver {
     pub url: String,
     pub token_env: String,
     /// The token itself, when the harness made the provider (the embedded pair); otherwise it is
     /// read from `token_env` when the harness connects.
-    #[serde(skip)]
     pub token: Option<String>,
 }
 
@@ -109,52 +118,33 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Reads and checks a profile: every value is validated here, with its file, line and
+    /// column, so that a typo is an invalid profile (exit 2) and never a provider failure.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::file(path, format!("cannot read the provider profile: {e}")))?;
+        Self::load_all(path).map_err(|mut errors| errors.remove(0))
+    }
+
+    /// As `load`, with every error found rather than the first.
+    pub fn load_all(path: &Path) -> Result<Self, Vec<LoadError>> {
+        let text = crate::case::read_source(path, "the provider profile").map_err(|e| vec![e])?;
+        Self::parse(path, &text)
+    }
+
+    /// A profile from its text; files it names are read relative to `path`'s folder.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Vec<LoadError>> {
         let file: ProfileFile =
-            serde_saphyr::from_str(&text).map_err(|e| LoadError::from_yaml(path, &text, &e))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let read = |p: &Path| {
-            std::fs::read_to_string(dir.join(p)).map_err(|e| {
-                LoadError::file(path, format!("cannot read {}: {e}", dir.join(p).display()))
-            })
+            serde_saphyr::from_str(text).map_err(|e| vec![LoadError::from_yaml(path, text, &e)])?;
+        let mut check = Check {
+            path,
+            text,
+            dir: path.parent().unwrap_or(Path::new(".")),
+            errors: Vec::new(),
         };
-        let trust_roots_pem = file
-            .trust_roots
-            .iter()
-            .map(|p| read(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(url) = &file.directory {
-            if !url.starts_with("https://") {
-                return Err(LoadError::at(
-                    path,
-                    &text,
-                    Pos::default(),
-                    format!("directory {url:?} is not an https URL (P-06 §4.1)"),
-                ));
-            }
+        let profile = check.profile(file);
+        match profile {
+            Some(p) if check.errors.is_empty() => Ok(p),
+            _ => Err(check.errors),
         }
-        Ok(Self {
-            directory_url: file
-                .directory
-                .unwrap_or_else(|| default_directory(&file.domain)),
-            harness: HarnessIdentity {
-                domain: file.harness.domain,
-                cert_pem: read(&file.harness.certificate)?,
-                key_pem: read(&file.harness.key)?,
-                listen: file.harness.listen,
-            },
-            name: file.name,
-            domain: file.domain,
-            address_overrides: file.address_overrides,
-            trust_roots_pem,
-            draft: file.draft,
-            roles: file.roles,
-            endpoints: file.endpoints,
-            users: file.users,
-            driver: file.driver,
-        })
     }
 
     /// Whether the provider offers a capability a case needs: an endpoint, a role, or a test
@@ -177,4 +167,361 @@ pub fn default_directory(domain: &str) -> String {
         "https://{domain}{}",
         mimi_wire::messages::directory::DIRECTORY_PATH
     )
+}
+
+/// Validates a parsed profile file, collecting every error at its position.
+struct Check<'a> {
+    path: &'a Path,
+    text: &'a str,
+    dir: &'a Path,
+    errors: Vec<LoadError>,
+}
+
+impl Check<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        self.errors
+            .push(LoadError::at(self.path, self.text, pos, message));
+    }
+
+    fn profile(&mut self, file: ProfileFile) -> Option<Profile> {
+        if file.name.value.trim().is_empty() {
+            self.error(Pos::of(&file.name), "name must not be empty");
+        }
+        let domain = file.domain.value.to_ascii_lowercase();
+        if let Err(e) = check_domain(&domain) {
+            self.error(
+                Pos::of(&file.domain),
+                format!("domain {:?} {e}", file.domain.value),
+            );
+        }
+        if let Some(url) = &file.directory {
+            match reqwest::Url::parse(&url.value) {
+                Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {}
+                _ => self.error(
+                    Pos::of(url),
+                    format!("directory {:?} is not an https URL (P-06 §4.1)", url.value),
+                ),
+            }
+        }
+        for (name, address) in &file.address_overrides {
+            if let Err(e) = check_domain(&name.to_ascii_lowercase()) {
+                self.error(
+                    Pos::of(address),
+                    format!("address override for {name:?}: {name:?} {e}"),
+                );
+            }
+            if let Err(e) = check_address(&address.value) {
+                self.error(
+                    Pos::of(address),
+                    format!("address override {name}: {:?} {e}", address.value),
+                );
+            }
+        }
+        if file.trust_roots.value.is_empty() {
+            self.error(
+                Pos::of(&file.trust_roots),
+                "trust-roots must name at least one PEM file of the CAs that issued the provider's server certificate",
+            );
+        }
+        let mut trust_roots_pem = Vec::new();
+        for root in &file.trust_roots.value {
+            if let Some(pem) = self.read(root, "trust root") {
+                match mimi_pki::tls::certs_from_pem(&pem) {
+                    Ok(_) => trust_roots_pem.push(pem),
+                    Err(_) => self.error(
+                        Pos::of(root),
+                        format!(
+                            "trust root {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            root.value.display()
+                        ),
+                    ),
+                }
+            }
+        }
+        let harness = self.harness(&file.harness);
+        let draft = match &file.draft {
+            None => DEFAULT_DRAFT.to_string(),
+            Some(d) => {
+                let text = match &d.value {
+                    Node::Str(s) => s.clone(),
+                    Node::Int(i) => format!("{i:02}"),
+                    other => other.kind().to_string(),
+                };
+                if !DRAFTS.contains(&text.as_str()) {
+                    self.error(
+                        Pos::of(d),
+                        format!(
+                            "draft {text:?} is not a draft the harness knows (one of {})",
+                            DRAFTS.join(", ")
+                        ),
+                    );
+                }
+                text
+            }
+        };
+        for role in &file.roles {
+            if !ROLES.contains(&role.value.as_str()) {
+                self.error(
+                    Pos::of(role),
+                    format!(
+                        "{:?} is not a role (one of {})",
+                        role.value,
+                        ROLES.join(", ")
+                    ),
+                );
+            }
+        }
+        let known = mimi_wire::messages::directory::ENDPOINTS;
+        for endpoint in &file.endpoints {
+            if !known.contains(&endpoint.value.as_str()) {
+                self.error(
+                    Pos::of(endpoint),
+                    format!(
+                        "{:?} is not a MIMI endpoint (directory keys: {})",
+                        endpoint.value,
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        let mut users = BTreeMap::new();
+        for (name, uri) in &file.users {
+            match &uri.value {
+                Node::Str(s) if user_of(s, &domain) => {
+                    users.insert(name.clone(), s.clone());
+                }
+                Node::Str(s) => self.error(
+                    Pos::of(uri),
+                    format!("user {name}: {s:?} is not a user of {domain} (mimi://{domain}/u/<name>)"),
+                ),
+                other => self.error(
+                    Pos::of(uri),
+                    format!(
+                        "user {name} is {}; write the user's MIMI URI as a string (mimi://{domain}/u/<name>)",
+                        other.kind()
+                    ),
+                ),
+            }
+        }
+        let driver = file.driver.as_ref().map(|d| {
+            match reqwest::Url::parse(&d.url.value) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => self.error(
+                    Pos::of(&d.url),
+                    format!("driver url {:?} is not an http(s) URL", d.url.value),
+                ),
+            }
+            let name = &d.token_env.value;
+            if name.is_empty() || name.contains(['=', '\0']) {
+                self.error(
+                    Pos::of(&d.token_env),
+                    format!("token-env {name:?} is not the name of an environment variable"),
+                );
+            } else if std::env::var_os(name).is_none() {
+                self.error(
+                    Pos::of(&d.token_env),
+                    format!("the driver API's bearer token is read from ${name}, which is not set"),
+                );
+            }
+            Driver {
+                url: d.url.value.clone(),
+                token_env: name.clone(),
+                token: None,
+            }
+        });
+        Some(Profile {
+            directory_url: file
+                .directory
+                .map(|d| d.value)
+                .unwrap_or_else(|| default_directory(&domain)),
+            harness: harness?,
+            name: file.name.value,
+            domain,
+            address_overrides: file
+                .address_overrides
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.value))
+                .collect(),
+            trust_roots_pem,
+            draft,
+            roles: file.roles.into_iter().map(|r| r.value).collect(),
+            endpoints: file.endpoints.into_iter().map(|e| e.value).collect(),
+            users,
+            driver,
+        })
+    }
+
+    /// The harness's identity: its certificate, its key, that they belong together, and that
+    /// the certificate authenticates the harness's domain.
+    fn harness(&mut self, file: &HarnessIdentityFile) -> Option<HarnessIdentity> {
+        let domain = file.domain.value.to_ascii_lowercase();
+        if let Err(e) = check_domain(&domain) {
+            self.error(
+                Pos::of(&file.domain),
+                format!("harness.domain {domain:?} {e}"),
+            );
+        }
+        let cert_pem = self.read(&file.certificate, "harness certificate");
+        let key_pem = self.read(&file.key, "harness key");
+        let (cert_pem, key_pem) = (cert_pem?, key_pem?);
+        let certs = match mimi_pki::tls::certs_from_pem(&cert_pem) {
+            Ok(c) => c,
+            Err(_) => {
+                self.error(
+                    Pos::of(&file.certificate),
+                    format!(
+                        "harness certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                        file.certificate.value.display()
+                    ),
+                );
+                return None;
+            }
+        };
+        let key = match mimi_pki::tls::key_from_pem(&key_pem) {
+            Ok(k) => k,
+            Err(_) => {
+                self.error(
+                    Pos::of(&file.key),
+                    format!(
+                        "harness key {} holds no PEM private key (-----BEGIN PRIVATE KEY-----)",
+                        file.key.value.display()
+                    ),
+                );
+                return None;
+            }
+        };
+        let provider = mimi_pki::tls::crypto_provider();
+        if let Err(e) = rustls::sign::CertifiedKey::from_der(certs.clone(), key, &provider) {
+            let why = match e {
+                rustls::Error::InconsistentKeys(_) => format!(
+                    "the key in {} is not the key of the certificate in {}",
+                    file.key.value.display(),
+                    file.certificate.value.display()
+                ),
+                other => format!("harness key {}: {other}", file.key.value.display()),
+            };
+            self.error(Pos::of(&file.key), why);
+        }
+        let authenticated = mimi_pki::tls::certificate_domains(&certs[0]);
+        if !authenticated.contains(&domain) {
+            self.error(
+                Pos::of(&file.certificate),
+                format!(
+                    "harness certificate {} authenticates {}, not harness.domain {domain} (P-06 §4.1: the certificate must authenticate the From domain)",
+                    file.certificate.value.display(),
+                    if authenticated.is_empty() {
+                        "no DNS name".to_string()
+                    } else {
+                        authenticated.join(", ")
+                    }
+                ),
+            );
+        }
+        Some(HarnessIdentity {
+            domain,
+            cert_pem,
+            key_pem,
+            listen: file.listen,
+        })
+    }
+
+    /// A file the profile names, relative to the profile's folder.
+    fn read(&mut self, name: &Spanned<PathBuf>, what: &str) -> Option<String> {
+        let path = self.dir.join(&name.value);
+        if let Err(e) = std::fs::metadata(&path) {
+            self.error(
+                Pos::of(name),
+                format!(
+                    "cannot read {what} {} ({}): {e}",
+                    name.value.display(),
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        match crate::case::read_source(&path, what) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                self.error(
+                    Pos::of(name),
+                    format!("{what} {}: {}", name.value.display(), e.message),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A DNS name as a MIMI domain: labels of letters, digits and hyphens.
+fn check_domain(domain: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(label_ok) {
+        return Err("is not a domain name".into());
+    }
+    Ok(())
+}
+
+/// `host:port`, `[v6]:port`: an address override names where to connect, port included.
+fn check_address(address: &str) -> Result<(), String> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err("has no port; write host:port".into());
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err()) {
+        return Err("has no host; write host:port".into());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!(
+            "has port {port:?}, which is not a port number (1 to 65535)"
+        )),
+    }
+}
+
+/// Whether `uri` is a MIMI URI of a user (or any identity) of `domain`.
+fn user_of(uri: &str, domain: &str) -> bool {
+    uri.strip_prefix("mimi://")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(d, path)| d.eq_ignore_ascii_case(domain) && !path.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_need_a_host_and_a_port() {
+        assert!(check_address("127.0.0.1:8443").is_ok());
+        assert!(check_address("[::1]:8443").is_ok());
+        assert!(check_address("vendor.example:443").is_ok());
+        assert!(check_address("127.0.0.1").unwrap_err().contains("no port"));
+        assert!(check_address(":443").unwrap_err().contains("no host"));
+        assert!(check_address("host:0").is_err());
+        assert!(check_address("host:99999").is_err());
+    }
+
+    #[test]
+    fn users_are_uris_of_the_profiles_domain() {
+        assert!(user_of("mimi://vendor.example/u/bob", "vendor.example"));
+        assert!(!user_of("mimi://other.example/u/bob", "vendor.example"));
+        assert!(!user_of("bob", "vendor.example"));
+        assert!(!user_of("mimi://vendor.example/", "vendor.example"));
+    }
+
+    #[test]
+    fn domains_are_dns_names() {
+        assert!(check_domain("vendor.example").is_ok());
+        assert!(check_domain("vendor example").is_err());
+        assert!(check_domain("").is_err());
+        assert!(check_domain("-x.example").is_err());
+    }
 }

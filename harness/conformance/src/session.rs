@@ -12,7 +12,8 @@ use crate::drivers::link_b::Connection;
 use crate::exit;
 use crate::known_failures::Expectations;
 use crate::profile::Profile;
-use crate::runner::events::{CaseRecord, EventSink};
+use crate::report::lifecycle::{Ending, Reports};
+use crate::runner::events::{CaseRecord, EventSink, Verdict};
 use crate::runner::{self, snapshot, Session};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,6 +113,12 @@ pub fn load_cases(cases: &Path) -> Result<Vec<Case>, Vec<String>> {
 /// Every case of the sources, checked; a case name given twice is an error naming both files.
 pub fn load_suite(sources: &CaseSources) -> Result<(Catalogue, Vec<Case>), Vec<String>> {
     let roots = sources.roots().map_err(|e| vec![e])?;
+    if let Some(file) = roots.iter().find(|r| r.is_file()) {
+        return Err(vec![format!(
+            "{}: a cases folder is a folder, not a case file (run one case with the folder and --exact <its name>)",
+            file.display()
+        )]);
+    }
     let catalogue = catalogue_of(&roots).map_err(|e| vec![e])?;
     let mut cases: Vec<Case> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
@@ -141,16 +148,20 @@ pub fn load_suite(sources: &CaseSources) -> Result<(Catalogue, Vec<Case>), Vec<S
     }
 }
 
-/// Prints load or template errors and gives the exit code for them (nothing was sent).
-pub fn report_invalid(errors: &[String]) -> ExitCode {
+/// Prints load or template errors; what the reports say of them (nothing was sent).
+pub fn report_invalid(errors: &[String]) -> String {
     for e in errors {
         eprintln!("error: {e}\n");
     }
-    eprintln!(
+    let summary = format!(
         "{} error(s) in the cases or profiles; nothing was sent",
         errors.len()
     );
-    exit::code(exit::INVALID)
+    eprintln!("{summary}");
+    match errors {
+        [one] => one.clone(),
+        _ => format!("{summary}; the first: {}", errors[0]),
+    }
 }
 
 /// How a run is judged and reported, beyond its cases and providers.
@@ -161,6 +172,8 @@ pub struct RunOptions {
     pub expectations: Option<PathBuf>,
     /// Where junit.xml and results.json go; none: nowhere.
     pub reports: Option<PathBuf>,
+    /// Bounds the whole run: when it runs out, no new case starts and running ones stop.
+    pub run_timeout: Option<Duration>,
     /// libtest's arguments: filters, --skip, --exact, --list, --test-threads, --format.
     pub test: libtest_mimic::Arguments,
 }
@@ -168,58 +181,180 @@ pub struct RunOptions {
 /// A whole run: loads the cases, prepares the session, runs every case as a libtest-mimic trial,
 /// writes the reports. `run` and the `cargo test` target both come here, so filters and the
 /// other libtest arguments behave the same in both. Nothing here writes to stdout except
-/// libtest-mimic.
+/// libtest-mimic. Whatever happens, the reports folder ends up saying it: the previous reports
+/// are replaced at the start, and a run that cannot start, is interrupted or runs out of time
+/// writes reports that say so, with every case it did not run marked not run.
 pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptions) -> ExitCode {
+    if options.test.list {
+        return match load_suite(sources) {
+            Ok((_, cases)) => {
+                let trials = cases
+                    .iter()
+                    .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
+                    .collect();
+                libtest_mimic::run(&options.test, trials).exit_code()
+            }
+            Err(errors) => {
+                report_invalid(&errors);
+                exit::code(exit::INVALID)
+            }
+        };
+    }
+    // From here on the previous reports are gone, and whatever happens leaves reports that say it.
+    let reports = match options
+        .reports
+        .as_deref()
+        .map(|dir| Reports::begin(dir, options.strict))
+    {
+        None => None,
+        Some(Ok(r)) => Some(Arc::new(r)),
+        Some(Err(e)) => {
+            eprintln!("error: cannot write reports: {e:#}");
+            return exit::code(exit::INVALID);
+        }
+    };
+    let not_started = |code: u8, why: String| {
+        if let Some(r) = &reports {
+            r.finish(&[], &Ending::NotStarted { code, why }, code);
+        }
+        exit::code(code)
+    };
+    if let Err(e) = crate::run_control::listen_for_signals() {
+        return not_started(exit::INVALID, format!("cannot listen for signals: {e}"));
+    }
+    if let Some(limit) = options.run_timeout {
+        crate::run_control::bound_run(limit);
+    }
     let cases = match load_suite(sources) {
         Ok((_, c)) => c,
-        Err(errors) => return report_invalid(&errors),
+        Err(errors) => return not_started(exit::INVALID, report_invalid(&errors)),
     };
-    if options.test.list {
-        let trials = cases
-            .iter()
-            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
-            .collect();
-        return libtest_mimic::run(&options.test, trials).exit_code();
+    if cases.is_empty() {
+        return not_started(
+            exit::INVALID,
+            report_invalid(&[
+                "no case file in the cases folder (cases live in link folders: <cases>/B/<endpoint>/<name>.yaml)"
+                    .to_string(),
+            ]),
+        );
     }
+    let selected: Vec<&Case> = cases
+        .iter()
+        .filter(|c| {
+            !options
+                .test
+                .is_filtered_out(&libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
+        })
+        .collect();
+    let nothing_selected = selected.is_empty().then(|| {
+        format!(
+            "the filter selected none of the {} cases; nothing was run",
+            cases.len()
+        )
+    });
     let expectations = match options.expectations.as_deref().map(Expectations::load) {
         None => Default::default(),
         Some(Ok(e)) => e,
-        Some(Err(e)) => return report_invalid(&[e.to_string()]),
+        Some(Err(e)) => return not_started(exit::INVALID, report_invalid(&[e.to_string()])),
     };
     let (sink, finished) = EventSink::finished_cases();
     let prepared = match prepare(providers, sink, options.strict, &cases, expectations) {
         Ok(p) => p,
-        Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
+        Err(Unprepared::Invalid(errors)) => {
+            return not_started(exit::INVALID, report_invalid(&errors))
+        }
         Err(Unprepared::Unreachable(message)) => {
             eprintln!("error: {message}");
-            return exit::code(exit::UNREACHABLE);
+            return not_started(exit::UNREACHABLE, message);
         }
     };
+    if let Some(why) = &nothing_selected {
+        eprintln!("{why}");
+    }
+    // A provider whose directory cannot be read is one set-up error, not one per case.
+    let unreadable: Vec<String> = prepared
+        .session
+        .connections
+        .iter()
+        .filter_map(|c| {
+            prepared
+                .session
+                .runtime
+                .block_on(c.directory(case::DEFAULT_STEP_TIMEOUT))
+                .err()
+        })
+        .collect();
+    if !unreadable.is_empty() && !selected.is_empty() {
+        for why in &unreadable {
+            eprintln!("error: {why}");
+        }
+        eprintln!("nothing was run: the cases need the directory of every provider under test");
+        return not_started(exit::UNREACHABLE, unreadable.join("; "));
+    }
     let session = prepared.session.clone();
+    // The cases the run must account for, each with a record in the reports.
+    let accounted: Vec<CaseRecord> = selected
+        .iter()
+        .map(|c| runner::not_run(c, &session, "the run ended before it"))
+        .collect();
+    if let Some(reports) = &reports {
+        let (reports, finished, accounted) = (reports.clone(), finished.clone(), accounted.clone());
+        crate::run_control::arm_backstop(move |stop| {
+            eprintln!(
+                "error: the run did not end within its grace; writing the reports as they stand"
+            );
+            let records = account(finished.records(), &accounted);
+            reports.finish(&records, &Ending::Stopped(stop), stop.exit_code());
+            #[expect(
+                clippy::exit,
+                reason = "the backstop ends a run that did not end itself"
+            )]
+            std::process::exit(i32::from(stop.exit_code()));
+        });
+    }
     let conclusion = libtest_mimic::run(
         &options.test,
         crate::report::libtest::trials(cases, session),
     );
     drop(prepared);
-    let records: Vec<CaseRecord> = finished.take();
-    if let Some(dir) = &options.reports {
-        if let Err(e) = write_reports(dir, &records, options.strict) {
-            eprintln!("error: writing reports to {}: {e:#}", dir.display());
-            return exit::code(exit::FAILED);
+    crate::run_control::disarm_backstop();
+    let records = account(finished.take(), &accounted);
+    let (ending, code) = match crate::run_control::stopping() {
+        Some(stop) => {
+            let not_run = records
+                .iter()
+                .filter(|r| r.verdict == Verdict::NotRun)
+                .count();
+            eprintln!("{}: {not_run} case(s) not run", stop.reason());
+            (Ending::Stopped(stop), stop.exit_code())
         }
+        None if conclusion.has_failed() => (Ending::Finished { note: None }, exit::FAILED),
+        None => (
+            Ending::Finished {
+                note: nothing_selected,
+            },
+            exit::PASSED,
+        ),
+    };
+    if let Some(r) = &reports {
+        r.finish(&records, &ending, code);
     }
-    if conclusion.has_failed() {
-        exit::code(exit::FAILED)
-    } else {
-        exit::code(exit::PASSED)
-    }
+    exit::code(code)
 }
 
-fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Result<()> {
-    crate::report::junit::write(&dir.join("junit.xml"), records, strict)?;
-    crate::report::results::write(&dir.join("results.json"), records, strict)?;
-    tracing::info!("reports written to {}", dir.display());
-    Ok(())
+/// The records of a run, with a not-run record for every selected case that has none (a case
+/// the run stopped before libtest-mimic called it).
+fn account(mut records: Vec<CaseRecord>, selected: &[CaseRecord]) -> Vec<CaseRecord> {
+    for placeholder in selected {
+        if !records.iter().any(|r| r.id == placeholder.id) {
+            let mut record = placeholder.clone();
+            if let Some(stop) = crate::run_control::stopping() {
+                record.error = Some(format!("not run: {}", stop.reason()));
+            }
+            records.push(record);
+        }
+    }
+    records
 }
 
 /// What a run is against.
@@ -370,11 +505,8 @@ pub fn prepare(
     })
 }
 
-/// How long the harness waits for a provider's directory before the run (a provider that takes
-/// longer is reached but slow: its cases will say so).
-const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Connects to every provider and checks that each answers at all (its directory).
+/// Connects to every provider and fetches each one's directory, all at once; the directory (or
+/// why it cannot be read) is kept for the whole run.
 async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
     let mut connections = Vec::new();
     for profile in profiles {
@@ -382,14 +514,15 @@ async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String>
         let connection = Connection::new(profile)
             .await
             .map_err(|e| format!("{name}: {e:#}"))?;
-        if let Err(f) = connection.directory(PROBE_TIMEOUT).await {
-            if f.unreachable {
-                return Err(format!("{name} cannot be reached: {}", f.message));
-            }
-            // Reached, but not well: the cases will say what is wrong.
-            tracing::warn!("{name}: the directory could not be read: {}", f.message);
-        }
         connections.push(Arc::new(connection));
     }
+    let mut fetches = tokio::task::JoinSet::new();
+    for connection in &connections {
+        let connection = connection.clone();
+        fetches.spawn(async move {
+            let _ = connection.directory(case::DEFAULT_STEP_TIMEOUT).await;
+        });
+    }
+    while fetches.join_next().await.is_some() {}
     Ok(connections)
 }

@@ -177,7 +177,9 @@ fn an_unreachable_provider_exits_3_and_a_broken_profile_exits_2() {
     let out = harness(&["run", "--provider", profile.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("cannot be reached"),
+        stderr(&out).contains(
+            "nothing accepts connections for vendor.example at 127.0.0.1:1 (connection refused)"
+        ),
         "{}",
         stderr(&out)
     );
@@ -306,8 +308,11 @@ fn a_template_the_profile_cannot_fill_exits_2_before_any_traffic() {
     );
 }
 
+/// A provider that never answers is one set-up error, said once, within the directory's
+/// timeout, and the reports say so; the cases are not each left to time out (the step and
+/// case timeouts are tested against the hostile fixture, tests/hostile.rs).
 #[test]
-fn step_and_case_timeouts_end_a_provider_that_never_answers() {
+fn a_provider_that_never_answers_is_one_set_up_error() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = silent.local_addr().unwrap().to_string();
     // Accept and hold every connection without a byte in answer.
@@ -318,28 +323,31 @@ fn step_and_case_timeouts_end_a_provider_that_never_answers() {
         }
     });
     let profile = lab_profile("silent", &address);
+    let reports = profile.parent().unwrap().join("reports");
     let started = std::time::Instant::now();
     let out = harness(&[
         "run",
         "--provider",
         profile.to_str().unwrap(),
-        "--only-cases",
-        "fixtures/selftest/timeouts",
+        "--reports",
+        reports.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("no answer within the step's timeout"),
-        "{stdout}"
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("accepted the TCP connection and then sent nothing for 10 s: no TLS handshake")
+            .count(),
+        1,
+        "{err}"
     );
-    assert!(
-        stdout.contains("did not finish within its timeout of 1s"),
-        "{stdout}"
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "the timeouts ended it"
-    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["state"], "could-not-start");
+    assert_eq!(run["exit_code"], 3);
+    // A hang detector (the directory's 10 s, and slack), not a speed check.
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+    eprintln!("silent provider: exit 3 after {} ms", elapsed.as_millis());
 }
 
 /// The driver token `serve` is given in these tests.
@@ -688,4 +696,544 @@ fn claims_refused_with_no_consent_are_inconclusive_not_failures() {
         .iter()
         .all(|r| r["verdict"] == "inconclusive"));
     assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+}
+
+/// A cases folder written for one test: `(path below the folder, YAML)`.
+fn cases_folder(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = temp_dir(name);
+    for (path, text) in files {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    dir
+}
+
+/// A case that fetches the embedded provider's directory, as a building block.
+const QUICK_CASE: &str = "title: The directory is served\nchecks: [DIR-7]\nlinks: [B]\nactors:\n  providers: {target: under-test, hub: harness}\nsteps:\n  - name: fetch the directory\n    by: hub\n    on: target\n    call: directory\n    expect: {status: 200}\n";
+
+/// Reports of the last run, still green, must not survive a run that cannot start.
+fn green_reports(name: &str) -> PathBuf {
+    let reports = temp_dir(name);
+    std::fs::write(
+        reports.join("junit.xml"),
+        r#"<testsuites name="old" tests="1" failures="0" errors="0"><testsuite name="old" tests="1"><testcase name="old"/></testsuite></testsuites>"#,
+    )
+    .unwrap();
+    std::fs::write(reports.join("results.json"), r#"{"cases": []}"#).unwrap();
+    reports
+}
+
+fn run_state(reports: &Path) -> serde_json::Value {
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(
+        &std::fs::read_to_string(reports.join("junit.xml")).unwrap(),
+    )
+    .expect("junit.xml is JUnit");
+    assert!(
+        junit.test_suites.iter().all(|s| s.name.as_str() != "old"),
+        "the stale report survived"
+    );
+    results["run"].clone()
+}
+
+/// Nothing passes by accident: a cases folder with no case, an empty one, a case file given
+/// for the folder, and a case file at the top of the folder (outside the link folders) are
+/// each exit 2 with the reason, and the reports say the run could not start.
+#[test]
+fn a_cases_folder_without_cases_exits_2_and_says_why() {
+    let empty = temp_dir("no-cases-empty");
+    let only_catalogue = cases_folder(
+        "no-cases-catalogue",
+        &[("README.md", "notes\n"), ("B/notes.txt", "not a case\n")],
+    );
+    let named_like_a_case = cases_folder("no-cases-named", &[("one-time.yaml/README.md", "x\n")]);
+    let at_the_top = cases_folder(
+        "no-cases-top",
+        &[
+            ("B/x/quick.yaml", QUICK_CASE),
+            ("bad.yaml", "title: [unclosed\n"),
+        ],
+    );
+    let file = workspace().join("cases/B/keyMaterial/one-time.yaml");
+    for (folder, words) in [
+        (&empty, "no case file in this folder"),
+        (&only_catalogue, "no case file in this folder"),
+        (
+            &named_like_a_case.join("one-time.yaml"),
+            "no case file in this folder",
+        ),
+        (&file, "--cases takes the folder of cases, not a case file"),
+        (&at_the_top, "bad.yaml:1:"),
+    ] {
+        let reports = green_reports("no-cases-reports");
+        let out = harness(&[
+            "run",
+            "--cases",
+            folder.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {}",
+            folder.display(),
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(words),
+            "{}: {}",
+            folder.display(),
+            stderr(&out)
+        );
+        let run = run_state(&reports);
+        assert_eq!(run["state"], "could-not-start", "{run}");
+        assert!(run["reason"].as_str().unwrap().contains(words), "{run}");
+    }
+    // A well-formed case at the top is refused too: it is in no link folder.
+    let top = cases_folder("top-case", &[("quick.yaml", QUICK_CASE)]);
+    let out = harness(&["run", "--cases", top.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("quick.yaml: a case file must be in a link folder"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A filter that selects none of the cases says so (and is not an error: it was asked for).
+#[test]
+fn a_filter_that_selects_nothing_says_so() {
+    let reports = green_reports("filter-none");
+    let out = harness(&[
+        "run",
+        "no-such-case",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the filter selected none of the"),
+        "{}",
+        stderr(&out)
+    );
+    let run = run_state(&reports);
+    assert_eq!(run["state"], "finished");
+    assert!(run["reason"].as_str().unwrap().contains("nothing was run"));
+}
+
+/// Every profile value is checked at load: a wrong one is exit 2 at its line and column, never
+/// a provider failure (exit 1) or an unreachable provider (exit 3).
+#[test]
+fn every_profile_value_is_checked_with_its_location() {
+    let profile = lab_profile("profile-values", "127.0.0.1:1");
+    let lab = profile.parent().unwrap().to_path_buf();
+    let original = std::fs::read_to_string(&profile).unwrap();
+    std::fs::write(lab.join("empty.pem"), "no certificate here\n").unwrap();
+    // A certificate for the wrong domain, and a key of another certificate.
+    let out = harness(&[
+        "pki",
+        "--out",
+        lab.join("other").to_str().unwrap(),
+        "--domain",
+        "other.example",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line_of = |needle: &str| {
+        original
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in {original}"))
+            + 1
+    };
+    let harness_cert = "certificate: harness.example.pem";
+    let harness_key = "key: harness.example.key.pem";
+    for (from, to, line, words) in [
+        (
+            "roles: [target]",
+            "roles: [emperor]",
+            line_of("roles:"),
+            "\"emperor\" is not a role",
+        ),
+        (
+            "endpoints: [",
+            "endpoints: [teleport, ",
+            line_of("endpoints:"),
+            "\"teleport\" is not a MIMI endpoint",
+        ),
+        (
+            "trust-roots: [ca.pem]",
+            "trust-roots: []",
+            line_of("trust-roots:"),
+            "trust-roots must name at least one PEM file",
+        ),
+        (
+            "trust-roots: [ca.pem]",
+            "trust-roots: [empty.pem]",
+            line_of("trust-roots:"),
+            "trust root empty.pem holds no PEM certificate",
+        ),
+        (
+            harness_cert,
+            "certificate: other/other.example.pem",
+            line_of(harness_cert),
+            "authenticates other.example, not harness.domain harness.example",
+        ),
+        (
+            harness_key,
+            "key: other/harness.example.key.pem",
+            line_of(harness_key),
+            "is not the key of the certificate in harness.example.pem",
+        ),
+        (
+            "vendor.example: \"127.0.0.1:1\"",
+            "vendor.example: \"127.0.0.1\"",
+            line_of("address-overrides:"),
+            "\"127.0.0.1\" has no port",
+        ),
+    ] {
+        let text = original.replacen(from, to, 1);
+        assert_ne!(text, original, "{from}");
+        std::fs::write(&profile, &text).unwrap();
+        let out = harness(&["run", "--provider", profile.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{to}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(words), "{to}: {err}");
+        assert!(
+            err.contains(&format!("profile-vendor.example.yaml:{line}:")),
+            "{to}: line {line}: {err}"
+        );
+    }
+    for (extra, words) in [
+        (
+            "draft: \"99\"\n",
+            "draft \"99\" is not a draft the harness knows",
+        ),
+        ("users: {bob: 42}\n", "user bob is an integer"),
+        (
+            "users: {bob: \"mimi://elsewhere.example/u/bob\"}\n",
+            "is not a user of vendor.example",
+        ),
+        (
+            "driver: {url: \"http://127.0.0.1:1\", token-env: MIMI_NO_SUCH_TOKEN_VARIABLE}\n",
+            "$MIMI_NO_SUCH_TOKEN_VARIABLE, which is not set",
+        ),
+    ] {
+        let key = extra.split(':').next().unwrap();
+        let text: String = original
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key}:")))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            + extra;
+        std::fs::write(&profile, &text).unwrap();
+        let out = harness(&["run", "--provider", profile.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {}", stderr(&out));
+        let err = stderr(&out);
+        let line = text.lines().count();
+        assert!(err.contains(words), "{extra}: {err}");
+        assert!(
+            err.contains(&format!("profile-vendor.example.yaml:{line}:")),
+            "{extra}: line {line}: {err}"
+        );
+    }
+}
+
+/// Zero is no timeout and no interval: refused at load, at its line.
+#[test]
+fn zero_durations_are_refused() {
+    let timeout = QUICK_CASE.replace("title:", "timeout: 0s\ntitle:");
+    let every = QUICK_CASE.replace(
+        "expect: {status: 200}",
+        "expect: {status: 200, eventually: {within: 1s, every: 0ms}}",
+    );
+    let cases = cases_folder(
+        "zero",
+        &[("B/x/timeout.yaml", &timeout), ("B/x/every.yaml", &every)],
+    );
+    let out = harness(&["run", "--cases", cases.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("timeout.yaml:1:10: duration \"0s\" is zero"),
+        "{err}"
+    );
+    assert!(err.contains("every.yaml:11:"), "{err}");
+    assert!(err.contains("duration \"0ms\" is zero"), "{err}");
+}
+
+/// Input that is not text, or one enormous line: located by byte offset, and the error stays
+/// a few lines long.
+#[test]
+fn bad_bytes_and_huge_lines_give_short_located_errors() {
+    let mut binary = QUICK_CASE.as_bytes().to_vec();
+    binary.splice(7..7, [0xff, 0xfe]);
+    let huge = format!("title: x\nchecks: [{}]\n", "A".repeat(1 << 20));
+    let dir = cases_folder("bad-bytes", &[("B/x/huge.yaml", &huge)]);
+    std::fs::write(dir.join("B/x/binary.yaml"), &binary).unwrap();
+    let out = harness(&["run", "--cases", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("binary.yaml:1:8: the case file is not UTF-8 text: byte offset 7 is 0xff"),
+        "{err}"
+    );
+    assert!(err.contains("huge.yaml:2:"), "{err}");
+    assert!(err.len() < 8 << 10, "{} bytes of stderr", err.len());
+    let profile = temp_dir("bad-bytes-profile").join("profile.yaml");
+    std::fs::write(&profile, b"name: x\ndomain: \xc3\x28\n").unwrap();
+    let out = harness(&["run", "--provider", profile.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "profile.yaml:2:9: the provider profile is not UTF-8 text: byte offset 16 is 0xc3"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Logs written to a file (stderr is not a terminal) carry no colour codes.
+#[test]
+fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args(["run", "--exact", "B::directory::well-formed"])
+        .current_dir(workspace())
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!out.stderr.is_empty(), "debug logs were written");
+    assert!(!out.stderr.contains(&0x1b), "{}", stderr(&out));
+}
+
+/// The binary in the background, its stdout read as it comes.
+struct Running {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+            .args(args)
+            .current_dir(workspace())
+            .env("INSTA_UPDATE", "no")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stdout.take().unwrap();
+        let seen = stdout.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self { child, stdout }
+    }
+
+    /// Waits until stdout shows `text` (a hang detector bounds the wait).
+    fn wait_for(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !self.stdout.lock().unwrap().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text:?} never showed: {}",
+                self.stdout.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn finish(self) -> (Option<i32>, String) {
+        let out = self.child.wait_with_output().unwrap();
+        (out.status.code(), stderr(&out))
+    }
+}
+
+/// SIGINT stops the run: no case starts after it, the running one finishes, and the reports
+/// are complete (every case, the rest marked not run) and valid; the exit code is 130.
+#[test]
+fn sigint_leaves_complete_reports_with_not_run_cases() {
+    let reports = green_reports("sigint");
+    let running = Running::start(&[
+        "run",
+        "--test-threads",
+        "1",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    running.wait_for("... ok");
+    running.signal("INT");
+    let (code, err) = running.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("the run was interrupted (SIGINT)"), "{err}");
+    let run = run_state(&reports);
+    assert_eq!(run["state"], "interrupted");
+    assert_eq!(run["exit_code"], 130);
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let case_files = mimi_conformance::case::case_files(&workspace().join("cases")).unwrap();
+    assert_eq!(cases.len(), case_files.len(), "every case is in the report");
+    let passed = cases.iter().filter(|c| c["verdict"] == "pass").count();
+    let not_run: Vec<&serde_json::Value> =
+        cases.iter().filter(|c| c["verdict"] == "not-run").collect();
+    assert!(passed >= 1, "{results}");
+    assert!(!not_run.is_empty(), "{results}");
+    assert!(not_run.iter().all(|c| c["message"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted (SIGINT)")));
+    let junit = quick_junit::Report::deserialize_from_str(
+        &std::fs::read_to_string(reports.join("junit.xml")).unwrap(),
+    )
+    .unwrap();
+    let testcases: usize = junit.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert_eq!(
+        testcases,
+        case_files.len() + 1,
+        "every case, and the run's own"
+    );
+}
+
+/// SIGTERM stops a run whose case waits for a minute: the case gets its grace, is then
+/// cancelled and reported as not run with what it was waiting on, the case after it never
+/// starts, and the exit code is 143.
+#[test]
+fn sigterm_cancels_a_waiting_case_after_its_grace() {
+    let waiting = "title: Waits for a notify that never comes\nchecks: [DIR-7]\nlinks: [B]\nactors:\n  providers: {hub: under-test, follower: harness}\nneeds: [harness-server]\nsteps:\n  - name: wait for a notify\n    receive: notify\n    by: hub\n    on: follower\n    path: {roomId: \"nowhere-{{ run }}\"}\n    timeout: 50s\n    expect: {arrives: false}\n";
+    let cases = cases_folder(
+        "sigterm-cases",
+        &[
+            ("B/slow/a-wait.yaml", waiting),
+            ("B/slow/b-quick.yaml", QUICK_CASE),
+        ],
+    );
+    let reports = green_reports("sigterm");
+    let running = Running::start(&[
+        "run",
+        "--cases",
+        cases.to_str().unwrap(),
+        "--test-threads",
+        "1",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    running.wait_for("test B::slow::a-wait");
+    // The case is under way (a start-up that raced the signal would show as a not-run case
+    // with no step, which the assertions below refuse).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    running.signal("TERM");
+    let (code, err) = running.finish();
+    assert_eq!(code, Some(143), "{err}");
+    let run = run_state(&reports);
+    assert_eq!(run["state"], "terminated");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let message = |id: &str| {
+        let case = results["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {results}"));
+        assert_eq!(case["verdict"], "not-run", "{case}");
+        case["message"].as_str().unwrap().to_string()
+    };
+    let waited = message("B::slow::a-wait");
+    assert!(
+        waited.contains("not run to its end: the run was terminated (SIGTERM), in step \"wait for a notify\", waiting for a notify request"),
+        "{waited}"
+    );
+    assert_eq!(
+        message("B::slow::b-quick"),
+        "not run: the run was terminated (SIGTERM)"
+    );
+}
+
+/// `--run-timeout` bounds the run: when it runs out, what has not run is reported as not
+/// run, the reports say the run timed out, and the run fails.
+#[test]
+fn run_timeout_bounds_the_whole_run() {
+    let reports = green_reports("run-timeout");
+    let out = harness(&[
+        "run",
+        "--run-timeout",
+        "1ms",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the run's timeout of 1 ms ran out"),
+        "{}",
+        stderr(&out)
+    );
+    let run = run_state(&reports);
+    assert_eq!(run["state"], "timed-out");
+    assert!(run["not_run"].as_u64().unwrap() >= 1, "{run}");
+    let out = harness(&["run", "--run-timeout", "0s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// `serve` stops cleanly on SIGTERM, as on Ctrl-C.
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let out_dir = temp_dir("serve-sigterm");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args([
+            "serve",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--driver-token",
+            SERVE_TOKEN,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out_dir.join("profile-b.example.yaml").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never wrote its profiles"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut err = String::new();
+    use std::io::Read;
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("serve stopped: terminated (SIGTERM)"), "{err}");
 }

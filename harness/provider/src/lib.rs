@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod fanout;
 pub mod faults;
 pub mod hub;
+pub mod limits;
 pub mod peer_client;
 pub mod state;
 
@@ -87,6 +88,14 @@ pub async fn start_network(configs: Vec<ProviderConfig>) -> anyhow::Result<Vec<R
 
 /// Starts the provider on the current tokio runtime and returns once it is listening.
 pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
+    start_with_limits(config, limits::Limits::default()).await
+}
+
+/// As `start`, shedding clients by these limits.
+pub async fn start_with_limits(
+    config: ProviderConfig,
+    limits: limits::Limits,
+) -> anyhow::Result<RunningProvider> {
     // The fault presents a certificate that authenticates neither this domain nor a known CA.
     let identity = if config.faults.on(faults::Fault::WrongServerCertificate) {
         let wrong = rcgen::generate_simple_self_signed(vec!["wrong.example".to_string()])?;
@@ -131,11 +140,25 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
     let handle = Handle::new();
     // TCP_NODELAY: without it every new connection waits ~40 ms on the peer's delayed ACK.
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(server_config)))
-        .acceptor(NoDelayAcceptor::new());
-    let server = axum_server::from_tcp(listener)?
+        .handshake_timeout(limits.handshake)
+        .acceptor(limits::LimitAcceptor::new(
+            NoDelayAcceptor::new(),
+            limits.clone(),
+        ));
+    let mut server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(handle.clone())
-        .serve(endpoints::router(shared.clone()).into_make_service());
+        .first_request_timeout(limits.head);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(limits.head);
+    let body_timeout = limits.body;
+    let app =
+        endpoints::router(shared.clone()).layer(axum::middleware::from_fn(move |request, next| {
+            limits::read_body_first(body_timeout, endpoints::MAX_BODY_BYTES, request, next)
+        }));
+    let server = server.serve(app.into_make_service());
     let domain = config.domain;
     let log_domain = domain.clone();
     tokio::spawn(async move {

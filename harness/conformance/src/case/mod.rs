@@ -40,7 +40,7 @@ impl LoadError {
         Self {
             file: file.to_path_buf(),
             pos: None,
-            message: message.into(),
+            message: cut(&message.into(), MESSAGE_CHARS),
             snippet: String::new(),
             used_at: Vec::new(),
         }
@@ -52,7 +52,7 @@ impl LoadError {
             file: file.to_path_buf(),
             snippet: pos.map(|p| snippet(source, p)).unwrap_or_default(),
             pos,
-            message: message.into(),
+            message: cut(&message.into(), MESSAGE_CHARS),
             used_at: Vec::new(),
         }
     }
@@ -118,7 +118,25 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// The line at `pos` with a caret under its column, gutter numbered like rustc's.
+/// Most characters of an error message (a value quoted in it can be a whole line).
+const MESSAGE_CHARS: usize = 1000;
+/// Most characters of the line a snippet shows, around the column.
+const SNIPPET_CHARS: usize = 120;
+
+/// `text` cut to `max` characters, with the cut said.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!(
+            "{}… ({} characters in all)",
+            &text[..at],
+            text.chars().count()
+        ),
+        None => text.to_string(),
+    }
+}
+
+/// The line at `pos` with a caret under its column, gutter numbered like rustc's. A long line
+/// is shown as the part around the column, so that a megabyte line gives a line of output.
 pub fn snippet(source: &str, pos: Pos) -> String {
     match source.lines().nth(pos.line.saturating_sub(1) as usize) {
         Some(line) => snippet_of_line(line, pos),
@@ -126,12 +144,81 @@ pub fn snippet(source: &str, pos: Pos) -> String {
     }
 }
 
-/// `line`, the text of the line at `pos`, with a caret under its column.
+/// `line`, the text of the line at `pos`, with a caret under its column. A long line is shown
+/// as the part around the column, so that a megabyte line gives a line of output.
 pub fn snippet_of_line(line: &str, pos: Pos) -> String {
+    let column = pos.column.saturating_sub(1) as usize;
+    let chars = line.chars().count();
+    let (line, column) = if chars > SNIPPET_CHARS {
+        let start = column
+            .saturating_sub(SNIPPET_CHARS / 2)
+            .min(chars - SNIPPET_CHARS);
+        let shown: String = line.chars().skip(start).take(SNIPPET_CHARS).collect();
+        let before = if start > 0 { "…" } else { "" };
+        let after = if start + SNIPPET_CHARS < chars {
+            "…"
+        } else {
+            ""
+        };
+        (
+            format!("{before}{shown}{after}"),
+            column - start + before.chars().count(),
+        )
+    } else {
+        (line.to_string(), column)
+    };
+    // Control characters would move the caret (or colour a terminal).
+    let line: String = line
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
     let number = pos.line.to_string();
     let pad = " ".repeat(number.len());
-    let caret = " ".repeat(pos.column.saturating_sub(1) as usize);
+    let caret = " ".repeat(column);
     format!("{pad} |\n{number} | {line}\n{pad} | {caret}^")
+}
+
+/// A case, profile or other input file as text. A file that is not UTF-8 is an error at the
+/// first byte that is not, with its line and column and its byte offset.
+pub fn read_source(file: &Path, what: &str) -> Result<String, LoadError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| LoadError::file(file, format!("cannot read {what}: {e}")))?;
+    decode_source(file, bytes, what)
+}
+
+/// The text of `file` read as `bytes`; see `read_source`.
+pub fn decode_source(file: &Path, bytes: Vec<u8>, what: &str) -> Result<String, LoadError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let valid = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let line = valid.matches('\n').count() as u64 + 1;
+        let column = valid
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count() as u64
+            + 1;
+        // The snippet shows the line up to the bad byte, which is all that is text.
+        let mut source = valid.to_string();
+        source.push('\u{fffd}');
+        LoadError::at(
+            file,
+            &source,
+            Pos { line, column },
+            format!(
+                "{what} is not UTF-8 text: byte offset {offset} is 0x{:02x}",
+                bytes[offset]
+            ),
+        )
+    })
 }
 
 /// A loaded case: its typed plan.
@@ -195,7 +282,9 @@ impl Case {
 pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `250ms`, `2s`, `1m`.
+/// `250ms`, `2s`, `1m`. Every duration a case gives (a timeout, `within`, `every`) bounds or
+/// paces something that must happen, so zero is refused too: this is the one place durations
+/// are checked.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = s
@@ -211,11 +300,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         _ => return Err(format!("duration {s:?} has unit {unit:?}; use ms, s or m")),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {s:?}: {e}"))
+    let duration =
+        Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {s:?}: {e}"))?;
+    if duration.is_zero() {
+        return Err(format!(
+            "duration {s:?} is zero; a timeout or an interval must be longer than that"
+        ));
+    }
+    Ok(duration)
 }
 
-/// The case files below `root`: YAML files in its subfolders (files at the top level, such as
-/// requirements.yaml, are configuration), skipping `snapshots/` folders and `fragments/`.
+/// The configuration file a cases folder may hold at its top, beside the link folders.
+pub const CATALOGUE_FILE: &str = "requirements.yaml";
+
+/// The case files below `root`: YAML files in its subfolders, skipping `snapshots/` folders and
+/// `fragments/`, and any YAML file at its top other than the catalogue (which `load_all` reads
+/// and refuses: a case there is in no link folder, and is not silently left out).
 pub fn case_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
     fn walk(dir: &Path, top: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -228,7 +328,9 @@ pub fn case_files(root: &Path) -> Result<Vec<PathBuf>, LoadError> {
                 if !skipped {
                     walk(&path, false, out)?;
                 }
-            } else if !top && path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+                && !(top && entry.file_name() == CATALOGUE_FILE)
+            {
                 out.push(path);
             }
         }
@@ -279,9 +381,15 @@ impl<'c> Loader<'c> {
 
     /// Loads one case file; every problem found is returned, not only the first.
     pub fn load(&self, file: &Path) -> Result<Case, Vec<LoadError>> {
-        let source = std::fs::read_to_string(file)
-            .map_err(|e| vec![LoadError::file(file, format!("cannot read: {e}"))])?;
-        self.parse(file, source)
+        let source = read_source(file, "the case file").map_err(|e| vec![e])?;
+        let case = self.parse(file, source)?;
+        if file.parent() == Some(self.root.as_path()) {
+            return Err(vec![LoadError::file(
+                file,
+                "a case file must be in a link folder (A/, B/, C/ or D/) of the cases folder, not at its top",
+            )]);
+        }
+        Ok(case)
     }
 
     pub fn parse(&self, file: &Path, source: String) -> Result<Case, Vec<LoadError>> {

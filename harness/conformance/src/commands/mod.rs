@@ -11,8 +11,11 @@ pub mod run;
 /// Logs (warnings by default, `RUST_LOG` to change) go to stderr: stdout belongs to
 /// libtest-mimic and to the commands' products.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes are for people at a terminal, not for log files and CI logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// The provider's expectation file: known-failing and known-flaky cases, with reasons.
     #[arg(long, value_name = "FILE")]
     pub expectations: Option<PathBuf>,
+    /// Bound the whole run (`30m`, `90s`): when it runs out, no new case starts, running cases
+    /// are stopped and reported as not run, and the run fails.
+    #[arg(long, value_name = "DURATION", value_parser = crate::case::parse_duration)]
+    pub run_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub test: libtest_mimic::Arguments,
 }
@@ -48,6 +52,7 @@ pub fn run(args: RunArgs, built_in: &'static BuiltIn) -> ExitCode {
         strict: args.strict,
         expectations: args.expectations,
         reports: Some(args.reports),
+        run_timeout: args.run_timeout,
         test: args.test,
     };
     run_suite(&args.cases.sources(built_in), providers, &options)
@@ -85,6 +90,7 @@ pub fn test_main(workspace: &Path) -> ExitCode {
         strict: false,
         expectations: None,
         reports: std::env::var_os("MIMI_CONFORMANCE_REPORTS").map(PathBuf::from),
+        run_timeout: None,
         test,
     };
     run_suite(

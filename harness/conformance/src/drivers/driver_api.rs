@@ -2,7 +2,7 @@
 //! (specified in fixtures/driver-api/openapi.yaml). Each operation is an HTTP/JSON request with
 //! the profile's bearer token.
 
-use crate::drivers::link_b::{ConnectionFailure, Response};
+use crate::drivers::link_b::{ConnectionFailure, Failure, Response};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -68,11 +68,13 @@ impl DriverClient {
                 .header("content-type", "application/json")
                 .body(json.to_string());
         }
-        let failure = |e: reqwest::Error| ConnectionFailure {
-            message: format!("driver API {url}: {e}"),
-            tls_refused: false,
-            unreachable: e.is_connect(),
-            closed: false,
+        let failure = |e: reqwest::Error| {
+            let kind = if e.is_connect() {
+                Failure::NoConnection
+            } else {
+                Failure::ClosedBeforeResponse { reset: false }
+            };
+            ConnectionFailure::new(kind, format!("driver API {url}: {e}"), started.elapsed())
         };
         let response = request.send().await.map_err(failure)?;
         let status = response.status().as_u16();

@@ -162,14 +162,29 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     print!("{printed}");
     eprintln!(
-        "serving {} provider(s); their driver APIs take the token in {}: export {DRIVER_TOKEN_ENV}=$(cat {})\nCtrl-C stops",
+        "serving {} provider(s); their driver APIs take the token in {}: export {DRIVER_TOKEN_ENV}=$(cat {})\nCtrl-C or SIGTERM stops",
         running.len(),
         args.out.join("driver-token").display(),
         args.out.join("driver-token").display(),
     );
-    match args.duration {
-        Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
-        None => tokio::signal::ctrl_c().await?,
-    }
+    // SIGINT (Ctrl-C) and SIGTERM (a service manager, a CI job's end) both stop it cleanly:
+    // the providers are shut down and the command exits 0.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let forever = std::future::pending::<()>();
+    let until = async {
+        match args.duration {
+            Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+            None => forever.await,
+        }
+    };
+    let why = tokio::select! {
+        _ = until => "its time ran out",
+        _ = interrupt.recv() => "interrupted (SIGINT)",
+        _ = terminate.recv() => "terminated (SIGTERM)",
+    };
+    drop(running);
+    eprintln!("serve stopped: {why}");
     Ok(())
 }

@@ -84,7 +84,7 @@ fn response(r: Option<&HttpResponse>, failure: Option<&Failure>, millis: u64) ->
             out.push_str(&indent(&body(&r.body)));
             out
         }
-        (None, Some(f)) => format!("← no response: {}\n", f.message),
+        (None, Some(f)) => format!("← no complete response: {}\n", f.message),
         (None, None) => "← no response\n".into(),
     }
 }
@@ -188,6 +188,7 @@ fn label(verdict: Verdict) -> &'static str {
         Verdict::Inconclusive => "INCONCLUSIVE",
         Verdict::Error => "ERROR",
         Verdict::Unsupported => "UNSUPPORTED",
+        Verdict::NotRun => "NOT RUN",
         Verdict::Pass => "PASS",
     }
 }

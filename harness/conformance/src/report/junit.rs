@@ -26,6 +26,11 @@ fn status(r: &CaseRecord, strict: bool) -> TestCaseStatus {
             ));
             s
         }
+        Verdict::NotRun => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(first_line(r.error.as_deref().unwrap_or("not run")));
+            s
+        }
         Verdict::Inconclusive if !strict || known => {
             let mut s = TestCaseStatus::skipped();
             if let Some((_, why)) = r.inconclusive() {

@@ -6,7 +6,7 @@
 use super::console;
 use crate::case::Case;
 use crate::runner::events::{CaseRecord, Verdict};
-use crate::runner::{run_case, settle, Conclusion, Session};
+use crate::runner::{not_run, run_case, settle, Conclusion, Session};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::sync::Arc;
 
@@ -16,7 +16,12 @@ pub fn trials(cases: Vec<Case>, session: Arc<Session>) -> Vec<Trial> {
         .map(|case| {
             let session = session.clone();
             Trial::ignorable_test(case.id.clone(), move || {
-                let (record, conclusion) = settle(run_case(&case, &session), &session);
+                // A stopping run (a signal, --run-timeout) starts no new case.
+                let record = match crate::run_control::stopping() {
+                    Some(stop) => not_run(&case, &session, &stop.reason()),
+                    None => run_case(&case, &session),
+                };
+                let (record, conclusion) = settle(record, &session);
                 outcome(&record, conclusion)
             })
         })

@@ -4,6 +4,7 @@
 pub mod console;
 pub mod junit;
 pub mod libtest;
+pub mod lifecycle;
 pub mod results;
 #[cfg(test)]
 pub(crate) mod sample;

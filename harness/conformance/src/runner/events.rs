@@ -27,6 +27,8 @@ pub enum Verdict {
     /// The case could not be carried out (unreachable provider, timeout, bad template, a
     /// precondition that failed in a way no requirement covers).
     Error,
+    /// The run stopped (a signal, its timeout) before the case was done.
+    NotRun,
 }
 
 impl Verdict {
@@ -39,6 +41,7 @@ impl Verdict {
             Verdict::Inconclusive => "inconclusive",
             Verdict::Unsupported => "unsupported",
             Verdict::Error => "error",
+            Verdict::NotRun => "not-run",
         }
     }
 
@@ -47,7 +50,7 @@ impl Verdict {
         match self {
             Verdict::Fail | Verdict::Error => true,
             Verdict::Warn | Verdict::Inconclusive => strict,
-            Verdict::Pass | Verdict::Info | Verdict::Unsupported => false,
+            Verdict::Pass | Verdict::Info | Verdict::Unsupported | Verdict::NotRun => false,
         }
     }
 }
@@ -456,5 +459,10 @@ pub struct FinishedCases(Arc<Mutex<Vec<CaseRecord>>>);
 impl FinishedCases {
     pub fn take(&self) -> Vec<CaseRecord> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The records so far, leaving them kept.
+    pub fn records(&self) -> Vec<CaseRecord> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -138,14 +138,13 @@ impl HttpResponse {
 
 impl Failure {
     pub fn new(failure: &ConnectionFailure) -> Self {
-        let kind = if failure.tls_refused {
-            FailureKind::TlsRefused
-        } else if failure.unreachable {
-            FailureKind::Unreachable
-        } else if failure.closed {
-            FailureKind::Closed
-        } else {
-            FailureKind::Other
+        use crate::drivers::outcome::Failure as Broke;
+        let kind = match &failure.kind {
+            Broke::TlsRefused { .. } => FailureKind::TlsRefused,
+            Broke::NoConnection => FailureKind::Unreachable,
+            Broke::ClosedBeforeResponse { .. } => FailureKind::Closed,
+            Broke::NothingArrived => FailureKind::NotReceived,
+            _ => FailureKind::Other,
         };
         Self {
             kind,

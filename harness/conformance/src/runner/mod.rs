@@ -73,7 +73,11 @@ pub fn settle(mut record: CaseRecord, session: &Session) -> (CaseRecord, Conclus
     let conclusion = match apply_expectation(&mut record, session) {
         Some(c) => c,
         None if record.verdict.fails(session.strict) => Conclusion::Failed { stale: None },
-        None if matches!(record.verdict, Verdict::Unsupported | Verdict::Inconclusive) => {
+        None if matches!(
+            record.verdict,
+            Verdict::Unsupported | Verdict::Inconclusive | Verdict::NotRun
+        ) =>
+        {
             Conclusion::Ignored
         }
         None => Conclusion::Passed,
@@ -91,7 +95,10 @@ fn apply_expectation(record: &mut CaseRecord, session: &Session) -> Option<Concl
         (Kind::KnownFailing, true) => ("known failure", Conclusion::Passed),
         // Neither passed nor failed: the entry can be neither used nor stale.
         (Kind::KnownFailing, false)
-            if matches!(record.verdict, Verdict::Unsupported | Verdict::Inconclusive) =>
+            if matches!(
+                record.verdict,
+                Verdict::Unsupported | Verdict::Inconclusive | Verdict::NotRun
+            ) =>
         {
             return None
         }
@@ -127,6 +134,13 @@ fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>
             "the harness panicked while running this case (a harness bug): {what}"
         )),
     );
+    record
+}
+
+/// The record of a case the run stopped before it ran.
+pub fn not_run(case: &Case, session: &Session, why: &str) -> CaseRecord {
+    let mut record = new_record(case, session);
+    verdict::conclude(case, &mut record, Ended::Stopped(format!("not run: {why}")));
     record
 }
 
@@ -192,16 +206,30 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
     let ended = match unsupported(case, &profiles) {
         Some(reason) => Ended::Unsupported(reason),
         None => {
+            let progress = crate::run_control::Progress::default();
             let outcome = session.runtime.block_on(async {
-                tokio::time::timeout(case.timeout, run_steps(case, session, &mut recorder)).await
+                let steps = progress.watch(run_steps(case, session, &mut recorder));
+                tokio::select! {
+                    outcome = tokio::time::timeout(case.timeout, steps) => Some(outcome),
+                    _ = crate::run_control::cancelled() => None,
+                }
             });
             match outcome {
-                Ok(Ok(())) => Ended::Ran,
-                Ok(Err(error)) => Ended::Error(error),
-                Err(_) => Ended::Error(format!(
-                    "the case did not finish within its timeout of {:?}",
-                    case.timeout
+                Some(Ok(Ok(()))) => Ended::Ran,
+                Some(Ok(Err(error))) => Ended::Error(error),
+                Some(Err(_)) => Ended::Error(format!(
+                    "the case did not finish within its timeout of {}: it was {}",
+                    crate::drivers::outcome::human(case.timeout),
+                    progress.describe()
                 )),
+                None => {
+                    let stop =
+                        crate::run_control::stopping().map_or_else(String::new, |s| s.reason());
+                    Ended::Stopped(format!(
+                        "not run to its end: {stop}, {}",
+                        progress.describe()
+                    ))
+                }
             }
         }
     };

@@ -109,6 +109,13 @@ fn run<'a>(
                     .key
                     .text(&actors.vars)
                     .map_err(|(p, e)| located(step, p, e))?;
+                // What a case cancelled or out of time was waiting on.
+                crate::run_control::operation(|| {
+                    format!(
+                        "a {} request for {key} from the provider",
+                        receive.endpoint.name()
+                    )
+                });
                 let target = Target::Receive {
                     peer,
                     receive,
@@ -263,6 +270,7 @@ async fn exchange(
     target: Target<'_>,
     shown: Option<HttpRequest>,
 ) -> Result<(), String> {
+    crate::run_control::step(&step.name);
     let default = StepOutcome::default();
     let outcome_spec = outcome_of(step).unwrap_or(&default);
     let expect = outcome_spec.expect.as_ref();
@@ -270,10 +278,6 @@ async fn exchange(
         .and_then(|e| e.decode_as)
         .map(|d| d.name())
         .or(target.decode_type(step));
-    let client_certificate = match &step.kind {
-        StepKind::Call(call) => call.client_certificate,
-        _ => ClientCertificate::Harness,
-    };
     let retry = expect.and_then(|e| e.eventually);
     let charged = charges(step);
     let started = Instant::now();
@@ -319,15 +323,14 @@ async fn exchange(
                         took = Some(got);
                         Ok(response)
                     }
-                    None => Err(ConnectionFailure {
-                        message: format!(
+                    None => Err(ConnectionFailure::new(
+                        crate::drivers::link_b::Failure::NothingArrived,
+                        format!(
                             "no {endpoint} request for {key} reached the harness within {}ms",
                             receive.timeout.as_millis()
                         ),
-                        tls_refused: false,
-                        unreachable: false,
-                        closed: false,
-                    }),
+                        receive.timeout,
+                    )),
                 }
             }
             Target::Mls(mls) => {
@@ -347,13 +350,23 @@ async fn exchange(
                 })
             }
         };
+        // On link B an error status carries an explanation, not the endpoint's message: it is
+        // shown as it came (unless the case says how to decode it). The driver API's errors
+        // are JSON, as its specification says.
+        let decodable = |r: &Response| {
+            (200..300).contains(&r.status)
+                || expect.is_some_and(|e| e.decode_as.is_some())
+                || matches!(target, Target::Driver { .. } | Target::Mls(_))
+        };
         let decoded = match (&outcome, decode_type) {
-            (Ok(r), Some(JSON)) => Some(
+            (Ok(r), Some(JSON)) if decodable(r) => Some(
                 serde_json::from_slice::<Value>(&r.body)
                     .map(|v| (v, JSON))
-                    .map_err(|e| format!("the driver API answered no JSON: {e}")),
+                    .map_err(|e| format!("the response is not JSON: {e}")),
             ),
-            (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
+            (Ok(r), Some(t)) if decodable(r) => {
+                Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t)))
+            }
             _ => None,
         };
         let response = || (outcome.as_ref().ok()).map(|r| HttpResponse::new(r, decoded.as_ref()));
@@ -407,7 +420,6 @@ async fn exchange(
             Some(e) => evaluate(
                 step,
                 e,
-                client_certificate,
                 &outcome,
                 decoded.as_ref(),
                 received.as_ref(),
@@ -439,7 +451,6 @@ async fn exchange(
                 evaluate(
                     step,
                     &i.when,
-                    client_certificate,
                     &outcome,
                     decoded.as_ref(),
                     received.as_ref(),
@@ -523,7 +534,7 @@ fn default_expectation(step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> 
             step,
             step.pos,
             "response",
-            format!("no response: {}", f.message),
+            format!("no complete response: {}", f.message),
         )],
     }
 }
@@ -531,7 +542,6 @@ fn default_expectation(step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> 
 fn evaluate(
     step: &Step,
     expect: &Expect,
-    client_certificate: ClientCertificate,
     outcome: &Outcome,
     decoded: Option<&Result<(Value, &str), String>>,
     received: Option<&Received>,
@@ -556,12 +566,12 @@ fn evaluate(
         return failures;
     }
     if let Some((refused, pos)) = expect.refused {
-        // Refused: at the TLS layer, or served a 4xx instead of MIMI. A connection closed with
-        // no response counts only when the harness presented no certificate: in TLS 1.3 the
-        // alert can lose the race with the request, but a provider that crashes on a request
-        // it should refuse must not pass.
+        // Refused: the connection refused before the request was sent (without a client
+        // certificate), or a 4xx instead of MIMI. A close, a reset or a cut answer after the
+        // request was sent is not a refusal: a provider that crashes on a request it should
+        // refuse must not pass (`ConnectionFailure::refused`).
         let was_refused = match outcome {
-            Err(f) => f.tls_refused || (f.closed && client_certificate == ClientCertificate::None),
+            Err(f) => f.refused(),
             Ok(r) => (400..500).contains(&r.status),
         };
         if was_refused != refused {
@@ -581,7 +591,11 @@ fn evaluate(
     let response = match outcome {
         Ok(r) => r,
         Err(f) => {
-            fail(step.pos, "response", format!("no response: {}", f.message));
+            fail(
+                step.pos,
+                "response",
+                format!("no complete response: {}", f.message),
+            );
             return failures;
         }
     };
@@ -589,8 +603,10 @@ fn evaluate(
     if let Some((allowed, pos)) = &expect.status {
         if !allowed.contains(&response.status) {
             status_failed = true;
-            let reason = String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
-                .into_owned();
+            let reason = crate::drivers::outcome::quote(
+                response.body.trim_ascii(),
+                crate::drivers::outcome::QUOTED_CHARS,
+            );
             fail(
                 *pos,
                 "status",
@@ -602,10 +618,16 @@ fn evaluate(
                         .collect::<Vec<_>>()
                         .join(" or "),
                     response.status,
-                    if response.status >= 400 && !reason.is_empty() {
-                        format!(" ({})", reason.trim())
-                    } else {
-                        String::new()
+                    match response.headers.get("location") {
+                        // Link B never follows redirects: a provider answers where it is asked.
+                        Some(to) if (300..400).contains(&response.status) => format!(
+                            " (a redirect to {}, which the harness does not follow)",
+                            crate::drivers::outcome::quote(to.as_bytes(), 120)
+                        ),
+                        _ if response.status >= 400 && !reason.is_empty() => {
+                            format!(" ({reason})")
+                        }
+                        _ => String::new(),
                     }
                 ),
             );
@@ -647,6 +669,19 @@ fn evaluate(
     // After a wrong status the body is an error text: checking it as a message is noise.
     if let Some(body) = expect.body.as_ref().filter(|_| !status_failed) {
         match decoded {
+            None if !(200..300).contains(&response.status) => failures.push(failure(
+                step,
+                body.pos,
+                "body",
+                format!(
+                    "the provider answered {} ({}) instead of a body to check",
+                    response.status,
+                    crate::drivers::outcome::quote(
+                        &response.body,
+                        crate::drivers::outcome::QUOTED_CHARS
+                    )
+                ),
+            )),
             None => failures.push(failure(
                 step,
                 body.pos,
@@ -796,12 +831,7 @@ async fn link_b_request(
         crate::case::model::Endpoint::Mimi(_) => connection
             .directory(call.timeout)
             .await
-            .map_err(|f| {
-                format!(
-                    "cannot resolve {name:?} through {}'s directory: {}",
-                    connection.profile.domain, f.message
-                )
-            })?
+            .map_err(|why| format!("cannot resolve {name:?}: {why}"))?
             .url(name, &path)
             .map_err(|e| located(step, step.pos, e))?,
     };

@@ -208,6 +208,8 @@ pub enum Ended {
     Error(String),
     /// The profile does not declare what the case needs.
     Unsupported(String),
+    /// The run stopped (a signal, its timeout) before the case was done.
+    Stopped(String),
 }
 
 /// Sets the verdict of every requirement of the case, and the case's verdict, from its checks.
@@ -264,6 +266,7 @@ pub fn conclude(case: &Case, record: &mut CaseRecord, ended: Ended) {
         .map(|c| c.step.clone());
     (record.verdict, record.error) = match ended {
         Ended::Unsupported(reason) => (Verdict::Unsupported, Some(reason)),
+        Ended::Stopped(why) => (Verdict::NotRun, Some(why)),
         _ if !broken.is_empty() => (grade(&broken), None),
         Ended::Error(error) => (Verdict::Error, Some(error)),
         Ended::Ran => match precondition {

@@ -1,0 +1,236 @@
+//! The reports folder over a run's life, so that its reports are never lost and never stale.
+//!
+//! - At the start, `begin` replaces the previous run's reports at once with ones that say this
+//!   run is in progress (an errored JUnit test case, `"state": "in-progress"`): a run that is
+//!   killed outright leaves those, never the last run's green.
+//! - A run that could not start (exit 2 or 3) writes reports that say why.
+//! - A finished or stopped run writes the complete reports; cases the run stopped before are
+//!   in them as `not-run`.
+//!
+//! Every file is written beside its final name and renamed into place, so a reader sees the old
+//! file or the new one, never half of one. `run.json` says how the run ended; `junit.xml` and
+//! `results.json` carry the same as a `run` test suite and a `run` member.
+
+use crate::runner::events::{CaseRecord, Verdict};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How a run ended, as its reports say it.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    /// Every selected case ran (or the filter selected none, and `note` says so).
+    Finished { note: Option<String> },
+    /// A signal or the run's timeout stopped it.
+    Stopped(crate::run_control::Stop),
+    /// It could not start: the exit code, and why.
+    NotStarted { code: u8, why: String },
+}
+
+impl Ending {
+    fn state(&self) -> &'static str {
+        match self {
+            Ending::Finished { .. } => "finished",
+            Ending::Stopped(stop) => stop.state(),
+            Ending::NotStarted { .. } => "could-not-start",
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        match self {
+            Ending::Finished { note } => note.clone(),
+            Ending::Stopped(stop) => Some(stop.reason()),
+            Ending::NotStarted { why, .. } => Some(why.clone()),
+        }
+    }
+}
+
+/// The reports folder of one run.
+pub struct Reports {
+    dir: PathBuf,
+    strict: bool,
+    started: SystemTime,
+    /// Set once the final reports are written: the main thread and the backstop race for it.
+    written: Mutex<bool>,
+}
+
+impl Reports {
+    /// Takes the folder for this run: the previous reports are replaced by in-progress ones.
+    pub fn begin(dir: &Path, strict: bool) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let reports = Self {
+            dir: dir.to_path_buf(),
+            strict,
+            started: SystemTime::now(),
+            written: Mutex::new(false),
+        };
+        let why = format!(
+            "this run (process {}) has not finished; if no run is going on, it was killed before it could write its reports",
+            std::process::id()
+        );
+        reports.write(&[], "in-progress", Some(&why), None)?;
+        Ok(reports)
+    }
+
+    /// The reports of a run that ended (or could not start). Only the first call writes.
+    pub fn finish(&self, records: &[CaseRecord], ending: &Ending, exit_code: u8) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if *written {
+            return;
+        }
+        *written = true;
+        let reason = ending.reason();
+        if let Err(e) = self.write(records, ending.state(), reason.as_deref(), Some(exit_code)) {
+            eprintln!("error: writing reports to {}: {e:#}", self.dir.display());
+        } else {
+            tracing::info!("reports written to {}", self.dir.display());
+        }
+    }
+
+    fn write(
+        &self,
+        records: &[CaseRecord],
+        state: &str,
+        reason: Option<&str>,
+        exit_code: Option<u8>,
+    ) -> anyhow::Result<()> {
+        let not_run = records
+            .iter()
+            .filter(|r| r.verdict == Verdict::NotRun)
+            .count();
+        let run = json!({
+            "state": state,
+            "reason": reason,
+            "exit_code": exit_code,
+            "pid": std::process::id(),
+            "started_unix": unix(self.started),
+            "ended_unix": exit_code.map(|_| unix(SystemTime::now())),
+            "cases": records.len(),
+            "not_run": not_run,
+        });
+        let mut junit = crate::report::junit::report(records, self.strict);
+        if state != "finished" {
+            junit.add_test_suite(run_suite(state, reason.unwrap_or_default(), not_run));
+        }
+        self.put("junit.xml", |path| {
+            let file = std::fs::File::create(path)?;
+            junit.serialize(std::io::BufWriter::new(file))?;
+            Ok(())
+        })?;
+        self.put("results.json", |path| {
+            crate::report::results::write(path, records, self.strict)?;
+            let mut results: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+            if let Some(object) = results.as_object_mut() {
+                object.insert("run".into(), run.clone());
+            }
+            std::fs::write(path, serde_json::to_vec_pretty(&results)?)?;
+            Ok(())
+        })?;
+        self.put("run.json", |path| {
+            std::fs::write(path, serde_json::to_vec_pretty(&run)?)?;
+            Ok(())
+        })
+    }
+
+    /// Writes `name` through a file beside it, then renames it into place.
+    fn put(
+        &self,
+        name: &str,
+        write: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let final_path = self.dir.join(name);
+        let partial = self
+            .dir
+            .join(format!(".{name}.{}.partial", std::process::id()));
+        let written = write(&partial).and_then(|()| Ok(std::fs::rename(&partial, &final_path)?));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
+    }
+}
+
+/// The JUnit suite that says a run did not finish, as one errored test case, so that a CI job
+/// reading only junit.xml sees it.
+fn run_suite(state: &str, reason: &str, not_run: usize) -> TestSuite {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status.set_type(state);
+    let message = match not_run {
+        0 => format!("{state}: {reason}"),
+        n => format!("{state}: {reason}; {n} case(s) not run"),
+    };
+    status.set_message(message.clone());
+    status.set_description(message);
+    let mut case = TestCase::new("run", status);
+    case.set_classname("mimi.run");
+    let mut suite = TestSuite::new("run");
+    suite.add_test_case(case);
+    suite
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mimi-lifecycle-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn an_old_green_report_is_gone_as_soon_as_a_run_begins() {
+        let d = dir("stale");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("junit.xml"),
+            "<testsuites tests=\"9\" failures=\"0\"/>",
+        )
+        .unwrap();
+        let reports = Reports::begin(&d, false).unwrap();
+        let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+        let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(junit.errors, 1, "{xml}");
+        assert!(xml.contains("in-progress"), "{xml}");
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["state"], "in-progress");
+
+        reports.finish(
+            &[],
+            &Ending::NotStarted {
+                code: 3,
+                why: "the directory of x.example cannot be read".into(),
+            },
+            3,
+        );
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
+        assert_eq!(results["run"]["state"], "could-not-start");
+        assert_eq!(results["run"]["exit_code"], 3);
+        let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+        assert!(
+            xml.contains("the directory of x.example cannot be read"),
+            "{xml}"
+        );
+        // Only the first ending is written.
+        reports.finish(&[], &Ending::Finished { note: None }, 0);
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["state"], "could-not-start");
+        assert!(
+            std::fs::read_dir(&d).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".partial")),
+            "no partial file is left"
+        );
+    }
+}
