@@ -356,7 +356,11 @@ async fn exchange(
         let decodable = |r: &Response| {
             (200..300).contains(&r.status)
                 || expect.is_some_and(|e| e.decode_as.is_some())
-                || matches!(target, Target::Driver { .. } | Target::Mls(_))
+                // A received request is the provider's message, whatever the harness answered.
+                || matches!(
+                    target,
+                    Target::Driver { .. } | Target::Mls(_) | Target::Receive { .. }
+                )
         };
         let decoded = match (&outcome, decode_type) {
             (Ok(r), Some(JSON)) if decodable(r) => Some(
