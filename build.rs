@@ -1,5 +1,6 @@
 //! Builds the shipped cases into the binary: every file below cases/ (case files, fragments,
-//! snapshots, the requirement catalogue, its README), as `include_bytes!`, with a hash of them
+//! snapshots, the requirement catalogue, its README) and the vectors they read (fixtures/vectors,
+//! as the cases folder's `fixtures/`), as `include_bytes!`, with a hash of them
 //! all that names the folder they are unpacked to (`mimi_conformance::builtin`). Snapshots
 //! waiting for review (`.snap.new`) and hidden files are not shipped.
 //!
@@ -11,9 +12,13 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    // The vectors cases read with `fixture_*()`, shipped as the cases folder's own `fixtures/`.
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vectors");
     println!("cargo:rerun-if-changed={}", root.display());
+    println!("cargo:rerun-if-changed={}", vectors.display());
     let mut files = Vec::new();
     walk(&root, &mut files);
+    walk(&vectors, &mut files);
     files.sort();
     // A hash of the tree as built; `DefaultHasher::new` has fixed keys, so a rebuild of the same
     // tree with the same compiler gives the same name (and the same unpacked folder).
@@ -22,7 +27,12 @@ fn main() {
     for file in &files {
         let relative = file
             .strip_prefix(&root)
-            .expect("below cases/")
+            .map(Path::to_path_buf)
+            .or_else(|_| {
+                file.strip_prefix(vectors.parent().expect("fixtures/"))
+                    .map(|v| Path::new("fixtures").join(v))
+            })
+            .expect("below cases/ or fixtures/vectors/")
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
