@@ -115,7 +115,7 @@ pub fn load_suite(sources: &CaseSources) -> Result<(Catalogue, Vec<Case>), Vec<S
     let roots = sources.roots().map_err(|e| vec![e])?;
     if let Some(file) = roots.iter().find(|r| r.is_file()) {
         return Err(vec![format!(
-            "{}: a cases folder is a folder, not a case file (run one case with the folder and --exact <its name>)",
+            "{}: --cases takes the folder of cases, not a case file (so does --only-cases; run one case with its folder and --exact <its name>)",
             file.display()
         )]);
     }
@@ -233,7 +233,7 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         return not_started(
             exit::INVALID,
             report_invalid(&[
-                "no case file in the cases folder (cases live in link folders: <cases>/B/<endpoint>/<name>.yaml)"
+                "no case file in this folder (cases live in link folders: <cases>/B/<endpoint>/<name>.yaml)"
                     .to_string(),
             ]),
         );
@@ -439,11 +439,17 @@ pub fn prepare(
             (profiles, None, suffix)
         }
         Providers::ProfileFiles(files) => {
-            let profiles = files
-                .iter()
-                .map(|f| Profile::load(f))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Unprepared::Invalid(vec![e.to_string()]))?;
+            let mut profiles = Vec::new();
+            let mut errors = Vec::new();
+            for file in files {
+                match Profile::load_all(&file) {
+                    Ok(p) => profiles.push(p),
+                    Err(e) => errors.extend(e.iter().map(LoadError::to_string)),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Unprepared::Invalid(errors));
+            }
             let suffix = profiles.first().map(|p| p.domain.clone());
             (profiles, None, suffix)
         }

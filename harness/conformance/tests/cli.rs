@@ -770,7 +770,7 @@ fn a_cases_folder_without_cases_exits_2_and_says_why() {
         let reports = green_reports("no-cases-reports");
         let out = harness(&[
             "run",
-            "--cases",
+            "--only-cases",
             folder.to_str().unwrap(),
             "--reports",
             reports.to_str().unwrap(),
@@ -1158,7 +1158,7 @@ fn sigterm_cancels_a_waiting_case_after_its_grace() {
             .find(|c| c["id"] == id)
             .unwrap_or_else(|| panic!("{id}: {results}"));
         assert_eq!(case["verdict"], "not-run", "{case}");
-        case["message"].as_str().unwrap().to_string()
+        case["error"].as_str().unwrap().to_string()
     };
     let waited = message("B::slow::a-wait");
     assert!(

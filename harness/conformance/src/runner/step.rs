@@ -54,6 +54,8 @@ fn run<'a>(
     record: &'a mut Recorder<'_>,
 ) -> Running<'a> {
     Box::pin(async move {
+        // What a case cancelled or out of time was doing.
+        crate::run_control::step(&step.name);
         match &step.kind {
             StepKind::Call(call) => {
                 let connection = session.connection(call.on.player).ok_or_else(|| {
@@ -270,7 +272,6 @@ async fn exchange(
     target: Target<'_>,
     shown: Option<HttpRequest>,
 ) -> Result<(), String> {
-    crate::run_control::step(&step.name);
     let default = StepOutcome::default();
     let outcome_spec = outcome_of(step).unwrap_or(&default);
     let expect = outcome_spec.expect.as_ref();
