@@ -89,7 +89,7 @@ fn run_cases(behaviour: Behaviour, from_start: bool, cases: &str) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
         .args(["run", "--provider"])
         .arg(&profile)
-        .args(["--cases", cases, "--reports"])
+        .args(["--only-cases", cases, "--reports"])
         .arg(&reports)
         .current_dir(workspace())
         .output()
