@@ -42,6 +42,11 @@ enum Command {
     Decode(crate::decode::DecodeArgs),
     /// Run the cases against the reference provider with each named fault on: the kill matrix.
     Mutants(crate::mutants::MutantsArgs),
+    /// Run the cases against the reference provider with each named variant on: no correct
+    /// provider may fail a case.
+    Variants(crate::variants::VariantsArgs),
+    /// Mint KeyPackages for a test user, to provision a provider that has no driver API.
+    Keypackage(crate::keypackage::KeyPackageArgs),
     /// Serve reference providers and write their PKI and provider profiles.
     Serve(crate::serve::ServeArgs),
     /// Every requirement with its cases and their last verdicts, and the uncovered ones.
@@ -66,6 +71,10 @@ pub struct RunArgs {
     /// The provider's expectation file: known-failing and known-flaky cases, with reasons.
     #[arg(long, value_name = "FILE")]
     pub expectations: Option<PathBuf>,
+    /// Write the snapshots of a provider other than the reference beside the cases, not under
+    /// the reports folder.
+    #[arg(long)]
+    pub snapshots_beside_cases: bool,
     #[command(flatten)]
     pub test: libtest_mimic::Arguments,
 }
@@ -78,6 +87,8 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => crate::bench::run(&args),
         Command::Decode(args) => crate::decode::run(&args),
         Command::Mutants(args) => crate::mutants::run(&args),
+        Command::Variants(args) => crate::variants::run(&args),
+        Command::Keypackage(args) => crate::keypackage::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
         Command::Coverage(args) => crate::coverage::run(&args),
     }
@@ -99,6 +110,7 @@ pub fn test_main(workspace: &Path) -> ExitCode {
         reports: PathBuf::new(),
         strict: false,
         expectations: None,
+        snapshots_beside_cases: false,
         test: libtest_mimic::Arguments::from_args(),
     };
     let reports = std::env::var_os("MIMI_CONFORMANCE_REPORTS").map(PathBuf::from);
@@ -180,7 +192,7 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
     } else {
         Target::Profiles(profiles)
     };
-    let prepared = match prepare(target, sink, args.strict, &cases, expectations) {
+    let mut prepared = match prepare(target, sink, args.strict, &cases, expectations) {
         Ok(p) => p,
         Err(Unprepared::Invalid(errors)) => return report_invalid(&errors),
         Err(Unprepared::Unreachable(message)) => {
@@ -188,6 +200,12 @@ pub fn run_suite(args: &RunArgs, reports: Option<&Path>) -> ExitCode {
             return exit::code(exit::UNREACHABLE);
         }
     };
+    if let (Some(dir), false) = (reports, args.snapshots_beside_cases) {
+        // A provider other than the reference: its snapshots are recorded with the reports.
+        if let Some(session) = std::sync::Arc::get_mut(&mut prepared.session) {
+            session.snapshot_dir = Some(dir.join("snapshots"));
+        }
+    }
     let session = prepared.session.clone();
     let conclusion = libtest_mimic::run(&args.test, runner::plan(cases, session));
     drop(prepared);
@@ -216,8 +234,17 @@ fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Re
 pub struct Prepared {
     pub session: Arc<Session>,
     /// The embedded providers, when no profile was given; they stop when this is dropped.
-    _embedded: Option<crate::embedded::Embedded>,
+    embedded: Option<crate::embedded::Embedded>,
     _runtime: tokio::runtime::Runtime,
+}
+
+impl Prepared {
+    /// How often the variant's code path ran in the embedded provider under test so far.
+    pub fn variant_uses(&self, variant: mimi_reference_provider::variants::Variant) -> u64 {
+        self.embedded
+            .as_ref()
+            .map_or(0, |e| e.variant_uses(variant))
+    }
 }
 
 /// Why a session could not be prepared.
@@ -234,6 +261,9 @@ pub enum Target {
     Profiles(Vec<Profile>),
     /// The embedded reference providers, the one under test with these faults switched on.
     Embedded(mimi_reference_provider::faults::Faults),
+    /// The embedded reference providers, the one under test with these legal variants on: a
+    /// correct provider that differs from the reference (its profile describes the variants).
+    Variant(mimi_reference_provider::variants::Variants),
 }
 
 /// Starts the runtime (and the embedded providers for `Target::Embedded`), checks the cases'
@@ -252,12 +282,29 @@ pub fn prepare(
         .map_err(|e| Unprepared::Unreachable(format!("cannot start the async runtime: {e}")))?;
     let snapshot_suffix = match &target {
         Target::Embedded(_) => None,
+        Target::Variant(variants) => Some(
+            variants
+                .iter()
+                .map(|v| v.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+        ),
         Target::Profiles(profiles) => profiles.first().map(|p| p.domain.clone()),
     };
+    // A variant's answers are recorded by no one: its first run has nothing to compare with.
+    let snapshots = match &target {
+        Target::Variant(_) => snapshot::UpdateMode::No,
+        _ => snapshot::UpdateMode::from_env(),
+    };
     let (profiles, embedded) = match target {
-        Target::Embedded(faults) => {
+        Target::Embedded(_) | Target::Variant(_) => {
+            let (faults, variants) = match target {
+                Target::Embedded(faults) => (faults, Default::default()),
+                Target::Variant(variants) => (Default::default(), variants),
+                Target::Profiles(_) => unreachable!("matched above"),
+            };
             let embedded = runtime
-                .block_on(crate::embedded::start(faults))
+                .block_on(crate::embedded::start(faults, variants))
                 .map_err(|e| {
                     Unprepared::Unreachable(format!(
                         "cannot start the embedded reference providers: {e:#}"
@@ -315,11 +362,12 @@ pub fn prepare(
             peer,
             sink,
             strict,
-            snapshots: snapshot::UpdateMode::from_env(),
+            snapshots,
             snapshot_suffix,
+            snapshot_dir: None,
             expectations,
         }),
-        _embedded: embedded,
+        embedded,
         _runtime: runtime,
     })
 }

@@ -4,7 +4,8 @@
 use crate::profile::{HarnessIdentity, Profile};
 use mimi_reference_provider::faults::Faults;
 use mimi_reference_provider::pki::TestCa;
-use mimi_reference_provider::state::{user_uri, UserSeed};
+use mimi_reference_provider::state::UserSeed;
+use mimi_reference_provider::variants::{Variant, Variants};
 use mimi_reference_provider::{ProviderConfig, RunningProvider};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,13 @@ pub struct Embedded {
 }
 
 impl Embedded {
+    /// How often the variant's code path ran in the provider under test so far.
+    pub fn variant_uses(&self, variant: Variant) -> u64 {
+        self.providers
+            .first()
+            .map_or(0, |p| p.variant_uses(variant))
+    }
+
     /// Lets every embedded provider reach the harness's link-B server.
     pub fn route_harness(&self, addr: std::net::SocketAddr) {
         for provider in &self.providers {
@@ -38,12 +46,14 @@ pub fn seeds() -> Vec<UserSeed> {
             clients,
             key_packages_per_client: 32,
             consent_required,
+            consented_requesters: Vec::new(),
         })
         .collect()
 }
 
-/// Starts the pair on the current runtime; `faults` apply to the provider under test only.
-pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
+/// Starts the pair on the current runtime; `faults` and `variants` apply to the provider under
+/// test only, and its profile describes the variants the way a vendor's would.
+pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedded> {
     let ca = TestCa::generate("mimi-conformance embedded CA")?;
     let harness_identity = ca.issue(HARNESS_DOMAIN)?;
     let harness = HarnessIdentity {
@@ -60,11 +70,20 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
             domain: domain.to_string(),
             identity: ca.issue(domain)?,
             trust_roots: vec![ca.cert_pem.clone()],
-            users: seeds(),
+            users: if i == 0 {
+                crate::variants::seeds(&variants, HARNESS_DOMAIN)
+            } else {
+                seeds()
+            },
             faults: if i == 0 {
                 faults.clone()
             } else {
                 Faults::none()
+            },
+            variants: if i == 0 {
+                variants.clone()
+            } else {
+                Variants::none()
             },
             listen: "127.0.0.1:0".parse()?,
             // Each provider fetches assets for its rooms from the other one only.
@@ -78,11 +97,16 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
     }
     let providers = mimi_reference_provider::start_network(configs).await?;
     let mut profiles = Vec::new();
-    for provider in &providers {
+    for (i, provider) in providers.iter().enumerate() {
         let domain = provider.domain.as_str();
         // A known asset, so that cases can fetch it through a hub's proxyDownload.
         provider.host_asset(EMBEDDED_ASSET.to_vec())?;
-        let directory = mimi_reference_provider::endpoints::directory(domain);
+        let variants = if i == 0 {
+            variants.clone()
+        } else {
+            Variants::none()
+        };
+        let description = crate::variants::describe(&variants, domain, HARNESS_DOMAIN);
         profiles.push(Profile {
             name: format!("embedded reference provider {domain}"),
             domain: domain.to_string(),
@@ -96,11 +120,19 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
                 "hub".to_string(),
                 "follower".to_string(),
             ]),
-            endpoints: directory.endpoints.keys().cloned().collect(),
-            users: seeds()
+            endpoints: mimi_wire::messages::directory::ENDPOINTS
                 .iter()
-                .map(|s| (s.name.clone(), user_uri(domain, &s.name)))
+                .map(|e| e.to_string())
                 .collect(),
+            users: description
+                .users
+                .iter()
+                .map(|(name, user)| (name.clone(), user.uri.clone()))
+                .collect(),
+            test_users: description.users,
+            template_variables: description.template_variables,
+            directory_entries: Default::default(),
+            consent: description.consent,
             driver: provider.driver_addr.map(|addr| crate::profile::Driver {
                 url: format!("http://{addr}"),
                 token_env: "MIMI_DRIVER_TOKEN".into(),

@@ -45,31 +45,42 @@ const MUTANTS_AT_ONCE: usize = 4;
 
 /// The verdicts of every case against one target.
 fn verdicts(cases: &[Case], faults: Faults) -> Result<Vec<Verdict>, String> {
+    run_against(cases, Target::Embedded(faults), |_| ())
+        .map(|(records, ())| records.into_iter().map(|r| r.verdict).collect())
+}
+
+/// Every case against one target, side by side; `after` looks at the prepared run once the cases
+/// are done (the embedded provider's counters, say).
+pub fn run_against<T>(
+    cases: &[Case],
+    target: Target,
+    after: impl FnOnce(&crate::cli::Prepared) -> T,
+) -> Result<(Vec<crate::runner::events::CaseRecord>, T), String> {
     let (sink, _events) = EventSink::channel();
-    let prepared = prepare(
-        Target::Embedded(faults),
-        sink,
-        false,
-        cases,
-        Default::default(),
-    )
-    .map_err(|e| match e {
-        crate::cli::Unprepared::Invalid(errors) => errors.join("\n"),
-        crate::cli::Unprepared::Unreachable(m) => m,
-    })?;
+    let prepared =
+        prepare(target, sink, false, cases, Default::default()).map_err(|e| match e {
+            crate::cli::Unprepared::Invalid(errors) => errors.join("\n"),
+            crate::cli::Unprepared::Unreachable(m) => m,
+        })?;
     // Cases mostly wait (on the providers, and on timeouts under a fault), so they run side by
     // side, as the runner runs them.
     let session = &prepared.session;
-    Ok(std::thread::scope(|scope| {
+    let records = std::thread::scope(|scope| {
         let running: Vec<_> = cases
             .iter()
-            .map(|c| scope.spawn(move || run_case(c, session).verdict))
+            .map(|c| {
+                scope.spawn(move || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(c, session)))
+                        .unwrap_or_else(|panic| crate::runner::panicked(c, session, panic))
+                })
+            })
             .collect();
         running
             .into_iter()
-            .map(|t| t.join().unwrap_or(Verdict::Error))
+            .map(|t| t.join().expect("a panic in a case is caught in its thread"))
             .collect()
-    }))
+    });
+    Ok((records, after(&prepared)))
 }
 
 /// Runs every case against the correct provider, then against each mutant. Cases that do not pass

@@ -32,11 +32,20 @@ struct ProfileFile {
     /// Endpoints it serves (directory keys); cases that need others are unsupported.
     #[serde(default)]
     endpoints: BTreeSet<String>,
-    /// Test users that exist on the provider with key material, by short name.
+    /// Test users, by short name: a URI, or a URI and what the user is for (`differences`).
     #[serde(default)]
-    users: BTreeMap<String, String>,
+    users: BTreeMap<String, crate::differences::TestUserEntry>,
     /// The driver API for links A and C.
     driver: Option<Driver>,
+    /// The directory's own names for URL template variables → the drafts' names.
+    #[serde(default)]
+    template_variables: BTreeMap<String, String>,
+    /// Directory entries (endpoint → URL template) that replace or add to the provider's.
+    #[serde(default)]
+    directory_entries: BTreeMap<String, String>,
+    /// The consent model: whether claims need consent, and the requester that has it.
+    #[serde(default)]
+    consent: crate::differences::Consent,
 }
 
 fn default_draft() -> String {
@@ -104,8 +113,14 @@ pub struct Profile {
     pub draft: String,
     pub roles: BTreeSet<String>,
     pub endpoints: BTreeSet<String>,
+    /// Test users' URIs by short name (`{{ target.users.bob }}`).
     pub users: BTreeMap<String, String>,
     pub driver: Option<Driver>,
+    /// What each test user is for.
+    pub test_users: BTreeMap<String, crate::differences::TestUser>,
+    pub template_variables: BTreeMap<String, String>,
+    pub directory_entries: BTreeMap<String, String>,
+    pub consent: crate::differences::Consent,
 }
 
 impl Profile {
@@ -135,6 +150,22 @@ impl Profile {
                 ));
             }
         }
+        let test_users: BTreeMap<String, crate::differences::TestUser> = file
+            .users
+            .into_iter()
+            .map(|(name, entry)| (name, entry.into_user()))
+            .collect();
+        let problems = crate::differences::check(
+            &file.domain,
+            &file.harness.domain,
+            &file.template_variables,
+            &file.directory_entries,
+            &file.consent,
+            &test_users,
+        );
+        if !problems.is_empty() {
+            return Err(LoadError::file(path, problems.join("; ")));
+        }
         Ok(Self {
             directory_url: file
                 .directory
@@ -152,16 +183,26 @@ impl Profile {
             draft: file.draft,
             roles: file.roles,
             endpoints: file.endpoints,
-            users: file.users,
+            users: test_users
+                .iter()
+                .map(|(name, user)| (name.clone(), user.uri.clone()))
+                .collect(),
+            test_users,
             driver: file.driver,
+            template_variables: file.template_variables,
+            directory_entries: file.directory_entries,
+            consent: file.consent,
         })
     }
 
     /// Whether the provider offers a capability a case needs: an endpoint, a role, or a test
-    /// user (`users.<name>`).
+    /// user (`users.<name>`) with a meaning (`users.<name>.claimable`, see `differences`).
     pub fn declares(&self, capability: &str) -> bool {
         match capability.strip_prefix("users.") {
-            Some(user) => self.users.contains_key(user),
+            Some(user) => match user.split_once('.') {
+                None => self.users.contains_key(user),
+                Some((user, meaning)) => self.test_users.get(user).is_some_and(|u| u.has(meaning)),
+            },
             None if capability == "driver" => self.driver.is_some(),
             None if capability == HARNESS_SERVER => self.harness.listen.is_some(),
             None => self.endpoints.contains(capability) || self.roles.contains(capability),

@@ -1,5 +1,6 @@
 //! The embedded MIMI reference provider: one implementation of draft-ietf-mimi-protocol-06 whose
-//! named fault switches (`faults`) turn it into the mutants that prove each check can fail.
+//! named fault switches (`faults`) turn it into the mutants that prove each check can fail, and
+//! whose named variants (`variants`) turn it into correct providers that differ from it.
 //!
 //! It depends on the wire layer and MLS only, never on the harness: the harness reaches it over
 //! HTTPS like any provider.
@@ -14,6 +15,7 @@ pub mod peers;
 pub mod pki;
 pub mod state;
 pub mod tls;
+pub mod variants;
 
 use anyhow::Context;
 use axum_server::accept::NoDelayAcceptor;
@@ -25,6 +27,7 @@ use pki::CertifiedIdentity;
 use state::{State, UserSeed};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use variants::{Variant, Variants};
 
 pub struct ProviderConfig {
     /// The provider's MIMI domain, authenticated by its certificate.
@@ -34,6 +37,8 @@ pub struct ProviderConfig {
     pub trust_roots: Vec<String>,
     pub users: Vec<UserSeed>,
     pub faults: Faults,
+    /// Legal behaviours other than the default (`variants`).
+    pub variants: Variants,
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Peer domains whose assets `proxyDownload` fetches.
@@ -56,6 +61,11 @@ impl RunningProvider {
     /// Reaches the provider `domain` at `addr` on link B.
     pub fn route(&self, domain: &str, addr: SocketAddr) {
         self.shared.peers.route(domain, addr);
+    }
+
+    /// How often the variant's code path ran in this provider so far.
+    pub fn variant_uses(&self, variant: Variant) -> u64 {
+        self.shared.variants.uses(variant)
     }
 
     /// Hosts an asset for the provider's users; returns its URL.
@@ -105,17 +115,29 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
         &config.trust_roots,
         !config.faults.on(faults::Fault::ClientCertificateOptional),
     )?;
+    let mut server_config = server_config;
+    if config.variants.contains(Variant::Http1Only) {
+        server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
+    if config.variants.contains(Variant::Http2Only) {
+        server_config.alpn_protocols = vec![b"h2".to_vec()];
+    }
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::seeded(&config.domain, &config.users)),
+        state: Mutex::new(State::seeded(
+            &config.domain,
+            &config.users,
+            &config.variants,
+        )),
         peers: peers::Peers::new(
             &config.domain,
             &config.identity,
             &config.trust_roots,
             &config.faults,
+            &config.variants,
         )?,
         hub: mimi_mls::SimClient::new(
             format!("mimi://{}", config.domain),
@@ -129,15 +151,23 @@ pub async fn start(config: ProviderConfig) -> anyhow::Result<RunningProvider> {
         fanout: fanout::FanoutQueues::default(),
         domain: config.domain.clone(),
         faults: config.faults,
+        variants: config.variants,
     });
     let handle = Handle::new();
     // TCP_NODELAY: without it every new connection waits ~40 ms on the peer's delayed ACK.
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(server_config)))
         .acceptor(NoDelayAcceptor::new());
-    let server = axum_server::from_tcp(listener)?
+    let mut server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
-        .handle(handle.clone())
-        .serve(endpoints::router(shared.clone()).into_make_service());
+        .handle(handle.clone());
+    // ALPN offers only the one version; this refuses the other to clients that offer no ALPN.
+    if shared.variants.contains(Variant::Http1Only) {
+        *server.http_builder() = server.http_builder().clone().http1_only();
+    }
+    if shared.variants.contains(Variant::Http2Only) {
+        *server.http_builder() = server.http_builder().clone().http2_only();
+    }
+    let server = server.serve(endpoints::router(shared.clone()).into_make_service());
     let domain = config.domain;
     let log_domain = domain.clone();
     tokio::spawn(async move {

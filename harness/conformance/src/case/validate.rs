@@ -149,7 +149,10 @@ impl Validator<'_> {
             collect_strings(&step.value, &mut strings);
             for (text, pos) in strings {
                 for user in used.captures_iter(text).map(|c| c[1].to_string()) {
-                    if !declared.contains(format!("users.{user}").as_str()) {
+                    let prefix = format!("users.{user}.");
+                    let said = declared.contains(format!("users.{user}").as_str())
+                        || declared.iter().any(|d| d.starts_with(&prefix));
+                    if !said {
                         errors.push((pos, format!("the case uses the test user {user:?}: add `users.{user}` to `needs`")));
                     }
                 }
@@ -160,7 +163,58 @@ impl Validator<'_> {
         }
     }
 
+    /// `needs` names only what a profile can declare, and every endpoint, driver API or harness
+    /// server the steps use on the provider under test: a profile without one makes the case
+    /// unsupported rather than failed.
+    fn needs_cover_steps(&mut self) {
+        let spec = &self.case.spec;
+        let declared: BTreeSet<&str> = spec.needs.iter().map(|n| n.value.as_str()).collect();
+        let mut errors = Vec::new();
+        for need in &spec.needs {
+            if !known_need(&need.value) {
+                errors.push((
+                    Pos::of(need),
+                    format!(
+                        "{:?} is not something a profile declares: an endpoint ({}), a role (hub, follower, target), driver, {}, or users.<name> with an optional meaning (claimable, needs-consent, key-packages.<n>, found-by.<type>)",
+                        need.value,
+                        mimi_wire::messages::directory::ENDPOINTS.join(", "),
+                        crate::profile::HARNESS_SERVER
+                    ),
+                ));
+            }
+        }
+        for step in &spec.steps {
+            let step = &step.value;
+            let under_test = spec
+                .actors
+                .providers
+                .get(&step.on.value)
+                .is_some_and(|p| p.value == Player::UnderTest);
+            let need = if let (Some(call), true) = (&step.call, under_test) {
+                (call.value != "directory").then(|| call.value.clone())
+            } else if step.driver.is_some() && under_test {
+                Some("driver".to_string())
+            } else if step.receive.is_some() || step.answer.is_some() {
+                Some(crate::profile::HARNESS_SERVER.to_string())
+            } else {
+                None
+            };
+            if let Some(need) = need.filter(|n| !declared.contains(n.as_str())) {
+                errors.push((
+                    step.target_pos(),
+                    format!(
+                        "the step uses {need} of the provider under test: add `{need}` to `needs`"
+                    ),
+                ));
+            }
+        }
+        for (pos, message) in errors {
+            self.error(pos, message);
+        }
+    }
+
     fn steps(&mut self) {
+        self.needs_cover_steps();
         self.test_users_declared();
         for index in 0..self.case.spec.steps.len() {
             let known = self.known_names(index);
@@ -607,4 +661,23 @@ fn check_expect(expect: &super::model::Expect, errors: &mut Vec<(Pos, String)>) 
             }
         }
     }
+}
+
+/// Whether a `needs` entry is something a profile can declare.
+fn known_need(need: &str) -> bool {
+    if let Some(user) = need.strip_prefix("users.") {
+        return match user.split_once('.') {
+            None => !user.is_empty(),
+            Some((name, meaning)) => !name.is_empty() && crate::differences::known_meaning(meaning),
+        };
+    }
+    mimi_wire::messages::directory::ENDPOINTS.contains(&need)
+        || [
+            "hub",
+            "follower",
+            "target",
+            "driver",
+            crate::profile::HARNESS_SERVER,
+        ]
+        .contains(&need)
 }

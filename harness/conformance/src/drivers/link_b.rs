@@ -213,7 +213,12 @@ impl Connection {
                         self.profile.directory_url, response.status
                     )));
                 }
-                Directory::parse(&response.body).map_err(failure)
+                let mut directory = Directory::parse(&response.body).map_err(failure)?;
+                // The profile corrects or adds entries where the provider's directory differs.
+                directory
+                    .endpoints
+                    .extend(self.profile.directory_entries.clone());
+                Ok(directory)
             })
             .await
     }

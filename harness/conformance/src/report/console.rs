@@ -63,6 +63,25 @@ pub fn render_request(request: &Request, message_type: Option<&str>) -> String {
     out
 }
 
+/// The body of a refusal that explains itself in words (a 4xx or 5xx labelled text, problem+json,
+/// or unlabelled and printable): shown as text, never decoded as a MIMI structure.
+pub fn error_text(response: &Response) -> Option<String> {
+    if response.status < 400 || response.body.is_empty() {
+        return None;
+    }
+    let content_type = response
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let textual = content_type.starts_with("text/")
+        || content_type.starts_with("application/problem+json")
+        || (content_type.is_empty() && !raw_body(&response.body).starts_with("hex: "));
+    let text = std::str::from_utf8(&response.body).ok()?;
+    textual.then(|| text.trim().to_string())
+}
+
 pub fn render_response(
     outcome: &Result<Response, ConnectionFailure>,
     decoded: Option<&Result<(Value, &str), String>>,
@@ -75,7 +94,16 @@ pub fn render_response(
                 let _ = writeln!(out, "  content-type: {ct}");
             }
             let body = match decoded {
-                Some(Ok((v, t))) => format!("{t}:\n{}", indent(&render_body(v))),
+                _ if error_text(r).is_some() => format!("text: {}", raw_body(&r.body)),
+                Some(Ok((v, t))) => {
+                    let note = (*t == mimi_wire::registry::DIRECTORY)
+                        .then(|| mimi_wire::messages::directory::Directory::parse(&r.body).ok())
+                        .flatten()
+                        .and_then(|d| d.note())
+                        .map(|n| format!("info: {n}\n"))
+                        .unwrap_or_default();
+                    format!("{note}{t}:\n{}", indent(&render_body(v)))
+                }
                 Some(Err(e)) => format!("{}\n({e})", raw_body(&r.body)),
                 None => raw_body(&r.body),
             };
@@ -148,4 +176,46 @@ pub fn transcript(record: &CaseRecord) -> String {
         out.push_str(&e.response);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, content_type: Option<&str>, body: &[u8]) -> Response {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(ct) = content_type {
+            headers.insert("content-type", ct.parse().unwrap());
+        }
+        Response {
+            status,
+            headers,
+            body: body.to_vec(),
+            elapsed: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_in_words_is_shown_as_text_not_decoded() {
+        let text = response(400, Some("text/plain; charset=utf-8"), b"malformed body");
+        assert_eq!(error_text(&text).as_deref(), Some("malformed body"));
+        let problem = br#"{"title": "Forbidden", "status": 403}"#;
+        let json = response(403, Some("application/problem+json"), problem);
+        assert!(error_text(&json).unwrap().contains("Forbidden"));
+        let unlabelled = response(404, None, b"no such room");
+        assert_eq!(error_text(&unlabelled).as_deref(), Some("no such room"));
+        let shown = render_response(&Ok(text), Some(&Err("not a valid X".into())));
+        assert!(shown.contains("text: malformed body"), "{shown}");
+        assert!(!shown.contains("not a valid X"), "{shown}");
+    }
+
+    #[test]
+    fn a_mimi_body_is_never_taken_for_words() {
+        // A refusal may carry the endpoint's own response (a notAllowed UpdateRoomResponse).
+        let binary = response(409, Some("application/octet-stream"), &[2, 0, 0xff]);
+        assert_eq!(error_text(&binary), None);
+        let unlabelled = response(403, None, &[2, 0, 0]);
+        assert_eq!(error_text(&unlabelled), None);
+        assert_eq!(error_text(&response(200, Some("text/plain"), b"ok")), None);
+    }
 }

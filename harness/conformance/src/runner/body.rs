@@ -58,6 +58,9 @@ pub struct BuildContext<'a> {
     pub vars: &'a minijinja::Value,
     pub clients: &'a HashMap<String, &'a SimClient>,
     pub path: &'a BTreeMap<String, String>,
+    /// The requester the target's test users granted consent to (the profile's
+    /// `consent.requester`): claims name it as requestingUser unless the body says otherwise.
+    pub consent_requester: Option<&'a str>,
 }
 
 impl BuildContext<'_> {
@@ -215,11 +218,21 @@ fn key_material_request(fields: &Fields, ctx: &BuildContext) -> Located<Vec<u8>>
         })
         .transpose()?;
     let requester = ctx.client(requester_name, at)?;
-    let requester_user = requester
-        .uri
-        .rsplit_once('/')
-        .map(|(device_and_user, _)| device_and_user.replacen("/d/", "/u/", 1))
-        .unwrap_or_default();
+    let (requester_user, requester_client) = match ctx.consent_requester {
+        // The client signs; its credential names a client of the consented requester.
+        Some(user) => (
+            user.to_string(),
+            format!("{}/1", user.replacen("/u/", "/d/", 1)),
+        ),
+        None => (
+            requester
+                .uri
+                .rsplit_once('/')
+                .map(|(device_and_user, _)| device_and_user.replacen("/d/", "/u/", 1))
+                .unwrap_or_default(),
+            requester.uri.clone(),
+        ),
+    };
     let target_user = match string(ctx, fields, "targetUser")? {
         Some(t) => t,
         None => ctx.path.get("targetUser").cloned().ok_or((
@@ -275,7 +288,7 @@ fn key_material_request(fields: &Fields, ctx: &BuildContext) -> Located<Vec<u8>>
         acceptable_ciphersuites,
         required_capabilities,
         requester_signature_key: requester.signature_key().to_vec(),
-        requester_credential: Credential::Basic(requester.uri.clone().into_bytes()),
+        requester_credential: Credential::Basic(requester_client.into_bytes()),
         signature: Vec::new(),
     };
     request.signature =

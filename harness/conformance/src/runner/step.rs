@@ -249,6 +249,11 @@ pub(super) async fn run(
                     .map(|v| (v, JSON))
                     .map_err(|e| format!("the driver API answered no JSON: {e}")),
             ),
+            (Ok(r), _) if crate::report::console::error_text(r).is_some() => Some(Err(format!(
+                "the provider answered {} with an explanation, not a MIMI body: {}",
+                r.status,
+                crate::report::console::error_text(r).unwrap_or_default()
+            ))),
             (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
             _ => None,
         };
@@ -317,15 +322,9 @@ pub(super) async fn run(
             actors,
             record,
         );
-        if let Some(failure) = snapshot_step(
-            case,
-            step,
-            decoded.as_ref(),
-            &outcome,
-            actors,
-            session.snapshots,
-            session.snapshot_suffix.as_deref(),
-        ) {
+        if let Some(failure) =
+            snapshot_step(case, step, decoded.as_ref(), &outcome, actors, session)
+        {
             record.failures.push(failure);
         }
         return Ok(());
@@ -620,10 +619,10 @@ fn snapshot_step(
     decoded: Option<&(Value, &str)>,
     outcome: &Outcome,
     actors: &Actors,
-    mode: snapshot::UpdateMode,
-    suffix: Option<&str>,
+    session: &Session,
 ) -> Option<AssertionFailure> {
     let name = step.snapshot.as_ref()?;
+    let (mode, suffix) = (session.snapshots, session.snapshot_suffix.as_deref());
     let text = match (decoded, outcome) {
         (Some((value, type_name)), _) => {
             let mut value = value.clone();
@@ -654,24 +653,22 @@ fn snapshot_step(
         t.replace(domain.as_str(), &format!("<{role}>"))
     });
     let source = case.file.display().to_string();
-    snapshot::check(
-        &case.snapshot_path(&name.value, suffix),
-        &source,
-        &step.name,
-        &text,
-        mode,
-        suffix.is_some(),
-    )
-    .err()
-    .map(|message| {
-        failure(
-            case,
-            step,
-            Pos::of(name),
-            format!("snapshot {}", name.value),
-            message,
-        )
-    })
+    let beside_case = case.snapshot_path(&name.value, suffix);
+    let path = match (&session.snapshot_dir, suffix) {
+        (Some(dir), Some(_)) => snapshot::under(dir, &beside_case),
+        _ => beside_case,
+    };
+    snapshot::check(&path, &source, &step.name, &text, mode, suffix.is_some())
+        .err()
+        .map(|message| {
+            failure(
+                case,
+                step,
+                Pos::of(name),
+                format!("snapshot {}", name.value),
+                message,
+            )
+        })
 }
 
 /// What the harness saw of a request it received, beyond headers and body.
@@ -766,10 +763,22 @@ async fn link_b_request(
                     connection.profile.domain, f.message
                 )
             })?
-            .url(call, path)
+            .url(
+                call,
+                &crate::differences::alias_variables(path, &connection.profile.template_variables),
+            )
             .map_err(|e| located(step.target_pos(), e))?
     };
+    let method = if matches!(call, "directory" | "proxyDownload") {
+        reqwest::Method::GET
+    } else {
+        reqwest::Method::POST
+    };
     let mut headers = connection.default_headers();
+    if method == reqwest::Method::GET {
+        // A GET has no body, so no body content type (unless the step sets one).
+        headers.retain(|(name, _)| name != "content-type");
+    }
     for (name, value) in &step.headers {
         let name = name.to_ascii_lowercase();
         headers.retain(|(n, _)| *n != name);
@@ -790,6 +799,7 @@ async fn link_b_request(
                     vars: &actors.vars,
                     clients: &sims,
                     path,
+                    consent_requester: connection.profile.consent.requester.as_deref(),
                 },
             )
             .map_err(|(pos, e)| located(pos, e))?
@@ -800,11 +810,7 @@ async fn link_b_request(
         damage(&mut bytes, &d.value);
     }
     let request = Request {
-        method: if matches!(call, "directory" | "proxyDownload") {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::POST
-        },
+        method,
         url,
         headers,
         body: bytes,
