@@ -64,7 +64,7 @@ fn a_failing_case_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("wrong-user-status.yaml:19:21"), "{stdout}");
+    assert!(stdout.contains("wrong-user-status.yaml:20:21"), "{stdout}");
     let junit = quick_junit::Report::deserialize_from_str(
         &std::fs::read_to_string(reports.join("junit.xml")).unwrap(),
     )
@@ -258,7 +258,7 @@ fn a_template_the_profile_cannot_fill_exits_2_before_any_traffic() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("unknown-attribute.yaml:14:24"),
+        stderr(&out).contains("unknown-attribute.yaml:15:24"),
         "{}",
         stderr(&out)
     );

@@ -257,7 +257,7 @@ links: [B]
 actors:
   providers: {target: under-test, hub: harness}
   clients: {alice: {on: hub}}
-needs: [users.bob]
+needs: [keyMaterial, users.bob]
 steps:
   - name: claim bob's KeyPackages
     by: hub

@@ -191,7 +191,10 @@ impl Validator<'_> {
                 .get(&step.on.value)
                 .is_some_and(|p| p.value == Player::UnderTest);
             let need = if let (Some(call), true) = (&step.call, under_test) {
-                (call.value != "directory").then(|| call.value.clone())
+                // An unknown endpoint is an error of its own.
+                mimi_wire::messages::directory::ENDPOINTS
+                    .contains(&call.value.as_str())
+                    .then(|| call.value.clone())
             } else if step.driver.is_some() && under_test {
                 Some("driver".to_string())
             } else if step.receive.is_some() || step.answer.is_some() {
