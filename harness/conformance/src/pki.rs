@@ -109,7 +109,7 @@ pub fn profile_yaml(
         None => format!("{{}}  # e.g. {{{domain}: 127.0.0.1:8443}}"),
     };
     let users = if description.users.is_empty() {
-        format!("{{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}\n")
+        format!(" {{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}\n")
     } else {
         format!("\n{}", indented(&description.users))
     };
@@ -151,7 +151,7 @@ harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.ke
 draft: \"06\"\n\
 roles: {roles}\n\
 endpoints: [{}]\n\
-users: {users}\
+users:{users}\
 {differences}\
 {driver}",
         endpoints.join(", ")
