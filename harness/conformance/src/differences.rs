@@ -282,6 +282,59 @@ mod tests {
         assert_eq!(aliased["targetUser"], "mimi://v/u/bob");
     }
 
+    /// A profile in a fresh folder, with a CA and the harness's certificate beside it.
+    fn profile_file(name: &str, body: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mimi-differences-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = mimi_reference_provider::pki::TestCa::generate("differences test CA").unwrap();
+        let harness = ca.issue("harness.example").unwrap();
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+        std::fs::write(dir.join("h.pem"), &harness.cert_pem).unwrap();
+        std::fs::write(dir.join("h.key.pem"), &harness.key_pem).unwrap();
+        let path = dir.join("profile.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: v\ndomain: v.example\ntrust-roots: [ca.pem]\nharness: {{domain: harness.example, certificate: h.pem, key: h.key.pem}}\n{body}"
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn a_profile_describes_its_users_aliases_and_consent() {
+        let path = profile_file(
+            "ok",
+            "users:\n  bob: mimi://v.example/u/bob\n  carol: {uri: mimi://v.example/u/carol, key-packages: 1, found-by: {nick: carol}}\n  dora: {uri: mimi://v.example/u/dora, needs-consent: true}\ntemplate-variables: {user: targetUser}\nconsent: {required: true, requester: mimi://harness.example/u/consented}\n",
+        );
+        let profile = crate::profile::Profile::load(&path).unwrap();
+        assert_eq!(profile.users["carol"], "mimi://v.example/u/carol");
+        assert!(profile.declares("users.bob.claimable"));
+        assert!(profile.declares("users.carol.found-by.nick"));
+        assert!(!profile.declares("users.carol.key-packages.2"));
+        assert!(profile.declares("users.dora.needs-consent"));
+        assert!(!profile.declares("users.dora.claimable"));
+        assert_eq!(profile.template_variables["user"], "targetUser");
+        assert_eq!(
+            profile.consent.requester.as_deref(),
+            Some("mimi://harness.example/u/consented")
+        );
+    }
+
+    #[test]
+    fn a_profile_that_contradicts_itself_does_not_load() {
+        let path = profile_file(
+            "contradiction",
+            "users: {bob: mimi://v.example/u/bob}\nconsent: {required: true}\n",
+        );
+        let error = crate::profile::Profile::load(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("names no consent.requester"), "{error}");
+    }
+
     #[test]
     fn needs_meanings_are_known_or_refused() {
         assert!(known_meaning("claimable"));
