@@ -82,7 +82,7 @@ variants! {
         "answers noConsent in place of userUnknown, noConsentForThisRoom and noCompatibleMaterial",
     OneKeyPackageLeft = "one-key-package-left"
         [P06, "§5.2", "keyMaterialExhausted indicates that there was no keying material available for the specified client."]:
-        "its test users have exactly one KeyPackage left per client (its profile says so); a claim after that is keyMaterialExhausted",
+        "its first test user (bob) has exactly one KeyPackage left per client (its profile says so); a claim after that is keyMaterialExhausted",
     SeveralSuites = "several-suites"
         [P06, "§5.2", "partialSuccess indicates that key material was provided for at least one client of the target user."]:
         "its test users have several clients in several cipher suites (0x0001 and 0x0003), so a claim that accepts one suite is partialSuccess",
