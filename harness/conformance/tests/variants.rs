@@ -68,3 +68,54 @@ fn no_variant_gets_a_false_verdict_and_every_variant_is_reached() {
         "{report}"
     );
 }
+
+/// The harness sends nothing a strict but correct provider could refuse: a GET carries no body,
+/// so no body content type, while a POST names its binary body's.
+#[test]
+fn a_get_declares_no_body_content_type() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let catalogue = mimi_conformance::cli::load_catalogue(Path::new("cases")).unwrap();
+    let source = r#"
+title: the directory, then a claim
+checks: [DIR-7]
+links: [B]
+actors:
+  providers: {target: under-test, hub: harness}
+  clients: {alice: {on: hub}}
+needs: [keyMaterial]
+steps:
+  - name: fetch the directory
+    by: hub
+    on: target
+    call: directory
+    expect: {status: 200}
+  - name: claim for nobody
+    by: hub
+    on: target
+    call: keyMaterial
+    path: {targetUser: "mimi://{{ target.domain }}/u/nobody"}
+    body: {KeyMaterialRequest: {requester: alice}}
+    expect: {status: 200}
+"#;
+    let case = mimi_conformance::case::parse_case(
+        Path::new("headers"),
+        Path::new("headers/B/get.yaml"),
+        source.into(),
+        &catalogue,
+    )
+    .unwrap();
+    let prepared = mimi_conformance::cli::prepare_embedded().unwrap();
+    let record = mimi_conformance::runner::run_case(&case, &prepared.session);
+    assert_eq!(record.verdict.name(), "pass", "{}", record.message);
+    let [get, post] = &record.transcript[..] else {
+        panic!("two exchanges: {:?}", record.transcript)
+    };
+    assert!(get.request.starts_with("→ GET "), "{}", get.request);
+    assert!(!get.request.contains("content-type"), "{}", get.request);
+    assert!(
+        post.request
+            .contains("content-type: application/octet-stream"),
+        "{}",
+        post.request
+    );
+}
