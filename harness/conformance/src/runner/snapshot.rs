@@ -36,6 +36,16 @@ impl UpdateMode {
     }
 }
 
+/// Where a snapshot that would live at `beside_case` is kept under `dir` instead: the same
+/// relative path (`<dir>/cases/B/.../snapshots/<file>`), so that no two cases share a file.
+pub fn under(dir: &Path, beside_case: &Path) -> std::path::PathBuf {
+    let relative: std::path::PathBuf = beside_case
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    dir.join(relative)
+}
+
 /// insta's file: a YAML header between `---` lines, then the snapshot body. Header values are
 /// written as insta writes them (plain when YAML allows), so accepting a snapshot with
 /// `cargo insta` does not rewrite its header.
@@ -165,6 +175,21 @@ mod tests {
         a: 1
         b: 2
         "#);
+    }
+
+    #[test]
+    fn a_snapshot_under_a_folder_keeps_its_path_relative_to_the_cases() {
+        assert_eq!(
+            under(
+                Path::new("reports/snapshots"),
+                Path::new("cases/B/x/snapshots/c__s@v.example.snap")
+            ),
+            Path::new("reports/snapshots/cases/B/x/snapshots/c__s@v.example.snap")
+        );
+        assert_eq!(
+            under(Path::new("r"), Path::new("/abs/cases/c.snap")),
+            Path::new("r/abs/cases/c.snap")
+        );
     }
 
     #[test]

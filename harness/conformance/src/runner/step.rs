@@ -368,6 +368,13 @@ async fn exchange(
                     .map(|v| (v, JSON))
                     .map_err(|e| format!("the response is not JSON: {e}")),
             ),
+            (Ok(r), _) if decodable(r) && crate::report::console::error_text(r).is_some() => {
+                Some(Err(format!(
+                    "the provider answered {} with an explanation, not a MIMI body: {}",
+                    r.status,
+                    crate::report::console::error_text(r).unwrap_or_default()
+                )))
+            }
             (Ok(r), Some(t)) if decodable(r) => {
                 Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t)))
             }
@@ -794,8 +801,13 @@ fn snapshot_step(
         t.replace(domain.as_str(), &format!("<{role}>"))
     });
     let suffix = session.snapshot_suffix.as_deref();
+    let beside_case = case.snapshot_path(&snapshot.name, suffix);
+    let path = match (&session.snapshot_dir, suffix) {
+        (Some(dir), Some(_)) => snapshot::under(dir, &beside_case),
+        _ => beside_case,
+    };
     snapshot::check(
-        &case.snapshot_path(&snapshot.name, suffix),
+        &path,
         &step.origin.file.display().to_string(),
         &step.name,
         &text,
@@ -836,10 +848,22 @@ async fn link_b_request(
             .directory(call.timeout)
             .await
             .map_err(|why| format!("cannot resolve {name:?}: {why}"))?
-            .url(name, &path)
+            .url(
+                name,
+                &crate::differences::alias_variables(&path, &connection.profile.template_variables),
+            )
             .map_err(|e| located(step, step.pos, e))?,
     };
+    let method = if call.endpoint.method() == "GET" {
+        reqwest::Method::GET
+    } else {
+        reqwest::Method::POST
+    };
     let mut headers = connection.default_headers();
+    if method == reqwest::Method::GET {
+        // A GET has no body, so no body content type (unless the step sets one).
+        headers.retain(|(name, _)| name != "content-type");
+    }
     for (header, value) in &call.headers {
         headers.retain(|(n, _)| n != header);
         let value = value
@@ -861,6 +885,7 @@ async fn link_b_request(
                     vars: &actors.vars,
                     clients: &sims,
                     path: &path,
+                    consent_requester: connection.profile.consent.requester.as_deref(),
                 },
             )
             .map_err(|(pos, e)| located(step, pos, e))?
@@ -871,11 +896,7 @@ async fn link_b_request(
         damage(&mut bytes, d);
     }
     let request = Request {
-        method: if call.endpoint.method() == "GET" {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::POST
-        },
+        method,
         url,
         headers,
         body: bytes,
