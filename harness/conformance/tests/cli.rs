@@ -726,9 +726,15 @@ fn claims_refused_with_no_consent_are_inconclusive_not_failures() {
     let (mut server, profile, _) = serve("serve-consent", &[]);
     // The test users the cases claim are all dora, who has consented to nobody.
     let text = std::fs::read_to_string(&profile).unwrap();
-    let users = text.lines().find(|l| l.starts_with("users:")).unwrap();
-    let dora = "users: {bob: \"mimi://vendor.example/u/dora\", carol: \"mimi://vendor.example/u/dora\", dora: \"mimi://vendor.example/u/dora\"}";
-    std::fs::write(&profile, text.replace(users, dora)).unwrap();
+    // The users block: its key line and the indented lines under it.
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("users:"));
+    let users: Vec<&str> = lines
+        .next()
+        .into_iter()
+        .chain(lines.take_while(|l| l.starts_with(' ')))
+        .collect();
+    let dora = "users: {bob: \"mimi://vendor.example/u/dora\", carol: \"mimi://vendor.example/u/dora\", dora: \"mimi://vendor.example/u/dora\"}\n";
+    std::fs::write(&profile, text.replace(&(users.join("\n") + "\n"), dora)).unwrap();
     let reports = profile.parent().unwrap().join("reports");
     let run = |strict: bool| {
         let mut args = vec![
