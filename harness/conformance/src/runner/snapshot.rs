@@ -36,14 +36,17 @@ impl UpdateMode {
     }
 }
 
-/// Where a snapshot that would live at `beside_case` is kept under `dir` instead: the same
-/// relative path (`<dir>/cases/B/.../snapshots/<file>`), so that no two cases share a file.
-pub fn under(dir: &Path, beside_case: &Path) -> std::path::PathBuf {
-    let relative: std::path::PathBuf = beside_case
-        .components()
-        .filter(|c| matches!(c, std::path::Component::Normal(_)))
-        .collect();
-    dir.join(relative)
+/// Where the snapshot `file` of the case `case_id` (`B::x::c`) is kept under `dir` instead of
+/// beside the case: `<dir>/cases/B/x/snapshots/<file>`, the case's place in its cases folder
+/// wherever that folder is (the built-in cases are unpacked in a cache), so no two cases share
+/// a file.
+pub fn under(dir: &Path, case_id: &str, file: &str) -> std::path::PathBuf {
+    let mut path = dir.join("cases");
+    let folders: Vec<&str> = case_id.split("::").collect();
+    for folder in &folders[..folders.len().saturating_sub(1)] {
+        path.push(folder);
+    }
+    path.join("snapshots").join(file)
 }
 
 /// insta's file: a YAML header between `---` lines, then the snapshot body. Header values are
@@ -182,13 +185,14 @@ mod tests {
         assert_eq!(
             under(
                 Path::new("reports/snapshots"),
-                Path::new("cases/B/x/snapshots/c__s@v.example.snap")
+                "B::x::c",
+                "c__s@v.example.snap"
             ),
             Path::new("reports/snapshots/cases/B/x/snapshots/c__s@v.example.snap")
         );
         assert_eq!(
-            under(Path::new("r"), Path::new("/abs/cases/c.snap")),
-            Path::new("r/abs/cases/c.snap")
+            under(Path::new("r"), "c", "c.snap"),
+            Path::new("r/cases/snapshots/c.snap")
         );
     }
 

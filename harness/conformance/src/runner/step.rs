@@ -350,11 +350,16 @@ async fn exchange(
                 })
             }
         };
-        // On link B an error status carries an explanation, not the endpoint's message: it is
-        // shown as it came (unless the case says how to decode it). The driver API's errors
-        // are JSON, as its specification says.
+        // On link B an error status usually carries an explanation, not the endpoint's message:
+        // it is shown as it came (unless the case says how to decode it). But the drafts give
+        // no HTTP status for a refusal the body states (notAllowed, say), so a 4xx whose body
+        // is not words is the endpoint's response. The driver API's errors are JSON, as its
+        // specification says.
         let decodable = |r: &Response| {
             (200..300).contains(&r.status)
+                || ((400..500).contains(&r.status)
+                    && !r.body.is_empty()
+                    && crate::report::console::error_text(r).is_none())
                 || expect.is_some_and(|e| e.decode_as.is_some())
                 // A received request is the provider's message, whatever the harness answered.
                 || matches!(
@@ -803,7 +808,14 @@ fn snapshot_step(
     let suffix = session.snapshot_suffix.as_deref();
     let beside_case = case.snapshot_path(&snapshot.name, suffix);
     let path = match (&session.snapshot_dir, suffix) {
-        (Some(dir), Some(_)) => snapshot::under(dir, &beside_case),
+        (Some(dir), Some(_)) => snapshot::under(
+            dir,
+            &case.id,
+            &beside_case
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
+        ),
         _ => beside_case,
     };
     snapshot::check(
