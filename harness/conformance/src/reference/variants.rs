@@ -26,7 +26,7 @@ pub struct VariantsArgs {
     pub cases: CaseFolders,
     /// Run only these variants (repeatable); all by default.
     #[arg(long = "variant")]
-    pub only: Vec<Variant>,
+    pub variants: Vec<Variant>,
 }
 
 /// The user name of the requester the test users granted consent to under `consent-required`.
@@ -253,10 +253,10 @@ pub fn run(args: &VariantsArgs, built_in: &'static BuiltIn) -> ExitCode {
             return exit::code(exit::INVALID);
         }
     };
-    let variants = if args.only.is_empty() {
+    let variants = if args.variants.is_empty() {
         Variant::ALL.to_vec()
     } else {
-        args.only.clone()
+        args.variants.clone()
     };
     match matrix(&cases, &variants) {
         Ok(results) => {
