@@ -31,6 +31,12 @@ enum Command {
     /// Run the cases against the reference provider with each named fault on: the kill matrix.
     #[cfg(feature = "reference-provider")]
     Mutants(crate::reference::mutants::MutantsArgs),
+    /// Run the cases against the reference provider with each named variant on: no correct
+    /// provider may fail a case.
+    #[cfg(feature = "reference-provider")]
+    Variants(crate::reference::variants::VariantsArgs),
+    /// Mint KeyPackages for a test user, to provision a provider that has no driver API.
+    Keypackage(commands::keypackage::KeyPackageArgs),
     /// Serve reference providers and write their PKI and provider profiles.
     #[cfg(feature = "reference-provider")]
     Serve(crate::reference::serve::ServeArgs),
@@ -49,6 +55,9 @@ pub fn main(built_in: &'static BuiltIn) -> ExitCode {
         Command::Decode(args) => commands::decode::run(&args),
         #[cfg(feature = "reference-provider")]
         Command::Mutants(args) => crate::reference::mutants::run(&args, built_in),
+        #[cfg(feature = "reference-provider")]
+        Command::Variants(args) => crate::reference::variants::run(&args, built_in),
+        Command::Keypackage(args) => commands::keypackage::run(&args),
         #[cfg(feature = "reference-provider")]
         Command::Serve(args) => crate::reference::serve::run(&args),
         Command::Coverage(args) => commands::coverage::run(&args, built_in),

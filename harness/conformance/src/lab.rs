@@ -35,19 +35,31 @@ pub fn profile_yaml(
     harness_listen: Option<std::net::SocketAddr>,
     address: Option<&str>,
     endpoints: &[String],
-    users: &std::collections::BTreeMap<String, String>,
+    description: &crate::differences::Description,
     driver: Option<(String, &str)>,
 ) -> String {
     let overrides = match address {
         Some(a) => format!("{{{domain}: \"{a}\"}}"),
         None => format!("{{}}  # e.g. {{{domain}: 127.0.0.1:8443}}"),
     };
-    let users = if users.is_empty() {
-        format!("{{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}")
+    let users = if description.users.is_empty() {
+        format!(" {{}}  # test users with key material, e.g. {{bob: mimi://{domain}/u/bob}}\n")
     } else {
-        let entries: Vec<String> = users.iter().map(|(k, v)| format!("{k}: \"{v}\"")).collect();
-        format!("{{{}}}", entries.join(", "))
+        format!("\n{}", indented(&description.users))
     };
+    let mut differences = String::new();
+    if !description.template_variables.is_empty() {
+        differences.push_str(&format!(
+            "template-variables:  # the directory's names for the drafts' variables\n{}",
+            indented(&description.template_variables)
+        ));
+    }
+    if description.consent != Default::default() {
+        differences.push_str(&format!(
+            "consent:  # claims need consent; the test users granted it to the requester\n{}",
+            indented(&description.consent)
+        ));
+    }
     let (roles, driver) = match driver {
         Some((url, token_env)) => (
             "[target, hub, follower]",
@@ -73,8 +85,18 @@ harness:\n  domain: {harness}\n  certificate: {harness}.pem\n  key: {harness}.ke
 draft: \"06\"\n\
 roles: {roles}\n\
 endpoints: [{}]\n\
-users: {users}\n\
+users:{users}\
+{differences}\
 {driver}",
         endpoints.join(", ")
     )
+}
+
+/// A value as block YAML, indented under its key.
+fn indented(value: &impl serde::Serialize) -> String {
+    serde_saphyr::to_string(value)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect()
 }

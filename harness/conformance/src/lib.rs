@@ -13,6 +13,7 @@ pub mod case;
 pub mod catalogue;
 pub mod cli;
 pub mod commands;
+pub mod differences;
 pub mod drivers;
 pub mod exit;
 pub mod expect;

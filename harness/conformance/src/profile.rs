@@ -33,11 +33,20 @@ struct ProfileFile {
     /// Endpoints it serves (directory keys); cases that need others are unsupported.
     #[serde(default)]
     endpoints: Vec<Spanned<String>>,
-    /// Test users that exist on the provider with key material, by short name.
+    /// Test users, by short name: a URI, or a URI and what the user is for (`differences`).
     #[serde(default)]
-    users: BTreeMap<String, Spanned<Node>>,
+    users: BTreeMap<String, Spanned<crate::differences::TestUserEntry>>,
     /// The driver API for links A and C.
     driver: Option<DriverFile>,
+    /// The directory's own names for URL template variables → the drafts' names.
+    #[serde(default)]
+    template_variables: BTreeMap<String, String>,
+    /// Directory entries (endpoint → URL template) that replace or add to the provider's.
+    #[serde(default)]
+    directory_entries: BTreeMap<String, String>,
+    /// The consent model: whether claims need consent, and the requester that has it.
+    #[serde(default)]
+    consent: crate::differences::Consent,
 }
 
 /// The draft revisions a profile may name.
@@ -113,7 +122,13 @@ pub struct Profile {
     pub draft: String,
     pub roles: BTreeSet<String>,
     pub endpoints: BTreeSet<String>,
+    /// Test users' URIs by short name (`{{ target.users.bob }}`).
     pub users: BTreeMap<String, String>,
+    /// What each test user is for.
+    pub test_users: BTreeMap<String, crate::differences::TestUser>,
+    pub template_variables: BTreeMap<String, String>,
+    pub directory_entries: BTreeMap<String, String>,
+    pub consent: crate::differences::Consent,
     pub driver: Option<Driver>,
 }
 
@@ -148,10 +163,13 @@ impl Profile {
     }
 
     /// Whether the provider offers a capability a case needs: an endpoint, a role, or a test
-    /// user (`users.<name>`).
+    /// user (`users.<name>`) with a meaning (`users.<name>.claimable`, see `differences`).
     pub fn declares(&self, capability: &str) -> bool {
         match capability.strip_prefix("users.") {
-            Some(user) => self.users.contains_key(user),
+            Some(user) => match user.split_once('.') {
+                None => self.users.contains_key(user),
+                Some((user, meaning)) => self.test_users.get(user).is_some_and(|u| u.has(meaning)),
+            },
             None if capability == "driver" => self.driver.is_some(),
             None if capability == HARNESS_SERVER => self.harness.listen.is_some(),
             None => self.endpoints.contains(capability) || self.roles.contains(capability),
@@ -284,25 +302,37 @@ impl Check<'_> {
                 );
             }
         }
-        let mut users = BTreeMap::new();
-        for (name, uri) in &file.users {
-            match &uri.value {
-                Node::Str(s) if user_of(s, &domain) => {
-                    users.insert(name.clone(), s.clone());
-                }
-                Node::Str(s) => self.error(
-                    Pos::of(uri),
-                    format!("user {name}: {s:?} is not a user of {domain} (mimi://{domain}/u/<name>)"),
-                ),
-                other => self.error(
-                    Pos::of(uri),
+        let mut test_users = BTreeMap::new();
+        for (name, entry) in file.users {
+            let pos = Pos::of(&entry);
+            let user = entry.value.into_user();
+            if user_of(&user.uri, &domain) {
+                test_users.insert(name, user);
+            } else {
+                self.error(
+                    pos,
                     format!(
-                        "user {name} is {}; write the user's MIMI URI as a string (mimi://{domain}/u/<name>)",
-                        other.kind()
+                        "user {name}: {:?} is not a user of {domain} (mimi://{domain}/u/<name>)",
+                        user.uri
                     ),
-                ),
+                );
             }
         }
+        let problems = crate::differences::check(
+            &domain,
+            &file.harness.domain.value.to_ascii_lowercase(),
+            &file.template_variables,
+            &file.directory_entries,
+            &file.consent,
+            &test_users,
+        );
+        for problem in problems {
+            self.errors.push(LoadError::file(self.path, problem));
+        }
+        let users = test_users
+            .iter()
+            .map(|(name, user)| (name.clone(), user.uri.clone()))
+            .collect();
         let driver = file.driver.as_ref().map(|d| {
             match reqwest::Url::parse(&d.url.value) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -347,6 +377,10 @@ impl Check<'_> {
             roles: file.roles.into_iter().map(|r| r.value).collect(),
             endpoints: file.endpoints.into_iter().map(|e| e.value).collect(),
             users,
+            test_users,
+            template_variables: file.template_variables,
+            directory_entries: file.directory_entries,
+            consent: file.consent,
             driver,
         })
     }

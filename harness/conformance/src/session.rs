@@ -174,6 +174,9 @@ pub struct RunOptions {
     pub reports: Option<PathBuf>,
     /// Bounds the whole run: when it runs out, no new case starts and running ones stop.
     pub run_timeout: Option<Duration>,
+    /// Keep the snapshots of a provider other than the reference beside the cases, not under
+    /// the reports folder.
+    pub snapshots_beside_cases: bool,
     /// libtest's arguments: filters, --skip, --exact, --list, --test-threads, --format.
     pub test: libtest_mimic::Arguments,
 }
@@ -258,7 +261,7 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         Some(Err(e)) => return not_started(exit::INVALID, report_invalid(&[e.to_string()])),
     };
     let (sink, finished) = EventSink::finished_cases();
-    let prepared = match prepare(providers, sink, options.strict, &cases, expectations) {
+    let mut prepared = match prepare(providers, sink, options.strict, &cases, expectations) {
         Ok(p) => p,
         Err(Unprepared::Invalid(errors)) => {
             return not_started(exit::INVALID, report_invalid(&errors))
@@ -268,6 +271,12 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
             return not_started(exit::UNREACHABLE, message);
         }
     };
+    if let (Some(dir), false) = (&options.reports, options.snapshots_beside_cases) {
+        // A provider other than the reference: its snapshots are recorded with the reports.
+        if let Some(session) = Arc::get_mut(&mut prepared.session) {
+            session.snapshot_dir = Some(dir.join("snapshots"));
+        }
+    }
     if let Some(why) = &nothing_selected {
         eprintln!("{why}");
     }
@@ -384,6 +393,11 @@ pub trait RunningProviders: Send + Sync {
     fn profiles(&self) -> Vec<Profile>;
     /// Lets them reach `domain` (the harness's link-B server) at `addr`.
     fn route(&self, domain: &str, addr: SocketAddr);
+    /// The suffix of the snapshots of the provider under test when its answers are not the
+    /// reference's (a variant of it); none for the reference provider itself.
+    fn snapshot_suffix(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A session ready to run cases, with what it needs kept alive.
@@ -432,7 +446,8 @@ pub fn prepare(
             let running = start.start(&runtime).map_err(|e| {
                 Unprepared::Unreachable(format!("cannot start the in-process providers: {e:#}"))
             })?;
-            (running.profiles(), Some(running), None)
+            let suffix = running.snapshot_suffix();
+            (running.profiles(), Some(running), suffix)
         }
         Providers::Profiles(profiles) => {
             let suffix = profiles.first().map(|p| p.domain.clone());
@@ -453,6 +468,12 @@ pub fn prepare(
             let suffix = profiles.first().map(|p| p.domain.clone());
             (profiles, None, suffix)
         }
+    };
+    // An in-process variant's answers are recorded by no one: its first run has nothing to
+    // compare with, and writes nothing.
+    let snapshots = match (&in_process, &snapshot_suffix) {
+        (Some(_), Some(_)) => snapshot::UpdateMode::No,
+        _ => snapshot::UpdateMode::from_env(),
     };
     let profile_refs: Vec<&Profile> = profiles.iter().collect();
     // Unsupported cases will not run, so what their templates need does not matter.
@@ -502,8 +523,9 @@ pub fn prepare(
             peer: harness_server,
             sink,
             strict,
-            snapshots: snapshot::UpdateMode::from_env(),
+            snapshots,
             snapshot_suffix,
+            snapshot_dir: None,
             expectations,
         }),
         _in_process: in_process,

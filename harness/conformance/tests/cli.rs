@@ -8,10 +8,16 @@ fn workspace() -> PathBuf {
 }
 
 fn harness(args: &[&str]) -> Output {
+    harness_writing_snapshots(args, "no")
+}
+
+/// The binary with INSTA_UPDATE set to `update`.
+fn harness_writing_snapshots(args: &[&str], update: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
         .args(args)
         .current_dir(workspace())
-        .env("INSTA_UPDATE", "no")
+        .env("INSTA_UPDATE", update)
+        .env_remove("CI")
         .env("MIMI_DRIVER_TOKEN", SERVE_TOKEN)
         .output()
         .expect("the binary runs")
@@ -106,7 +112,7 @@ fn a_failing_case_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("wrong-user-status.yaml:19:21"), "{stdout}");
+    assert!(stdout.contains("wrong-user-status.yaml:20:21"), "{stdout}");
     let junit = quick_junit::Report::deserialize_from_str(
         &std::fs::read_to_string(reports.join("junit.xml")).unwrap(),
     )
@@ -302,7 +308,7 @@ fn a_template_the_profile_cannot_fill_exits_2_before_any_traffic() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("unknown-attribute.yaml:14:24"),
+        stderr(&out).contains("unknown-attribute.yaml:15:24"),
         "{}",
         stderr(&out)
     );
@@ -399,15 +405,18 @@ fn serve_writes_profiles_that_run_passes_against() {
         .to_string();
     let (mut server, profile, peer) = serve("serve", &["--harness-listen", &harness_listen]);
     let reports = profile.parent().unwrap().join("reports");
-    let out = harness(&[
-        "run",
-        "--provider",
-        profile.to_str().unwrap(),
-        "--provider",
-        peer.to_str().unwrap(),
-        "--reports",
-        reports.to_str().unwrap(),
-    ]);
+    let out = harness_writing_snapshots(
+        &[
+            "run",
+            "--provider",
+            profile.to_str().unwrap(),
+            "--provider",
+            peer.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+        ],
+        "new",
+    );
     server.kill().unwrap();
     let _ = server.wait();
     assert_eq!(
@@ -417,9 +426,24 @@ fn serve_writes_profiles_that_run_passes_against() {
         String::from_utf8_lossy(&out.stdout),
         stderr(&out)
     );
+    // Their snapshots are recorded with the reports, never in the cases tree.
+    let recorded = reports
+        .join("snapshots/cases/B/keyMaterial/snapshots/success__claim@vendor.example.snap.new");
+    assert!(recorded.exists(), "{} was not recorded", recorded.display());
+    assert!(!workspace()
+        .join("cases/B/keyMaterial/snapshots/success__claim@vendor.example.snap.new")
+        .exists());
     // Rooms span the two served providers, through their driver APIs.
+    assert_passed(
+        &out,
+        &["A::rooms::external-join", "B::notify::welcome-routing"],
+    );
+}
+
+/// Each of the cases passed in the run.
+fn assert_passed(out: &Output, cases: &[&str]) {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for case in ["A::rooms::external-join", "B::notify::welcome-routing"] {
+    for case in cases {
         assert!(
             stdout
                 .lines()
@@ -427,6 +451,63 @@ fn serve_writes_profiles_that_run_passes_against() {
             "{case} did not pass: {stdout}"
         );
     }
+}
+
+/// `serve --variant consent-required` serves providers whose users need consent, and writes a
+/// profile that names the requester they granted it to: the claims stay conclusive and pass.
+#[test]
+fn serve_describes_a_variant_in_the_profile_it_writes() {
+    let (mut server, profile, _) = serve("serve-consent", &["--variant", "consent-required"]);
+    let reports = profile.parent().unwrap().join("reports");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let out = harness(&[
+        "run",
+        "--provider",
+        profile.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+        "B::keyMaterial",
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(
+        text.contains("consent:") && text.contains("requester: mimi://harness.example/u/consented"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_passed(
+        &out,
+        &["B::keyMaterial::success", "B::keyMaterial::no-consent"],
+    );
+}
+
+/// `keypackage` mints KeyPackages for a test user, one hex line each.
+#[test]
+fn keypackage_mints_key_packages_for_a_test_user() {
+    let out = harness(&[
+        "keypackage",
+        "--user",
+        "mimi://vendor.example/u/bob",
+        "--clients",
+        "2",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 6);
+    let kp =
+        mimi_wire::mls_objects::KeyPackage::from_bytes(&hex::decode(&lines[3]).unwrap()).unwrap();
+    use mimi_wire::Render;
+    assert_eq!(
+        kp.render()["leaf_node"]["credential"]["basic"],
+        "mimi://vendor.example/d/bob/2"
+    );
+    let refused = harness(&["keypackage", "--user", "bob"]);
+    assert_eq!(refused.status.code(), Some(2));
 }
 
 /// A broken derived requirement is informational: the run passes, and the grade is shown on
@@ -645,9 +726,15 @@ fn claims_refused_with_no_consent_are_inconclusive_not_failures() {
     let (mut server, profile, _) = serve("serve-consent", &[]);
     // The test users the cases claim are all dora, who has consented to nobody.
     let text = std::fs::read_to_string(&profile).unwrap();
-    let users = text.lines().find(|l| l.starts_with("users:")).unwrap();
-    let dora = "users: {bob: \"mimi://vendor.example/u/dora\", carol: \"mimi://vendor.example/u/dora\", dora: \"mimi://vendor.example/u/dora\"}";
-    std::fs::write(&profile, text.replace(users, dora)).unwrap();
+    // The users block: its key line and the indented lines under it.
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("users:"));
+    let users: Vec<&str> = lines
+        .next()
+        .into_iter()
+        .chain(lines.take_while(|l| l.starts_with(' ')))
+        .collect();
+    let dora = "users: {bob: \"mimi://vendor.example/u/dora\", carol: \"mimi://vendor.example/u/dora\", dora: \"mimi://vendor.example/u/dora\"}\n";
+    std::fs::write(&profile, text.replace(&(users.join("\n") + "\n"), dora)).unwrap();
     let reports = profile.parent().unwrap().join("reports");
     let run = |strict: bool| {
         let mut args = vec![

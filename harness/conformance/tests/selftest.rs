@@ -92,6 +92,7 @@ fn events_in_order(catalogue: &Catalogue, session: &OnceLock<Prepared>) -> Resul
         strict: false,
         snapshots: shared.snapshots,
         snapshot_suffix: None,
+        snapshot_dir: None,
         expectations: Default::default(),
     };
     let (record, conclusion) = settle(run_case(&case, &listening), &listening);

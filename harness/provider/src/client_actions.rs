@@ -142,15 +142,19 @@ async fn call_peer<T: mimi_wire::Decode>(
         .call(peer, endpoint, value, body)
         .await
         .map_err(ActionError::Peer)?;
-    if answer.status != 200 {
-        return Err(ActionError::Peer(format!(
-            "{peer} answered {endpoint} with {}: {}",
-            answer.status,
+    let decoded = decode_exact::<T>(&answer.body);
+    match (answer.status, decoded) {
+        (200, decoded) => {
+            decoded.map_err(|e| ActionError::Peer(format!("{peer}'s {}: {e}", T::NAME)))
+        }
+        // The draft gives no HTTP status for a refusal its body states (notAllowed, say): a
+        // 4xx that carries the endpoint's response is that response.
+        (400..=499, Ok(response)) => Ok(response),
+        (status, _) => Err(ActionError::Peer(format!(
+            "{peer} answered {endpoint} with {status}: {}",
             String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
-        )));
+        ))),
     }
-    decode_exact::<T>(&answer.body)
-        .map_err(|e| ActionError::Peer(format!("{peer}'s {}: {e}", T::NAME)))
 }
 
 /// Sends an update to the room's hub and returns its answer.

@@ -7,6 +7,7 @@ use crate::endpoints::Shared;
 use crate::faults::Fault;
 use crate::hub::Fanout;
 use crate::state::State;
+use crate::variants::Variant;
 use mimi_wire::Encode;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,12 +19,17 @@ pub const MAX_QUEUED_PER_FOLLOWER: usize = 4096;
 const MAX_ATTEMPTS: u32 = 8;
 /// Wait before a retry when the follower gives no Retry-After.
 const DEFAULT_RETRY: Duration = Duration::from_millis(200);
+/// How long after acceptance the variant `late-fanout` sends a notify.
+const LATE_FANOUT: Duration = Duration::from_secs(1);
+/// How much later than Retry-After the variant `retry-later-than-asked` retries.
+const RETRY_LATER_BY: Duration = Duration::from_secs(2);
 /// The longest Retry-After honoured; a longer one is capped so a test fixture never stalls.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Queue {
-    items: Mutex<VecDeque<(String, Vec<u8>)>>,
+    /// Room, body, and when the hub accepted it.
+    items: Mutex<VecDeque<(String, Vec<u8>, tokio::time::Instant)>>,
     wake: tokio::sync::Notify,
 }
 
@@ -74,7 +80,7 @@ impl Shared {
                 );
                 items.pop_front();
             }
-            items.push_back((room.to_string(), body));
+            items.push_back((room.to_string(), body, tokio::time::Instant::now()));
         }
         if new {
             tokio::spawn(send_loop(
@@ -107,7 +113,12 @@ async fn send_loop(shared: Weak<Shared>, domain: String, queue: Arc<Queue>) {
             }
         };
         match next {
-            Some((room, body)) => deliver_one(&strong, &domain, &room, body).await,
+            Some((room, body, accepted)) => {
+                if strong.variant(Variant::LateFanout) {
+                    tokio::time::sleep_until(accepted + LATE_FANOUT).await;
+                }
+                deliver_one(&strong, &domain, &room, body).await
+            }
             None => {
                 drop(strong);
                 queue.wake.notified().await;
@@ -124,7 +135,13 @@ async fn deliver_one(shared: &Arc<Shared>, domain: &str, room: &str, body: Vec<u
             .call(domain, "notify", room, body.clone())
             .await
         {
-            Ok(r) if r.status == 201 => return,
+            Ok(r) if r.status == 201 => {
+                if shared.variant(Variant::NotifyRepeats) {
+                    // As if the 201 had been lost: the same body again, which must get 201 too.
+                    let _ = shared.peers.call(domain, "notify", room, body).await;
+                }
+                return;
+            }
             Ok(r) => {
                 tracing::warn!(
                     follower = domain,
@@ -132,7 +149,12 @@ async fn deliver_one(shared: &Arc<Shared>, domain: &str, room: &str, body: Vec<u
                     attempt,
                     "notify refused"
                 );
-                r.retry_after.unwrap_or(DEFAULT_RETRY).min(MAX_RETRY)
+                match r.retry_after {
+                    Some(asked) if shared.variant(Variant::RetryLaterThanAsked) => {
+                        asked.min(MAX_RETRY) + RETRY_LATER_BY
+                    }
+                    asked => asked.unwrap_or(DEFAULT_RETRY).min(MAX_RETRY),
+                }
             }
             Err(e) => {
                 tracing::warn!(follower = domain, attempt, "notify failed: {e}");

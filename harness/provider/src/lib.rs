@@ -1,5 +1,6 @@
 //! The embedded MIMI reference provider: one implementation of draft-ietf-mimi-protocol-06 whose
-//! named fault switches (`faults`) turn it into the mutants that prove each check can fail.
+//! named fault switches (`faults`) turn it into the mutants that prove each check can fail, and
+//! whose named variants (`variants`) turn it into correct providers that differ from it.
 //!
 //! It depends on the wire layer, MLS and the neutral TLS helpers (`mimi-pki`) only, never on the
 //! harness: the harness reaches it over HTTPS like any provider.
@@ -13,6 +14,7 @@ pub mod hub;
 pub mod limits;
 pub mod peer_client;
 pub mod state;
+pub mod variants;
 
 use anyhow::Context;
 use axum_server::accept::NoDelayAcceptor;
@@ -24,6 +26,7 @@ use mimi_pki::ca::CertifiedIdentity;
 use state::{State, UserSeed};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use variants::{Variant, Variants};
 
 pub struct ProviderConfig {
     /// The provider's MIMI domain, authenticated by its certificate.
@@ -33,6 +36,8 @@ pub struct ProviderConfig {
     pub trust_roots: Vec<String>,
     pub users: Vec<UserSeed>,
     pub faults: Faults,
+    /// Legal behaviours other than the default (`variants`).
+    pub variants: Variants,
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Peer domains whose assets `proxyDownload` fetches.
@@ -55,6 +60,11 @@ impl RunningProvider {
     /// Reaches the provider `domain` at `addr` on link B.
     pub fn route(&self, domain: &str, addr: SocketAddr) {
         self.shared.peers.route(domain, addr);
+    }
+
+    /// How often the variant's code path ran in this provider so far.
+    pub fn variant_uses(&self, variant: Variant) -> u64 {
+        self.shared.variants.uses(variant)
     }
 
     /// Hosts an asset for the provider's users; returns its URL.
@@ -112,17 +122,29 @@ pub async fn start_with_limits(
         &config.trust_roots,
         !config.faults.on(faults::Fault::ClientCertificateOptional),
     )?;
+    let mut server_config = server_config;
+    if config.variants.contains(Variant::Http1Only) {
+        server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
+    if config.variants.contains(Variant::Http2Only) {
+        server_config.alpn_protocols = vec![b"h2".to_vec()];
+    }
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::seeded(&config.domain, &config.users)),
+        state: Mutex::new(State::seeded(
+            &config.domain,
+            &config.users,
+            &config.variants,
+        )),
         peers: peer_client::PeerClient::new(
             &config.domain,
             &config.identity,
             &config.trust_roots,
             &config.faults,
+            &config.variants,
         )?,
         hub: mimi_mls::SimClient::new(
             format!("mimi://{}", config.domain),
@@ -136,6 +158,7 @@ pub async fn start_with_limits(
         fanout: fanout::FanoutQueues::default(),
         domain: config.domain.clone(),
         faults: config.faults,
+        variants: config.variants,
     });
     let handle = Handle::new();
     // TCP_NODELAY: without it every new connection waits ~40 ms on the peer's delayed ACK.
@@ -153,6 +176,13 @@ pub async fn start_with_limits(
         .http_builder()
         .http1()
         .header_read_timeout(limits.head);
+    // ALPN offers only the one version; this refuses the other to clients that offer no ALPN.
+    if shared.variants.contains(Variant::Http1Only) {
+        *server.http_builder() = server.http_builder().clone().http1_only();
+    }
+    if shared.variants.contains(Variant::Http2Only) {
+        *server.http_builder() = server.http_builder().clone().http2_only();
+    }
     let body_timeout = limits.body;
     let app =
         endpoints::router(shared.clone()).layer(axum::middleware::from_fn(move |request, next| {

@@ -62,8 +62,10 @@ impl PeerClient {
         identity: &CertifiedIdentity,
         trust_roots: &[String],
         faults: &crate::faults::Faults,
+        variants: &crate::variants::Variants,
     ) -> anyhow::Result<Self> {
         use crate::faults::Fault;
+        use crate::variants::Variant;
         let certificate = (!faults.on(Fault::OutgoingWithoutCertificate))
             .then_some((identity.cert_pem.as_str(), identity.key_pem.as_str()));
         let tls = mimi_pki::tls::client_config(trust_roots, certificate)?;
@@ -79,8 +81,15 @@ impl PeerClient {
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(PEER_TIMEOUT)
-            .dns_resolver(Arc::new(PeerResolver(addresses.clone())))
-            .build()?;
+            .dns_resolver(Arc::new(PeerResolver(addresses.clone())));
+        let client = if variants.contains(Variant::Http1Only) {
+            client.http1_only()
+        } else if variants.contains(Variant::Http2Only) {
+            client.http2_prior_knowledge()
+        } else {
+            client
+        }
+        .build()?;
         Ok(Self {
             from: format!("{local_part}@{domain}"),
             client,

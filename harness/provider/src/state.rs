@@ -1,6 +1,7 @@
 //! The provider's state: in memory and bounded, because this is a test fixture, not a production
 //! server. Users, their clients (simulated MLS clients) and the KeyPackages those clients published.
 
+use crate::variants::{Variant, Variants};
 use mimi_mls::SimClient;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -17,6 +18,8 @@ pub struct UserSeed {
     pub key_packages_per_client: usize,
     /// Claims of this user's KeyPackages need its consent (P-06 §5.2, §8).
     pub consent_required: bool,
+    /// Requesters (user URIs) the user granted consent to beforehand, for any room.
+    pub consented_requesters: Vec<String>,
 }
 
 pub use mimi_mls::member::{user_of_client, Delivery, Member as Client};
@@ -64,6 +67,13 @@ pub struct State {
     pub abuse_reports: VecDeque<mimi_wire::messages::abuse::AbuseReport>,
     /// Assets this provider hosts for its users, by id (bounded).
     pub assets: BTreeMap<String, Vec<u8>>,
+    /// Notified messages the variant `late-delivery` holds back from the clients until the
+    /// time given, oldest first.
+    pub held_back: VecDeque<(
+        tokio::time::Instant,
+        String,
+        mimi_wire::messages::notify::FanoutMessage,
+    )>,
 }
 
 /// No more rooms, remembered notifications, abuse reports or assets are kept than this.
@@ -82,20 +92,50 @@ pub fn client_uri(domain: &str, user: &str, index: usize) -> String {
     format!("mimi://{domain}/d/{user}/{index}")
 }
 
+/// The suites of a user's clients under the variant `several-suites`, in turn.
+const SEVERAL_SUITES: [mimi_mls::Ciphersuite; 2] = [
+    mimi_mls::DEFAULT_CIPHERSUITE,
+    mimi_mls::Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
+];
+
+/// KeyPackages each client of the `index`th seed starts with: one for the first under the
+/// variant `one-key-package-left`.
+pub fn seeded_key_packages(index: usize, seed: &UserSeed, variants: &Variants) -> usize {
+    if index == 0 && variants.contains(Variant::OneKeyPackageLeft) {
+        1
+    } else {
+        seed.key_packages_per_client
+    }
+}
+
 impl State {
-    pub fn seeded(domain: &str, seeds: &[UserSeed]) -> Self {
+    pub fn seeded(domain: &str, seeds: &[UserSeed], variants: &Variants) -> Self {
         let mut state = Self::default();
-        for seed in seeds {
+        for (index, seed) in seeds.iter().enumerate() {
             let uri = user_uri(domain, &seed.name);
-            let clients = (1..=seed.clients)
+            let several_suites = variants.contains(Variant::SeveralSuites);
+            let clients = if several_suites {
+                seed.clients.max(2)
+            } else {
+                seed.clients
+            };
+            let key_packages = seeded_key_packages(index, seed, variants);
+            let clients = (1..=clients)
                 .map(|i| {
-                    let sim = SimClient::new(
-                        client_uri(domain, &seed.name, i),
-                        mimi_mls::DEFAULT_CIPHERSUITE,
-                    );
-                    new_client(sim, seed.key_packages_per_client)
+                    let suite = if several_suites {
+                        SEVERAL_SUITES[(i - 1) % SEVERAL_SUITES.len()]
+                    } else {
+                        mimi_mls::DEFAULT_CIPHERSUITE
+                    };
+                    let sim = SimClient::new(client_uri(domain, &seed.name, i), suite);
+                    new_client(sim, key_packages)
                 })
                 .collect();
+            for requester in &seed.consented_requesters {
+                state
+                    .consent_granted
+                    .insert((requester.clone(), uri.clone(), None));
+            }
             state.users.insert(
                 uri.clone(),
                 User {
@@ -103,7 +143,8 @@ impl State {
                     handle: seed.name.clone(),
                     email: format!("{}@{domain}", seed.name),
                     clients,
-                    consent_required: seed.consent_required,
+                    consent_required: seed.consent_required
+                        || variants.contains(Variant::ConsentRequired),
                 },
             );
         }

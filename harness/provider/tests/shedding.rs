@@ -4,7 +4,6 @@
 //! reaches the client as its 4xx over HTTP/2 as over HTTP/1.1.
 
 // The two-provider helpers are for the other tests; this one starts its own, with limits.
-#[allow(dead_code)]
 mod common;
 
 use common::seed;
@@ -33,6 +32,7 @@ async fn lab() -> Lab {
         trust_roots: vec![ca.cert_pem.clone()],
         users,
         faults: Faults::none(),
+        variants: Default::default(),
         listen: "127.0.0.1:0".parse().unwrap(),
         asset_domains: vec![],
         driver: Some(("127.0.0.1:0".parse().unwrap(), common::TOKEN.into())),

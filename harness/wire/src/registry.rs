@@ -113,10 +113,10 @@ pub fn message_names() -> Vec<&'static str> {
 }
 
 /// The message type of each endpoint's request and successful response body (P-06 §5), for
-/// decoding and rendering exchanges. `json` is the directory's JSON document.
+/// decoding and rendering exchanges. `Directory` is the directory's endpoint members.
 pub fn endpoint_types(endpoint: &str) -> (Option<&'static str>, Option<&'static str>) {
     match endpoint {
-        "directory" => (None, Some("json")),
+        "directory" => (None, Some(DIRECTORY)),
         "keyMaterial" => (Some("KeyMaterialRequest"), Some("KeyMaterialResponse")),
         "update" => (Some("HandshakeBundle"), Some("UpdateRoomResponse")),
         "submitMessage" => (Some("SubmitMessageRequest"), Some("SubmitMessageResponse")),
@@ -148,6 +148,9 @@ pub fn decode_as_draft(
 ) -> Result<Value, String> {
     match name {
         "json" => serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}")),
+        DIRECTORY => {
+            crate::messages::directory::Directory::parse(bytes).map(|d| d.endpoints_json())
+        }
         CONTENT => crate::content::render(bytes, content),
         _ => {
             let message =
@@ -156,6 +159,11 @@ pub fn decode_as_draft(
         }
     }
 }
+
+/// The name under which a directory is decoded: its endpoint members only (name → URL
+/// template), so that a check over every member (`"*"`) sees endpoints, not `meta` and the like.
+/// `decode-as: json` shows the whole document.
+pub const DIRECTORY: &str = "Directory";
 
 /// The name under which MIMI content (CBOR) is decoded.
 pub const CONTENT: &str = "MimiContent";

@@ -352,8 +352,9 @@ pub fn case_id(root: &Path, file: &Path) -> String {
 }
 
 /// The fixtures folder of a cases folder: `<cases>/fixtures`, else `<cases>/../fixtures`, else
-/// the harness's own.
+/// the workspace's (the shipped cases', which the built-in cases unpacked elsewhere use).
 pub fn fixtures_folder(root: &Path) -> PathBuf {
+    // This crate lives in harness/conformance; the fixtures at the workspace root.
     let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     [root.join("fixtures"), root.join("..").join("fixtures")]
         .into_iter()

@@ -735,10 +735,24 @@ pub const MLS_OPERATIONS: &[(&str, &[&str])] = &[
     ("add", &["room", "keyMaterial"]),
 ];
 
-/// Capabilities a case may name in `needs`, besides `users.NAME` (a test user of the profile).
+/// Capabilities a case may name in `needs`, besides `users.NAME` (a test user of the profile),
+/// optionally with what the user is for (`users.NAME.MEANING`, `differences::known_meaning`).
 pub fn known_need(need: &str) -> bool {
-    need.strip_prefix("users.").is_some_and(|u| !u.is_empty())
-        || ["driver", "harness-server", "hub", "follower", "target"].contains(&need)
+    if let Some(user) = need.strip_prefix("users.") {
+        return match user.split_once('.') {
+            None => !user.is_empty(),
+            Some((name, meaning)) => !name.is_empty() && crate::differences::known_meaning(meaning),
+        };
+    }
+    ["driver", "harness-server", "hub", "follower", "target"].contains(&need)
         || need == "directory"
         || mimi_wire::messages::directory::ENDPOINTS.contains(&need)
+}
+
+/// Whether `needs` declares the test user `user`, with or without a meaning.
+pub fn declares_user<'a>(needs: impl IntoIterator<Item = &'a str>, user: &str) -> bool {
+    let prefix = format!("users.{user}.");
+    needs
+        .into_iter()
+        .any(|n| n.strip_prefix("users.") == Some(user) || n.starts_with(&prefix))
 }

@@ -91,7 +91,7 @@ pub(super) fn case(
                 }
             }
             for user in template::test_users(s) {
-                if !raw.needs.iter().any(|n| n.value == format!("users.{user}")) {
+                if !super::model::declares_user(raw.needs.iter().map(|n| n.value.as_str()), user) {
                     errors.push((
                         pos,
                         format!(
@@ -234,8 +234,9 @@ fn header(
             errors.push((
                 Pos::of(need),
                 format!(
-                    "unknown need {:?}: an endpoint, a role (hub, follower, target), driver, harness-server or users.NAME",
-                    need.value
+                    "{:?} is not something a profile declares: an endpoint ({}), a role (hub, follower, target), driver, harness-server, or users.<name> with an optional meaning (claimable, needs-consent, key-packages.<n>, found-by.<type>)",
+                    need.value,
+                    mimi_wire::messages::directory::ENDPOINTS.join(", "),
                 ),
             ));
         }

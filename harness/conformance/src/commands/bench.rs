@@ -49,6 +49,7 @@ links: [B]
 actors:
   providers: {target: under-test, hub: harness}
   clients: {alice: {on: hub}}
+needs: [keyMaterial]
 steps:
 "#;
 

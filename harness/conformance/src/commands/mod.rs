@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod coverage;
 pub mod decode;
+pub mod keypackage;
 pub mod pki;
 pub mod run;
 

@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// are stopped and reported as not run, and the run fails.
     #[arg(long, value_name = "DURATION", value_parser = crate::case::parse_duration)]
     pub run_timeout: Option<std::time::Duration>,
+    /// Write the snapshots of a provider other than the reference beside the cases, not under
+    /// the reports folder.
+    #[arg(long)]
+    pub snapshots_beside_cases: bool,
     #[command(flatten)]
     pub test: libtest_mimic::Arguments,
 }
@@ -53,6 +57,7 @@ pub fn run(args: RunArgs, built_in: &'static BuiltIn) -> ExitCode {
         expectations: args.expectations,
         reports: Some(args.reports),
         run_timeout: args.run_timeout,
+        snapshots_beside_cases: args.snapshots_beside_cases,
         test: args.test,
     };
     run_suite(&args.cases.sources(built_in), providers, &options)
@@ -91,6 +96,7 @@ pub fn test_main(workspace: &Path) -> ExitCode {
         expectations: None,
         reports: std::env::var_os("MIMI_CONFORMANCE_REPORTS").map(PathBuf::from),
         run_timeout: None,
+        snapshots_beside_cases: false,
         test,
     };
     run_suite(

@@ -64,6 +64,9 @@ pub struct Recorded {
     pub at: Instant,
     /// What the harness answered.
     pub answered: u16,
+    /// A byte-identical repeat of a notify the harness accepted before (P-06 §5.5: answered 201,
+    /// delivered once). `receive` steps do not see it: a hub may repeat a notify.
+    pub repeat: bool,
 }
 
 /// A scripted answer: the next `times` requests to `endpoint` for `key` get it.
@@ -81,6 +84,8 @@ struct Inner {
     members: HashMap<String, Vec<SharedMember>>,
     recorded: Vec<Recorded>,
     scripts: Vec<Script>,
+    /// Hashes of (roomId, body) of the notifies the harness accepted, to know a repeat.
+    accepted_notifies: std::collections::HashSet<u64>,
 }
 
 pub struct HarnessServer {
@@ -182,7 +187,7 @@ impl HarnessServer {
                 if let Some(i) = inner
                     .recorded
                     .iter()
-                    .position(|r| r.endpoint == endpoint && r.key == key)
+                    .position(|r| r.endpoint == endpoint && r.key == key && !r.repeat)
                 {
                     return Some(inner.recorded.remove(i));
                 }
@@ -266,13 +271,29 @@ async fn serve(
         .and_then(|Extension(info)| info.peer_certificates.first().cloned())
         .map(|der| mimi_pki::tls::certificate_domains(&der))
         .unwrap_or_default();
+    let notify_hash = (endpoint == "notify").then(|| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&key, &body[..]).hash(&mut hasher);
+        hasher.finish()
+    });
+    let repeat = notify_hash.is_some_and(|h| server.lock().accepted_notifies.contains(&h));
     let (status, extra, answer) = match server.scripted(&endpoint, &key) {
         Some((status, headers)) => (status, headers, Vec::new()),
+        // P-06 §5.5: a repeat gets 201 and is not processed again.
+        None if repeat => (201, Vec::new(), Vec::new()),
         None => {
             let (status, answer) = default_answer(&server, &endpoint, &key, &body);
             (status, Vec::new(), answer)
         }
     };
+    if let (Some(hash), 201) = (notify_hash, status) {
+        let mut inner = server.lock();
+        if inner.accepted_notifies.len() >= MAX_RECORDED {
+            inner.accepted_notifies.clear();
+        }
+        inner.accepted_notifies.insert(hash);
+    }
     server.record(Recorded {
         endpoint,
         key,
@@ -281,6 +302,7 @@ async fn serve(
         body: body.to_vec(),
         at: Instant::now(),
         answered: status,
+        repeat,
     });
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -140,6 +140,11 @@ impl Connection {
                 }
             )));
         }
-        Directory::parse(&response.body).map_err(unreadable)
+        let mut directory = Directory::parse(&response.body).map_err(unreadable)?;
+        // The profile corrects or adds entries where the provider's directory differs.
+        directory
+            .endpoints
+            .extend(self.profile.directory_entries.clone());
+        Ok(directory)
     }
 }

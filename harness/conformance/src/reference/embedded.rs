@@ -5,7 +5,8 @@ use crate::profile::{HarnessIdentity, Profile};
 use crate::session::{RunningProviders, StartProviders};
 use mimi_pki::ca::TestCa;
 use mimi_reference_provider::faults::Faults;
-use mimi_reference_provider::state::{user_uri, UserSeed};
+use mimi_reference_provider::state::UserSeed;
+use mimi_reference_provider::variants::Variants;
 use mimi_reference_provider::{ProviderConfig, RunningProvider};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -16,9 +17,12 @@ pub const HARNESS_DOMAIN: &str = "harness.example";
 /// The asset each embedded provider hosts (served at /v1/assets/<first 16 bytes of its SHA-256>).
 pub const EMBEDDED_ASSET: &[u8] = b"an asset of the embedded reference provider\n";
 
-/// The pair to start, with these faults in the provider under test.
+/// The pair to start, with these faults and variants in the provider under test.
 pub struct Pair {
     pub faults: Faults,
+    /// Its counters are shared with the running provider's, so the holder of a clone sees the
+    /// variants' code paths used.
+    pub variants: Variants,
 }
 
 impl StartProviders for Pair {
@@ -26,7 +30,9 @@ impl StartProviders for Pair {
         self: Box<Self>,
         runtime: &tokio::runtime::Runtime,
     ) -> anyhow::Result<Box<dyn RunningProviders>> {
-        Ok(Box::new(runtime.block_on(start(self.faults))?))
+        Ok(Box::new(
+            runtime.block_on(start(self.faults, self.variants))?,
+        ))
     }
 }
 
@@ -35,11 +41,17 @@ pub struct Embedded {
     /// Profiles in the order of `DOMAINS`.
     pub profiles: Vec<Profile>,
     providers: Vec<RunningProvider>,
+    /// The variants of the provider under test, by name, when it has any.
+    variants: Option<String>,
 }
 
 impl RunningProviders for Embedded {
     fn profiles(&self) -> Vec<Profile> {
         self.profiles.clone()
+    }
+
+    fn snapshot_suffix(&self) -> Option<String> {
+        self.variants.clone()
     }
 
     fn route(&self, domain: &str, addr: SocketAddr) {
@@ -58,12 +70,14 @@ pub fn seeds() -> Vec<UserSeed> {
             clients,
             key_packages_per_client: 32,
             consent_required,
+            consented_requesters: Vec::new(),
         })
         .collect()
 }
 
-/// Starts the pair on the current runtime; `faults` apply to the provider under test only.
-pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
+/// Starts the pair on the current runtime; `faults` and `variants` apply to the provider under
+/// test only, and its profile describes the variants the way a vendor's would.
+pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedded> {
     let ca = TestCa::generate("mimi-conformance embedded CA")?;
     let harness_identity = ca.issue(HARNESS_DOMAIN)?;
     let harness = HarnessIdentity {
@@ -80,11 +94,20 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
             domain: domain.to_string(),
             identity: ca.issue(domain)?,
             trust_roots: vec![ca.cert_pem.clone()],
-            users: seeds(),
+            users: if i == 0 {
+                super::variants::seeds(&variants, HARNESS_DOMAIN)
+            } else {
+                seeds()
+            },
             faults: if i == 0 {
                 faults.clone()
             } else {
                 Faults::none()
+            },
+            variants: if i == 0 {
+                variants.clone()
+            } else {
+                Variants::none()
             },
             listen: "127.0.0.1:0".parse()?,
             // Each provider fetches assets for its rooms from the other one only.
@@ -98,11 +121,16 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
     }
     let providers = mimi_reference_provider::start_network(configs).await?;
     let mut profiles = Vec::new();
-    for provider in &providers {
+    for (i, provider) in providers.iter().enumerate() {
         let domain = provider.domain.as_str();
         // A known asset, so that cases can fetch it through a hub's proxyDownload.
         provider.host_asset(EMBEDDED_ASSET.to_vec())?;
-        let directory = mimi_reference_provider::endpoints::directory(domain);
+        let variants = if i == 0 {
+            variants.clone()
+        } else {
+            Variants::none()
+        };
+        let description = super::variants::describe(&variants, domain, HARNESS_DOMAIN);
         profiles.push(Profile {
             name: format!("embedded reference provider {domain}"),
             domain: domain.to_string(),
@@ -116,11 +144,19 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
                 "hub".to_string(),
                 "follower".to_string(),
             ]),
-            endpoints: directory.endpoints.keys().cloned().collect(),
-            users: seeds()
+            endpoints: mimi_wire::messages::directory::ENDPOINTS
                 .iter()
-                .map(|s| (s.name.clone(), user_uri(domain, &s.name)))
+                .map(|e| e.to_string())
                 .collect(),
+            users: description
+                .users
+                .iter()
+                .map(|(name, user)| (name.clone(), user.uri.clone()))
+                .collect(),
+            test_users: description.users,
+            template_variables: description.template_variables,
+            directory_entries: Default::default(),
+            consent: description.consent,
             driver: provider.driver_addr.map(|addr| crate::profile::Driver {
                 url: format!("http://{addr}"),
                 token_env: "MIMI_DRIVER_TOKEN".into(),
@@ -128,8 +164,10 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
             }),
         });
     }
+    let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();
     Ok(Embedded {
         profiles,
         providers,
+        variants: (!names.is_empty()).then(|| names.join("+")),
     })
 }

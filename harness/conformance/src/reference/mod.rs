@@ -9,8 +9,10 @@
 pub mod embedded;
 pub mod mutants;
 pub mod serve;
+pub mod variants;
 
 pub use mimi_reference_provider::faults::{Fault, Faults};
+pub use mimi_reference_provider::variants::{Variant, Variants};
 
 use crate::runner::events::EventSink;
 use crate::session::{prepare, Prepared, Providers};
@@ -22,7 +24,12 @@ pub fn providers() -> Providers {
 
 /// The embedded reference providers, the one under test with these faults switched on.
 pub fn with_faults(faults: Faults) -> Providers {
-    Providers::InProcess(Box::new(embedded::Pair { faults }))
+    with_behaviour(faults, Variants::none())
+}
+
+/// The embedded reference providers, the one under test with these faults and variants.
+pub fn with_behaviour(faults: Faults, variants: Variants) -> Providers {
+    Providers::InProcess(Box::new(embedded::Pair { faults, variants }))
 }
 
 /// The correct embedded reference providers, with no case checked beforehand: for tests and the

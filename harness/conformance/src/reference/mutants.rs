@@ -10,7 +10,7 @@ use crate::case::Case;
 use crate::exit;
 use crate::runner::events::{CaseRecord, EventSink, RequirementVerdict, Verdict};
 use crate::runner::run_case;
-use crate::session::{load_suite, prepare, CaseFolders};
+use crate::session::{load_suite, prepare, CaseFolders, Providers};
 use mimi_reference_provider::faults::{Fault, Faults};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -64,10 +64,10 @@ impl MutantResult {
 /// How many mutants run side by side.
 const MUTANTS_AT_ONCE: usize = 4;
 
-/// The record of every case against one target.
-fn records(cases: &[Case], faults: Faults) -> Result<Vec<CaseRecord>, String> {
+/// The record of every case against one target, in the order of `cases`.
+pub fn records(cases: &[Case], providers: Providers) -> Result<Vec<CaseRecord>, String> {
     let prepared = prepare(
-        super::with_faults(faults),
+        providers,
         EventSink::discard(),
         false,
         cases,
@@ -92,7 +92,7 @@ fn records(cases: &[Case], faults: Faults) -> Result<Vec<CaseRecord>, String> {
 /// Runs every case against the correct provider, then against each mutant. Cases that do not pass
 /// against the correct provider cannot tell a mutant anything, so they are left out (and named).
 pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
-    let baseline = records(cases, Faults::none())?;
+    let baseline = records(cases, super::providers())?;
     let broken: Vec<String> = cases
         .iter()
         .zip(&baseline)
@@ -105,7 +105,9 @@ pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), S
         let chunk_records: Vec<Result<Vec<CaseRecord>, String>> = std::thread::scope(|scope| {
             let running: Vec<_> = chunk
                 .iter()
-                .map(|fault| scope.spawn(move || records(cases, Faults::with(*fault))))
+                .map(|fault| {
+                    scope.spawn(move || records(cases, super::with_faults(Faults::with(*fault))))
+                })
                 .collect();
             running
                 .into_iter()

@@ -7,7 +7,7 @@
 use crate::exit;
 use crate::lab::{profile_yaml, CaArgs};
 use mimi_reference_provider::faults::{Fault, Faults};
-use mimi_reference_provider::state::user_uri;
+use mimi_reference_provider::variants::{Variant, Variants};
 use mimi_reference_provider::ProviderConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Switch on a named fault in every provider served (repeatable).
     #[arg(long = "fault")]
     pub faults: Vec<Fault>,
+    /// Switch on a named variant, a legal behaviour other than the reference's, in every
+    /// provider served (repeatable); the profiles describe it.
+    #[arg(long = "variant")]
+    pub variants: Vec<Variant>,
     /// The driver APIs' bearer token; by default $MIMI_DRIVER_TOKEN, or a fresh random one.
     #[arg(long)]
     pub driver_token: Option<String>,
@@ -97,7 +101,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var(DRIVER_TOKEN_ENV).ok())
         .unwrap_or_else(|| hex::encode(mimi_mls::random_bytes(24)));
     write("driver-token", &token)?;
-    let seeds = super::embedded::seeds();
+    let mut variants = Variants::none();
+    for variant in &args.variants {
+        variants = variants.and(*variant);
+    }
+    let seeds = super::variants::seeds(&variants, &args.harness_domain);
     let mut configs = Vec::new();
     for (i, domain) in args.domains.iter().enumerate() {
         let port = |offset: u16| match args.port {
@@ -110,6 +118,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             trust_roots: vec![ca.cert_pem.clone()],
             users: seeds.clone(),
             faults: faults.clone(),
+            variants: variants.clone(),
             listen: SocketAddr::new(args.listen, port(i as u16)),
             asset_domains: args
                 .domains
@@ -134,14 +143,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let mut printed = String::new();
     for provider in &running {
         let domain = &provider.domain;
-        let endpoints: Vec<String> = mimi_reference_provider::endpoints::directory(domain)
-            .endpoints
-            .into_keys()
-            .collect();
-        let users = seeds
+        let endpoints: Vec<String> = mimi_wire::messages::directory::ENDPOINTS
             .iter()
-            .map(|s| (s.name.clone(), user_uri(domain, &s.name)))
+            .map(|e| e.to_string())
             .collect();
+        let description = super::variants::describe(&variants, domain, &args.harness_domain);
         let driver = provider
             .driver_addr
             .map(|addr| (format!("http://{addr}"), DRIVER_TOKEN_ENV));
@@ -151,7 +157,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             args.harness_listen,
             Some(&provider.addr.to_string()),
             &endpoints,
-            &users,
+            &description,
             driver,
         );
         write(&format!("profile-{domain}.yaml"), &profile)?;

@@ -17,6 +17,9 @@ pub struct BuildContext<'a> {
     pub clients: &'a HashMap<String, &'a SimClient>,
     /// The step's path variables, filled in.
     pub path: &'a BTreeMap<String, String>,
+    /// The requester the target's test users granted consent to (the profile's
+    /// `consent.requester`): claims name it as requestingUser unless the body says otherwise.
+    pub consent_requester: Option<&'a str>,
 }
 
 impl BuildContext<'_> {
@@ -47,7 +50,17 @@ pub fn build(body: &Body, ctx: &BuildContext) -> Located<(Vec<u8>, Option<&'stat
 
 fn key_material_request(b: &KeyMaterialRequestBody, ctx: &BuildContext) -> Located<Vec<u8>> {
     let requester = ctx.client(b.requester.as_deref(), b.pos)?;
-    let requester_user = mimi_mls::member::user_of_client(&requester.uri);
+    let (requester_user, requester_client) = match ctx.consent_requester {
+        // The client signs; its credential names a client of the consented requester.
+        Some(user) => (
+            user.to_string(),
+            format!("{}/1", user.replacen("/u/", "/d/", 1)),
+        ),
+        None => (
+            mimi_mls::member::user_of_client(&requester.uri),
+            requester.uri.clone(),
+        ),
+    };
     let target_user = match &b.target_user {
         Some(t) => t.get(ctx.vars)?,
         None => ctx.path.get("targetUser").cloned().unwrap_or_default(),
@@ -82,7 +95,7 @@ fn key_material_request(b: &KeyMaterialRequestBody, ctx: &BuildContext) -> Locat
         acceptable_ciphersuites,
         required_capabilities,
         requester_signature_key: requester.signature_key().to_vec(),
-        requester_credential: Credential::Basic(requester.uri.clone().into_bytes()),
+        requester_credential: Credential::Basic(requester_client.into_bytes()),
         signature: Vec::new(),
     };
     request.signature =

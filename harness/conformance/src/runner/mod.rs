@@ -37,6 +37,9 @@ pub struct Session {
     /// Snapshots record one provider's answers: the reference provider's have no suffix, any
     /// other provider's carry this one (its domain), and their first run records them.
     pub snapshot_suffix: Option<String>,
+    /// Where the snapshots of a provider other than the reference are kept (under the reports
+    /// folder), instead of beside the cases; None keeps them beside the cases.
+    pub snapshot_dir: Option<std::path::PathBuf>,
     /// The provider's known-failing and known-flaky cases.
     pub expectations: crate::known_failures::Expectations,
 }
@@ -120,7 +123,11 @@ fn apply_expectation(record: &mut CaseRecord, session: &Session) -> Option<Concl
     Some(conclusion)
 }
 
-fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>) -> CaseRecord {
+pub(crate) fn panicked(
+    case: &Case,
+    session: &Session,
+    panic: Box<dyn std::any::Any + Send>,
+) -> CaseRecord {
     let what = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -164,6 +171,10 @@ fn new_record(case: &Case, session: &Session) -> CaseRecord {
     }
 }
 
+/// The roles a profile declares (`roles`), which gate the cases that give the provider under
+/// test one of them.
+pub const ROLES: &[&str] = &["hub", "follower", "target"];
+
 /// What is missing for the case to run against these profiles (the provider under test first),
 /// if anything.
 pub fn unsupported(case: &Case, profiles: &[&Profile]) -> Option<String> {
@@ -180,6 +191,23 @@ pub fn unsupported(case: &Case, profiles: &[&Profile]) -> Option<String> {
             "{} does not declare {}",
             profile.name,
             missing.join(", ")
+        ));
+    }
+    // A case that has the provider under test play a hub, follower or target needs that role.
+    let roles: Vec<&str> = case
+        .spec
+        .actors
+        .providers
+        .iter()
+        .filter(|(role, p)| p.value == Player::UnderTest && ROLES.contains(&role.as_str()))
+        .map(|(role, _)| role.as_str())
+        .filter(|role| !profile.roles.contains(*role))
+        .collect();
+    if !roles.is_empty() {
+        return Some(format!(
+            "{} does not declare the role {} (its profile's roles)",
+            profile.name,
+            roles.join(", ")
         ));
     }
     let wants_peer = case
@@ -291,13 +319,23 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
             Player::Peer => profiles.get(1),
             Player::Harness => None,
         };
-        let (domain, users) = match profile {
-            Some(p) => (p.domain.clone(), p.users.clone()),
-            None => (harness_domain.clone(), BTreeMap::new()),
-        };
+        type Identifiers = BTreeMap<String, BTreeMap<String, String>>;
+        let (domain, users, identifiers): (String, BTreeMap<String, String>, Identifiers) =
+            match profile {
+                Some(p) => (
+                    p.domain.clone(),
+                    p.users.clone(),
+                    // How an identifierQuery finds each test user: `target.identifiers.bob.nick`.
+                    p.test_users
+                        .iter()
+                        .map(|(name, u)| (name.clone(), u.found_by.clone()))
+                        .collect(),
+                ),
+                None => (harness_domain.clone(), BTreeMap::new(), BTreeMap::new()),
+            };
         context.insert(
             role.clone(),
-            json!({"domain": domain, "uri": format!("mimi://{domain}"), "users": users}),
+            json!({"domain": domain, "uri": format!("mimi://{domain}"), "users": users, "identifiers": identifiers}),
         );
         domains.insert(role.clone(), domain);
     }

@@ -36,6 +36,19 @@ impl UpdateMode {
     }
 }
 
+/// Where the snapshot `file` of the case `case_id` (`B::x::c`) is kept under `dir` instead of
+/// beside the case: `<dir>/cases/B/x/snapshots/<file>`, the case's place in its cases folder
+/// wherever that folder is (the built-in cases are unpacked in a cache), so no two cases share
+/// a file.
+pub fn under(dir: &Path, case_id: &str, file: &str) -> std::path::PathBuf {
+    let mut path = dir.join("cases");
+    let folders: Vec<&str> = case_id.split("::").collect();
+    for folder in &folders[..folders.len().saturating_sub(1)] {
+        path.push(folder);
+    }
+    path.join("snapshots").join(file)
+}
+
 /// insta's file: a YAML header between `---` lines, then the snapshot body. Header values are
 /// written as insta writes them (plain when YAML allows), so accepting a snapshot with
 /// `cargo insta` does not rewrite its header.
@@ -165,6 +178,22 @@ mod tests {
         a: 1
         b: 2
         "#);
+    }
+
+    #[test]
+    fn a_snapshot_under_a_folder_keeps_its_path_relative_to_the_cases() {
+        assert_eq!(
+            under(
+                Path::new("reports/snapshots"),
+                "B::x::c",
+                "c__s@v.example.snap"
+            ),
+            Path::new("reports/snapshots/cases/B/x/snapshots/c__s@v.example.snap")
+        );
+        assert_eq!(
+            under(Path::new("r"), "c", "c.snap"),
+            Path::new("r/cases/snapshots/c.snap")
+        );
     }
 
     #[test]

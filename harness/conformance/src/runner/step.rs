@@ -351,11 +351,16 @@ async fn exchange(
                 })
             }
         };
-        // On link B an error status carries an explanation, not the endpoint's message: it is
-        // shown as it came (unless the case says how to decode it). The driver API's errors
-        // are JSON, as its specification says.
+        // On link B an error status usually carries an explanation, not the endpoint's message:
+        // it is shown as it came (unless the case says how to decode it). But the drafts give
+        // no HTTP status for a refusal the body states (notAllowed, say), so a 4xx whose body
+        // is not words is the endpoint's response. The driver API's errors are JSON, as its
+        // specification says.
         let decodable = |r: &Response| {
             (200..300).contains(&r.status)
+                || ((400..500).contains(&r.status)
+                    && !r.body.is_empty()
+                    && crate::report::console::error_text(r).is_none())
                 || expect.is_some_and(|e| e.decode_as.is_some())
                 // A received request is the provider's message, whatever the harness answered.
                 || matches!(
@@ -369,6 +374,13 @@ async fn exchange(
                     .map(|v| (v, JSON))
                     .map_err(|e| format!("the response is not JSON: {e}")),
             ),
+            (Ok(r), _) if decodable(r) && crate::report::console::error_text(r).is_some() => {
+                Some(Err(format!(
+                    "the provider answered {} with an explanation, not a MIMI body: {}",
+                    r.status,
+                    crate::report::console::error_text(r).unwrap_or_default()
+                )))
+            }
             (Ok(r), Some(t)) if decodable(r) => {
                 Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t)))
             }
@@ -795,8 +807,20 @@ fn snapshot_step(
         t.replace(domain.as_str(), &format!("<{role}>"))
     });
     let suffix = session.snapshot_suffix.as_deref();
+    let beside_case = case.snapshot_path(&snapshot.name, suffix);
+    let path = match (&session.snapshot_dir, suffix) {
+        (Some(dir), Some(_)) => snapshot::under(
+            dir,
+            &case.id,
+            &beside_case
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
+        ),
+        _ => beside_case,
+    };
     snapshot::check(
-        &case.snapshot_path(&snapshot.name, suffix),
+        &path,
         &step.origin.file.display().to_string(),
         &step.name,
         &text,
@@ -837,10 +861,22 @@ async fn link_b_request(
             .directory(call.timeout)
             .await
             .map_err(|why| format!("cannot resolve {name:?}: {why}"))?
-            .url(name, &path)
+            .url(
+                name,
+                &crate::differences::alias_variables(&path, &connection.profile.template_variables),
+            )
             .map_err(|e| located(step, step.pos, e))?,
     };
+    let method = if call.endpoint.method() == "GET" {
+        reqwest::Method::GET
+    } else {
+        reqwest::Method::POST
+    };
     let mut headers = connection.default_headers();
+    if method == reqwest::Method::GET {
+        // A GET has no body, so no body content type (unless the step sets one).
+        headers.retain(|(name, _)| name != "content-type");
+    }
     for (header, value) in &call.headers {
         headers.retain(|(n, _)| n != header);
         let value = value
@@ -862,6 +898,7 @@ async fn link_b_request(
                     vars: &actors.vars,
                     clients: &sims,
                     path: &path,
+                    consent_requester: connection.profile.consent.requester.as_deref(),
                 },
             )
             .map_err(|(pos, e)| located(step, pos, e))?
@@ -872,11 +909,7 @@ async fn link_b_request(
         damage(&mut bytes, d);
     }
     let request = Request {
-        method: if call.endpoint.method() == "GET" {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::POST
-        },
+        method,
         url,
         headers,
         body: bytes,

@@ -5,6 +5,7 @@
 use super::{reject, uri_domain, PeerDomain, SharedState};
 use crate::faults::Fault;
 use crate::state::{ConsentScope, MAX_CONSENT_ENTRIES};
+use crate::variants::Variant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -40,12 +41,8 @@ fn entry(
     local: fn(&ConsentEntry) -> &str,
     shared: &super::Shared,
 ) -> Result<ConsentEntry, (StatusCode, String)> {
-    let entry = decode_exact::<ConsentEntry>(body).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("malformed ConsentEntry: {e}"),
-        )
-    })?;
+    let entry = decode_exact::<ConsentEntry>(body)
+        .map_err(|e| (shared.malformed(), format!("malformed ConsentEntry: {e}")))?;
     if !shared.fault(Fault::ConsentDomainsUnchecked) {
         if uri_domain(from_peer(&entry)) != Some(peer) {
             return Err((
@@ -92,6 +89,9 @@ async fn request(
         ConsentOperation::request => {
             // We reveal that a target does not exist (the draft allows either, P-06 §5.7).
             if !state.users.contains_key(&entry.target_uri.0) {
+                if shared.variant(Variant::ConsentRequestAlways201) {
+                    return StatusCode::CREATED.into_response();
+                }
                 return reject(
                     StatusCode::NOT_FOUND,
                     format!("no user {}", entry.target_uri.0),
@@ -144,6 +144,14 @@ async fn update(
         Err((status, reason)) => return reject(status, reason),
     };
     let mut state = shared.state();
+    if !state.users.contains_key(&entry.requester_uri.0)
+        && shared.variant(Variant::UpdateConsentReveals404)
+    {
+        return reject(
+            StatusCode::NOT_FOUND,
+            format!("no user {}", entry.requester_uri.0),
+        );
+    }
     match entry.consent_operation {
         ConsentOperation::grant
             if shared.fault(Fault::ConsentGrantRefused)

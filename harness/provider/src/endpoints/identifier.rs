@@ -5,9 +5,9 @@
 
 use super::{reject, tls_body, SharedState};
 use crate::faults::Fault;
+use crate::variants::Variant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use mimi_wire::common::IdentifierUri;
@@ -33,9 +33,12 @@ fn answer(code: IdentifierQueryCode, uris: Vec<String>) -> Response {
     )
 }
 
-fn matches(user: &crate::state::User, element: &QueryElement) -> bool {
+fn matches(shared: &super::Shared, user: &crate::state::User, element: &QueryElement) -> bool {
     let value = String::from_utf8_lossy(&element.search_value.0);
     match element.search_type {
+        SearchIdentifierType::handle if shared.variant(Variant::HandlesAreUris) => {
+            format!("im:{}@{}", user.handle, shared.domain) == value
+        }
         SearchIdentifierType::handle | SearchIdentifierType::nick => user.handle == value,
         SearchIdentifierType::email => user.email.eq_ignore_ascii_case(&value),
         _ => false,
@@ -51,7 +54,7 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             return reject(
-                StatusCode::BAD_REQUEST,
+                shared.malformed(),
                 format!("malformed IdentifierRequest: {e}"),
             )
         }
@@ -75,10 +78,18 @@ async fn handle(
     }
     for element in &request.query_elements {
         match element.search_type {
+            SearchIdentifierType::handle | SearchIdentifierType::email
+                if shared.variant(Variant::IdentifierNickOnly) =>
+            {
+                return answer(IdentifierQueryCode::unsupportedField, Vec::new())
+            }
             SearchIdentifierType::handle
             | SearchIdentifierType::nick
             | SearchIdentifierType::email => {}
             SearchIdentifierType::wholeProfile | SearchIdentifierType::partialName => {
+                return answer(IdentifierQueryCode::forbidden, Vec::new())
+            }
+            _ if shared.variant(Variant::IdentifierRefusalsForbidden) => {
                 return answer(IdentifierQueryCode::forbidden, Vec::new())
             }
             _ => return answer(IdentifierQueryCode::unsupportedField, Vec::new()),
@@ -88,7 +99,12 @@ async fn handle(
     let found: Vec<String> = state
         .users
         .values()
-        .filter(|u| request.query_elements.iter().all(|e| matches(u, e)))
+        .filter(|u| {
+            request
+                .query_elements
+                .iter()
+                .all(|e| matches(&shared, u, e))
+        })
         .map(|u| u.uri.clone())
         .collect();
     if shared.fault(Fault::IdentifierQueryFindsNobody) {

@@ -4,6 +4,7 @@
 use super::{reject, tls_body, uri_domain, PeerDomain, SharedState};
 use crate::faults::Fault;
 use crate::state::Client;
+use crate::variants::Variant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -33,7 +34,7 @@ async fn handle(
             let status = if shared.fault(Fault::MalformedBodyServerError) {
                 StatusCode::INTERNAL_SERVER_ERROR
             } else {
-                StatusCode::BAD_REQUEST
+                shared.malformed()
             };
             return reject(status, format!("malformed KeyMaterialRequest: {e}"));
         }
@@ -125,7 +126,7 @@ pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMateri
     let no_consent = if shared.fault(Fault::ConsentIgnored) {
         None
     } else {
-        missing_consent(&state, request)
+        missing_consent(shared, &state, request)
     };
     let user_uri = if shared.fault(Fault::WrongUserUri) {
         request.requesting_user.clone()
@@ -141,12 +142,23 @@ pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMateri
     let Some(user) = user else {
         return KeyMaterialResponse {
             protocol: PROTOCOL_MLS10,
-            user_status: USER_UNKNOWN,
+            user_status: if shared.variant(Variant::NoConsentCatchAll) {
+                USER_NO_CONSENT
+            } else {
+                USER_UNKNOWN
+            },
             user_uri,
             clients: vec![],
         };
     };
     if let Some(user_status) = no_consent {
+        let user_status = if user_status == USER_NO_CONSENT_FOR_THIS_ROOM
+            && shared.variant(Variant::NoConsentCatchAll)
+        {
+            USER_NO_CONSENT
+        } else {
+            user_status
+        };
         return KeyMaterialResponse {
             protocol: PROTOCOL_MLS10,
             user_status,
@@ -167,8 +179,19 @@ pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMateri
         USER_SUCCESS
     } else if successes > 0 {
         USER_PARTIAL_SUCCESS
+    } else if shared.variant(Variant::NoConsentCatchAll) {
+        USER_NO_CONSENT
     } else {
         USER_NO_COMPATIBLE_MATERIAL
+    };
+    let clients = if user_status != USER_SUCCESS
+        && user_status != USER_PARTIAL_SUCCESS
+        && (user_status == USER_NO_CONSENT || shared.variant(Variant::NoCompatibleWithoutClients))
+    {
+        // P-06 §5.2: only noCompatibleMaterial may populate the clients list.
+        vec![]
+    } else {
+        clients
     };
     KeyMaterialResponse {
         protocol: PROTOCOL_MLS10,
@@ -180,11 +203,17 @@ pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMateri
 
 /// For a user who requires consent (P-06 §5.2, §8): `noConsent` without a grant for the
 /// requester, `noConsentForThisRoom` when the only grants are for other rooms.
-fn missing_consent(state: &crate::state::State, request: &KeyMaterialRequest) -> Option<u8> {
+fn missing_consent(
+    shared: &super::Shared,
+    state: &crate::state::State,
+    request: &KeyMaterialRequest,
+) -> Option<u8> {
     let user = state.users.get(&request.target_user.0)?;
     if !user.consent_required {
         return None;
     }
+    // Every user requires consent under the variant; counted where that is judged.
+    shared.variant(Variant::ConsentRequired);
     let (requester, target) = (&request.requesting_user.0, &request.target_user.0);
     let room = (!request.room_id.0.is_empty()).then(|| request.room_id.0.clone());
     let granted = |room: &Option<String>| {
@@ -250,11 +279,16 @@ fn claim(
         shared.fault(Fault::CiphersuiteIgnored) || request.acceptable_ciphersuites.contains(&suite);
     let capabilities_ok = shared.fault(Fault::RequiredCapabilitiesIgnored)
         || meets(&request.required_capabilities, &capabilities);
+    if suite != u16::from(mimi_mls::DEFAULT_CIPHERSUITE) {
+        // A client in a suite of its own: what the variant gives the test users.
+        shared.variant(Variant::SeveralSuites);
+    }
     if !(suite_ok && capabilities_ok) {
+        let capabilities = (!shared.variant(Variant::CapabilitiesWithheld)).then_some(capabilities);
         return ClientKeyMaterial {
             client_status: CLIENT_NOTHING_COMPATIBLE,
             client_uri,
-            body: ClientKeyMaterialBody::NothingCompatible(Some(capabilities)),
+            body: ClientKeyMaterialBody::NothingCompatible(capabilities),
         };
     }
     let key_package = if shared.fault(Fault::ExpiredKeyPackages) {
@@ -264,6 +298,10 @@ fn claim(
     } else {
         client.claim_key_package()
     };
+    if client.key_packages.is_empty() && key_package.is_some() {
+        // The last KeyPackage, handed out: what the variant leaves a test user with.
+        shared.variant(Variant::OneKeyPackageLeft);
+    }
     ClientKeyMaterial::offering(client_uri, key_package)
 }
 

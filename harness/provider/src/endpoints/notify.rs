@@ -4,6 +4,7 @@
 
 use super::{reject, uri_domain, PeerDomain, SharedState};
 use crate::faults::Fault;
+use crate::variants::Variant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -40,12 +41,7 @@ async fn handle(
     }
     let messages = match decode_exact::<NotifyBody>(&body) {
         Ok(NotifyBody(messages)) => messages,
-        Err(e) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                format!("malformed notify body: {e}"),
-            )
-        }
+        Err(e) => return reject(shared.malformed(), format!("malformed notify body: {e}")),
     };
     let digest: [u8; 32] = sha2::Sha256::new()
         .chain_update(peer.as_bytes())
@@ -74,8 +70,45 @@ async fn handle(
     } else {
         messages.len()
     };
+    if shared.variant(Variant::LateDelivery) {
+        deliver_later(&shared, &mut state, &room, &messages[..count]);
+        return created(&shared);
+    }
     for message in messages.iter().take(count) {
         crate::client_actions::deliver(&mut state, &room, message, &shared.faults);
     }
     created(&shared)
+}
+
+/// How long the variant `late-delivery` holds a notify's messages back from the clients.
+const LATE_DELIVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Queues the messages for delivery a while from now; whichever wake-up comes first delivers
+/// everything that is due, oldest first, so that they reach the clients in the order received.
+fn deliver_later(
+    shared: &SharedState,
+    state: &mut crate::state::State,
+    room: &str,
+    messages: &[mimi_wire::messages::notify::FanoutMessage],
+) {
+    let due = tokio::time::Instant::now() + LATE_DELIVERY;
+    for message in messages {
+        state
+            .held_back
+            .push_back((due, room.to_string(), message.clone()));
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(due).await;
+        let mut state = shared.state();
+        while state
+            .held_back
+            .front()
+            .is_some_and(|(at, _, _)| *at <= tokio::time::Instant::now())
+        {
+            if let Some((_, room, message)) = state.held_back.pop_front() {
+                crate::client_actions::deliver(&mut state, &room, &message, &shared.faults);
+            }
+        }
+    });
 }

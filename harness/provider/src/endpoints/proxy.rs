@@ -25,8 +25,13 @@ async fn proxy_download(State(shared): State<SharedState>, Path(url): Path<Strin
         && shared.asset_domains.contains(&host)
         && !shared.fault(Fault::ProxyRefusesEverything);
     if !registered && !shared.fault(Fault::OpenProxy) {
+        let status = if shared.variant(crate::variants::Variant::ProxyRefusal404) {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::FORBIDDEN
+        };
         return reject(
-            StatusCode::FORBIDDEN,
+            status,
             format!("{host:?} is not a registered peer asset domain; the hub is no open proxy (P-06 §5.10.2)"),
         );
     }

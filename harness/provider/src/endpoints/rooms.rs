@@ -4,6 +4,7 @@
 
 use super::{reject, tls_body, PeerDomain, SharedState};
 use crate::faults::Fault;
+use crate::variants::Variant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,18 +15,28 @@ use mimi_wire::messages::abuse::AbuseReport;
 use mimi_wire::messages::group_info::{
     GroupInfoCode, GroupInfoRequest, GroupInfoResponse, JoiningCodeInTbs, GROUP_INFO_REQUEST_LABEL,
 };
-use mimi_wire::messages::submit::SubmitMessageRequest;
-use mimi_wire::messages::update::HandshakeBundle;
+use mimi_wire::messages::submit::{SubmitMessageRequest, SubmitOutcome};
+use mimi_wire::messages::update::{HandshakeBundle, UpdateOutcome};
 use mimi_wire::{decode_exact, Decode, Encode};
 
-/// The body decoded, or the 400 that says why it does not decode.
-fn decode<T: Decode>(body: &[u8]) -> Result<T, Box<Response>> {
+/// The body decoded, or the 4xx that says why it does not decode.
+fn decode<T: Decode>(shared: &super::Shared, body: &[u8]) -> Result<T, Box<Response>> {
     decode_exact::<T>(body).map_err(|e| {
         Box::new(reject(
-            StatusCode::BAD_REQUEST,
+            shared.malformed(),
             format!("malformed {}: {e}", T::NAME),
         ))
     })
+}
+
+/// A response body; a refusal goes with `refusal` instead of 200 under the variant
+/// `refusals-with-4xx`.
+fn answer_with(shared: &super::Shared, body: Vec<u8>, refusal: Option<StatusCode>) -> Response {
+    let mut response = tls_body(body);
+    if let Some(status) = refusal.filter(|_| shared.variant(Variant::RefusalsWith4xx)) {
+        *response.status_mut() = status;
+    }
+    response
 }
 
 fn no_room(room: &str) -> Response {
@@ -45,7 +56,7 @@ async fn update(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    let bundle = match decode::<HandshakeBundle>(&body) {
+    let bundle = match decode::<HandshakeBundle>(&shared, &body) {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -55,7 +66,13 @@ async fn update(
     };
     let decision = hub_room.update(&bundle, &peer, &shared.faults);
     shared.dispatch(&mut state, decision.fanout);
-    tls_body(decision.response.to_bytes())
+    let refusal = match decision.response.outcome {
+        UpdateOutcome::Success { .. } => None,
+        UpdateOutcome::WrongEpoch { .. } => Some(StatusCode::CONFLICT),
+        UpdateOutcome::InvalidProposal { .. } => Some(StatusCode::UNPROCESSABLE_ENTITY),
+        UpdateOutcome::Other => Some(StatusCode::FORBIDDEN),
+    };
+    answer_with(&shared, decision.response.to_bytes(), refusal)
 }
 
 pub fn submit_route() -> MethodRouter<SharedState> {
@@ -68,7 +85,7 @@ async fn submit(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    let request = match decode::<SubmitMessageRequest>(&body) {
+    let request = match decode::<SubmitMessageRequest>(&shared, &body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -78,7 +95,12 @@ async fn submit(
     };
     let (response, fanout) = hub_room.submit(&request, &peer, &shared.hub, &shared.faults);
     shared.dispatch(&mut state, fanout);
-    tls_body(response.to_bytes())
+    let refusal = match response.outcome {
+        SubmitOutcome::Accepted { .. } => None,
+        SubmitOutcome::EpochTooOld { .. } => Some(StatusCode::CONFLICT),
+        SubmitOutcome::Other => Some(StatusCode::FORBIDDEN),
+    };
+    answer_with(&shared, response.to_bytes(), refusal)
 }
 
 pub fn group_info_route() -> MethodRouter<SharedState> {
@@ -91,8 +113,16 @@ async fn group_info(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    match decode::<GroupInfoRequest>(&body) {
-        Ok(request) => tls_body(answer(&shared, &room, &request, &peer).to_bytes()),
+    match decode::<GroupInfoRequest>(&shared, &body) {
+        Ok(request) => {
+            let response = answer(&shared, &room, &request, &peer);
+            let refusal = match response.status {
+                GroupInfoCode::success => None,
+                GroupInfoCode::noSuchRoom => Some(StatusCode::NOT_FOUND),
+                _ => Some(StatusCode::FORBIDDEN),
+            };
+            answer_with(&shared, response.to_bytes(), refusal)
+        }
         Err(r) => *r,
     }
 }
@@ -112,6 +142,9 @@ pub fn answer(
     let state = shared.state();
     match state.rooms.get(room) {
         Some(hub_room) => hub_room.group_info(request, peer, &shared.hub, &shared.faults),
+        None if shared.variant(Variant::GroupInfoHidesRooms) => {
+            refuse(GroupInfoCode::notAuthorized)
+        }
         None => refuse(GroupInfoCode::noSuchRoom),
     }
 }
@@ -151,7 +184,7 @@ async fn report_abuse(
     if shared.fault(Fault::AbuseReportRefused) {
         return reject(StatusCode::BAD_REQUEST, "abuse reports are not taken");
     }
-    let report = match decode::<AbuseReport>(&body) {
+    let report = match decode::<AbuseReport>(&shared, &body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -172,5 +205,8 @@ async fn report_abuse(
         state.abuse_reports.pop_front();
     }
     state.abuse_reports.push_back(report);
+    if shared.variant(Variant::AbuseReport204) {
+        return StatusCode::NO_CONTENT.into_response();
+    }
     StatusCode::CREATED.into_response()
 }

@@ -24,6 +24,7 @@ pub fn seed(name: &str, clients: usize) -> UserSeed {
         clients,
         key_packages_per_client: 8,
         consent_required: false,
+        consented_requesters: Vec::new(),
     }
 }
 
@@ -51,6 +52,7 @@ pub async fn pair(faults_of_a: Faults) -> Pair {
             } else {
                 Faults::none()
             },
+            variants: Default::default(),
             listen: "127.0.0.1:0".parse().unwrap(),
             asset_domains: vec!["b.example".into()],
             driver: Some(("127.0.0.1:0".parse().unwrap(), TOKEN.into())),

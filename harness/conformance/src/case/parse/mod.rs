@@ -471,6 +471,18 @@ impl<'a> Parser<'a> {
                 None
             }
         };
+        // A profile without the endpoint makes the case unsupported, not failed.
+        if let Some(Endpoint::Mimi(name)) = endpoint {
+            if !self.cx.needs.contains(name) {
+                self.error(
+                    frame,
+                    endpoint_pos,
+                    format!(
+                        "the step uses {name} of the provider under test: add `{name}` to `needs`"
+                    ),
+                );
+            }
+        }
         let by = self.required_role(frame, keys.get("by"), "by", "call", endpoint_pos);
         let by = by.and_then(|by| {
             if by.player == Player::Harness {
@@ -1304,7 +1316,7 @@ impl<'a> Parser<'a> {
             );
         }
         for user in template::test_users(s) {
-            if !self.cx.needs.contains(format!("users.{user}").as_str()) {
+            if !crate::case::model::declares_user(self.cx.needs.iter().copied(), user) {
                 self.error(
                     frame,
                     pos,
