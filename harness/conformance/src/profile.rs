@@ -148,7 +148,14 @@ impl Profile {
     /// A profile from its text; files it names are read relative to `path`'s folder.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Vec<LoadError>> {
         let file: ProfileFile =
-            serde_saphyr::from_str(text).map_err(|e| vec![LoadError::from_yaml(path, text, &e)])?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                let mut error = LoadError::from_yaml(path, text, &e);
+                // serde's words for an untagged enum name our type, not what to write.
+                if error.message.contains("untagged enum TestUserEntry") {
+                    error.message = "a test user is a mimi:// URI, or a map of its URI and meanings (uri, claimable, needs-consent, key-packages, found-by)".into();
+                }
+                vec![error]
+            })?;
         let mut check = Check {
             path,
             text,

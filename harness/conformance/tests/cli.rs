@@ -998,7 +998,10 @@ fn every_profile_value_is_checked_with_its_location() {
             "draft: \"99\"\n",
             "draft \"99\" is not a draft the harness knows",
         ),
-        ("users: {bob: 42}\n", "user bob is an integer"),
+        (
+            "users: {bob: 42}\n",
+            "a test user is a mimi:// URI, or a map",
+        ),
         (
             "users: {bob: \"mimi://elsewhere.example/u/bob\"}\n",
             "is not a user of vendor.example",
