@@ -4,9 +4,10 @@
 //! drivers (`drivers`) using the wire layer (`mimi-wire`, `mimi-mls`), checked by assertion
 //! keywords (`expect`) and the provider's known failures (`known_failures`), and reported
 //! (`report`). `session` is the suite API the commands (`commands`, dispatched by `cli`) and
-//! the tests build on. The reference provider is reached only through `reference`, which the
-//! default-on `reference-provider` feature compiles in; ARCHITECTURE.md at the repository's
-//! root draws the layers.
+//! the tests build on. Below them all: YAML values that remember where they stand (`yaml`) and
+//! the `{{ }}` templates in them (`template`). The reference provider is reached only through
+//! `reference`, which the default-on `reference-provider` feature compiles in; ARCHITECTURE.md
+//! at the repository's root draws the layers.
 
 pub mod builtin;
 pub mod case;
@@ -26,3 +27,5 @@ pub mod report;
 pub mod run_control;
 pub mod runner;
 pub mod session;
+pub mod template;
+pub mod yaml;

@@ -1,7 +1,7 @@
 //! Provider profiles: how to reach a provider under test and what it declares. Given as YAML with
 //! `run --provider FILE`; with none, the embedded reference providers get generated profiles.
 
-use crate::case::node::{Node, Pos};
+use crate::yaml::{Node, Pos};
 use crate::case::LoadError;
 use serde::Deserialize;
 use serde_saphyr::Spanned;

@@ -3,8 +3,8 @@
 //! are made into the plan where a case uses it, with that case's roles and clients, so an
 //! error in them names both the fragment's line and the using line.
 
-use super::node::{Node, Pos};
 use super::{LoadError, FRAGMENTS};
+use crate::yaml::{Node, Pos};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;

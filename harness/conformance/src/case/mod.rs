@@ -4,10 +4,12 @@
 
 pub mod fragment;
 pub mod model;
-pub mod node;
 mod parse;
-pub mod template;
 mod validate;
+
+// Where the rest of the harness has long found them.
+pub use crate::template;
+pub use crate::yaml as node;
 
 pub use parse::FixedTemplate;
 

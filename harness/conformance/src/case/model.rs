@@ -5,12 +5,12 @@
 //! vocabulary the loader checks against (endpoints the harness serves, driver operations,
 //! typed bodies, `mls` operations and their arguments) lives here too.
 
-use super::node::Pos;
-use super::template::{Field, Template};
 use super::LoadError;
 use crate::catalogue::Requirement;
 use crate::expect::path::BodyPath;
 use crate::expect::Matchers;
+use crate::template::{Field, Template};
+use crate::yaml::Pos;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ pub struct Spec {
     /// Capabilities the provider under test must declare, else the case is "unsupported".
     pub needs: Vec<Spanned<String>>,
     /// Case variables, usable as `{{ name }}` in every step.
-    pub vars: BTreeMap<String, Spanned<super::node::Node>>,
+    pub vars: BTreeMap<String, Spanned<crate::yaml::Node>>,
     pub steps: Vec<Step>,
 }
 
@@ -127,6 +127,34 @@ pub struct Step {
     /// failure blames no requirement.
     pub charge: Arc<[Requirement]>,
     pub kind: StepKind,
+}
+
+impl Step {
+    /// What an exchange step (`call`, `driver`, `receive`, `mls`) does with its answer.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.kind {
+            StepKind::Call(c) => Some(&c.outcome),
+            StepKind::Driver(d) => Some(&d.outcome),
+            StepKind::Receive(r) => Some(&r.outcome),
+            StepKind::Mls(m) => Some(&m.outcome),
+            _ => None,
+        }
+    }
+
+    /// The step's `expect` block, if it has one.
+    pub fn expect(&self) -> Option<&Expect> {
+        self.outcome().and_then(|o| o.expect.as_ref())
+    }
+
+    /// The requirements a failure of this step is charged to: its `expect` block's `checks`
+    /// when the failure is one of those expectations and the block names its own, else the
+    /// step's charge.
+    pub fn charged(&self, in_expect: bool) -> &[Requirement] {
+        match self.expect() {
+            Some(e) if in_expect => &e.charge,
+            _ => &self.charge,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -3,10 +3,11 @@
 
 use super::fragment::Library;
 use super::model::{Actors, Link, Origin, Spec, Step, StepKind};
-use super::node::{Node, Pos};
 use super::parse::{Context, Parser};
-use super::{parse_duration, template, Case, LoadError, DEFAULT_CASE_TIMEOUT};
+use super::{parse_duration, Case, LoadError, DEFAULT_CASE_TIMEOUT};
 use crate::catalogue::{Catalogue, Requirement};
+use crate::template;
+use crate::yaml::{Node, Pos};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};

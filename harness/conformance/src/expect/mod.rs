@@ -5,8 +5,8 @@
 pub mod keywords;
 pub mod path;
 
-use crate::case::node::{Node, Pos};
-use crate::case::template;
+use crate::template;
+use crate::yaml::{Node, Pos};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 

@@ -3,7 +3,7 @@
 //! actual, why a case is inconclusive and what would make it conclusive, and the transcript of
 //! its exchanges, decoded.
 
-use crate::case::node::Pos;
+use crate::yaml::Pos;
 use crate::case::snippet_of_line;
 use crate::drivers::link_b::Response;
 use crate::runner::events::{

@@ -5,7 +5,7 @@ use crate::case::model::{
     Body, ConsentEntryBody, ConsentOperationName, IdentifierRequestBody, KeyMaterialRequestBody,
     SignatureChoice,
 };
-use crate::case::node::{Located, Pos};
+use crate::yaml::{Located, Pos};
 use mimi_mls::SimClient;
 use mimi_wire::common::{Credential, IdentifierUri, RequiredCapabilities, PROTOCOL_MLS10};
 use mimi_wire::messages::key_material::{KeyMaterialRequest, KEY_MATERIAL_REQUEST_LABEL};
@@ -65,7 +65,7 @@ fn key_material_request(b: &KeyMaterialRequestBody, ctx: &BuildContext) -> Locat
         Some(t) => t.get(ctx.vars)?,
         None => ctx.path.get("targetUser").cloned().unwrap_or_default(),
     };
-    let fill = |f: &Option<crate::case::template::Field<String>>| {
+    let fill = |f: &Option<crate::template::Field<String>>| {
         f.as_ref().map(|f| f.get(ctx.vars)).transpose()
     };
     let acceptable_ciphersuites = match &b.acceptable_ciphersuites {

@@ -8,7 +8,7 @@ use super::events::{
 };
 use crate::case::model::Origin;
 use crate::case::model::Step;
-use crate::case::node::Pos;
+use crate::yaml::Pos;
 use crate::drivers::harness_server::{Recorded, Script};
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
 use reqwest::header::HeaderMap;

@@ -5,8 +5,8 @@
 //! and `save`.
 
 use crate::case::model::{CommitArgs, MessageArgs, MessageKind, MlsOperation, ProposalKind};
-use crate::case::node::{Located, Pos};
 use crate::drivers::harness_server::SharedMember;
+use crate::yaml::{Located, Pos};
 use base64::Engine;
 use mimi_mls::member::{identity, user_of_client, Member};
 use mimi_mls::room::{participant_list, Changes};
@@ -381,7 +381,7 @@ fn add(member: &mut Member, room: &str, key_material: &str) -> Result<Value, Str
     sim.confirm_commit(group)?;
     let welcome = staged.welcome.ok_or("the commit made no Welcome")?;
     let notify = NotifyBody(vec![FanoutMessage {
-        timestamp: crate::case::template::now_ms(),
+        timestamp: crate::template::now_ms(),
         message: decode_exact(&welcome).map_err(|e| format!("our own Welcome: {e}"))?,
         rest: FanoutRest::Welcome {
             ratchet_tree_option: mimi_wire::messages::common_mls::RatchetTreeOption::Full(
@@ -413,7 +413,7 @@ fn message(
         for _ in 0..count {
             let message = sim.send(group, &content, tag.as_ref())?;
             messages.push(FanoutMessage {
-                timestamp: crate::case::template::now_ms(),
+                timestamp: crate::template::now_ms(),
                 message: decode_exact(&message).map_err(|e| format!("our own message: {e}"))?,
                 rest: FanoutRest::Application { frank: None },
             });

@@ -278,7 +278,7 @@ pub fn check_templates(case: &Case, profiles: &[&Profile]) -> Vec<crate::case::L
     case.fixed_templates
         .iter()
         .filter_map(|t| {
-            crate::case::template::fill_str(&t.text, &actors.vars)
+            crate::template::fill_str(&t.text, &actors.vars)
                 .err()
                 .map(|e| t.origin.error_at(t.pos, e))
         })
@@ -344,7 +344,7 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     let run = hex::encode(mimi_mls::random_bytes(4));
     context.insert("run".into(), json!(run));
     context.insert(
-        crate::case::template::FIXTURES_VAR.into(),
+        crate::template::FIXTURES_VAR.into(),
         json!(case.fixtures.display().to_string()),
     );
     let mut clients = HashMap::new();
@@ -370,9 +370,9 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     }
     let roles_only = minijinja::Value::from(minijinja::value::Serde(&context));
     for (name, value) in &case.spec.vars {
-        let filled = crate::case::template::fill(&value.value, &roles_only).map_err(|e| {
+        let filled = crate::template::fill(&value.value, &roles_only).map_err(|e| {
             case.error_at(
-                crate::case::node::Pos::of(value),
+                crate::yaml::Pos::of(value),
                 format!("variable {name}: {e}"),
             )
             .to_string()

@@ -14,10 +14,10 @@ use crate::case::model::{
     Answer, Call, ClientCertificate, Damage, Expect, Mls, Outcome as StepOutcome, Receive,
     SaveFrom, Snapshot, Step, StepKind, Use, JSON,
 };
-use crate::case::node::Pos;
 use crate::case::Case;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
 use crate::expect::show;
+use crate::yaml::Pos;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -58,25 +58,13 @@ fn run<'a>(
         crate::run_control::step(&step.name);
         match &step.kind {
             StepKind::Call(call) => {
-                let connection = session.connection(call.on.player).ok_or_else(|| {
-                    located(
-                        step,
-                        call.on.pos,
-                        format!("no provider under test plays {}", call.on.name),
-                    )
-                })?;
+                let connection = under_test(step, session, &call.on)?;
                 let (request, shown) = link_b_request(step, call, connection, actors).await?;
                 let target = Target::LinkB(connection, request);
                 exchange(case, step, session, actors, record, target, Some(shown)).await
             }
             StepKind::Driver(driver) => {
-                let connection = session.connection(driver.on.player).ok_or_else(|| {
-                    located(
-                        step,
-                        driver.on.pos,
-                        format!("no provider under test plays {}", driver.on.name),
-                    )
-                })?;
+                let connection = under_test(step, session, &driver.on)?;
                 let op = crate::drivers::driver_api::operation_for(driver.operation);
                 let client = connection.driver.as_ref().ok_or_else(|| {
                     located(
@@ -147,6 +135,24 @@ fn located(step: &Step, pos: Pos, message: String) -> String {
     step.origin.error_at(pos, message).to_string()
 }
 
+/// The connection to the provider under test that plays `role` (the profile given for it).
+fn under_test<'s>(
+    step: &Step,
+    session: &'s Session,
+    role: &crate::case::model::Role,
+) -> Result<&'s crate::drivers::link_b::Connection, String> {
+    session
+        .connection(role.player)
+        .map(|c| &**c)
+        .ok_or_else(|| {
+            located(
+                step,
+                role.pos,
+                format!("no provider under test plays {}", role.name),
+            )
+        })
+}
+
 fn harness_server<'s>(
     step: &Step,
     session: &'s Session,
@@ -162,7 +168,7 @@ fn harness_server<'s>(
 
 fn fill_path(
     step: &Step,
-    path: &[(String, crate::case::template::Template)],
+    path: &[(String, crate::template::Template)],
     actors: &Actors,
 ) -> Result<BTreeMap<String, String>, String> {
     path.iter()
@@ -199,7 +205,7 @@ fn script(
     actors: &Actors,
     record: &mut Recorder<'_>,
 ) -> Result<(), String> {
-    let fill = |t: &crate::case::template::Template| {
+    let fill = |t: &crate::template::Template| {
         t.text(&actors.vars).map_err(|(p, e)| located(step, p, e))
     };
     let mut headers = Vec::new();
@@ -252,17 +258,6 @@ impl Target<'_> {
     }
 }
 
-/// The parts every exchange step has.
-fn outcome_of(step: &Step) -> Option<&StepOutcome> {
-    match &step.kind {
-        StepKind::Call(c) => Some(&c.outcome),
-        StepKind::Driver(d) => Some(&d.outcome),
-        StepKind::Receive(r) => Some(&r.outcome),
-        StepKind::Mls(m) => Some(&m.outcome),
-        _ => None,
-    }
-}
-
 async fn exchange(
     case: &Case,
     step: &Step,
@@ -273,7 +268,7 @@ async fn exchange(
     shown: Option<HttpRequest>,
 ) -> Result<(), String> {
     let default = StepOutcome::default();
-    let outcome_spec = outcome_of(step).unwrap_or(&default);
+    let outcome_spec = step.outcome().unwrap_or(&default);
     let expect = outcome_spec.expect.as_ref();
     let decode_type = expect
         .and_then(|e| e.decode_as)
@@ -944,7 +939,7 @@ async fn parallel(
     let mut saved = Vec::new();
     for (step, (own, own_record, result)) in steps.iter().zip(join_all(branches).await) {
         record.absorb(own_record);
-        if let Some(outcome) = outcome_of(step) {
+        if let Some(outcome) = step.outcome() {
             saved.extend(
                 outcome
                     .save
@@ -999,7 +994,7 @@ fn assert(
     let mut failures = Vec::new();
     for a in assertions {
         let subject = match &a.subject.node {
-            crate::case::node::Node::Str(s) => s.clone(),
+            crate::yaml::Node::Str(s) => s.clone(),
             other => format!("{:?}", other.to_json()),
         };
         let value = match a.subject.fill(&actors.vars) {

@@ -134,18 +134,15 @@ impl<'a> Parser<'a> {
                         Node::Seq(items) if !items.is_empty() => {
                             let mut out = Vec::new();
                             for item in items {
-                                match self.string(frame, item, "a proposal")?.as_str() {
-                                    "update" => out.push(ProposalKind::Update),
-                                    "leave" => out.push(ProposalKind::Leave),
-                                    other => {
-                                        self.error(
-                                            frame,
-                                            Pos::of(item),
-                                            format!("unknown proposal {other:?}: update or leave"),
-                                        );
-                                        return None;
-                                    }
-                                }
+                                out.push(self.choice(
+                                    frame,
+                                    item,
+                                    "a proposal",
+                                    &[
+                                        ("update", ProposalKind::Update),
+                                        ("leave", ProposalKind::Leave),
+                                    ],
+                                )?);
                             }
                             out
                         }
@@ -189,18 +186,15 @@ impl<'a> Parser<'a> {
                 };
                 let kind = match keys.get("kind") {
                     None => Some(MessageKind::Application),
-                    Some(n) => match self.string(frame, n, "kind")?.as_str() {
-                        "application" => Some(MessageKind::Application),
-                        "proposal" => Some(MessageKind::Proposal),
-                        other => {
-                            self.error(
-                                frame,
-                                Pos::of(n),
-                                format!("unknown message kind {other:?}: application or proposal"),
-                            );
-                            None
-                        }
-                    },
+                    Some(n) => self.choice(
+                        frame,
+                        n,
+                        "kind",
+                        &[
+                            ("application", MessageKind::Application),
+                            ("proposal", MessageKind::Proposal),
+                        ],
+                    ),
                 };
                 let sending_uri = match keys.get("sendingUri") {
                     Some(n) => self.field(frame, n, template::to_string).map(Some),
@@ -234,18 +228,12 @@ impl<'a> Parser<'a> {
             "group-info-request" => MlsOperation::GroupInfoRequest {
                 corrupt: match keys.get("signature") {
                     None => false,
-                    Some(n) => match self.string(frame, n, "signature")?.as_str() {
-                        "valid" => false,
-                        "corrupt" => true,
-                        other => {
-                            self.error(
-                                frame,
-                                Pos::of(n),
-                                format!("signature is valid or corrupt, not {other:?}"),
-                            );
-                            return None;
-                        }
-                    },
+                    Some(n) => self.choice(
+                        frame,
+                        n,
+                        "signature",
+                        &[("valid", false), ("corrupt", true)],
+                    )?,
                 },
             },
             _ => {

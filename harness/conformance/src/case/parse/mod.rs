@@ -10,12 +10,12 @@ mod mls;
 
 use super::fragment::{Fragment, Library};
 use super::model::*;
-use super::node::{Node, Pos};
-use super::template::{self, Field, Template};
 use super::{parse_duration, snippet, LoadError, DEFAULT_STEP_TIMEOUT};
 use crate::catalogue::{Catalogue, Requirement};
 use crate::expect::path::BodyPath;
 use crate::expect::Matchers;
+use crate::template::{self, Field, Template};
+use crate::yaml::{Node, Pos};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,12 +157,12 @@ pub(super) struct Parsed {
 
 pub(super) struct Parser<'a> {
     cx: &'a Context<'a>,
-    pub errors: Vec<LoadError>,
-    pub fixed_templates: Vec<FixedTemplate>,
-    /// Requirements fragments declare, which the case checks too.
-    pub fragment_requirements: Vec<Requirement>,
+    errors: Vec<LoadError>,
+    fixed_templates: Vec<FixedTemplate>,
+    /// Requirements fragments (and their steps) check, which the case checks too.
+    fragment_requirements: Vec<Requirement>,
     /// The fragment files the case uses, for showing their lines.
-    pub fragment_origins: Vec<Arc<Origin>>,
+    fragment_origins: Vec<Arc<Origin>>,
     /// Fragment files whose own errors have been reported for this case.
     reported: BTreeSet<String>,
 }
@@ -505,18 +505,15 @@ impl<'a> Parser<'a> {
         let headers = self.templates_map(frame, keys.get("headers"), names, true);
         let client_certificate = match keys.get("client-certificate") {
             None => Some(ClientCertificate::Harness),
-            Some(node) => match self.string(frame, node, "client-certificate")?.as_str() {
-                "harness" => Some(ClientCertificate::Harness),
-                "none" => Some(ClientCertificate::None),
-                other => {
-                    self.error(
-                        frame,
-                        Pos::of(node),
-                        format!("client-certificate is `harness` or `none`, not {other:?}"),
-                    );
-                    None
-                }
-            },
+            Some(node) => self.choice(
+                frame,
+                node,
+                "client-certificate",
+                &[
+                    ("harness", ClientCertificate::Harness),
+                    ("none", ClientCertificate::None),
+                ],
+            ),
         };
         let body = match keys.get("body") {
             None => Some(None),
@@ -1004,15 +1001,20 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// What a fragment (or a step of one) checks, the case using it checks too.
+    fn case_checks_too(&mut self, r: &Requirement) {
+        if !self.fragment_requirements.iter().any(|f| f.id == r.id) {
+            self.fragment_requirements.push(r.clone());
+        }
+    }
+
     /// A fragment's own `checks`, as requirements the case checks too.
     fn fragment_checks(&mut self, fragment: &Fragment, origin: &Arc<Origin>) -> Arc<[Requirement]> {
         let mut out = Vec::new();
         for id in &fragment.checks {
             match self.cx.catalogue.get(&id.value) {
                 Some(r) => {
-                    if !self.fragment_requirements.iter().any(|f| f.id == r.id) {
-                        self.fragment_requirements.push(r.clone());
-                    }
+                    self.case_checks_too(r);
                     out.push(r.clone());
                 }
                 None => self.errors.push(origin.error_at(
@@ -1061,6 +1063,27 @@ impl<'a> Parser<'a> {
                 None
             }
         }
+    }
+
+    /// One of a few words, each standing for a value.
+    fn choice<T: Copy>(
+        &mut self,
+        frame: &Frame,
+        node: &Spanned<Node>,
+        what: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let word = self.string(frame, node, what)?;
+        let found = options.iter().find(|(w, _)| *w == word).map(|(_, v)| *v);
+        if found.is_none() {
+            let words: Vec<&str> = options.iter().map(|(w, _)| *w).collect();
+            self.error(
+                frame,
+                Pos::of(node),
+                format!("{what} is {}, not {word:?}", either(&words)),
+            );
+        }
+        found
     }
 
     fn boolean(&mut self, frame: &Frame, node: &Spanned<Node>, what: &str) -> Option<bool> {
@@ -1127,7 +1150,12 @@ impl<'a> Parser<'a> {
                         ),
                     );
                 }
-                Some(r) => out.push(r.clone()),
+                Some(r) => {
+                    if frame.in_fragment {
+                        self.case_checks_too(r);
+                    }
+                    out.push(r.clone())
+                }
             }
         }
         complete.then(|| out.into())

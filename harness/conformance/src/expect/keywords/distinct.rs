@@ -1,8 +1,8 @@
 //! `distinct: true`: no two items of the actual list are equal (a KeyPackage handed out to
 //! several claims, a message ID used twice).
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {

@@ -1,8 +1,8 @@
 //! `exists: true|false`: the path selects something, or nothing. Every other matcher fails when
 //! its path selects nothing; `exists: false` is how a case says a field must be absent.
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {

@@ -1,8 +1,8 @@
 //! `matches: REGEX`: the actual value is a string matching the regular expression (unanchored;
 //! write `^...$` to anchor).
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {

@@ -1,7 +1,7 @@
 //! `min: N` and `max: N`: the actual number is at least / at most N.
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const MIN: Keyword = Keyword {

@@ -1,8 +1,8 @@
 //! `mls-sender: member | external | new_member_proposal | new_member_commit`: who sent a
 //! PublicMessage (RFC 9420 §6.1); hub-originated proposals come from `external` (P-06 §7.4).
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {

@@ -38,8 +38,8 @@ pub static ALL: &[Keyword] = &[
 ];
 
 /// A list, or a template that fills in as one (a saved list).
-fn list(arg: &crate::case::node::Node) -> Result<(), String> {
-    use crate::case::node::Node;
+fn list(arg: &crate::yaml::Node) -> Result<(), String> {
+    use crate::yaml::Node;
     match arg {
         Node::Seq(_) | Node::Str(_) => Ok(()),
         other => Err(format!("needs a list, not {}", other.kind())),
@@ -47,8 +47,8 @@ fn list(arg: &crate::case::node::Node) -> Result<(), String> {
 }
 
 /// A count or `{min: N, max: M}` (either bound optional), or a template that fills in as one.
-fn range(arg: &crate::case::node::Node) -> Result<(), String> {
-    use crate::case::node::Node;
+fn range(arg: &crate::yaml::Node) -> Result<(), String> {
+    use crate::yaml::Node;
     match arg {
         Node::Int(n) if *n >= 0 => Ok(()),
         Node::Str(s) if s.contains("{{") => Ok(()),
@@ -76,14 +76,14 @@ fn within(n: u64, arg: &serde_json::Value) -> bool {
 }
 
 /// Any argument is fine.
-fn any(_: &crate::case::node::Node) -> Result<(), String> {
+fn any(_: &crate::yaml::Node) -> Result<(), String> {
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::case::node::Node;
     use crate::expect::Matchers;
+    use crate::yaml::Node;
     use mimi_mls::room::{ratchet_tree, HubSender};
     use mimi_mls::{SimClient, DEFAULT_CIPHERSUITE};
     use openmls::prelude::{BasicCredential, Lifetime};

@@ -1,8 +1,8 @@
 //! `private-message: true`: an MLSMessage that is a PrivateMessage of content type application,
 //! so a provider relaying it cannot read it (P-06 §4.2, §5.4; RFC 9420 §6).
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {

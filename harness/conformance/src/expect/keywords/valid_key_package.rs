@@ -7,8 +7,8 @@
 //! requires one of the acceptable suites and the required capabilities of a claim (P-06 §5.2:
 //! `acceptableCiphersuites`, `requiredCapabilities`).
 
-use crate::case::node::Node;
 use crate::expect::{show, Keyword};
+use crate::yaml::Node;
 use serde_json::Value;
 
 pub const KEYWORD: Keyword = Keyword {

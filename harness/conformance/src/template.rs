@@ -2,7 +2,7 @@
 //! A value that is one whole expression keeps the variable's type, so a captured list can be
 //! the argument of `none-of`; anything else renders as text.
 
-use super::node::{Node, Pos};
+use crate::yaml::{Node, Pos};
 use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::Value;
 use serde_saphyr::Spanned;

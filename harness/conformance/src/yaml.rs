@@ -1,5 +1,5 @@
-//! A YAML value that remembers where each of its parts stands in the case file, so that a typed
-//! body field, a template or an expectation can be reported at its own line.
+//! A YAML value that remembers where each of its parts stands in its file (a case, a fragment, a
+//! profile), so that a typed field, a template or an expectation can be reported at its own line.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
