@@ -143,6 +143,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tap<T> {
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
+    // hyper and TLS write a frame's or a record's parts at once; without these, each part
+    // would be a write (and a TLS record, and a TCP segment) of its own.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
@@ -153,6 +165,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tap<T> {
 
 type TlsStream = tokio_rustls::client::TlsStream<Tap<TcpStream>>;
 
+/// The connection an exchange goes over: a kept HTTP/2 one, or a new one.
+enum Connection {
+    Kept(Kept),
+    New(TokioIo<Tap<TlsStream>>),
+}
+
 /// Aborts the task driving a connection when the exchange is over, however it ended.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -162,12 +180,32 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// An HTTP/2 connection kept for the next requests to the same place: HTTP/2 multiplexes, so
+/// a request's outcome is still its own stream's (HTTP/1.1 connections are not kept).
+#[derive(Clone)]
+struct Kept {
+    sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    seen: Shared,
+    driver: Arc<AbortOnDrop>,
+    /// When a request last went over it.
+    used: Instant,
+}
+
+/// How long a kept connection may have been idle and still be used: well under any server's
+/// idle timeout, so that a request never races the server closing it.
+const KEPT_IDLE: Duration = Duration::from_secs(5);
+
+/// Where a kept connection goes: with or without the client certificate, the address, the
+/// name TLS authenticated.
+type Place = (bool, SocketAddr, String);
+
 /// Link B's client for one provider profile.
 pub struct Transport {
     with_certificate: Arc<rustls::ClientConfig>,
     without_certificate: Arc<rustls::ClientConfig>,
     /// Address overrides: domain → socket address.
     overrides: BTreeMap<String, SocketAddr>,
+    kept: Mutex<std::collections::HashMap<Place, Kept>>,
 }
 
 impl Transport {
@@ -180,6 +218,23 @@ impl Transport {
             with_certificate: Arc::new(with_certificate),
             without_certificate: Arc::new(without_certificate),
             overrides,
+            kept: Default::default(),
+        }
+    }
+
+    /// The kept connection to `place`, if it is still open.
+    fn kept(&self, place: &Place) -> Option<Kept> {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.get_mut(place) {
+            Some(k) if !k.sender.is_closed() && k.used.elapsed() < KEPT_IDLE => {
+                k.used = Instant::now();
+                Some(k.clone())
+            }
+            Some(_) => {
+                kept.remove(place);
+                None
+            }
+            None => None,
         }
     }
 
@@ -267,91 +322,101 @@ impl Transport {
             }
         };
         let operation = format!("{} {url}", request.method);
-        crate::run_control::operation(|| format!("a TCP connection to {host} at {addr}"));
-        let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-            Err(_) => {
-                return Err(fail(
-                    Failure::NoConnection,
-                    format!(
-                        "no TCP connection to {host} at {addr} within {}",
-                        human(request.timeout)
-                    ),
-                ))
-            }
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err(fail(
-                    Failure::NoConnection,
-                    format!(
+        let place: Place = (request.client_certificate, addr, host.clone());
+        let (seen, h2, connection) = match self.kept(&place) {
+            Some(kept) => (kept.seen.clone(), true, Connection::Kept(kept)),
+            None => {
+                crate::run_control::operation(|| format!("a TCP connection to {host} at {addr}"));
+                let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+                    Err(_) => {
+                        return Err(fail(
+                            Failure::NoConnection,
+                            format!(
+                                "no TCP connection to {host} at {addr} within {}",
+                                human(request.timeout)
+                            ),
+                        ))
+                    }
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        return Err(fail(
+                            Failure::NoConnection,
+                            format!(
                         "nothing accepts connections for {host} at {addr} (connection refused)"
                     ),
-                ))
-            }
-            Ok(Err(e)) => {
-                return Err(fail(
-                    Failure::NoConnection,
-                    format!("could not connect to {host} at {addr}: {e}"),
-                ))
-            }
-            Ok(Ok(tcp)) => tcp,
-        };
-        let _ = tcp.set_nodelay(true);
+                        ))
+                    }
+                    Ok(Err(e)) => {
+                        return Err(fail(
+                            Failure::NoConnection,
+                            format!("could not connect to {host} at {addr}: {e}"),
+                        ))
+                    }
+                    Ok(Ok(tcp)) => tcp,
+                };
+                let _ = tcp.set_nodelay(true);
 
-        // TLS.
-        let seen: Shared = Default::default();
-        let config = if request.client_certificate {
-            self.with_certificate.clone()
-        } else {
-            self.without_certificate.clone()
-        };
-        let raw = Tap {
-            inner: tcp,
-            seen: seen.clone(),
-            plain: false,
-            prefix: Vec::new(),
-        };
-        crate::run_control::operation(|| format!("the TLS handshake with {host} at {addr}"));
-        let connecting = tokio_rustls::TlsConnector::from(config).connect(server_name, raw);
-        let mut tls = match tokio::time::timeout_at(deadline, connecting).await {
-            Err(_) => {
-                let raw = lock(&seen).raw;
-                return Err(fail(
-                    Failure::HandshakeStalled,
-                    if raw == 0 {
-                        format!(
+                // TLS.
+                let seen: Shared = Default::default();
+                let config = if request.client_certificate {
+                    self.with_certificate.clone()
+                } else {
+                    self.without_certificate.clone()
+                };
+                let raw = Tap {
+                    inner: tcp,
+                    seen: seen.clone(),
+                    plain: false,
+                    prefix: Vec::new(),
+                };
+                crate::run_control::operation(|| {
+                    format!("the TLS handshake with {host} at {addr}")
+                });
+                let connecting = tokio_rustls::TlsConnector::from(config).connect(server_name, raw);
+                let mut tls = match tokio::time::timeout_at(deadline, connecting).await {
+                    Err(_) => {
+                        let raw = lock(&seen).raw;
+                        return Err(fail(
+                            Failure::HandshakeStalled,
+                            if raw == 0 {
+                                format!(
                             "{host} at {addr} accepted the TCP connection and then sent nothing for {}: no TLS handshake",
                             human(request.timeout)
                         )
-                    } else {
-                        format!(
+                            } else {
+                                format!(
                             "the TLS handshake with {host} at {addr} did not finish within {} ({} received)",
                             human(request.timeout),
                             bytes(raw)
                         )
-                    },
-                ));
+                            },
+                        ));
+                    }
+                    Ok(Err(e)) => {
+                        let (kind, message) =
+                            handshake_failure(&e, &lock(&seen), request.client_certificate, &host);
+                        return Err(fail(kind, message));
+                    }
+                    Ok(Ok(tls)) => tls,
+                };
+                let tls13 =
+                    tls.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+                let prefix = if request.client_certificate || !tls13 {
+                    Vec::new()
+                } else {
+                    certificate_verdict(&mut tls, &seen, deadline)
+                        .await
+                        .map_err(|(kind, message)| fail(kind, message))?
+                };
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(Tap {
+                    inner: tls,
+                    seen: seen.clone(),
+                    plain: true,
+                    prefix,
+                });
+                (seen, h2, Connection::New(io))
             }
-            Ok(Err(e)) => {
-                let (kind, message) =
-                    handshake_failure(&e, &lock(&seen), request.client_certificate, &host);
-                return Err(fail(kind, message));
-            }
-            Ok(Ok(tls)) => tls,
         };
-        let tls13 = tls.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
-        let prefix = if request.client_certificate || !tls13 {
-            Vec::new()
-        } else {
-            certificate_verdict(&mut tls, &seen, deadline)
-                .await
-                .map_err(|(kind, message)| fail(kind, message))?
-        };
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        let io = TokioIo::new(Tap {
-            inner: tls,
-            seen: seen.clone(),
-            plain: true,
-            prefix,
-        });
 
         // HTTP.
         let method = request.method.clone();
@@ -387,26 +452,42 @@ impl Transport {
         *http_request.headers_mut() = headers;
 
         let sent = async {
-            if h2 {
-                let (mut sender, connection) =
-                    hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                        .max_header_list_size(MAX_HEAD_BYTES as u32)
+            match connection {
+                Connection::Kept(kept) => {
+                    let mut sender = kept.sender.clone();
+                    Ok((sender.send_request(http_request).await?, kept.driver))
+                }
+                Connection::New(io) if h2 => {
+                    let (mut sender, connection) =
+                        hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                            .max_header_list_size(MAX_HEAD_BYTES as u32)
+                            .handshake(io)
+                            .await?;
+                    let driver = Arc::new(AbortOnDrop(tokio::spawn(async move {
+                        let _ = connection.await;
+                    })));
+                    self.kept.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                        place,
+                        Kept {
+                            sender: sender.clone(),
+                            seen: seen.clone(),
+                            driver: driver.clone(),
+                            used: Instant::now(),
+                        },
+                    );
+                    Ok((sender.send_request(http_request).await?, driver))
+                }
+                Connection::New(io) => {
+                    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+                        .max_headers(MAX_HEADERS)
+                        .max_buf_size(MAX_HEAD_BYTES.max(8192))
                         .handshake(io)
                         .await?;
-                let driver = AbortOnDrop(tokio::spawn(async move {
-                    let _ = connection.await;
-                }));
-                Ok((sender.send_request(http_request).await?, driver))
-            } else {
-                let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
-                    .max_headers(MAX_HEADERS)
-                    .max_buf_size(MAX_HEAD_BYTES.max(8192))
-                    .handshake(io)
-                    .await?;
-                let driver = AbortOnDrop(tokio::spawn(async move {
-                    let _ = connection.await;
-                }));
-                Ok((sender.send_request(http_request).await?, driver))
+                    let driver = Arc::new(AbortOnDrop(tokio::spawn(async move {
+                        let _ = connection.await;
+                    })));
+                    Ok((sender.send_request(http_request).await?, driver))
+                }
             }
         };
         crate::run_control::operation(|| format!("the response to {operation}"));
