@@ -168,7 +168,7 @@ type TlsStream = tokio_rustls::client::TlsStream<Tap<TcpStream>>;
 /// The connection an exchange goes over: a kept HTTP/2 one, or a new one.
 enum Connection {
     Kept(Kept),
-    New(TokioIo<Tap<TlsStream>>),
+    New(Box<TokioIo<Tap<TlsStream>>>),
 }
 
 /// Aborts the task driving a connection when the exchange is over, however it ended.
@@ -414,7 +414,7 @@ impl Transport {
                     plain: true,
                     prefix,
                 });
-                (seen, h2, Connection::New(io))
+                (seen, h2, Connection::New(Box::new(io)))
             }
         };
 
@@ -461,7 +461,7 @@ impl Transport {
                     let (mut sender, connection) =
                         hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                             .max_header_list_size(MAX_HEAD_BYTES as u32)
-                            .handshake(io)
+                            .handshake(*io)
                             .await?;
                     let driver = Arc::new(AbortOnDrop(tokio::spawn(async move {
                         let _ = connection.await;
@@ -481,7 +481,7 @@ impl Transport {
                     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
                         .max_headers(MAX_HEADERS)
                         .max_buf_size(MAX_HEAD_BYTES.max(8192))
-                        .handshake(io)
+                        .handshake(*io)
                         .await?;
                     let driver = Arc::new(AbortOnDrop(tokio::spawn(async move {
                         let _ = connection.await;
