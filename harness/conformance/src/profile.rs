@@ -37,6 +37,8 @@ struct ProfileFile {
     users: BTreeMap<String, String>,
     /// The driver API for links A and C.
     driver: Option<Driver>,
+    /// The provider's software version, as its vendor names it (`certify` needs one).
+    software_version: Option<String>,
 }
 
 fn default_draft() -> String {
@@ -106,6 +108,7 @@ pub struct Profile {
     pub endpoints: BTreeSet<String>,
     pub users: BTreeMap<String, String>,
     pub driver: Option<Driver>,
+    pub software_version: Option<String>,
 }
 
 impl Profile {
@@ -154,6 +157,7 @@ impl Profile {
             endpoints: file.endpoints,
             users: file.users,
             driver: file.driver,
+            software_version: file.software_version,
         })
     }
 

@@ -65,7 +65,7 @@ impl CaseSources {
     }
 
     /// The folders to load, the built-in one (unpacked) first.
-    fn roots(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn roots(&self) -> Result<Vec<PathBuf>, String> {
         let mut roots = Vec::new();
         if let Some(built_in) = self.built_in {
             roots.push(built_in.unpacked()?);
@@ -170,8 +170,8 @@ pub struct RunOptions {
 /// other libtest arguments behave the same in both. Nothing here writes to stdout except
 /// libtest-mimic.
 pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptions) -> ExitCode {
-    let cases = match load_suite(sources) {
-        Ok((_, c)) => c,
+    let (catalogue, cases) = match load_suite(sources) {
+        Ok(loaded) => loaded,
         Err(errors) => return report_invalid(&errors),
     };
     if options.test.list {
@@ -196,14 +196,35 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         }
     };
     let session = prepared.session.clone();
+    let profiles: Vec<Profile> = (session.connections.iter())
+        .map(|c| c.profile.clone())
+        .collect();
+    let started_ms = crate::case::template::now_ms();
     let conclusion = libtest_mimic::run(
         &options.test,
-        crate::report::libtest::trials(cases, session),
+        crate::report::libtest::trials(cases, session.clone()),
     );
+    let finished_ms = crate::case::template::now_ms();
     drop(prepared);
     let records: Vec<CaseRecord> = finished.take();
     if let Some(dir) = &options.reports {
-        if let Err(e) = write_reports(dir, &records, options.strict) {
+        let roots = match sources.roots() {
+            Ok(roots) => roots,
+            Err(e) => return report_invalid(&[e]),
+        };
+        let evidence = crate::certify::evidence::Run {
+            roots: &roots,
+            catalogue: &catalogue,
+            profiles: &profiles,
+            strict: options.strict,
+            started_ms,
+            finished_ms,
+            snapshot_suffix: session.snapshot_suffix.as_deref(),
+            expectations: options.expectations.as_deref(),
+        };
+        let written = write_reports(dir, &records, options.strict)
+            .and_then(|()| crate::certify::evidence::write(dir, &evidence));
+        if let Err(e) = written {
             eprintln!("error: writing reports to {}: {e:#}", dir.display());
             return exit::code(exit::FAILED);
         }

@@ -126,6 +126,10 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
                 token_env: "MIMI_DRIVER_TOKEN".into(),
                 token: Some(token.clone()),
             }),
+            software_version: Some(format!(
+                "mimi-reference-provider {}",
+                env!("CARGO_PKG_VERSION")
+            )),
         });
     }
     Ok(Embedded {

@@ -7,6 +7,7 @@ pub mod body;
 pub mod events;
 pub mod exchange;
 pub mod mls_step;
+pub mod replay;
 pub mod snapshot;
 mod step;
 pub mod verdict;

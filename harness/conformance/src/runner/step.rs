@@ -5,10 +5,10 @@
 
 use super::body::{self, BuildContext};
 use super::events::{
-    AssertedValue, AssertionFailure, Failure, HttpRequest, HttpResponse, Inconclusive, Interaction,
-    Location, ReceivedRequest,
+    AssertedValue, AssertionFailure, Evaluated, Evaluation, Failure, HttpRequest, HttpResponse,
+    Inconclusive, Interaction, Location, ReceivedRequest,
 };
-use super::verdict::{charges, Recorder};
+use super::verdict::{charges, Judgement, Recorder};
 use super::{snapshot, Actors, Session};
 use crate::case::model::{
     Answer, Call, ClientCertificate, Damage, Expect, Mls, Outcome as StepOutcome, Receive,
@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-type Outcome = Result<Response, ConnectionFailure>;
+pub(super) type Outcome = Result<Response, ConnectionFailure>;
 type Running<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
 
 /// Runs steps in order; a step whose expectations fail ends the sequence (later steps build
@@ -229,22 +229,71 @@ enum Target<'a> {
     },
 }
 
-impl Target<'_> {
-    /// The message type the answer (or the received request) is decoded as by default.
-    fn decode_type(&self, step: &Step) -> Option<&'static str> {
-        match (self, &step.kind) {
-            (Target::LinkB(..), StepKind::Call(call)) => call.endpoint.types().1,
-            (Target::Receive { receive, .. }, _) => {
-                mimi_wire::registry::endpoint_types(receive.endpoint.name()).0
-            }
-            (Target::Driver { .. } | Target::Mls(_), _) => Some(JSON),
-            _ => None,
+/// The message type a step's answer (or the request it received) is decoded as when its
+/// `expect` names none.
+fn default_decode_type(step: &Step) -> Option<&'static str> {
+    match &step.kind {
+        StepKind::Call(call) => call.endpoint.types().1,
+        StepKind::Receive(receive) => {
+            mimi_wire::registry::endpoint_types(receive.endpoint.name()).0
         }
+        StepKind::Driver(_) | StepKind::Mls(_) => Some(JSON),
+        _ => None,
+    }
+}
+
+/// The message type a step's answer is decoded as.
+pub(super) fn decode_type(step: &Step) -> Option<&'static str> {
+    outcome_of(step)
+        .and_then(|o| o.expect.as_ref())
+        .and_then(|e| e.decode_as)
+        .map(|d| d.name())
+        .or(default_decode_type(step))
+}
+
+/// An answer's body, decoded as `decode_type`, or why it does not decode.
+pub(super) type Decoded = Result<(Value, &'static str), String>;
+
+pub(super) fn decode(outcome: &Outcome, decode_type: Option<&'static str>) -> Option<Decoded> {
+    match (outcome, decode_type) {
+        (Ok(r), Some(JSON)) => Some(
+            serde_json::from_slice::<Value>(&r.body)
+                .map(|v| (v, JSON))
+                .map_err(|e| format!("the driver API answered no JSON: {e}")),
+        ),
+        (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
+        _ => None,
+    }
+}
+
+/// What one attempt of a step showed its expectations.
+pub(super) struct Seen<'a> {
+    pub outcome: &'a Outcome,
+    pub decoded: Option<&'a Decoded>,
+    pub received: Option<&'a Received>,
+    /// The certificate the harness presented (`refused` judges by it).
+    pub client_certificate: ClientCertificate,
+}
+
+/// The certificate a step presents.
+pub(super) fn client_certificate(step: &Step) -> ClientCertificate {
+    match &step.kind {
+        StepKind::Call(call) => call.client_certificate,
+        _ => ClientCertificate::Harness,
+    }
+}
+
+/// The template context with `now_ms()` fixed at `now_ms`, so that an argument such as
+/// `{min: "{{ now_ms() - 60000 }}"}` fills in the same again when `verify` evaluates it.
+pub(super) fn clock_fixed(vars: &minijinja::Value, now_ms: u64) -> minijinja::Value {
+    minijinja::context! {
+        now_ms => minijinja::Value::from_function(move || now_ms),
+        ..vars.clone()
     }
 }
 
 /// The parts every exchange step has.
-fn outcome_of(step: &Step) -> Option<&StepOutcome> {
+pub(super) fn outcome_of(step: &Step) -> Option<&StepOutcome> {
     match &step.kind {
         StepKind::Call(c) => Some(&c.outcome),
         StepKind::Driver(d) => Some(&d.outcome),
@@ -263,17 +312,8 @@ async fn exchange(
     target: Target<'_>,
     shown: Option<HttpRequest>,
 ) -> Result<(), String> {
-    let default = StepOutcome::default();
-    let outcome_spec = outcome_of(step).unwrap_or(&default);
-    let expect = outcome_spec.expect.as_ref();
-    let decode_type = expect
-        .and_then(|e| e.decode_as)
-        .map(|d| d.name())
-        .or(target.decode_type(step));
-    let client_certificate = match &step.kind {
-        StepKind::Call(call) => call.client_certificate,
-        _ => ClientCertificate::Harness,
-    };
+    let expect = outcome_of(step).and_then(|o| o.expect.as_ref());
+    let decode_type = decode_type(step);
     let retry = expect.and_then(|e| e.eventually);
     let charged = charges(step);
     let started = Instant::now();
@@ -347,15 +387,7 @@ async fn exchange(
                 })
             }
         };
-        let decoded = match (&outcome, decode_type) {
-            (Ok(r), Some(JSON)) => Some(
-                serde_json::from_slice::<Value>(&r.body)
-                    .map(|v| (v, JSON))
-                    .map_err(|e| format!("the driver API answered no JSON: {e}")),
-            ),
-            (Ok(r), Some(t)) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
-            _ => None,
-        };
+        let decoded = decode(&outcome, decode_type);
         let response = || (outcome.as_ref().ok()).map(|r| HttpResponse::new(r, decoded.as_ref()));
         let failure = || outcome.as_ref().err().map(Failure::new);
         let interaction = match (&target, shown.as_ref()) {
@@ -403,94 +435,112 @@ async fn exchange(
                     )
                 })?;
         }
-        let failures = match expect {
-            Some(e) => evaluate(
-                step,
-                e,
-                client_certificate,
-                &outcome,
-                decoded.as_ref(),
-                received.as_ref(),
-                &actors.vars,
-            ),
-            None => default_expectation(step, &outcome),
+        let now_ms = crate::case::template::now_ms();
+        let seen = Seen {
+            outcome: &outcome,
+            decoded: decoded.as_ref(),
+            received: received.as_ref(),
+            client_certificate: client_certificate(step),
         };
+        let mut evaluated = Vec::new();
+        let vars = clock_fixed(&actors.vars, now_ms);
+        let failures = expectations(step, expect, &seen, &vars, &mut evaluated);
         let retry_left = retry.is_some_and(|r| started.elapsed() + r.every <= r.within);
         if !failures.is_empty() && retry_left {
             tokio::time::sleep(retry.map(|r| r.every).unwrap_or_default()).await;
             continue;
         }
-        if !failures.is_empty() {
-            let retried = retry.map(|r| {
-                format!(
-                    " (still so after {attempt} attempts within {}ms)",
-                    r.within.as_millis()
-                )
-            });
-            let failures = failures
-                .into_iter()
-                .map(|mut f| {
-                    f.message.push_str(retried.as_deref().unwrap_or_default());
-                    f
-                })
-                .collect();
-            // A precondition the provider may lawfully refuse: nothing is judged.
-            let refused = expect.into_iter().flat_map(|e| &e.inconclusive).find(|i| {
-                evaluate(
-                    step,
-                    &i.when,
-                    client_certificate,
-                    &outcome,
-                    decoded.as_ref(),
-                    received.as_ref(),
-                    &actors.vars,
-                )
-                .is_empty()
-            });
-            match refused {
-                Some(i) => record.inconclusive(
-                    step,
-                    charged,
-                    failures,
-                    Inconclusive {
-                        reason: i.reason.clone(),
-                        remedy: i.remedy.clone(),
-                        location: Location::at(&step.origin, i.pos),
-                    },
-                ),
-                None => record.judged(step, charged, failures),
-            }
-            return Ok(());
-        }
-        if attempt > 1 {
+        if failures.is_empty() && attempt > 1 {
             record.record.retried.push((step.name.clone(), attempt - 1));
         }
-        let decoded = decoded.and_then(Result::ok);
-        let raw = outcome.as_ref().ok().map(|r| r.body.as_slice());
-        let mut failures = Vec::new();
-        save(
-            step,
-            outcome_spec,
-            decoded.as_ref().map(|(v, _)| v),
-            raw,
-            actors,
-            &mut failures,
-        );
-        if let Some(snapshot) = &outcome_spec.snapshot {
-            if let Some(failure) = snapshot_step(
-                case,
-                step,
-                snapshot,
-                decoded.as_ref(),
-                &outcome,
-                actors,
-                session,
-            ) {
-                failures.push(failure);
-            }
-        }
-        record.judged(step, charged, failures);
+        let evaluation = Evaluation {
+            attempt,
+            now_ms,
+            context: actors.vars.clone(),
+            delay_ms: received.as_ref().and_then(|r| r.delay_ms),
+            expectations: evaluated,
+        };
+        let snapshots = (session.snapshots, session.snapshot_suffix.as_deref());
+        let judgement = judge(case, step, &seen, failures, evaluation, actors, snapshots);
+        record.judged(step, charged, judgement);
         return Ok(());
+    }
+}
+
+/// The check of a step's deciding attempt: the failures of its expectations (each saying how
+/// long it was retried), with the refused precondition that makes them inconclusive if one
+/// held; or, once they hold, what `save` and the snapshot say. The runner judges with it, and
+/// `verify` again from the record (`super::replay`).
+pub(super) fn judge(
+    case: &Case,
+    step: &Step,
+    seen: &Seen,
+    failures: Vec<AssertionFailure>,
+    evaluation: Evaluation,
+    actors: &mut Actors,
+    (snapshots, suffix): (snapshot::UpdateMode, Option<&str>),
+) -> Judgement {
+    let default = StepOutcome::default();
+    let spec = outcome_of(step).unwrap_or(&default);
+    let expect = spec.expect.as_ref();
+    if !failures.is_empty() {
+        let retried = expect.and_then(|e| e.eventually).map(|r| {
+            format!(
+                " (still so after {} attempts within {}ms)",
+                evaluation.attempt,
+                r.within.as_millis()
+            )
+        });
+        let failures = failures
+            .into_iter()
+            .map(|mut f| {
+                f.message.push_str(retried.as_deref().unwrap_or_default());
+                f
+            })
+            .collect();
+        // A precondition the provider may lawfully refuse: nothing is judged.
+        let vars = clock_fixed(&evaluation.context, evaluation.now_ms);
+        let refused = expect
+            .into_iter()
+            .flat_map(|e| &e.inconclusive)
+            .find(|i| evaluate(step, &i.when, seen, &vars, &mut Vec::new()).is_empty());
+        return Judgement {
+            failures,
+            inconclusive: refused.map(|i| Inconclusive {
+                reason: i.reason.clone(),
+                remedy: i.remedy.clone(),
+                location: Location::at(&step.origin, i.pos),
+            }),
+            evaluation: Some(evaluation),
+        };
+    }
+    let decoded = seen.decoded.and_then(|d| d.as_ref().ok());
+    let raw = seen.outcome.as_ref().ok().map(|r| r.body.as_slice());
+    let mut failures = Vec::new();
+    save(
+        step,
+        spec,
+        decoded.map(|(v, _)| v),
+        raw,
+        actors,
+        &mut failures,
+    );
+    if let Some(snapshot) = &spec.snapshot {
+        failures.extend(snapshot_step(
+            case,
+            step,
+            snapshot,
+            decoded,
+            seen.outcome,
+            actors,
+            snapshots,
+            suffix,
+        ));
+    }
+    Judgement {
+        failures,
+        inconclusive: None,
+        evaluation: Some(evaluation),
     }
 }
 
@@ -528,30 +578,62 @@ fn default_expectation(step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> 
     }
 }
 
+/// The failures of a step's expectations (none without `expect` but a response); what each
+/// said goes to `out`.
+pub(super) fn expectations(
+    step: &Step,
+    expect: Option<&Expect>,
+    seen: &Seen,
+    vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
+) -> Vec<AssertionFailure> {
+    match expect {
+        Some(e) => evaluate(step, e, seen, vars, out),
+        None => default_expectation(step, seen.outcome),
+    }
+}
+
 fn evaluate(
     step: &Step,
     expect: &Expect,
-    client_certificate: ClientCertificate,
-    outcome: &Outcome,
-    decoded: Option<&Result<(Value, &str), String>>,
-    received: Option<&Received>,
+    seen: &Seen,
     vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
 ) -> Vec<AssertionFailure> {
+    let Seen {
+        outcome,
+        decoded,
+        received,
+        client_certificate,
+    } = *seen;
     let mut failures = Vec::new();
-    let mut fail = |pos: Pos, subject: &str, message: String| {
-        failures.push(failure(step, pos, subject, message))
-    };
+    // Records an expectation that is not a matcher (status, refused, arrives), and its failure.
+    let mut judged =
+        |pos: Pos, keyword: &str, argument: Value, actual: Value, why: Option<String>| {
+            out.push(Evaluated {
+                line: pos.line,
+                column: pos.column,
+                subject: keyword.to_string(),
+                keyword: keyword.to_string(),
+                argument,
+                actual: vec![actual],
+                failure: why.clone(),
+            });
+            if let Some(message) = why {
+                failures.push(failure(step, pos, keyword, message));
+            }
+        };
     if let Some((false, pos)) = expect.arrives {
         if outcome.is_ok() {
             let endpoint = match &step.kind {
                 StepKind::Receive(r) => r.endpoint.name(),
                 _ => "",
             };
-            fail(
-                pos,
-                "arrives",
-                format!("expected no {endpoint} request to reach the harness, but one did"),
-            );
+            let message =
+                format!("expected no {endpoint} request to reach the harness, but one did");
+            judged(pos, "arrives", false.into(), true.into(), Some(message));
+        } else {
+            judged(pos, "arrives", false.into(), false.into(), None);
         }
         return failures;
     }
@@ -564,7 +646,7 @@ fn evaluate(
             Err(f) => f.tls_refused || (f.closed && client_certificate == ClientCertificate::None),
             Ok(r) => (400..500).contains(&r.status),
         };
-        if was_refused != refused {
+        let message = (was_refused != refused).then(|| {
             let actual = match outcome {
                 Err(f) => format!("the connection failed: {}", f.message),
                 Ok(r) => format!("the provider answered {}", r.status),
@@ -574,47 +656,57 @@ fn evaluate(
             } else {
                 "the provider to serve the request"
             };
-            fail(pos, "refused", format!("expected {wanted}; {actual}"));
-        }
+            format!("expected {wanted}; {actual}")
+        });
+        judged(pos, "refused", refused.into(), was_refused.into(), message);
         return failures;
     }
     let response = match outcome {
         Ok(r) => r,
         Err(f) => {
-            fail(step.pos, "response", format!("no response: {}", f.message));
-            return failures;
+            let message = format!("no response: {}", f.message);
+            return vec![failure(step, step.pos, "response", message)];
         }
     };
     let mut status_failed = false;
     if let Some((allowed, pos)) = &expect.status {
+        let mut message = None;
         if !allowed.contains(&response.status) {
             status_failed = true;
             let reason = String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
                 .into_owned();
-            fail(
-                *pos,
-                "status",
-                format!(
-                    "expected {}, got {}{}",
-                    allowed
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    response.status,
-                    if response.status >= 400 && !reason.is_empty() {
-                        format!(" ({})", reason.trim())
-                    } else {
-                        String::new()
-                    }
-                ),
-            );
+            message = Some(format!(
+                "expected {}, got {}{}",
+                allowed
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                response.status,
+                if response.status >= 400 && !reason.is_empty() {
+                    format!(" ({})", reason.trim())
+                } else {
+                    String::new()
+                }
+            ));
         }
+        let argument = Value::from(allowed.clone());
+        judged(*pos, "status", argument, response.status.into(), message);
     }
     let mut check = |matchers: &crate::expect::Matchers, subject: String, actual: Vec<&Value>| {
-        if let Err((pos, e)) = matchers.check(&actual, vars) {
-            fail(pos, &subject, e);
-        }
+        let values: Vec<Value> = actual.iter().map(|v| (*v).clone()).collect();
+        let held = matchers.check_each(&actual, vars, &mut |applied| {
+            out.push(Evaluated {
+                line: applied.pos.line,
+                column: applied.pos.column,
+                subject: subject.clone(),
+                keyword: applied.keyword.to_string(),
+                argument: applied.argument.unwrap_or_default(),
+                actual: values.clone(),
+                failure: applied.failure,
+            })
+        });
+        held.err().map(|(pos, e)| failure(step, pos, subject, e))
     };
     for (name, matchers) in &expect.headers {
         let values: Vec<Value> = response
@@ -623,19 +715,23 @@ fn evaluate(
             .iter()
             .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        check(matchers, format!("header {name}"), values.iter().collect());
+        failures.extend(check(
+            matchers,
+            format!("header {name}"),
+            values.iter().collect(),
+        ));
     }
     if let Some(size) = &expect.size {
         let len = Value::from(response.body.len());
-        check(size, "body size".into(), vec![&len]);
+        failures.extend(check(size, "body size".into(), vec![&len]));
     }
     if let (Some(matchers), Some(received)) = (&expect.client_certificate, received) {
         let names = Value::from(received.client_certificate.clone());
-        check(matchers, "client certificate".into(), vec![&names]);
+        failures.extend(check(matchers, "client certificate".into(), vec![&names]));
     }
     if let (Some(matchers), Some(received)) = (&expect.delay, received) {
         match received.delay_ms.map(Value::from) {
-            Some(ms) => check(matchers, "delay (ms)".into(), vec![&ms]),
+            Some(ms) => failures.extend(check(matchers, "delay (ms)".into(), vec![&ms])),
             None => failures.push(failure(
                 step,
                 matchers.pos,
@@ -656,9 +752,8 @@ fn evaluate(
             Some(Err(e)) => failures.push(failure(step, body.pos, "body", e.clone())),
             Some(Ok((value, _))) => {
                 for (path, matchers) in &body.paths {
-                    if let Err((pos, e)) = matchers.check(&path.select(value), vars) {
-                        failures.push(failure(step, pos, format!("body {}", path.text), e));
-                    }
+                    let subject = format!("body {}", path.text);
+                    failures.extend(check(matchers, subject, path.select(value)));
                 }
             }
         }
@@ -716,7 +811,8 @@ fn save(
     set_vars(actors, values);
 }
 
-/// Compares the step's response with its snapshot.
+/// Compares the step's response with its snapshot (`suffix`: the provider's own snapshots).
+#[allow(clippy::too_many_arguments)]
 fn snapshot_step(
     case: &Case,
     step: &Step,
@@ -724,7 +820,8 @@ fn snapshot_step(
     decoded: Option<&(Value, &str)>,
     outcome: &Outcome,
     actors: &Actors,
-    session: &Session,
+    mode: snapshot::UpdateMode,
+    suffix: Option<&str>,
 ) -> Option<AssertionFailure> {
     let text = match (decoded, outcome) {
         (Some((value, type_name)), _) => {
@@ -754,13 +851,12 @@ fn snapshot_step(
     let text = roles.into_iter().fold(text, |t, (role, domain)| {
         t.replace(domain.as_str(), &format!("<{role}>"))
     });
-    let suffix = session.snapshot_suffix.as_deref();
     snapshot::check(
         &case.snapshot_path(&snapshot.name, suffix),
         &step.origin.file.display().to_string(),
         &step.name,
         &text,
-        session.snapshots,
+        mode,
         suffix.is_some(),
     )
     .err()
@@ -775,10 +871,10 @@ fn snapshot_step(
 }
 
 /// What the harness saw of a request it received, beyond headers and body.
-struct Received {
-    client_certificate: Vec<String>,
+pub(super) struct Received {
+    pub client_certificate: Vec<String>,
     /// Milliseconds since the case's previous `receive` of the endpoint took its request.
-    delay_ms: Option<u64>,
+    pub delay_ms: Option<u64>,
 }
 
 /// The link-B request of a `call` step, resolved through the provider's directory, and how the
@@ -927,6 +1023,43 @@ fn assert(
     actors: &Actors,
     record: &mut Recorder<'_>,
 ) {
+    let now_ms = crate::case::template::now_ms();
+    let mut evaluated = Vec::new();
+    let (shown, failures) = check_assertions(
+        step,
+        assertions,
+        &clock_fixed(&actors.vars, now_ms),
+        &mut evaluated,
+    );
+    record.exchange(
+        step,
+        1,
+        Instant::now(),
+        Interaction::Assert { values: shown },
+    );
+    let evaluation = Evaluation {
+        attempt: 1,
+        now_ms,
+        context: actors.vars.clone(),
+        delay_ms: None,
+        expectations: evaluated,
+    };
+    let judgement = Judgement {
+        failures,
+        inconclusive: None,
+        evaluation: Some(evaluation),
+    };
+    record.judged(step, charges(step), judgement);
+}
+
+/// The values an `assert` step checks, and what did not hold; what each matcher said goes to
+/// `out`.
+pub(super) fn check_assertions(
+    step: &Step,
+    assertions: &[crate::case::model::Assertion],
+    vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
+) -> (Vec<AssertedValue>, Vec<AssertionFailure>) {
     let mut shown = Vec::new();
     let mut failures = Vec::new();
     for a in assertions {
@@ -934,25 +1067,30 @@ fn assert(
             crate::case::node::Node::Str(s) => s.clone(),
             other => format!("{:?}", other.to_json()),
         };
-        let value = match a.subject.fill(&actors.vars) {
+        let value = match a.subject.fill(vars) {
             Ok(v) => v,
             Err((pos, e)) => {
                 failures.push(failure(step, pos, subject, e));
                 continue;
             }
         };
-        if let Err((pos, e)) = a.matchers.check(&[&value], &actors.vars) {
+        let held = a.matchers.check_each(&[&value], vars, &mut |applied| {
+            out.push(Evaluated {
+                line: applied.pos.line,
+                column: applied.pos.column,
+                subject: subject.clone(),
+                keyword: applied.keyword.to_string(),
+                argument: applied.argument.unwrap_or_default(),
+                actual: vec![value.clone()],
+                failure: applied.failure,
+            })
+        });
+        if let Err((pos, e)) = held {
             failures.push(failure(step, pos, subject.clone(), e));
         }
         shown.push(AssertedValue { subject, value });
     }
-    record.exchange(
-        step,
-        1,
-        Instant::now(),
-        Interaction::Assert { values: shown },
-    );
-    record.judged(step, charges(step), failures);
+    (shown, failures)
 }
 
 /// `use`: the fragment's steps in a scope of their own (the case's context and the inputs);
