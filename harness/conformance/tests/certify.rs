@@ -319,6 +319,30 @@ fn a_changed_verdict_signed_again_fails_recomputation() {
     );
 }
 
+/// A passing case's last check removed and the bundle signed again: the evidence then ends
+/// before the case does, which only a case that could not be carried out shows.
+#[test]
+fn a_removed_check_signed_again_shows_a_case_that_ended_early() {
+    let mut case = String::new();
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let cases = results["cases"].as_array_mut().unwrap();
+            let record = (cases.iter_mut()).find(|c| c["verdict"] == "pass").unwrap();
+            case = record["id"].as_str().unwrap().to_string();
+            record["checks"].as_array_mut().unwrap().pop();
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message.contains(&format!(
+            "{case}: the evidence gives error, but the bundle records pass"
+        )),
+        "{message}"
+    );
+}
+
 #[test]
 fn a_changed_outcome_signed_again_does_not_follow_from_the_evidence() {
     let bundle = resigned(
