@@ -252,7 +252,6 @@ pub fn case_id(root: &Path, file: &Path) -> String {
 /// The fixtures folder of a cases folder: `<cases>/fixtures`, else `<cases>/../fixtures`, else
 /// the harness's own.
 pub fn fixtures_folder(root: &Path) -> PathBuf {
-    // The harness library is harness/conformance; the fixtures are at the workspace's root.
     let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     [root.join("fixtures"), root.join("..").join("fixtures")]
         .into_iter()

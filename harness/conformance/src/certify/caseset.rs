@@ -1,10 +1,11 @@
 //! The exact case set a run used, by digest: every file the runner reads below its cases folders
-//! (case files, fragments, the snapshots beside the cases, the requirement catalogue), each
-//! with its SHA-256, listed in `sha256sum`'s format sorted by path: the listing `evidence.json`
-//! holds (checkable with `sha256sum -c` in the cases folder), whose own SHA-256 is the case
-//! set's root. With several folders, each path begins with the folder's place in the run
-//! (`0/`, `1/`, ...). Snapshots waiting for review (`.snap.new`) and hidden files are not read
-//! by a run, so they are left out, as the binary's build leaves them out of the built-in cases.
+//! (case files, fragments, the snapshots beside the cases, the requirement catalogue), and the
+//! fixtures the cases name (`fixture_b64('vectors/...')`, listed as `fixtures/vectors/...`
+//! wherever the folder's fixtures are), each with its SHA-256, listed in `sha256sum`'s format
+//! sorted by path: the listing `evidence.json` holds, whose own SHA-256 is the case set's root.
+//! With several folders, each path begins with the folder's place in the run (`0/`, `1/`, ...).
+//! Snapshots waiting for review (`.snap.new`) and hidden files are not read by a run, so they
+//! are left out, as the binary's build leaves them out of the built-in cases.
 
 use crate::catalogue::Catalogue;
 use std::collections::BTreeMap;
@@ -25,11 +26,21 @@ impl CaseSet {
                 String::new()
             };
             let mut files = Vec::new();
-            walk(root, &mut files)
+            walk(root, true, &mut files)
                 .map_err(|e| format!("cannot read the cases folder {}: {e}", root.display()))?;
+            let fixtures = crate::case::fixtures_folder(root);
             for file in files {
                 let bytes = std::fs::read(&file)
                     .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                for path in crate::case::template::fixture_paths(&String::from_utf8_lossy(&bytes)) {
+                    // A fixture a case cannot read fails its loading, not this listing.
+                    if let Ok(fixture) = crate::case::template::read_fixture(&fixtures, path) {
+                        out.insert(
+                            format!("{prefix}{FIXTURES}/{path}"),
+                            super::sha256_hex(&fixture),
+                        );
+                    }
+                }
                 out.insert(
                     format!("{prefix}{}", relative(root, &file)),
                     super::sha256_hex(&bytes),
@@ -119,15 +130,19 @@ pub fn relative(root: &Path, file: &Path) -> String {
         .join("/")
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// A cases folder's own fixtures folder: listed by what its cases name, not by what it holds.
+const FIXTURES: &str = "fixtures";
+
+fn walk(dir: &Path, top: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
+        let unread = name.ends_with(".snap.new") || name.ends_with(".pending-snap");
+        if name.starts_with('.') || unread || (top && name == FIXTURES) {
             continue;
         }
         if entry.file_type()?.is_dir() {
-            walk(&entry.path(), out)?;
+            walk(&entry.path(), false, out)?;
         } else {
             out.push(entry.path());
         }
@@ -149,6 +164,9 @@ mod tests {
             .contains_key("B/keyMaterial/snapshots/success__claim.snap"));
         assert!(set.0.contains_key("requirements.yaml"));
         assert!(set.0.keys().any(|p| p.starts_with("fragments/")));
+        assert!(set
+            .0
+            .contains_key("fixtures/vectors/mimi-content/original.cbor"));
         assert_eq!(CaseSet::parse(&set.listing()).unwrap(), set);
         assert!(set.differences(&set).is_empty());
         let mut newer = set.clone();
