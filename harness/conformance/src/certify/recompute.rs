@@ -78,30 +78,11 @@ pub struct Run<'a> {
 /// verdicts concluded from them; or what does not follow.
 pub fn case(recorded: &RecordedCase, case: &Case, run: &Run) -> Result<CaseRecord, String> {
     let id = &case.id;
-    let mut record = CaseRecord {
-        id: case.id.clone(),
-        title: case.spec.title.clone(),
-        file: case.file.display().to_string(),
-        links: case.links().iter().map(|l| l.name().to_string()).collect(),
-        provider: run
-            .profiles
-            .first()
-            .map(|p| p.name.clone())
-            .unwrap_or_default(),
-        draft: run
-            .profiles
-            .first()
-            .map(|p| p.draft.clone())
-            .unwrap_or_default(),
-        verdict: Verdict::Pass,
-        requirements: Vec::new(),
-        error: None,
-        checks: Vec::new(),
-        transcript: Vec::new(),
-        retried: Vec::new(),
-        expectation: None,
-        duration: Default::default(),
-    };
+    let under_test = run
+        .profiles
+        .first()
+        .ok_or("the evidence names no provider under test")?;
+    let mut record = crate::runner::new_record(case, under_test);
     if let Some(reason) = crate::runner::unsupported(case, run.profiles) {
         if recorded.verdict != Verdict::Unsupported || !recorded.checks.is_empty() {
             return Err(format!(

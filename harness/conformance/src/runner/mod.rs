@@ -120,7 +120,7 @@ fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
-    let mut record = new_record(case, session);
+    let mut record = new_record(case, session.under_test());
     verdict::conclude(
         case,
         &mut record,
@@ -131,8 +131,8 @@ fn panicked(case: &Case, session: &Session, panic: Box<dyn std::any::Any + Send>
     record
 }
 
-fn new_record(case: &Case, session: &Session) -> CaseRecord {
-    let profile = session.under_test();
+/// The record of a case against `profile`, before it runs.
+pub fn new_record(case: &Case, profile: &Profile) -> CaseRecord {
     CaseRecord {
         id: case.id.clone(),
         title: case.spec.title.clone(),
@@ -188,7 +188,7 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
 
 fn run(case: &Case, session: &Session) -> CaseRecord {
     let started = Instant::now();
-    let mut recorder = Recorder::new(case, new_record(case, session), &session.sink);
+    let mut recorder = Recorder::new(case, new_record(case, session.under_test()), &session.sink);
     let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
     let ended = match unsupported(case, &profiles) {
         Some(reason) => Ended::Unsupported(reason),

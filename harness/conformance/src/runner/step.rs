@@ -17,7 +17,7 @@ use crate::case::model::{
 use crate::case::node::Pos;
 use crate::case::Case;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
-use crate::expect::show;
+use crate::expect::{show, Matchers};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -693,20 +693,8 @@ fn evaluate(
         let argument = Value::from(allowed.clone());
         judged(*pos, "status", argument, response.status.into(), message);
     }
-    let mut check = |matchers: &crate::expect::Matchers, subject: String, actual: Vec<&Value>| {
-        let values: Vec<Value> = actual.iter().map(|v| (*v).clone()).collect();
-        let held = matchers.check_each(&actual, vars, &mut |applied| {
-            out.push(Evaluated {
-                line: applied.pos.line,
-                column: applied.pos.column,
-                subject: subject.clone(),
-                keyword: applied.keyword.to_string(),
-                argument: applied.argument.unwrap_or_default(),
-                actual: values.clone(),
-                failure: applied.failure,
-            })
-        });
-        held.err().map(|(pos, e)| failure(step, pos, subject, e))
+    let mut check = |matchers: &Matchers, subject: String, actual: Vec<&Value>| {
+        check_matchers(step, matchers, &subject, &actual, vars, out)
     };
     for (name, matchers) in &expect.headers {
         let values: Vec<Value> = response
@@ -759,6 +747,31 @@ fn evaluate(
         }
     }
     failures
+}
+
+/// `matchers` on the values selected for `subject`: what each said goes to `out`; the failure of
+/// the first that did not hold.
+fn check_matchers(
+    step: &Step,
+    matchers: &Matchers,
+    subject: &str,
+    actual: &[&Value],
+    vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
+) -> Option<AssertionFailure> {
+    let values: Vec<Value> = actual.iter().map(|v| (*v).clone()).collect();
+    let held = matchers.check_each(actual, vars, &mut |applied| {
+        out.push(Evaluated {
+            line: applied.pos.line,
+            column: applied.pos.column,
+            subject: subject.to_string(),
+            keyword: applied.keyword.to_string(),
+            argument: applied.argument.unwrap_or_default(),
+            actual: values.clone(),
+            failure: applied.failure,
+        })
+    });
+    held.err().map(|(pos, e)| failure(step, pos, subject, e))
 }
 
 /// Sets variables in the template context.
@@ -1074,20 +1087,14 @@ pub(super) fn check_assertions(
                 continue;
             }
         };
-        let held = a.matchers.check_each(&[&value], vars, &mut |applied| {
-            out.push(Evaluated {
-                line: applied.pos.line,
-                column: applied.pos.column,
-                subject: subject.clone(),
-                keyword: applied.keyword.to_string(),
-                argument: applied.argument.unwrap_or_default(),
-                actual: vec![value.clone()],
-                failure: applied.failure,
-            })
-        });
-        if let Err((pos, e)) = held {
-            failures.push(failure(step, pos, subject.clone(), e));
-        }
+        failures.extend(check_matchers(
+            step,
+            &a.matchers,
+            &subject,
+            &[&value],
+            vars,
+            out,
+        ));
         shown.push(AssertedValue { subject, value });
     }
     (shown, failures)
