@@ -441,6 +441,23 @@ fn a_changed_profile_fails_by_digest_and_signed_again_by_what_it_declares() {
     );
 }
 
+/// The evidence names the snapshot files verify reads by the provider's domain: a path there,
+/// signed again, is refused before any file is read.
+#[test]
+fn a_snapshot_suffix_that_is_a_path_is_refused() {
+    let bundle = resigned(
+        EVIDENCE,
+        |evidence| evidence["snapshotSuffix"] = "../../../etc/passwd".into(),
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message
+            .contains(r#"names the snapshot suffix "../../../etc/passwd", which is not a domain"#),
+        "{message}"
+    );
+}
+
 #[test]
 fn a_changed_signature_fails() {
     let certified = embedded();

@@ -101,11 +101,17 @@ pub fn case(recorded: &RecordedCase, case: &Case, run: &Run) -> Result<CaseRecor
         fixtures: &case.fixtures,
         reconcile: &clock,
     };
+    let mut seen = std::collections::HashSet::new();
     for check in &recorded.checks {
         let at = format!("{id}, step {:?}", check.step);
         let step = (steps.get(check.step_index))
             .filter(|s| s.name == check.step)
             .ok_or_else(|| format!("{at}: the case has no such step at that place"))?;
+        if !seen.insert(check.step_index) {
+            return Err(format!(
+                "{at}: judged twice, where the runner judges a step once"
+            ));
+        }
         let attempt = check.evaluation.as_ref().map(|e| e.attempt);
         let exchange = (recorded.exchanges.iter())
             .find(|e| e.step_index == check.step_index && Some(e.attempt) == attempt);

@@ -112,6 +112,15 @@ pub fn recompute_run(
             results.strict, evidence.strict
         )]);
     }
+    // The suffix names snapshot files to read: a domain, never a path.
+    if let Some(suffix) = &evidence.snapshot_suffix {
+        let path_like = suffix.is_empty() || suffix.contains(['/', '\\']) || suffix.contains("..");
+        if path_like {
+            return Err(vec![format!(
+                "{EVIDENCE} names the snapshot suffix {suffix:?}, which is not a domain"
+            )]);
+        }
+    }
     let profiles: Vec<Profile> = (evidence.profiles.iter())
         .map(PublicProfile::declarations)
         .collect();
