@@ -66,7 +66,7 @@ impl CaseSources {
     }
 
     /// The folders to load, the built-in one (unpacked) first.
-    fn roots(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn roots(&self) -> Result<Vec<PathBuf>, String> {
         let mut roots = Vec::new();
         if let Some(built_in) = self.built_in {
             roots.push(built_in.unpacked()?);
@@ -210,7 +210,13 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         .map(|dir| Reports::begin(dir, options.strict))
     {
         None => None,
-        Some(Ok(r)) => Some(Arc::new(r)),
+        Some(Ok(r)) => {
+            // A previous run's evidence must not sit beside this run's results.
+            if let Some(dir) = &options.reports {
+                crate::certify::evidence::remove(dir);
+            }
+            Some(Arc::new(r))
+        }
         Some(Err(e)) => {
             eprintln!("error: cannot write reports: {e:#}");
             return exit::code(exit::INVALID);
@@ -228,8 +234,8 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
     if let Some(limit) = options.run_timeout {
         crate::run_control::bound_run(limit);
     }
-    let cases = match load_suite(sources) {
-        Ok((_, c)) => c,
+    let (catalogue, cases) = match load_suite(sources) {
+        Ok(loaded) => loaded,
         Err(errors) => return not_started(exit::INVALID, report_invalid(&errors)),
     };
     if cases.is_empty() {
@@ -321,10 +327,15 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
             std::process::exit(i32::from(stop.exit_code()));
         });
     }
+    let profiles: Vec<Profile> = (session.connections.iter())
+        .map(|c| c.profile.clone())
+        .collect();
+    let started_ms = crate::template::now_ms();
     let conclusion = libtest_mimic::run(
         &options.test,
-        crate::report::libtest::trials(cases, session),
+        crate::report::libtest::trials(cases, session.clone()),
     );
+    let finished_ms = crate::template::now_ms();
     drop(prepared);
     crate::run_control::disarm_backstop();
     let records = account(finished.take(), &accounted);
@@ -347,6 +358,29 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
     };
     if let Some(r) = &reports {
         r.finish(&records, &ending, code);
+    }
+    if let Some(dir) = &options.reports {
+        let written = sources
+            .roots()
+            .map_err(anyhow::Error::msg)
+            .and_then(|roots| {
+                let run = crate::certify::evidence::Run {
+                    roots: &roots,
+                    catalogue: &catalogue,
+                    profiles: &profiles,
+                    strict: options.strict,
+                    started_ms,
+                    finished_ms,
+                    snapshot_suffix: session.snapshot_suffix.as_deref(),
+                    expectations: options.expectations.as_deref(),
+                };
+                crate::certify::evidence::write(dir, &run)
+            });
+        if let Err(e) = written {
+            let file = crate::certify::evidence::FILE;
+            eprintln!("error: writing {file} to {}: {e:#}", dir.display());
+            return exit::code(exit::FAILED);
+        }
     }
     exit::code(code)
 }

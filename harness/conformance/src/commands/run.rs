@@ -65,13 +65,13 @@ pub fn run(args: RunArgs, built_in: &'static BuiltIn) -> ExitCode {
 
 /// A run's providers when no profile is given: the embedded reference providers.
 #[cfg(feature = "reference-provider")]
-fn default_providers() -> Option<Providers> {
+pub(crate) fn default_providers() -> Option<Providers> {
     Some(crate::reference::providers())
 }
 
 /// This build has no reference provider: a run needs profiles.
 #[cfg(not(feature = "reference-provider"))]
-fn default_providers() -> Option<Providers> {
+pub(crate) fn default_providers() -> Option<Providers> {
     None
 }
 

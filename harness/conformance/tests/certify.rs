@@ -1,0 +1,800 @@
+//! Self-certification as users run it: keygen, certify and verify, against the embedded and a
+//! served provider, and from a finished run's reports; refusal of a faulty one and of one whose
+//! MUSTs are inconclusive; and a bundle changed in each way failing verify with the message that
+//! says what does not match.
+
+use base64::Engine;
+use mimi_conformance::certify::bundle::{Bundle, Member, EVIDENCE, RESULTS};
+use mimi_conformance::certify::keys::{PublicKey, SigningKey};
+use mimi_conformance::certify::statement::Statement;
+use mimi_conformance::certify::{sha256_hex, verify};
+use mimi_conformance::session::CaseSources;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn cases() -> PathBuf {
+    workspace().join("cases")
+}
+
+/// The driver token `serve` is given in these tests.
+const SERVE_TOKEN: &str = "certify-test-driver-token";
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args(args)
+        .current_dir(workspace())
+        .env("INSTA_UPDATE", "no")
+        .env("MIMI_DRIVER_TOKEN", SERVE_TOKEN)
+        .output()
+        .expect("the binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mimi-certify-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A key pair written by `keygen` in `dir`: (private, public).
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(name);
+    let out = harness(&["keygen", "--out", path(&prefix)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
+struct Certified {
+    bundle: Bundle,
+    key: SigningKey,
+    public: PublicKey,
+    /// The key files, and the reports of the run.
+    files: (PathBuf, PathBuf),
+    reports: PathBuf,
+}
+
+/// The embedded providers certified once for every test of this binary.
+fn embedded() -> &'static Certified {
+    static CERTIFIED: OnceLock<Certified> = OnceLock::new();
+    CERTIFIED.get_or_init(|| {
+        let dir = temp_dir("embedded");
+        let (key, public) = keygen(&dir, "signer");
+        let file = dir.join("bundle.json");
+        let reports = dir.join("reports");
+        let out = harness(&[
+            "certify",
+            "--key",
+            path(&key),
+            "--out",
+            path(&file),
+            "--reports",
+            path(&reports),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let verified = harness(&["verify", path(&file), "--key", path(&public)]);
+        assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+        let case_files = mimi_conformance::case::case_files(&cases()).unwrap();
+        assert!(
+            text(&verified).contains(&format!("{} case verdicts recomputed", case_files.len())),
+            "{}",
+            text(&verified)
+        );
+        Certified {
+            bundle: Bundle::parse(&std::fs::read(&file).unwrap()).unwrap(),
+            key: SigningKey::from_pem(&std::fs::read_to_string(&key).unwrap()).unwrap(),
+            public: PublicKey::from_pem(&std::fs::read_to_string(&public).unwrap()).unwrap(),
+            files: (key, public),
+            reports,
+        }
+    })
+}
+
+/// Verify's messages for `bundle` against the embedded key and the case set `cases`.
+fn failures(bundle: &Bundle, key: &PublicKey, cases: &Path) -> String {
+    match verify::verify(bundle, key, &CaseSources::folder(cases)) {
+        Ok(_) => panic!("the changed bundle verified"),
+        Err(errors) => errors.join("\n"),
+    }
+}
+
+fn member_json(bundle: &Bundle, name: &str) -> Value {
+    serde_json::from_slice(&bundle.member(name).unwrap().bytes().unwrap()).unwrap()
+}
+
+fn replace_member(bundle: &mut Bundle, name: &str, bytes: &[u8]) {
+    let member = bundle.members.iter_mut().find(|m| m.name == name).unwrap();
+    *member = Member::new(name, &member.media_type.clone(), bytes);
+}
+
+/// The embedded bundle with `edit` applied to a member and the Statement, signed again with
+/// the same key: what a harness that lies, or a signer who edits the evidence, would produce.
+fn resigned(
+    name: &str,
+    edit_member: impl FnOnce(&mut Value),
+    edit_statement: impl FnOnce(&mut Statement),
+) -> Bundle {
+    let certified = embedded();
+    resigned_from(
+        &certified.bundle,
+        &certified.key,
+        name,
+        edit_member,
+        edit_statement,
+    )
+}
+
+fn resigned_from(
+    bundle: &Bundle,
+    key: &SigningKey,
+    name: &str,
+    edit_member: impl FnOnce(&mut Value),
+    edit_statement: impl FnOnce(&mut Statement),
+) -> Bundle {
+    let mut bundle = bundle.clone();
+    let mut value = member_json(&bundle, name);
+    edit_member(&mut value);
+    let bytes = serde_json::to_vec(&value).unwrap();
+    replace_member(&mut bundle, name, &bytes);
+    let mut statement = bundle.unverified_statement().unwrap();
+    for descriptor in statement
+        .subject
+        .iter_mut()
+        .chain(statement.predicate.configuration.iter_mut())
+        .filter(|d| d.name == name)
+    {
+        descriptor
+            .digest
+            .insert("sha256".into(), sha256_hex(&bytes));
+    }
+    edit_statement(&mut statement);
+    Bundle::sign(&statement, bundle.members, key)
+}
+
+/// Where results.json has the first passing case with a check whose `status` expectation held
+/// on a 200: that case, the check, and the exchange it judged.
+fn first_status_check(results: &Value) -> (usize, usize, usize) {
+    let holds_on_200 = |check: &Value| {
+        (check["evaluation"]["expectations"]
+            .as_array()
+            .unwrap()
+            .iter())
+        .any(|e| e["keyword"] == "status" && e["actual"][0] == 200)
+    };
+    let cases = results["cases"].as_array().unwrap();
+    for (c, case) in cases.iter().enumerate() {
+        let checks = case["checks"].as_array().unwrap();
+        let Some(k) = checks.iter().position(holds_on_200) else {
+            continue;
+        };
+        if case["verdict"] != "pass" {
+            continue;
+        }
+        let judged = &checks[k];
+        let x = (case["exchanges"].as_array().unwrap().iter())
+            .position(|e| {
+                e["step_index"] == judged["step_index"]
+                    && e["attempt"] == judged["evaluation"]["attempt"]
+            })
+            .expect("the exchange the check judged");
+        return (c, k, x);
+    }
+    panic!("some case expects a 200")
+}
+
+#[test]
+fn keygen_writes_pem_keys_and_never_overwrites_them() {
+    let dir = temp_dir("keygen");
+    let (key, public) = keygen(&dir, "k");
+    let private = std::fs::read_to_string(&key).unwrap();
+    assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    let public = PublicKey::from_pem(&std::fs::read_to_string(&public).unwrap()).unwrap();
+    assert_eq!(SigningKey::from_pem(&private).unwrap().public(), public);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the private key");
+    }
+    let again = harness(&["keygen", "--out", path(&dir.join("k"))]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again).contains("never overwrites"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
+}
+
+#[test]
+fn an_embedded_bundle_verifies_and_says_what_it_certifies() {
+    let certified = embedded();
+    let sources = CaseSources::folder(&cases());
+    let verified = verify::verify(&certified.bundle, &certified.public, &sources).unwrap();
+    let predicate = &verified.statement.predicate;
+    assert_eq!(predicate.result, "pass");
+    assert!(predicate.failed_tests.is_empty());
+    let mimi = &predicate.mimi_conformance;
+    assert_eq!(mimi.result, "pass");
+    assert!(mimi.provider.software_version.is_some());
+    assert_eq!(mimi.requirements["KM-12"], "pass");
+    assert!(mimi
+        .scope
+        .statement
+        .contains("declares everything the cases need"));
+}
+
+#[test]
+fn changed_evidence_fails_by_its_digest() {
+    let certified = embedded();
+    for name in [RESULTS, EVIDENCE] {
+        let mut bundle = certified.bundle.clone();
+        let mut bytes = bundle.member(name).unwrap().bytes().unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        replace_member(&mut bundle, name, &bytes);
+        let message = failures(&bundle, &certified.public, &cases());
+        assert!(
+            message.contains(&format!("{name} does not match the signed statement")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_changed_response_signed_again_fails_recomputation() {
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let (c, _, x) = first_status_check(results);
+            results["cases"][c]["exchanges"][x]["response"]["status"] = 500.into();
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message
+            .contains("the recorded answer gives the actual value(s) [500], the record says [200]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changed_expectation_result_signed_again_fails_recomputation() {
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let (c, k, _) = first_status_check(results);
+            let check = &mut results["cases"][c]["checks"][k];
+            let expectations = check["evaluation"]["expectations"].as_array_mut().unwrap();
+            let status = (expectations.iter_mut())
+                .find(|e| e["keyword"] == "status")
+                .unwrap();
+            status["failure"] = "expected 200, got 200".into();
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message.contains("on the recorded answer it held, but the record says it did not hold"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changed_verdict_signed_again_fails_recomputation() {
+    let mut case = String::new();
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let record = &mut results["cases"][0];
+            case = record["id"].as_str().unwrap().to_string();
+            record["verdict"] = "warn".into();
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message.contains(&format!(
+            "{case}: the evidence gives pass, but the bundle records warn"
+        )),
+        "{message}"
+    );
+}
+
+/// A passing case's last check removed and the bundle signed again: the evidence then ends
+/// before the case does, which only a case that could not be carried out shows.
+#[test]
+fn a_removed_check_signed_again_shows_a_case_that_ended_early() {
+    let mut case = String::new();
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let cases = results["cases"].as_array_mut().unwrap();
+            let record = (cases.iter_mut()).find(|c| c["verdict"] == "pass").unwrap();
+            case = record["id"].as_str().unwrap().to_string();
+            record["checks"].as_array_mut().unwrap().pop();
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message.contains(&format!(
+            "{case}: the evidence gives error, but the bundle records pass"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changed_outcome_signed_again_does_not_follow_from_the_evidence() {
+    let bundle = resigned(
+        RESULTS,
+        |_| {},
+        |statement| {
+            let predicate = &mut statement.predicate;
+            let case = predicate.passed_tests.pop().unwrap();
+            predicate.failed_tests.push(case);
+            predicate
+                .mimi_conformance
+                .requirements
+                .insert("KM-12".into(), "fail".into());
+        },
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message.contains("the signed outcome does not follow from the evidence"),
+        "{message}"
+    );
+    assert!(message.contains("predicate.failedTests"), "{message}");
+    assert!(
+        message.contains(r#"predicate.mimiConformance.requirements.KM-12: the statement says "fail", the evidence gives "pass""#),
+        "{message}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_verifier_with_another_case_set_is_told_which_files_differ() {
+    let certified = embedded();
+    let dir = temp_dir("caseset").join("cases");
+    copy_dir(&cases(), &dir);
+    let changed = dir.join("B/keyMaterial/one-time.yaml");
+    let mut yaml = std::fs::read_to_string(&changed).unwrap();
+    yaml.push_str("# a comment changes the file's digest\n");
+    std::fs::write(&changed, yaml).unwrap();
+    std::fs::remove_file(dir.join("B/keyMaterial/expired.yaml")).unwrap();
+    let message = failures(&certified.bundle, &certified.public, &dir);
+    assert!(message.contains("is not the one the run used"), "{message}");
+    assert!(
+        message
+            .contains("B/keyMaterial/one-time.yaml differs from the one the bundle was made with"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "the bundle was made with 1 case file(s) this verifier does not have (a newer case set?): B/keyMaterial/expired.yaml"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changed_profile_fails_by_digest_and_signed_again_by_what_it_declares() {
+    let certified = embedded();
+    let mut bundle = certified.bundle.clone();
+    let mut evidence = member_json(&bundle, EVIDENCE);
+    evidence["profiles"][0]["software-version"] = "9.9".into();
+    replace_member(
+        &mut bundle,
+        EVIDENCE,
+        &serde_json::to_vec(&evidence).unwrap(),
+    );
+    let message = failures(&bundle, &certified.public, &cases());
+    assert!(
+        message.contains("evidence.json does not match the signed statement"),
+        "{message}"
+    );
+    let bundle = resigned(
+        EVIDENCE,
+        |evidence| {
+            let endpoints = evidence["profiles"][0]["endpoints"].as_array_mut().unwrap();
+            endpoints.retain(|e| e != "keyMaterial");
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &certified.public, &cases());
+    assert!(
+        message.contains(
+            "does not declare keyMaterial), so it cannot have run, yet the bundle records it pass"
+        ),
+        "{message}"
+    );
+}
+
+/// The evidence names the snapshot files verify reads by the provider's domain: a path there,
+/// signed again, is refused before any file is read.
+#[test]
+fn a_snapshot_suffix_that_is_a_path_is_refused() {
+    let bundle = resigned(
+        EVIDENCE,
+        |evidence| evidence["snapshotSuffix"] = "../../../etc/passwd".into(),
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(
+        message
+            .contains(r#"names the snapshot suffix "../../../etc/passwd", which is not a domain"#),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changed_signature_fails() {
+    let certified = embedded();
+    let mut bundle = certified.bundle.clone();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut signature = b64.decode(&bundle.envelope.signatures[0].sig).unwrap();
+    signature[0] ^= 1;
+    bundle.envelope.signatures[0].sig = b64.encode(signature);
+    let message = failures(&bundle, &certified.public, &cases());
+    assert!(message.contains("does not verify"), "{message}");
+}
+
+#[test]
+fn a_bundle_signed_by_another_key_fails() {
+    let certified = embedded();
+    let dir = temp_dir("other-key");
+    let (_, other) = keygen(&dir, "other");
+    let out = harness(&[
+        "verify",
+        // The embedded bundle is written again: the test binary holds it parsed.
+        path(&{
+            let file = dir.join("bundle.json");
+            std::fs::write(&file, serde_json::to_vec(&certified.bundle).unwrap()).unwrap();
+            file
+        }),
+        "--key",
+        path(&other),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the bundle is not signed by the key given"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `serve`d providers (vendor.example, and peer.example as its peer), with the harness's
+/// link-B server where they expect it, until dropped; a key pair to certify them with.
+struct Served {
+    server: std::process::Child,
+    dir: PathBuf,
+    profile: PathBuf,
+    peer: PathBuf,
+    key: PathBuf,
+    public: PathBuf,
+}
+
+impl Served {
+    /// The vendor's profile declares `version`.
+    fn start(name: &str, extra: &[&str], version: Option<&str>) -> Self {
+        let dir = temp_dir(name);
+        let harness_listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let server = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+            .args(["serve", "--out", path(&dir)])
+            .args(["--domain", "vendor.example", "--domain", "peer.example"])
+            .args(["--driver-token", SERVE_TOKEN, "--for", "300"])
+            .args(["--harness-listen", &harness_listen])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (profile, peer) = (
+            dir.join("profile-vendor.example.yaml"),
+            dir.join("profile-peer.example.yaml"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // The profiles are written once every provider listens.
+        while !peer.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if let Some(v) = version {
+            let mut yaml = std::fs::read_to_string(&profile).unwrap();
+            yaml.push_str(&format!("software-version: \"{v}\"\n"));
+            std::fs::write(&profile, yaml).unwrap();
+        }
+        let (key, public) = keygen(&dir, "vendor");
+        Self {
+            server,
+            dir,
+            profile,
+            peer,
+            key,
+            public,
+        }
+    }
+
+    /// `certify` of the vendor (with its peer when `with_peer`) into `name`, and the bundle's
+    /// path.
+    fn certify(&self, name: &str, with_peer: bool, extra: &[&str]) -> (Output, PathBuf) {
+        let bundle = self.dir.join(name);
+        let reports = self.dir.join(format!("{name}.reports"));
+        let mut args = vec!["certify", "--provider", path(&self.profile)];
+        if with_peer {
+            args.extend(["--provider", path(&self.peer)]);
+        }
+        args.extend(["--key", path(&self.key), "--out", path(&bundle)]);
+        args.extend(["--reports", path(&reports)]);
+        args.extend(extra);
+        (harness(&args), bundle)
+    }
+
+    fn verify(&self, bundle: &Path) -> Output {
+        harness(&["verify", path(bundle), "--key", path(&self.public)])
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn a_served_provider_is_certified_and_its_bundle_holds_no_secret() {
+    let served = Served::start("served", &[], Some("Vendor 2.3.1"));
+    let (out, file) = served.certify("bundle.json", true, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("certified: vendor.example Vendor 2.3.1 — result pass"));
+    let verified = served.verify(&file);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+
+    // Neither the harness's private key nor the driver token is anywhere in the bundle: not in
+    // its text, not in a member, not in the signed statement.
+    let raw = std::fs::read(&file).unwrap();
+    let bundle = Bundle::parse(&raw).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut texts = vec![raw, b64.decode(&bundle.envelope.payload).unwrap()];
+    texts.extend(bundle.members.iter().map(|m| m.bytes().unwrap()));
+    let key_pem = std::fs::read_to_string(served.dir.join("harness.example.key.pem")).unwrap();
+    let mut secrets: Vec<String> = (key_pem.lines())
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .map(str::to_string)
+        .collect();
+    assert!(!secrets.is_empty(), "the key has base64 lines to look for");
+    secrets.push(SERVE_TOKEN.into());
+    for text in &texts {
+        let text = String::from_utf8_lossy(text);
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "the bundle holds {secret:?}"
+            );
+        }
+    }
+    let evidence = member_json(&bundle, EVIDENCE);
+    assert_eq!(
+        evidence["profiles"][0]["driver"]["token-env"],
+        "MIMI_DRIVER_TOKEN"
+    );
+    assert_eq!(evidence["profiles"][0]["software-version"], "Vendor 2.3.1");
+}
+
+/// A broken SHOULD and a derived check that does not hold are certified as warnings, listed,
+/// and recomputed by verify from the failing evidence; `--strict` refuses the SHOULD.
+#[test]
+fn warnings_are_certified_listed_and_recomputed_and_strict_refuses_them() {
+    let served = Served::start(
+        "warnings",
+        &[
+            "--fault",
+            "retry-after-ignored",
+            "--fault",
+            "request-signature-not-checked",
+        ],
+        Some("Vendor 2.3.1"),
+    );
+    let (out, file) = served.certify("bundle.json", true, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("result warn ("), "{said}");
+    assert!(said.contains(", 2 with warnings)"), "{said}");
+    assert!(
+        said.contains(
+            "warn: B::notify::retry-after breaks FAN-47 (SHOULD) at B/notify/retry-after.yaml:"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("info: B::keyMaterial::bad-signature breaks KM-18 (derived)"),
+        "{said}"
+    );
+    let verified = served.verify(&file);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    let bundle = Bundle::parse(&std::fs::read(&file).unwrap()).unwrap();
+    let predicate = bundle.unverified_statement().unwrap().predicate;
+    assert_eq!(
+        predicate.result, "fail",
+        "the predicate's pass allows no warning"
+    );
+    assert_eq!(predicate.mimi_conformance.result, "warn");
+    assert!(predicate
+        .warned_tests
+        .contains(&"B::notify::retry-after".to_string()));
+    assert_eq!(predicate.mimi_conformance.requirements["FAN-47"], "warn");
+    assert_eq!(predicate.mimi_conformance.requirements["KM-18"], "info");
+
+    // The warned case turned into a pass and signed again: its evidence still says otherwise.
+    let key = SigningKey::from_pem(&std::fs::read_to_string(&served.key).unwrap()).unwrap();
+    let forged = resigned_from(
+        &bundle,
+        &key,
+        RESULTS,
+        |results| {
+            let cases = results["cases"].as_array_mut().unwrap();
+            let case = (cases.iter_mut())
+                .find(|c| c["id"] == "B::notify::retry-after")
+                .unwrap();
+            case["verdict"] = "pass".into();
+        },
+        |statement| {
+            let predicate = &mut statement.predicate;
+            predicate
+                .warned_tests
+                .retain(|c| c != "B::notify::retry-after");
+            predicate.passed_tests.push("B::notify::retry-after".into());
+        },
+    );
+    let message = failures(&forged, &key.public(), &cases());
+    assert!(
+        message.contains("B::notify::retry-after: the evidence gives warn ("),
+        "{message}"
+    );
+    assert!(
+        message.contains("delay (ms): expected at least 1000, got"),
+        "{message}"
+    );
+    assert!(message.contains("but the bundle records pass"), "{message}");
+
+    let (out, file) = served.certify("strict.json", true, &["--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("B::notify::retry-after is warn on FAN-47 (SHOULD) and --strict fails on it"),
+        "{}",
+        text(&out)
+    );
+    assert!(!file.exists(), "no bundle is written");
+}
+
+#[test]
+fn a_faulty_provider_is_refused_with_the_must_it_broke_and_no_bundle() {
+    let served = Served::start(
+        "faulty",
+        &["--fault", "key-package-reused"],
+        Some("Vendor 2.3.1"),
+    );
+    let (out, file) = served.certify("bundle.json", false, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("certification refused"), "{said}");
+    assert!(
+        said.contains("B::keyMaterial::one-time failed: KM-12 (MUST)"),
+        "{said}"
+    );
+    assert!(!file.exists(), "no bundle is written");
+}
+
+#[test]
+fn certify_needs_the_software_version_it_certifies() {
+    let served = Served::start("no-version", &[], None);
+    let (out, file) = served.certify("bundle.json", false, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("declares no software-version"),
+        "{}",
+        text(&out)
+    );
+    assert!(!file.exists());
+}
+
+/// The run writes what certifying it needs into its reports folder (`evidence.json`, with when
+/// it started and ended, beside `results.json`): a finished run is certified from its reports
+/// and its bundle verifies. The reports of a filtered run are refused.
+#[test]
+fn a_finished_run_is_certified_from_its_reports() {
+    let certified = embedded();
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(certified.reports.join(EVIDENCE)).unwrap()).unwrap();
+    let (started, finished) = (&evidence["startedMs"], &evidence["finishedMs"]);
+    assert!(started.as_u64().unwrap() <= finished.as_u64().unwrap());
+    let dir = temp_dir("from-reports");
+    let (key, public) = &certified.files;
+    let file = dir.join("bundle.json");
+    let from = |reports: &Path, file: &Path| {
+        harness(&[
+            "certify",
+            "--from-reports",
+            path(reports),
+            "--key",
+            path(key),
+            "--out",
+            path(file),
+        ])
+    };
+    let out = from(&certified.reports, &file);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let verified = harness(&["verify", path(&file), "--key", path(public)]);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+
+    let filtered = dir.join("filtered");
+    let run = harness(&["run", "--reports", path(&filtered), "B::keyMaterial::"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let refused = dir.join("filtered.json");
+    let out = from(&filtered, &refused);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("is in the case set but not in results.json (was the run filtered?)"),
+        "{}",
+        text(&out)
+    );
+    assert!(!refused.exists(), "no bundle is written");
+}
+
+/// A provider that answers noConsent to every claim (as P-06 §5.2 lets it) leaves the claim
+/// cases inconclusive: their verdicts are recomputed, and certification is refused because a
+/// MUST in scope was not shown to hold.
+#[test]
+fn a_must_left_inconclusive_refuses_certification() {
+    let served = Served::start("inconclusive", &[], Some("Vendor 2.3.1"));
+    let yaml = std::fs::read_to_string(&served.profile).unwrap();
+    let users = yaml.lines().find(|l| l.starts_with("users:")).unwrap();
+    let dora = "mimi://vendor.example/u/dora";
+    let everyone_dora = format!("users: {{bob: \"{dora}\", carol: \"{dora}\", dora: \"{dora}\"}}");
+    std::fs::write(&served.profile, yaml.replace(users, &everyone_dora)).unwrap();
+    let (out, file) = served.certify("bundle.json", true, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("certification refused ("), "{said}");
+    assert!(
+        said.contains("MUST KM-9 is in scope but inconclusive: it was not shown to hold"),
+        "{said}"
+    );
+    assert!(!file.exists(), "no bundle is written");
+}
