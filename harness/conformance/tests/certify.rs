@@ -370,6 +370,173 @@ fn a_changed_outcome_signed_again_does_not_follow_from_the_evidence() {
     );
 }
 
+/// A connection the provider refused, recorded as one it closed after the request and signed
+/// again: `refused` is judged again from the kind of failure, and no longer holds.
+#[test]
+fn a_changed_connection_failure_signed_again_fails_recomputation() {
+    let case = "B::transport::no-client-certificate";
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let cases = results["cases"].as_array_mut().unwrap();
+            let record = (cases.iter_mut()).find(|c| c["id"] == case).unwrap();
+            let exchanges = record["exchanges"].as_array_mut().unwrap();
+            let refused = (exchanges.iter_mut())
+                .find(|x| x["failure"]["kind"] == "tls-refused")
+                .expect("the provider refused the connection");
+            refused["failure"]["kind"] = "closed".into();
+        },
+        |_| {},
+    );
+    let message = failures(&bundle, &embedded().public, &cases());
+    assert!(message.contains(case), "{message}");
+    assert!(message.contains("refused"), "{message}");
+}
+
+/// A run that was stopped is not certified, from its reports or in a bundle signed again.
+#[test]
+fn an_unfinished_run_is_not_certified() {
+    let certified = embedded();
+    let stopped = |results: &mut Value| {
+        results["run"]["state"] = "interrupted".into();
+        results["run"]["reason"] = "interrupted (SIGINT)".into();
+    };
+    let said = "the run did not finish (its state is interrupted: interrupted (SIGINT)): only a \
+                finished run is certified";
+    let bundle = resigned(RESULTS, stopped, |_| {});
+    let message = failures(&bundle, &certified.public, &cases());
+    assert!(message.contains(said), "{message}");
+
+    let dir = temp_dir("unfinished");
+    let reports = dir.join("reports");
+    copy_dir(&certified.reports, &reports);
+    let file = reports.join(RESULTS);
+    let mut results: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    stopped(&mut results);
+    std::fs::write(&file, serde_json::to_vec(&results).unwrap()).unwrap();
+    let bundle = dir.join("bundle.json");
+    let out = harness(&[
+        "certify",
+        "--from-reports",
+        path(&reports),
+        "--key",
+        path(&certified.files.0),
+        "--out",
+        path(&bundle),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(said), "{}", text(&out));
+    assert!(!bundle.exists(), "no bundle is written");
+}
+
+/// `verify --extract` writes the members once the bundle verifies, and never a member whose
+/// name is a path, even in a bundle signed by the key it trusts.
+#[test]
+fn verify_extracts_the_members_and_no_path() {
+    let certified = embedded();
+    let dir = temp_dir("extract");
+    let write = |name: &str, bundle: &Bundle| {
+        let file = dir.join(name);
+        std::fs::write(&file, serde_json::to_vec(bundle).unwrap()).unwrap();
+        file
+    };
+    let public = path(&certified.files.1);
+    let out_dir = dir.join("members");
+    let file = write("bundle.json", &certified.bundle);
+    let out = harness(&[
+        "verify",
+        path(&file),
+        "--key",
+        public,
+        "--extract",
+        path(&out_dir),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for name in [RESULTS, EVIDENCE] {
+        let written = std::fs::read(out_dir.join(name)).unwrap();
+        assert_eq!(
+            written,
+            certified.bundle.member(name).unwrap().bytes().unwrap()
+        );
+    }
+
+    let mut escaping = certified.bundle.clone();
+    let bytes = b"{}";
+    escaping
+        .members
+        .push(Member::new("../escaped.json", "application/json", bytes));
+    let mut statement = escaping.unverified_statement().unwrap();
+    let mut subject = statement.subject[0].clone();
+    subject.name = "../escaped.json".into();
+    subject.digest.insert("sha256".into(), sha256_hex(bytes));
+    statement.subject.push(subject);
+    let escaping = Bundle::sign(&statement, escaping.members, &certified.key);
+    let file = write("escaping.json", &escaping);
+    let inner = dir.join("inner").join("members");
+    let out = harness(&[
+        "verify",
+        path(&file),
+        "--key",
+        public,
+        "--extract",
+        path(&inner),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(r#"the bundle's member "../escaped.json" is not a file name"#),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.join("inner").join("escaped.json").exists());
+}
+
+/// Keys and bundles that are not what they should be: a located error, exit 2, nothing written.
+#[test]
+fn bad_keys_and_bundles_are_named() {
+    let certified = embedded();
+    let dir = temp_dir("bad-inputs");
+    let (private, public) = &certified.files;
+    let bundle = dir.join("bundle.json");
+    std::fs::write(&bundle, serde_json::to_vec(&certified.bundle).unwrap()).unwrap();
+    let out = harness(&["verify", path(&bundle), "--key", path(private)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("this is a private key, not a PUBLIC KEY: verify takes the public key"),
+        "{}",
+        text(&out)
+    );
+    let out_file = dir.join("new.json");
+    let out = harness(&[
+        "certify",
+        "--from-reports",
+        path(&certified.reports),
+        "--key",
+        path(public),
+        "--out",
+        path(&out_file),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("this is a public key, not a PRIVATE KEY: certify signs with"),
+        "{}",
+        text(&out)
+    );
+    assert!(!out_file.exists());
+    let cut = dir.join("cut.json");
+    let bytes = serde_json::to_vec(&certified.bundle).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = harness(&["verify", path(&cut), "--key", path(public)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "{}: not a mimi-conformance bundle (JSON): EOF",
+            cut.display()
+        )),
+        "{}",
+        text(&out)
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -783,11 +950,16 @@ fn a_finished_run_is_certified_from_its_reports() {
 #[test]
 fn a_must_left_inconclusive_refuses_certification() {
     let served = Served::start("inconclusive", &[], Some("Vendor 2.3.1"));
+    // Every test user is dora, who granted consent to nobody.
     let yaml = std::fs::read_to_string(&served.profile).unwrap();
-    let users = yaml.lines().find(|l| l.starts_with("users:")).unwrap();
-    let dora = "mimi://vendor.example/u/dora";
-    let everyone_dora = format!("users: {{bob: \"{dora}\", carol: \"{dora}\", dora: \"{dora}\"}}");
-    std::fs::write(&served.profile, yaml.replace(users, &everyone_dora)).unwrap();
+    let dora = "uri: mimi://vendor.example/u/dora";
+    let everyone_dora = (yaml.replace("uri: mimi://vendor.example/u/bob", dora))
+        .replace("uri: mimi://vendor.example/u/carol", dora);
+    assert_ne!(
+        yaml, everyone_dora,
+        "the profile names its test users by uri"
+    );
+    std::fs::write(&served.profile, everyone_dora).unwrap();
     let (out, file) = served.certify("bundle.json", true, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);

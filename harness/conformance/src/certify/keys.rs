@@ -119,9 +119,27 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
 fn pem_decode(label: &str, text: &str) -> Result<Vec<u8>, String> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| format!("no {begin} block (a PEM file is expected)"))?;
+    let start = text.find(&begin).ok_or_else(|| {
+        // The commonest mistake: the other half of the key pair.
+        let (other, wanted) = match label {
+            "PUBLIC KEY" => (
+                "PRIVATE KEY",
+                "verify takes the public key (keygen's PREFIX.pub)",
+            ),
+            _ => (
+                "PUBLIC KEY",
+                "certify signs with the private key (keygen's PREFIX.key)",
+            ),
+        };
+        if text.contains(&format!("-----BEGIN {other}-----")) {
+            format!(
+                "this is a {}, not a {label}: {wanted}",
+                other.to_lowercase()
+            )
+        } else {
+            format!("no {begin} block (a PEM file is expected)")
+        }
+    })?;
     let rest = &text[start + begin.len()..];
     let stop = rest.find(&end).ok_or_else(|| format!("no {end} line"))?;
     let body: String = rest[..stop].split_whitespace().collect();
@@ -145,6 +163,17 @@ mod tests {
         assert!(public.verifies(b"message", &signature));
         assert!(!public.verifies(b"messagf", &signature));
         assert_eq!(public.keyid().len(), 64);
+    }
+
+    #[test]
+    fn the_wrong_half_of_a_key_pair_is_named() {
+        let (private, public) = generate().unwrap();
+        let e = PublicKey::from_pem(&private).unwrap_err();
+        assert!(e.contains("this is a private key, not a PUBLIC KEY"), "{e}");
+        let e = SigningKey::from_pem(&public).unwrap_err();
+        assert!(e.contains("this is a public key, not a PRIVATE KEY"), "{e}");
+        let e = PublicKey::from_pem("hello").unwrap_err();
+        assert!(e.contains("no -----BEGIN PUBLIC KEY----- block"), "{e}");
     }
 
     /// OpenSSL's `genpkey -algorithm ed25519` writes PKCS#8 v1 (no public key): RFC 8410's

@@ -233,7 +233,9 @@ pub fn verify(args: &VerifyArgs, built_in: &'static BuiltIn) -> ExitCode {
         let key = String::from_utf8(read(&args.key)?)
             .map_err(|_| format!("{} is not a PEM file", args.key.display()))?;
         let key = PublicKey::from_pem(&key).map_err(|e| format!("{}: {e}", args.key.display()))?;
-        Ok((Bundle::parse(&bundle)?, key))
+        let bundle =
+            Bundle::parse(&bundle).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
+        Ok((bundle, key))
     });
     let (bundle, key) = match inputs {
         Ok(i) => i,
@@ -276,6 +278,15 @@ pub fn verify(args: &VerifyArgs, built_in: &'static BuiltIn) -> ExitCode {
 }
 
 fn extract(bundle: &Bundle, dir: &Path) -> Result<(), String> {
+    // A member's name is a file name, never a path out of `dir`.
+    if let Some(member) = (bundle.members.iter()).find(|m| {
+        Path::new(&m.name).file_name() != Some(m.name.as_ref()) || m.name.contains(['/', '\\'])
+    }) {
+        return Err(format!(
+            "the bundle's member {:?} is not a file name; nothing was extracted",
+            member.name
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for member in &bundle.members {
         let path = dir.join(&member.name);
