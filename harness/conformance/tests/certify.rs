@@ -591,13 +591,21 @@ fn a_changed_profile_fails_by_digest_and_signed_again_by_what_it_declares() {
         message.contains("evidence.json does not match the signed statement"),
         "{message}"
     );
+    // Signed again with the statement's digest of the profiles made to match, as a forger
+    // would: what the profile declares is then what refuses it.
+    let edited = std::cell::RefCell::new(Value::Null);
     let bundle = resigned(
         EVIDENCE,
         |evidence| {
             let endpoints = evidence["profiles"][0]["endpoints"].as_array_mut().unwrap();
             endpoints.retain(|e| e != "keyMaterial");
+            *edited.borrow_mut() = evidence.clone();
         },
-        |_| {},
+        |statement| {
+            let evidence = serde_json::to_vec(&*edited.borrow()).unwrap();
+            let evidence = mimi_conformance::certify::evidence::Evidence::parse(&evidence).unwrap();
+            statement.predicate.configuration = verify::configuration(&evidence);
+        },
     );
     let message = failures(&bundle, &certified.public, &cases());
     assert!(
