@@ -429,6 +429,45 @@ fn an_unfinished_run_is_not_certified() {
     assert!(!bundle.exists(), "no bundle is written");
 }
 
+/// A run that compared the provider's answers with snapshots kept in its reports folder is not
+/// certified from its reports: the bundle would not carry them.
+#[test]
+fn reports_with_kept_snapshots_are_not_certified() {
+    let certified = embedded();
+    let dir = temp_dir("kept-snapshots");
+    let reports = dir.join("reports");
+    copy_dir(&certified.reports, &reports);
+    let kept = reports.join("snapshots/cases/B/keyMaterial/snapshots");
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::write(
+        kept.join("success__claim@vendor.example.snap"),
+        "---\n---\n",
+    )
+    .unwrap();
+    let bundle = dir.join("bundle.json");
+    let out = harness(&[
+        "certify",
+        "--from-reports",
+        path(&reports),
+        "--key",
+        path(&certified.files.0),
+        "--out",
+        path(&bundle),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("with snapshots kept in its reports folder"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("success__claim@vendor.example.snap"),
+        "{}",
+        text(&out)
+    );
+    assert!(!bundle.exists(), "no bundle is written");
+}
+
 /// `verify --extract` writes the members once the bundle verifies, and never a member whose
 /// name is a path, even in a bundle signed by the key it trusts.
 #[test]

@@ -70,6 +70,15 @@ pub fn certify_reports(
             provider.name
         )));
     }
+    if let Some(snapshot) = kept_snapshot(&dir.join("snapshots")) {
+        return Err(Refused::Invalid(format!(
+            "the run compared the provider's answers with snapshots kept in its reports folder \
+             ({}), which a bundle does not carry, so verify could not judge them again: run \
+             with --snapshots-beside-cases (the snapshots are then part of the case set), or \
+             certify with a run of its own",
+            snapshot.display()
+        )));
+    }
     let run = verify::recompute_run(&evidence, &results, sources).map_err(|errors| {
         Refused::Refused(format!(
             "certification refused: the verdicts do not follow from the reports in {}:\n  {}",
@@ -117,6 +126,23 @@ pub fn certify_reports(
         }
     }
     Ok((Bundle::sign(&statement, members, key), statement))
+}
+
+/// A snapshot (`.snap`, not one waiting for review) under `dir`, if there is one.
+fn kept_snapshot(dir: &Path) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        // Not through symbolic links: a link to a parent would never end.
+        let found = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            kept_snapshot(&path)
+        } else {
+            (path.extension().is_some_and(|e| e == "snap")).then_some(path)
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 /// The outcome for people: the result, the provider and version, the scope and the warnings.
