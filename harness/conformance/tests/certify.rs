@@ -444,6 +444,11 @@ fn reports_with_kept_snapshots_are_not_certified() {
         "---\n---\n",
     )
     .unwrap();
+    // As the evidence of a run against vendor.example says.
+    let evidence = reports.join(EVIDENCE);
+    let mut value: Value = serde_json::from_slice(&std::fs::read(&evidence).unwrap()).unwrap();
+    value["snapshotSuffix"] = "vendor.example".into();
+    std::fs::write(&evidence, serde_json::to_vec(&value).unwrap()).unwrap();
     let bundle = dir.join("bundle.json");
     let out = harness(&[
         "certify",

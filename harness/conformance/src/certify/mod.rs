@@ -70,7 +70,10 @@ pub fn certify_reports(
             provider.name
         )));
     }
-    if let Some(snapshot) = kept_snapshot(&dir.join("snapshots")) {
+    // The reference provider's snapshots are always beside the cases; another's may not be.
+    let kept =
+        (evidence.snapshot_suffix.as_ref()).and_then(|_| kept_snapshot(&dir.join("snapshots")));
+    if let Some(snapshot) = kept {
         return Err(Refused::Invalid(format!(
             "the run compared the provider's answers with snapshots kept in its reports folder \
              ({}), which a bundle does not carry, so verify could not judge them again: run \
