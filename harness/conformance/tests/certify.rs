@@ -429,6 +429,31 @@ fn an_unfinished_run_is_not_certified() {
     assert!(!bundle.exists(), "no bundle is written");
 }
 
+/// A run that writes no evidence of its own (here, one that cannot start) leaves no earlier
+/// run's beside its reports, where `--from-reports` would take it for this run's.
+#[test]
+fn a_run_removes_the_evidence_of_the_run_before() {
+    let certified = embedded();
+    let dir = temp_dir("stale-evidence");
+    let reports = dir.join("reports");
+    copy_dir(&certified.reports, &reports);
+    let empty = dir.join("no-cases");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = harness(&[
+        "run",
+        "--only-cases",
+        path(&empty),
+        "--reports",
+        path(&reports),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(reports.join(RESULTS).exists(), "the run wrote its reports");
+    assert!(
+        !reports.join(EVIDENCE).exists(),
+        "the earlier run's evidence is gone"
+    );
+}
+
 /// A run that compared the provider's answers with snapshots kept in its reports folder is not
 /// certified from its reports: the bundle would not carry them.
 #[test]
