@@ -115,6 +115,12 @@ fn failures(bundle: &Bundle, key: &PublicKey, cases: &Path) -> String {
     }
 }
 
+/// Verify refuses `bundle` (against the embedded key and the cases), saying `said`.
+fn refused_with(bundle: &Bundle, said: &str) {
+    let message = failures(bundle, &embedded().public, &cases());
+    assert!(message.contains(said), "{message}");
+}
+
 fn member_json(bundle: &Bundle, name: &str) -> Value {
     serde_json::from_slice(&bundle.member(name).unwrap().bytes().unwrap()).unwrap()
 }
@@ -268,11 +274,9 @@ fn a_changed_response_signed_again_fails_recomputation() {
         },
         |_| {},
     );
-    let message = failures(&bundle, &embedded().public, &cases());
-    assert!(
-        message
-            .contains("the recorded answer gives the actual value(s) [500], the record says [200]"),
-        "{message}"
+    refused_with(
+        &bundle,
+        "the recorded answer gives the actual value(s) [500], the record says [200]",
     );
 }
 
@@ -291,10 +295,9 @@ fn a_changed_expectation_result_signed_again_fails_recomputation() {
         },
         |_| {},
     );
-    let message = failures(&bundle, &embedded().public, &cases());
-    assert!(
-        message.contains("on the recorded answer it held, but the record says it did not hold"),
-        "{message}"
+    refused_with(
+        &bundle,
+        "on the recorded answer it held, but the record says it did not hold",
     );
 }
 
@@ -310,12 +313,9 @@ fn a_changed_verdict_signed_again_fails_recomputation() {
         },
         |_| {},
     );
-    let message = failures(&bundle, &embedded().public, &cases());
-    assert!(
-        message.contains(&format!(
-            "{case}: the evidence gives pass, but the bundle records warn"
-        )),
-        "{message}"
+    refused_with(
+        &bundle,
+        &format!("{case}: the evidence gives pass, but the bundle records warn"),
     );
 }
 
@@ -334,12 +334,9 @@ fn a_removed_check_signed_again_shows_a_case_that_ended_early() {
         },
         |_| {},
     );
-    let message = failures(&bundle, &embedded().public, &cases());
-    assert!(
-        message.contains(&format!(
-            "{case}: the evidence gives error, but the bundle records pass"
-        )),
-        "{message}"
+    refused_with(
+        &bundle,
+        &format!("{case}: the evidence gives error, but the bundle records pass"),
     );
 }
 
@@ -655,11 +652,7 @@ fn a_changed_profile_fails_by_digest_and_signed_again_by_what_it_declares() {
         EVIDENCE,
         &serde_json::to_vec(&evidence).unwrap(),
     );
-    let message = failures(&bundle, &certified.public, &cases());
-    assert!(
-        message.contains("evidence.json does not match the signed statement"),
-        "{message}"
-    );
+    refused_with(&bundle, "evidence.json does not match the signed statement");
     // Signed again with the statement's digest of the profiles made to match, as a forger
     // would: what the profile declares is then what refuses it.
     let edited = std::cell::RefCell::new(Value::Null);
@@ -676,12 +669,9 @@ fn a_changed_profile_fails_by_digest_and_signed_again_by_what_it_declares() {
             statement.predicate.configuration = verify::configuration(&evidence);
         },
     );
-    let message = failures(&bundle, &certified.public, &cases());
-    assert!(
-        message.contains(
-            "does not declare keyMaterial), so it cannot have run, yet the bundle records it pass"
-        ),
-        "{message}"
+    refused_with(
+        &bundle,
+        "does not declare keyMaterial), so it cannot have run, yet the bundle records it pass",
     );
 }
 
@@ -694,11 +684,9 @@ fn a_snapshot_suffix_that_is_a_path_is_refused() {
         |evidence| evidence["snapshotSuffix"] = "../../../etc/passwd".into(),
         |_| {},
     );
-    let message = failures(&bundle, &embedded().public, &cases());
-    assert!(
-        message
-            .contains(r#"names the snapshot suffix "../../../etc/passwd", which is not a domain"#),
-        "{message}"
+    refused_with(
+        &bundle,
+        r#"names the snapshot suffix "../../../etc/passwd", which is not a domain"#,
     );
 }
 
