@@ -393,34 +393,15 @@ fn a_changed_connection_failure_signed_again_fails_recomputation() {
 /// A run that was stopped is not certified, from its reports or in a bundle signed again.
 #[test]
 fn an_unfinished_run_is_not_certified() {
-    let certified = embedded();
     let stopped = |results: &mut Value| {
         results["run"]["state"] = "interrupted".into();
         results["run"]["reason"] = "interrupted (SIGINT)".into();
     };
     let said = "the run did not finish (its state is interrupted: interrupted (SIGINT)): only a \
                 finished run is certified";
-    let bundle = resigned(RESULTS, stopped, |_| {});
-    let message = failures(&bundle, &certified.public, &cases());
-    assert!(message.contains(said), "{message}");
+    refused_with(&resigned(RESULTS, stopped, |_| {}), said);
 
-    let dir = temp_dir("unfinished");
-    let reports = dir.join("reports");
-    copy_dir(&certified.reports, &reports);
-    let file = reports.join(RESULTS);
-    let mut results: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    stopped(&mut results);
-    std::fs::write(&file, serde_json::to_vec(&results).unwrap()).unwrap();
-    let bundle = dir.join("bundle.json");
-    let out = harness(&[
-        "certify",
-        "--from-reports",
-        path(&reports),
-        "--key",
-        path(&certified.files.0),
-        "--out",
-        path(&bundle),
-    ]);
+    let (out, bundle) = certify_from(&edited_reports("unfinished", RESULTS, stopped));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains(said), "{}", text(&out));
     assert!(!bundle.exists(), "no bundle is written");
@@ -455,32 +436,15 @@ fn a_run_removes_the_evidence_of_the_run_before() {
 /// certified from its reports: the bundle would not carry them.
 #[test]
 fn reports_with_kept_snapshots_are_not_certified() {
-    let certified = embedded();
-    let dir = temp_dir("kept-snapshots");
-    let reports = dir.join("reports");
-    copy_dir(&certified.reports, &reports);
+    // As the evidence of a run against vendor.example says.
+    let reports = edited_reports("kept-snapshots", EVIDENCE, |evidence| {
+        evidence["snapshotSuffix"] = "vendor.example".into();
+    });
     let kept = reports.join("snapshots/cases/B/keyMaterial/snapshots");
     std::fs::create_dir_all(&kept).unwrap();
-    std::fs::write(
-        kept.join("success__claim@vendor.example.snap"),
-        "---\n---\n",
-    )
-    .unwrap();
-    // As the evidence of a run against vendor.example says.
-    let evidence = reports.join(EVIDENCE);
-    let mut value: Value = serde_json::from_slice(&std::fs::read(&evidence).unwrap()).unwrap();
-    value["snapshotSuffix"] = "vendor.example".into();
-    std::fs::write(&evidence, serde_json::to_vec(&value).unwrap()).unwrap();
-    let bundle = dir.join("bundle.json");
-    let out = harness(&[
-        "certify",
-        "--from-reports",
-        path(&reports),
-        "--key",
-        path(&certified.files.0),
-        "--out",
-        path(&bundle),
-    ]);
+    let snapshot = kept.join("success__claim@vendor.example.snap");
+    std::fs::write(snapshot, "---\n---\n").unwrap();
+    let (out, bundle) = certify_from(&reports);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("with snapshots kept in its reports folder"),
@@ -601,6 +565,34 @@ fn bad_keys_and_bundles_are_named() {
         "{}",
         text(&out)
     );
+}
+
+/// A copy of the embedded run's reports in a folder of its own, `edit` applied to its member
+/// `name`.
+fn edited_reports(folder: &str, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let reports = temp_dir(folder).join("reports");
+    copy_dir(&embedded().reports, &reports);
+    let file = reports.join(name);
+    let mut value: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(&file, serde_json::to_vec(&value).unwrap()).unwrap();
+    reports
+}
+
+/// `certify --from-reports reports` with the embedded key: what it said, and where its bundle
+/// would be.
+fn certify_from(reports: &Path) -> (Output, PathBuf) {
+    let bundle = reports.with_file_name("bundle.json");
+    let out = harness(&[
+        "certify",
+        "--from-reports",
+        path(reports),
+        "--key",
+        path(&embedded().files.0),
+        "--out",
+        path(&bundle),
+    ]);
+    (out, bundle)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
