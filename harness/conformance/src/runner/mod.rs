@@ -247,7 +247,7 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
                 Some(Ok(Err(error))) => Ended::Error(error),
                 Some(Err(_)) => Ended::Error(format!(
                     "the case did not finish within its timeout of {}: it was {}",
-                    crate::drivers::outcome::human(case.timeout),
+                    crate::units::human(case.timeout),
                     progress.describe()
                 )),
                 None => {
@@ -371,11 +371,8 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     let roles_only = minijinja::Value::from(minijinja::value::Serde(&context));
     for (name, value) in &case.spec.vars {
         let filled = crate::template::fill(&value.value, &roles_only).map_err(|e| {
-            case.error_at(
-                crate::yaml::Pos::of(value),
-                format!("variable {name}: {e}"),
-            )
-            .to_string()
+            case.error_at(crate::yaml::Pos::of(value), format!("variable {name}: {e}"))
+                .to_string()
         })?;
         context.insert(name.clone(), filled);
     }

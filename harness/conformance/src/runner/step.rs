@@ -205,9 +205,8 @@ fn script(
     actors: &Actors,
     record: &mut Recorder<'_>,
 ) -> Result<(), String> {
-    let fill = |t: &crate::template::Template| {
-        t.text(&actors.vars).map_err(|(p, e)| located(step, p, e))
-    };
+    let fill =
+        |t: &crate::template::Template| t.text(&actors.vars).map_err(|(p, e)| located(step, p, e));
     let mut headers = Vec::new();
     for (name, value) in &answer.reply.headers {
         headers.push((name.clone(), fill(value)?));
@@ -355,7 +354,7 @@ async fn exchange(
             (200..300).contains(&r.status)
                 || ((400..500).contains(&r.status)
                     && !r.body.is_empty()
-                    && crate::report::console::error_text(r).is_none())
+                    && r.error_text().is_none())
                 || expect.is_some_and(|e| e.decode_as.is_some())
                 // A received request is the provider's message, whatever the harness answered.
                 || matches!(
@@ -369,13 +368,11 @@ async fn exchange(
                     .map(|v| (v, JSON))
                     .map_err(|e| format!("the response is not JSON: {e}")),
             ),
-            (Ok(r), _) if decodable(r) && crate::report::console::error_text(r).is_some() => {
-                Some(Err(format!(
-                    "the provider answered {} with an explanation, not a MIMI body: {}",
-                    r.status,
-                    crate::report::console::error_text(r).unwrap_or_default()
-                )))
-            }
+            (Ok(r), _) if decodable(r) && r.error_text().is_some() => Some(Err(format!(
+                "the provider answered {} with an explanation, not a MIMI body: {}",
+                r.status,
+                r.error_text().unwrap_or_default()
+            ))),
             (Ok(r), Some(t)) if decodable(r) => {
                 Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t)))
             }
