@@ -21,6 +21,8 @@ pub mod exit;
 pub mod expect;
 pub mod known_failures;
 pub mod lab;
+#[cfg(test)]
+mod layers;
 pub mod profile;
 #[cfg(feature = "reference-provider")]
 pub mod reference;
@@ -29,4 +31,5 @@ pub mod run_control;
 pub mod runner;
 pub mod session;
 pub mod template;
+pub mod units;
 pub mod yaml;

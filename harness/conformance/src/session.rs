@@ -179,6 +179,31 @@ pub struct RunOptions {
     pub snapshots_beside_cases: bool,
     /// libtest's arguments: filters, --skip, --exact, --list, --test-threads, --format.
     pub test: libtest_mimic::Arguments,
+    /// What the run leaves in its reports folder beside the reports, if anything
+    /// (`certify::evidence::EVIDENCE`).
+    pub evidence: Option<&'static dyn RunEvidence>,
+}
+
+/// What a run writes to its reports folder beyond the reports (what certifying it needs), given
+/// to the run so that the suite API does not depend on what uses it.
+pub trait RunEvidence: Send + Sync {
+    /// The run takes the folder: what an earlier run left there goes.
+    fn begin(&self, dir: &Path);
+    /// The run's final reports are written.
+    fn finish(&self, dir: &Path, run: &FinishedRun) -> anyhow::Result<()>;
+}
+
+/// A run that ended, as `RunEvidence::finish` is told it.
+pub struct FinishedRun<'a> {
+    pub roots: &'a [PathBuf],
+    pub catalogue: &'a Catalogue,
+    pub profiles: &'a [Profile],
+    pub strict: bool,
+    /// When it started and ended, in ms since the UNIX epoch.
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub snapshot_suffix: Option<&'a str>,
+    pub expectations: Option<&'a Path>,
 }
 
 /// A whole run: loads the cases, prepares the session, runs every case as a libtest-mimic trial,
@@ -212,8 +237,8 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         None => None,
         Some(Ok(r)) => {
             // A previous run's evidence must not sit beside this run's results.
-            if let Some(dir) = &options.reports {
-                crate::certify::evidence::remove(dir);
+            if let (Some(dir), Some(evidence)) = (&options.reports, options.evidence) {
+                evidence.begin(dir);
             }
             Some(Arc::new(r))
         }
@@ -359,12 +384,12 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
     if let Some(r) = &reports {
         r.finish(&records, &ending, code);
     }
-    if let Some(dir) = &options.reports {
+    if let (Some(dir), Some(evidence)) = (&options.reports, options.evidence) {
         let written = sources
             .roots()
             .map_err(anyhow::Error::msg)
             .and_then(|roots| {
-                let run = crate::certify::evidence::Run {
+                let run = FinishedRun {
                     roots: &roots,
                     catalogue: &catalogue,
                     profiles: &profiles,
@@ -374,11 +399,10 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
                     snapshot_suffix: session.snapshot_suffix.as_deref(),
                     expectations: options.expectations.as_deref(),
                 };
-                crate::certify::evidence::write(dir, &run)
+                evidence.finish(dir, &run)
             });
         if let Err(e) = written {
-            let file = crate::certify::evidence::FILE;
-            eprintln!("error: writing {file} to {}: {e:#}", dir.display());
+            eprintln!("error: writing to {}: {e:#}", dir.display());
             return exit::code(exit::FAILED);
         }
     }

@@ -7,10 +7,8 @@
 
 use super::caseset::{catalogue_digest, CaseSet};
 use super::profile::PublicProfile;
-use crate::catalogue::Catalogue;
-use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Its file name in a reports folder (and in a bundle).
 pub const FILE: &str = "evidence.json";
@@ -58,15 +56,22 @@ pub struct ExpectationFile {
 }
 
 /// What a finished run tells `write`.
-pub struct Run<'a> {
-    pub roots: &'a [PathBuf],
-    pub catalogue: &'a Catalogue,
-    pub profiles: &'a [Profile],
-    pub strict: bool,
-    pub started_ms: u64,
-    pub finished_ms: u64,
-    pub snapshot_suffix: Option<&'a str>,
-    pub expectations: Option<&'a Path>,
+pub use crate::session::FinishedRun as Run;
+
+/// `evidence.json` as a run writes it (`session::RunOptions::evidence`).
+pub struct RunEvidence;
+
+/// What `run`, `certify` and the `cargo test` target give their runs.
+pub static EVIDENCE: RunEvidence = RunEvidence;
+
+impl crate::session::RunEvidence for RunEvidence {
+    fn begin(&self, dir: &Path) {
+        remove(dir);
+    }
+
+    fn finish(&self, dir: &Path, run: &Run) -> anyhow::Result<()> {
+        write(dir, run).map_err(|e| e.context(format!("writing {FILE}")))
+    }
 }
 
 impl Evidence {

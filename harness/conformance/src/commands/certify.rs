@@ -211,6 +211,7 @@ fn run(
             test_threads: args.test_threads,
             ..Default::default()
         },
+        evidence: Some(&crate::certify::evidence::EVIDENCE),
     };
     // Certification judges by the reports, not by the run's exit code; but a run that could
     // not start wrote none.

@@ -248,7 +248,7 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
                 Some(Ok(Err(error))) => Ended::Error(error),
                 Some(Err(_)) => Ended::Error(format!(
                     "the case did not finish within its timeout of {}: it was {}",
-                    crate::drivers::outcome::human(case.timeout),
+                    crate::units::human(case.timeout),
                     progress.describe()
                 )),
                 None => {

@@ -278,7 +278,7 @@ pub(super) fn decode(
     // no HTTP status for a refusal the body states (notAllowed, say), so a 4xx whose body
     // is not words is the endpoint's response. The driver API's errors are JSON, as its
     // specification says.
-    let explanation = crate::report::console::error_text(r);
+    let explanation = r.error_text();
     let decodable = (200..300).contains(&r.status)
         || ((400..500).contains(&r.status) && !r.body.is_empty() && explanation.is_none())
         || step.expect().is_some_and(|e| e.decode_as.is_some())
