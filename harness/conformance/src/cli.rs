@@ -42,6 +42,13 @@ enum Command {
     Serve(crate::reference::serve::ServeArgs),
     /// Every requirement with its cases and their last verdicts, and the uncovered ones.
     Coverage(commands::coverage::CoverageArgs),
+    /// Write an Ed25519 key pair for signing certification bundles.
+    Keygen(commands::certify::KeygenArgs),
+    /// Run the cases (or take a run's reports) and write a signed bundle of the outcome and its
+    /// evidence, or refuse.
+    Certify(commands::certify::CertifyArgs),
+    /// Check a bundle's signature and digests, and recompute its verdicts from its evidence.
+    Verify(commands::certify::VerifyArgs),
 }
 
 /// The binary's entry; `built_in` is the cases folder it was built with.
@@ -61,5 +68,8 @@ pub fn main(built_in: &'static BuiltIn) -> ExitCode {
         #[cfg(feature = "reference-provider")]
         Command::Serve(args) => crate::reference::serve::run(&args),
         Command::Coverage(args) => commands::coverage::run(&args, built_in),
+        Command::Keygen(args) => commands::certify::keygen(&args),
+        Command::Certify(args) => commands::certify::certify(args, built_in),
+        Command::Verify(args) => commands::certify::verify(&args, built_in),
     }
 }

@@ -12,6 +12,7 @@
 pub mod builtin;
 pub mod case;
 pub mod catalogue;
+pub mod certify;
 pub mod cli;
 pub mod commands;
 pub mod differences;

@@ -47,6 +47,8 @@ struct ProfileFile {
     /// The consent model: whether claims need consent, and the requester that has it.
     #[serde(default)]
     consent: crate::differences::Consent,
+    /// The provider's software version, as its vendor names it (`certify` needs one).
+    software_version: Option<Spanned<String>>,
 }
 
 /// The draft revisions a profile may name.
@@ -130,6 +132,7 @@ pub struct Profile {
     pub directory_entries: BTreeMap<String, String>,
     pub consent: crate::differences::Consent,
     pub driver: Option<Driver>,
+    pub software_version: Option<String>,
 }
 
 impl Profile {
@@ -219,6 +222,14 @@ impl Check<'_> {
                 format!("domain {:?} {e}", file.domain.value),
             );
         }
+        let software_version = file.software_version.and_then(|v| {
+            if v.value.trim().is_empty() {
+                self.error(Pos::of(&v), "software-version must not be empty");
+                None
+            } else {
+                Some(v.value)
+            }
+        });
         if let Some(url) = &file.directory {
             match reqwest::Url::parse(&url.value) {
                 Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {}
@@ -389,6 +400,7 @@ impl Check<'_> {
             directory_entries: file.directory_entries,
             consent: file.consent,
             driver,
+            software_version,
         })
     }
 

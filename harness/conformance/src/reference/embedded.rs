@@ -162,6 +162,10 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
                 token_env: "MIMI_DRIVER_TOKEN".into(),
                 token: Some(token.clone()),
             }),
+            software_version: Some(format!(
+                "mimi-reference-provider {}",
+                env!("CARGO_PKG_VERSION")
+            )),
         });
     }
     let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();
