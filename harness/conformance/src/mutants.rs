@@ -131,7 +131,10 @@ pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), S
 /// harness to play a follower or hub with MLS clients of its own in the room (receiving
 /// Welcomes and fan-out, sending handshakes and messages it crafts), which is not built yet.
 /// The mutants test requires each of them to survive, so an entry cannot outlive the reason.
-pub const AWAITING_CASES: &[(Fault, &str)] = &[];
+pub const AWAITING_CASES: &[(Fault, &str)] = &[(
+    Fault::KeyPackageRace,
+    "only two claims that arrive together catch it, and the case format has no concurrent steps yet (KM-12's concurrent case comes with them)",
+)];
 
 /// Cases that kill no mutant, each with why.
 pub const IDLE_CASES: &[(&str, &str)] = &[];

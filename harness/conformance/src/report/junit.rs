@@ -118,6 +118,7 @@ mod tests {
                 column: 1,
                 subject: "body".into(),
                 message: nasty.into(),
+                requirement: None,
             }],
             transcript: vec![ExchangeRecord {
                 step: "s".into(),

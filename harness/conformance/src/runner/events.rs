@@ -72,6 +72,10 @@ pub struct AssertionFailure {
     /// What was checked, e.g. `body $.userStatus` or `status`.
     pub subject: String,
     pub message: String,
+    /// The requirement the failure is charged to, when the check names one itself (what the
+    /// harness's link-B server found a received request to break); otherwise the case's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -170,6 +170,7 @@ fn state(member: &Member, room: &str) -> Value {
     json!({
         "member": true,
         "epoch": group.epoch().as_u64(),
+        "cipherSuite": u16::from(group.ciphersuite()),
         "members": group.members().map(|m| identity(&m.credential)).collect::<Vec<_>>(),
         "participants": participants,
         "externalSenders": external_senders,

@@ -217,6 +217,7 @@ pub(super) async fn run(
                     received = Some(Received {
                         client_certificate: got.client_certificate,
                         delay_ms: delay,
+                        findings: got.findings,
                     });
                     Ok(response)
                 }
@@ -274,7 +275,7 @@ pub(super) async fn run(
                     )
                 })?;
         }
-        let failures = match expect {
+        let mut failures = match expect {
             Some(e) => evaluate(
                 case,
                 step,
@@ -286,6 +287,18 @@ pub(super) async fn run(
             ),
             None => default_expectation(case, step, &outcome),
         };
+        // What the received request broke fails the step whatever it expects.
+        for found in received.iter().flat_map(|r| &r.findings) {
+            let mut f = failure(
+                case,
+                step,
+                step.target_pos(),
+                format!("received request ({})", found.requirement),
+                found.what.clone(),
+            );
+            f.requirement = Some(found.requirement.to_string());
+            failures.push(f);
+        }
         let retry_left = retry.is_some_and(|(within, every)| started.elapsed() + every <= within);
         if !failures.is_empty() && retry_left {
             tokio::time::sleep(retry.map(|(_, every)| every).unwrap_or_default()).await;
@@ -358,6 +371,7 @@ fn failure(
         column: pos.column,
         subject: subject.into(),
         message: message.into(),
+        requirement: None,
     }
 }
 
@@ -679,6 +693,8 @@ struct Received {
     client_certificate: Vec<String>,
     /// Milliseconds since the case's previous `receive` of the endpoint took its request.
     delay_ms: Option<u64>,
+    /// The requirements the request broke, as the harness's link-B server found.
+    findings: Vec<crate::drivers::peer::Finding>,
 }
 
 /// A request the harness received, for the transcript.
@@ -700,6 +716,9 @@ fn render_received(got: &crate::drivers::peer::Recorded, body_type: Option<&str>
         body_type.unwrap_or("an unknown type"),
         got.answered
     );
+    for found in &got.findings {
+        let _ = writeln!(out, "  breaks {}: {}", found.requirement, found.what);
+    }
     out
 }
 
