@@ -223,6 +223,8 @@ faults! {
         "looks up the sender's role as the role of the first participant of the sending provider",
     GroupInfoToProvider = "group-info-to-provider" ["GI-54"]:
         "hands the GroupInfo to any client of a provider that has a participant in the room",
+    GroupInfoSignerNotExternalSender = "group-info-signer-not-external-sender" ["GI-56"]:
+        "signs its GroupInfoResponse with a key of its own, named as hub_sender, that is not in the group's external_senders",
     GroupInfoRefreshedOnAddOnly = "group-info-refreshed-on-add-only" ["GI-57"]:
         "keeps the GroupInfo of the last commit that added someone; after a removal or an empty commit it serves a stale one",
     FrankSuiteHardcoded = "frank-suite-hardcoded" ["SUB-41"]:

@@ -744,6 +744,12 @@ impl HubRoom {
             pending_proposals: Since(Some(self.pending_proposals.clone())),
         };
         let suite = self.view.ciphersuite();
+        // The fault signs with a GroupInfo service key of its own, which it names as
+        // hub_sender, though the group's external_senders do not hold it.
+        let service = faults
+            .on(Fault::GroupInfoSignerNotExternalSender)
+            .then(|| SimClient::new(format!("{}/group-info", hub.uri), suite));
+        let sender = service.as_ref().unwrap_or(hub);
         let Ok((kem_output, ciphertext)) = mimi_mls::labels::encrypt_with_label(
             suite,
             &request.group_info_public_key.0,
@@ -759,7 +765,7 @@ impl HubRoom {
             status: GroupInfoCode::success,
             success: Some(GroupInfoSuccess {
                 cipher_suite: u16::from(suite),
-                hub_sender: hub_sender(hub),
+                hub_sender: hub_sender(sender),
                 encrypted_groupinfo_and_tree: HpkeCiphertext {
                     kem_output: Opaque(kem_output),
                     ciphertext: Opaque(ciphertext),
@@ -770,7 +776,7 @@ impl HubRoom {
         let signer = if faults.on(Fault::GroupInfoBadSignature) {
             &SimClient::new(hub.uri.clone(), suite)
         } else {
-            hub
+            sender
         };
         let signature = signer.sign_with_label(GROUP_INFO_RESPONSE_LABEL, &response.to_be_signed());
         if let Some(s) = response.success.as_mut() {
