@@ -211,6 +211,7 @@ fn the_reference_provider_implements_the_driver_api_as_specified() {
         let carol = x.expect(a, "createUser", &[], Some(json!({"name": "cat-api"})), 201, "").await;
         let carol_client = s(&carol["clients"][0]);
         x.expect(a, "join", &[("room", &room)], only(&carol_client), 409, "a user who is no participant cannot join").await;
+        x.expect(a, "join", &[("room", "mimi://unreachable.example/r/x")], only(&carol_client), 502, "the room's hub cannot be reached").await;
         x.expect(a, "leave", &[("room", &room)], only(&carol_client), 400, "a client that is not a member cannot leave").await;
         x.expect(a, "sendMessage", &[("room", &room)], message(&carol_client, &content), 400, "a client that is not a member cannot send").await;
         x.expect(a, "remove", &[("room", &room)], invite(&ben_user), 200, "").await;
