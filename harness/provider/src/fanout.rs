@@ -7,6 +7,7 @@ use crate::endpoints::Shared;
 use crate::faults::Fault;
 use crate::hub::Fanout;
 use crate::state::State;
+use mimi_wire::messages::notify::FanoutRest;
 use mimi_wire::Encode;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,6 +19,8 @@ pub const MAX_QUEUED_PER_FOLLOWER: usize = 4096;
 const MAX_ATTEMPTS: u32 = 8;
 /// Wait before a retry when the follower gives no Retry-After.
 const DEFAULT_RETRY: Duration = Duration::from_millis(200);
+/// How long the fault `commit-fanout-delayed` holds a commit back.
+const COMMIT_DELAY: Duration = Duration::from_millis(300);
 /// The longest Retry-After honoured; a longer one is capped so a test fixture never stalls.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
@@ -37,7 +40,17 @@ impl Shared {
     /// Hands accepted messages to their recipients, in order; called with the state locked.
     pub fn dispatch(self: &Arc<Self>, state: &mut State, fanouts: Vec<Fanout>) {
         for fanout in fanouts {
-            let body = fanout.message.to_bytes();
+            let mut body = fanout.message.to_bytes();
+            if self.fault(Fault::NotifyFramedAsVector) {
+                // The fault frames the messages as a vector (`FanoutMessage messages<V>`).
+                let mut framed = mimi_wire::codec::Writer::default();
+                framed.opaque(&body);
+                body = framed.into_bytes();
+            }
+            // The fault hands commits to the follower queues only after a delay (as if it
+            // stored the new epoch first, asynchronously).
+            let delayed = self.fault(Fault::CommitFanoutDelayed)
+                && matches!(fanout.message.rest, FanoutRest::Commit { .. });
             for domain in &fanout.to {
                 if *domain == self.domain {
                     crate::client_actions::deliver(
@@ -46,6 +59,17 @@ impl Shared {
                         &fanout.message,
                         &self.faults,
                     );
+                } else if delayed {
+                    let (shared, domain, room, body) = (
+                        self.clone(),
+                        domain.clone(),
+                        fanout.room.clone(),
+                        body.clone(),
+                    );
+                    tokio::spawn(async move {
+                        tokio::time::sleep(COMMIT_DELAY).await;
+                        shared.enqueue(&domain, &room, body);
+                    });
                 } else {
                     self.enqueue(domain, &fanout.room, body.clone());
                 }

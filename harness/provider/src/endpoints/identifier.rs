@@ -4,7 +4,7 @@
 //! numbers are not supported.
 
 use super::{reject, tls_body, SharedState};
-use crate::faults::Fault;
+use crate::faults::{Fault, Faults};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -33,9 +33,15 @@ fn answer(code: IdentifierQueryCode, uris: Vec<String>) -> Response {
     )
 }
 
-fn matches(user: &crate::state::User, element: &QueryElement) -> bool {
+fn matches(user: &crate::state::User, element: &QueryElement, faults: &Faults) -> bool {
     let value = String::from_utf8_lossy(&element.search_value.0);
     match element.search_type {
+        // The fault matches the start of a handle: a search, not the exact match of P-06 §5.8.
+        SearchIdentifierType::handle | SearchIdentifierType::nick
+            if faults.on(Fault::IdentifierHandlePrefix) =>
+        {
+            !value.is_empty() && user.handle.starts_with(&*value)
+        }
         SearchIdentifierType::handle | SearchIdentifierType::nick => user.handle == value,
         SearchIdentifierType::email => user.email.eq_ignore_ascii_case(&value),
         _ => false,
@@ -49,6 +55,10 @@ async fn handle(
 ) -> Response {
     let request = match decode_exact::<IdentifierRequest>(&body) {
         Ok(r) => r,
+        // The fault answers what it cannot read as a query that found nobody.
+        Err(_) if shared.fault(Fault::IdentifierMalformedAccepted) => {
+            return answer(IdentifierQueryCode::notFound, Vec::new())
+        }
         Err(e) => {
             return reject(
                 StatusCode::BAD_REQUEST,
@@ -73,7 +83,13 @@ async fn handle(
         let everyone = shared.state().users.keys().cloned().collect();
         return answer(IdentifierQueryCode::success, everyone);
     }
-    for element in &request.query_elements {
+    // The fault decides from the first element's field alone.
+    let judged = if shared.fault(Fault::IdentifierFieldSupportFirstOnly) {
+        1
+    } else {
+        request.query_elements.len()
+    };
+    for element in request.query_elements.iter().take(judged) {
         match element.search_type {
             SearchIdentifierType::handle
             | SearchIdentifierType::nick
@@ -88,7 +104,18 @@ async fn handle(
     let found: Vec<String> = state
         .users
         .values()
-        .filter(|u| request.query_elements.iter().all(|e| matches(u, e)))
+        .filter(|u| {
+            let mut elements = request.query_elements.iter();
+            let faults = &shared.faults;
+            // P-06 §5.8: every element has to match (AND); the faults take any, or the first.
+            if faults.on(Fault::IdentifierQueryOrSemantics) {
+                elements.any(|e| matches(u, e, faults))
+            } else if faults.on(Fault::IdentifierQueryFirstElementOnly) {
+                elements.next().is_some_and(|e| matches(u, e, faults))
+            } else {
+                elements.all(|e| matches(u, e, faults))
+            }
+        })
         .map(|u| u.uri.clone())
         .collect();
     if shared.fault(Fault::IdentifierQueryFindsNobody) {

@@ -222,7 +222,10 @@ async fn authenticate_peer(
         let certified = certificate
             .map(|der| mimi_pki::tls::certificate_domains(&der))
             .unwrap_or_default();
-        if !certified.contains(&domain) {
+        if !certified
+            .iter()
+            .any(|c| authenticates(c, &domain, &shared.faults))
+        {
             return reject(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -232,4 +235,12 @@ async fn authenticate_peer(
         }
     }
     next.run(request).await
+}
+
+/// Whether a certificate name authenticates a `From` domain: exactly the same name (P-06 §4.1).
+fn authenticates(certified: &str, from: &str, faults: &Faults) -> bool {
+    // The faults compare the way a hand-rolled check might: by suffix, or by prefix.
+    (faults.on(Fault::FromSubdomainAccepted) && from.ends_with(&format!(".{certified}")))
+        || (faults.on(Fault::FromPrefixAccepted) && from.starts_with(certified))
+        || certified == from
 }

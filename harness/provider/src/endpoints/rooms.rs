@@ -18,13 +18,23 @@ use mimi_wire::messages::submit::SubmitMessageRequest;
 use mimi_wire::messages::update::HandshakeBundle;
 use mimi_wire::{decode_exact, Decode, Encode};
 
-/// The body decoded, or the 400 that says why it does not decode.
-fn decode<T: Decode>(body: &[u8]) -> Result<T, Box<Response>> {
+/// The body decoded, or the 400 that says why it does not decode; with `accepted_by_fault`
+/// on, the answer a vendor's "take it now, read it later" gives instead: `status`, no body.
+fn decode<T: Decode>(
+    body: &[u8],
+    shared: &super::Shared,
+    accepted_by_fault: Fault,
+    status: StatusCode,
+) -> Result<T, Box<Response>> {
     decode_exact::<T>(body).map_err(|e| {
-        Box::new(reject(
-            StatusCode::BAD_REQUEST,
-            format!("malformed {}: {e}", T::NAME),
-        ))
+        Box::new(if shared.fault(accepted_by_fault) {
+            status.into_response()
+        } else {
+            reject(
+                StatusCode::BAD_REQUEST,
+                format!("malformed {}: {e}", T::NAME),
+            )
+        })
     })
 }
 
@@ -45,7 +55,12 @@ async fn update(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    let bundle = match decode::<HandshakeBundle>(&body) {
+    let bundle = match decode::<HandshakeBundle>(
+        &body,
+        &shared,
+        Fault::UpdateMalformedAccepted,
+        StatusCode::OK,
+    ) {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -68,7 +83,12 @@ async fn submit(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    let request = match decode::<SubmitMessageRequest>(&body) {
+    let request = match decode::<SubmitMessageRequest>(
+        &body,
+        &shared,
+        Fault::SubmitMalformedAccepted,
+        StatusCode::OK,
+    ) {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -91,7 +111,12 @@ async fn group_info(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    match decode::<GroupInfoRequest>(&body) {
+    match decode::<GroupInfoRequest>(
+        &body,
+        &shared,
+        Fault::GroupInfoMalformedAccepted,
+        StatusCode::OK,
+    ) {
         Ok(request) => tls_body(answer(&shared, &room, &request, &peer).to_bytes()),
         Err(r) => *r,
     }
@@ -151,7 +176,12 @@ async fn report_abuse(
     if shared.fault(Fault::AbuseReportRefused) {
         return reject(StatusCode::BAD_REQUEST, "abuse reports are not taken");
     }
-    let report = match decode::<AbuseReport>(&body) {
+    let report = match decode::<AbuseReport>(
+        &body,
+        &shared,
+        Fault::AbuseMalformedAccepted,
+        StatusCode::CREATED,
+    ) {
         Ok(r) => r,
         Err(r) => return *r,
     };
