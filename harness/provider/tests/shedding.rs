@@ -3,8 +3,8 @@
 //! neither stop a well-formed claim from another peer nor stay open; and an early rejection
 //! reaches the client as its 4xx over HTTP/2 as over HTTP/1.1.
 
-// The two-provider helpers are for the other tests; this one starts its own, with limits.
-#[allow(dead_code)]
+// The two-provider helpers are for the other tests; this one starts its own, with limits
+// (common allows its own dead code).
 mod common;
 
 use common::seed;
