@@ -1,8 +1,8 @@
 //! Provider profiles: how to reach a provider under test and what it declares. Given as YAML with
 //! `run --provider FILE`; with none, the embedded reference providers get generated profiles.
 
-use crate::yaml::{Node, Pos};
 use crate::case::LoadError;
+use crate::yaml::{Node, Pos};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};

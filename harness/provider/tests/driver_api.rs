@@ -374,6 +374,15 @@ async fn the_reference_provider_implements_the_driver_api_as_specified() {
         .await;
         x.expect(
             a,
+            "join",
+            &[("room", "mimi://unreachable.example/r/x")],
+            only(&carol_client),
+            502,
+            "the room's hub cannot be reached",
+        )
+        .await;
+        x.expect(
+            a,
             "leave",
             &[("room", &room)],
             only(&carol_client),

@@ -371,11 +371,8 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     let roles_only = minijinja::Value::from(minijinja::value::Serde(&context));
     for (name, value) in &case.spec.vars {
         let filled = crate::template::fill(&value.value, &roles_only).map_err(|e| {
-            case.error_at(
-                crate::yaml::Pos::of(value),
-                format!("variable {name}: {e}"),
-            )
-            .to_string()
+            case.error_at(crate::yaml::Pos::of(value), format!("variable {name}: {e}"))
+                .to_string()
         })?;
         context.insert(name.clone(), filled);
     }

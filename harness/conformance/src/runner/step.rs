@@ -205,9 +205,8 @@ fn script(
     actors: &Actors,
     record: &mut Recorder<'_>,
 ) -> Result<(), String> {
-    let fill = |t: &crate::template::Template| {
-        t.text(&actors.vars).map_err(|(p, e)| located(step, p, e))
-    };
+    let fill =
+        |t: &crate::template::Template| t.text(&actors.vars).map_err(|(p, e)| located(step, p, e));
     let mut headers = Vec::new();
     for (name, value) in &answer.reply.headers {
         headers.push((name.clone(), fill(value)?));
@@ -309,6 +308,7 @@ async fn exchange(
                         received = Some(Received {
                             client_certificate: got.client_certificate.clone(),
                             delay_ms: delay,
+                            findings: got.findings.clone(),
                         });
                         let response = Response {
                             status: got.answered,
@@ -439,6 +439,33 @@ async fn exchange(
             ),
             None => default_expectation(step, &outcome),
         };
+        let findings = received
+            .as_ref()
+            .map(|r| r.findings.as_slice())
+            .unwrap_or_default();
+        if !findings.is_empty() {
+            // What the received request broke fails the step whatever it expects, charged to
+            // the requirement it breaks (to the step's own when the case does not list it).
+            for found in findings {
+                let listed = case.requirements.iter().any(|r| r.id == found.requirement);
+                let blamed = if listed {
+                    vec![found.requirement.to_string()]
+                } else {
+                    charged.clone()
+                };
+                let broke = AssertionFailure::at(
+                    step,
+                    step.pos,
+                    format!("received request ({})", found.requirement),
+                    found.what.clone(),
+                );
+                record.judged(step, blamed, vec![broke]);
+            }
+            if !failures.is_empty() {
+                record.judged(step, charged, failures);
+            }
+            return Ok(());
+        }
         let retry_left = retry.is_some_and(|r| started.elapsed() + r.every <= r.within);
         if !failures.is_empty() && retry_left {
             tokio::time::sleep(retry.map(|r| r.every).unwrap_or_default()).await;
@@ -838,6 +865,8 @@ struct Received {
     client_certificate: Vec<String>,
     /// Milliseconds since the case's previous `receive` of the endpoint took its request.
     delay_ms: Option<u64>,
+    /// The requirements the request broke, as the harness's link-B server found.
+    findings: Vec<crate::drivers::harness_server::Finding>,
 }
 
 /// The link-B request of a `call` step, resolved through the provider's directory, and how the
