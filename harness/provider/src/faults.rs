@@ -233,7 +233,7 @@ faults! {
         "fans messages out with the acceptance time rounded down to the second (as stored), not the accepted_timestamp it answered",
     FanoutFrankDropped = "fanout-frank-dropped" ["FAN-51"]:
         "answers a franked message with its Frank but fans it out without one",
-    CommitFanoutRestamped = "commit-fanout-restamped" ["FAN-51", "UPD-25"]:
+    CommitFanoutRestamped = "commit-fanout-restamped" ["FAN-51"]:
         "stamps a commit a second time when it fans it out, so the fan-out timestamp is not the accepted_timestamp",
     CommitFanoutDelayed = "commit-fanout-delayed" ["FAN-52", "FAN-48"]:
         "fans a commit out to followers a moment after accepting it, so messages accepted after it overtake it",

@@ -445,24 +445,28 @@ async fn exchange(
             .unwrap_or_default();
         if !findings.is_empty() {
             // What the received request broke fails the step whatever it expects, charged to
-            // the requirement it breaks (to the step's own when the case does not list it).
-            for found in findings {
-                let listed = case.requirements.iter().any(|r| r.id == found.requirement);
-                let blamed = if listed {
-                    vec![found.requirement.to_string()]
-                } else {
-                    charged.clone()
-                };
+            // the requirement it breaks; the step's own expectations of such a request could
+            // only blame the same breach on other requirements. A breach of one the case does
+            // not judge is never blamed in another's name: the case cannot go on, an error.
+            let judges = |id: &str| case.requirements.iter().any(|r| r.id == id);
+            for found in findings.iter().filter(|f| judges(f.requirement)) {
                 let broke = AssertionFailure::at(
                     step,
                     step.pos,
                     format!("received request ({})", found.requirement),
                     found.what.clone(),
                 );
-                record.judged(step, blamed, vec![broke]);
+                record.judged(step, vec![found.requirement.to_string()], vec![broke]);
             }
-            if !failures.is_empty() {
-                record.judged(step, charged, failures);
+            if let Some(unjudged) = findings.iter().find(|f| !judges(f.requirement)) {
+                return Err(located(
+                    step,
+                    step.pos,
+                    format!(
+                        "the request the provider sent breaks {}, which this case does not judge: {}",
+                        unjudged.requirement, unjudged.what
+                    ),
+                ));
             }
             return Ok(());
         }
