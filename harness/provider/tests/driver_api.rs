@@ -22,7 +22,6 @@ const NOT_PRODUCED: &[(&str, u16, &str)] = &[
     ("requestConsent", 409, "the reference provider answers every well-formed consent request 201, whatever the target user (P-06 §5.7 lets it)"),
     ("cancelConsent", 409, "the reference provider answers every well-formed cancel 201, with or without a request to cancel (CON-65)"),
     ("sendMessage", 409, "the hub refuses a member's message only after a race with a removal commit, which a scenario cannot time"),
-    ("join", 502, "a join fails on the hub's answer only when the hub is faulty (a GroupInfoResponse that does not verify: the group-info-bad-signature mutant)"),
 ];
 
 /// One provider's driver API, called with this bearer token.
