@@ -100,3 +100,32 @@ pub fn hpke_key_pair(ciphersuite: openmls::prelude::Ciphersuite) -> (Vec<u8>, Ve
         .expect("the suite's KEM derives keys");
     (pair.private.to_vec(), pair.public)
 }
+
+/// Whether a KeyMaterialRequest's `key_material_request_signature` verifies with its
+/// `requesterSignatureKey` over KeyMaterialRequestTBS (P-06 §5.2). The draft does not say which
+/// signature scheme the requester's key uses, and the request carries no suite of its own
+/// (acceptableCiphersuites is about the target's KeyPackages): the scheme is inferred from the
+/// public key's encoding length.
+pub fn verify_key_material_request(
+    request: &mimi_wire::messages::key_material::KeyMaterialRequest,
+) -> Result<(), String> {
+    let scheme = match request.requester_signature_key.len() {
+        32 => SignatureScheme::ED25519,
+        57 => SignatureScheme::ED448,
+        65 => SignatureScheme::ECDSA_SECP256R1_SHA256,
+        97 => SignatureScheme::ECDSA_SECP384R1_SHA384,
+        133 => SignatureScheme::ECDSA_SECP521R1_SHA512,
+        n => {
+            return Err(format!(
+                "requesterSignatureKey of {n} bytes is no known signature key encoding"
+            ))
+        }
+    };
+    verify_with_label(
+        scheme,
+        &request.requester_signature_key,
+        mimi_wire::messages::key_material::KEY_MATERIAL_REQUEST_LABEL,
+        &request.to_be_signed(),
+        &request.signature,
+    )
+}

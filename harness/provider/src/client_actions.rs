@@ -294,9 +294,11 @@ async fn claim(
             requester_credential: Credential::Basic(client.as_bytes().to_vec()),
             signature: vec![],
         };
-        request.signature = member
-            .sim
-            .sign_with_label(KEY_MATERIAL_REQUEST_LABEL, &request.to_be_signed());
+        if !shared.faults.on(Fault::OutgoingClaimUnsigned) {
+            request.signature = member
+                .sim
+                .sign_with_label(KEY_MATERIAL_REQUEST_LABEL, &request.to_be_signed());
+        }
         request
     };
     let hub = hub_of(room)?;

@@ -8,6 +8,7 @@ use crate::faults::Fault;
 use crate::hub::Fanout;
 use crate::state::State;
 use crate::variants::Variant;
+use mimi_wire::messages::notify::FanoutRest;
 use mimi_wire::Encode;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -23,6 +24,8 @@ const DEFAULT_RETRY: Duration = Duration::from_millis(200);
 const LATE_FANOUT: Duration = Duration::from_secs(1);
 /// How much later than Retry-After the variant `retry-later-than-asked` retries.
 const RETRY_LATER_BY: Duration = Duration::from_secs(2);
+/// How long the fault `commit-fanout-delayed` holds a commit back.
+const COMMIT_DELAY: Duration = Duration::from_millis(300);
 /// The longest Retry-After honoured; a longer one is capped so a test fixture never stalls.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
@@ -43,7 +46,17 @@ impl Shared {
     /// Hands accepted messages to their recipients, in order; called with the state locked.
     pub fn dispatch(self: &Arc<Self>, state: &mut State, fanouts: Vec<Fanout>) {
         for fanout in fanouts {
-            let body = fanout.message.to_bytes();
+            let mut body = fanout.message.to_bytes();
+            if self.fault(Fault::NotifyFramedAsVector) {
+                // The fault frames the messages as a vector (`FanoutMessage messages<V>`).
+                let mut framed = mimi_wire::codec::Writer::default();
+                framed.opaque(&body);
+                body = framed.into_bytes();
+            }
+            // The fault hands commits to the follower queues only after a delay (as if it
+            // stored the new epoch first, asynchronously).
+            let delayed = self.fault(Fault::CommitFanoutDelayed)
+                && matches!(fanout.message.rest, FanoutRest::Commit { .. });
             for domain in &fanout.to {
                 if *domain == self.domain {
                     crate::client_actions::deliver(
@@ -52,6 +65,17 @@ impl Shared {
                         &fanout.message,
                         &self.faults,
                     );
+                } else if delayed {
+                    let (shared, domain, room, body) = (
+                        self.clone(),
+                        domain.clone(),
+                        fanout.room.clone(),
+                        body.clone(),
+                    );
+                    tokio::spawn(async move {
+                        tokio::time::sleep(COMMIT_DELAY).await;
+                        shared.enqueue(&domain, &room, body);
+                    });
                 } else {
                     self.enqueue(domain, &fanout.room, body.clone());
                 }

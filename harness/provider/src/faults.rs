@@ -157,8 +157,122 @@ faults! {
         "answers an invalid proposal with invalidProposal but names no ProposalRef",
     PendingProposalsOptional = "pending-proposals-optional" ["UPD-32"]:
         "accepts a commit that leaves out proposals it accepted earlier in the epoch",
-    ParticipantListOrderUnchecked = "participant-list-order-unchecked" ["ROOM-61", "UPD-27"]:
-        "accepts a participant list that is not sorted, or names a user twice",
+    ParticipantListEntriesUnchecked = "participant-list-entries-unchecked" ["ROOM-61", "UPD-27"]:
+        "accepts a participant list that names a user twice, or gives a user a role the roles_list lacks",
+    FromSubdomainAccepted = "from-subdomain-accepted" ["TLS-3"]:
+        "takes a From domain under a domain the client certificate names (sub.peer for peer) as authenticated",
+    FromPrefixAccepted = "from-prefix-accepted" ["TLS-3"]:
+        "takes a From domain that begins with a domain the client certificate names (peer.evil for peer) as authenticated",
+    ClaimFirstClientOnly = "claim-first-client-only" ["KM-11"]:
+        "answers a claim with the first client of the user only, as success",
+    ExhaustedReportedSuccess = "exhausted-reported-success" ["KM-11"]:
+        "answers success when some of the user's clients have no KeyPackage left",
+    ExhaustedClientOmitted = "exhausted-client-omitted" ["KM-11"]:
+        "leaves the clients with no KeyPackage left out of a partialSuccess answer",
+    KeyPackageRace = "key-package-race" ["KM-12"]:
+        "reads the KeyPackage to hand out, yields, then removes it: two claims that arrive together get the same one",
+    ConsentSubdomainAccepted = "consent-subdomain-accepted" ["CON-66"]:
+        "takes a requesterUri under the sending provider's domain (sub.peer for peer) as the sending provider's",
+    GrantTargetUnchecked = "grant-target-unchecked" ["CON-66"]:
+        "accepts a consent grant whose targetUri is not a user of the sending provider (a third domain's user)",
+    IdentifierQueryOrSemantics = "identifier-query-or-semantics" ["IDQ-70"]:
+        "finds the users who match any query element, not all of them",
+    IdentifierQueryFirstElementOnly = "identifier-query-first-element-only" ["IDQ-70"]:
+        "matches users against the first query element only",
+    IdentifierHandlePrefix = "identifier-handle-prefix" ["IDQ-70"]:
+        "matches a handle query as a prefix of the handle, not the whole handle",
+    IdentifierFieldSupportFirstOnly = "identifier-field-support-first-only" ["IDQ-70"]:
+        "looks at the first query element's field only to decide whether the query is supported",
+    NotifyFromAnyProvider = "notify-from-any-provider" ["NOT-81"]:
+        "delivers a notify for a room from a provider that is not the room's hub",
+    NotifyHubSubdomainAccepted = "notify-hub-subdomain-accepted" ["NOT-81"]:
+        "takes a notify from peer for a room under a subdomain of peer (sub.peer) as from the room's hub",
+    NotifyBatchLastDropped = "notify-batch-last-dropped" ["NOT-46"]:
+        "delivers every FanoutMessage of a notify body of several but the last",
+    UpdateMalformedAccepted = "update-malformed-accepted" ["MAL-82"]:
+        "answers an update body it cannot decode with 200 and no body",
+    SubmitMalformedAccepted = "submit-malformed-accepted" ["MAL-82"]:
+        "answers a submitMessage body it cannot decode with 200 and no body",
+    GroupInfoMalformedAccepted = "group-info-malformed-accepted" ["MAL-82"]:
+        "answers a groupInfo body it cannot decode with 200 and no body",
+    NotifyMalformedAccepted = "notify-malformed-accepted" ["MAL-82"]:
+        "answers a notify body it cannot decode with 201, as if accepted",
+    RequestConsentMalformedAccepted = "request-consent-malformed-accepted" ["MAL-82"]:
+        "answers a requestConsent body it cannot decode with 201, as if accepted",
+    UpdateConsentMalformedAccepted = "update-consent-malformed-accepted" ["MAL-82"]:
+        "answers an updateConsent body it cannot decode with 201, as if accepted",
+    IdentifierMalformedAccepted = "identifier-malformed-accepted" ["MAL-82"]:
+        "answers an identifierQuery body it cannot decode with notFound",
+    AbuseMalformedAccepted = "abuse-malformed-accepted" ["MAL-82"]:
+        "answers a reportAbuse body it cannot decode with 201, as if accepted",
+    EpochAheadNotAllowed = "epoch-ahead-not-allowed" ["UPD-22"]:
+        "answers a commit of an epoch ahead of the room's with notAllowed instead of wrongEpoch and its epoch",
+    WrongEpochEchoed = "wrong-epoch-echoed" ["UPD-22"]:
+        "answers wrongEpoch with the epoch the commit is for as currentEpoch, not the room's",
+    SubmitEpochAheadAccepted = "submit-epoch-ahead-accepted" ["SUB-39"]:
+        "accepts a message of an epoch ahead of the room's (it refuses only older ones)",
+    EpochTooOldEchoed = "epoch-too-old-echoed" ["SUB-39"]:
+        "answers epochTooOld with the message's epoch as currentEpoch, not the room's",
+    InactiveSenderAccepted = "inactive-sender-accepted" ["SUB-38"]:
+        "accepts a message whose sendingUri is on the participant list but has no client in the group",
+    SenderDomainNotCompared = "sender-domain-not-compared" ["SUB-38"]:
+        "accepts a message whose sendingUri is an active participant of another provider than the one that sent it",
+    RemovedSenderStillKnown = "removed-sender-still-known" ["UPD-30"]:
+        "checks a sendingUri against every user the room ever had, so a removed user's messages are accepted",
+    SendRoleOfProvider = "send-role-of-provider" ["SUB-40"]:
+        "looks up the sender's role as the role of the first participant of the sending provider",
+    GroupInfoToProvider = "group-info-to-provider" ["GI-54"]:
+        "hands the GroupInfo to any client of a provider that has a participant in the room",
+    GroupInfoSignerNotExternalSender = "group-info-signer-not-external-sender" ["GI-56"]:
+        "signs its GroupInfoResponse with a key of its own, named as hub_sender, that is not in the group's external_senders",
+    GroupInfoRefreshedOnAddOnly = "group-info-refreshed-on-add-only" ["GI-57"]:
+        "keeps the GroupInfo of the last commit that added someone; after a removal or an empty commit it serves a stale one",
+    FrankSuiteHardcoded = "frank-suite-hardcoded" ["SUB-41"]:
+        "puts its own default suite (P-256, 2) in franking_signature_ciphersuite, not the group's",
+    FanoutTimestampTruncated = "fanout-timestamp-truncated" ["FAN-51"]:
+        "fans messages out with the acceptance time rounded down to the second (as stored), not the accepted_timestamp it answered",
+    FanoutFrankDropped = "fanout-frank-dropped" ["FAN-51"]:
+        "answers a franked message with its Frank but fans it out without one",
+    CommitFanoutRestamped = "commit-fanout-restamped" ["FAN-51"]:
+        "stamps a commit a second time when it fans it out, so the fan-out timestamp is not the accepted_timestamp",
+    CommitFanoutDelayed = "commit-fanout-delayed" ["FAN-52", "FAN-48"]:
+        "fans a commit out to followers a moment after accepting it, so messages accepted after it overtake it",
+    WelcomeWithoutTree = "welcome-without-tree" ["FAN-49"]:
+        "fans a Welcome out with an empty ratchet tree",
+    MoreProposalsFirstOnly = "more-proposals-first-only" ["FAN-50"]:
+        "fans a proposal out with only the first of its bundle's moreProposals",
+    FanoutFirstFollowerOnly = "fanout-first-follower-only" ["FAN-48"]:
+        "fans application messages out to the first follower (by domain) only",
+    ParticipantListFirstAddOnly = "participant-list-first-add-only" ["UPD-26"]:
+        "checks only the first client a commit adds against the participant list",
+    MaxClientsNotEnforced = "max-clients-not-enforced" ["UPD-34"]:
+        "accepts a commit that takes the room beyond its max_clients",
+    MaxUsersCountsMembers = "max-users-counts-members" ["UPD-34"]:
+        "counts the users with clients in the group against max_users, not the participant list's entries",
+    MaxUsersOffByOne = "max-users-off-by-one" ["UPD-34"]:
+        "leaves the committer out when it counts users against max_users",
+    RoleUpdateWithRemovalAccepted = "role-update-with-removal-accepted" ["UPD-29"]:
+        "accepts a roles_list update that comes with a participant removal (it refuses one with an addition only)",
+    OpenJoinCheckedOnRoleTwoOnly = "open-join-checked-on-role-two-only" ["UPD-36"]:
+        "refuses canOpenJoin only on role 2, the participant role, not on other non-zero roles",
+    InvalidProposalRefUnlabelled = "invalid-proposal-ref-unlabelled" ["UPD-24"]:
+        "names an invalid proposal by the hash of its bytes, not its ProposalRef",
+    ProxySubdomainAccepted = "proxy-subdomain-accepted" ["PXY-72"]:
+        "proxyDownload fetches from any host under a registered peer asset domain",
+    ProxyPrefixAccepted = "proxy-prefix-accepted" ["PXY-72"]:
+        "proxyDownload fetches from any host that begins with a registered peer asset domain",
+    ProxyHttpAccepted = "proxy-http-accepted" ["PXY-72"]:
+        "proxyDownload fetches a registered peer's assets over plain http too",
+    OutgoingHostWrong = "outgoing-host-wrong" ["TLS-4"]:
+        "sends its link-B requests with its own domain in Host",
+    OutgoingFromMissing = "outgoing-from-missing" ["TLS-5"]:
+        "sends its link-B requests without From",
+    OutgoingFromNameAddr = "outgoing-from-name-addr" ["TLS-5"]:
+        "sends From as a name-addr (\"MIMI\" <mimi@domain>), not the addr-spec mimi@domain",
+    OutgoingClaimUnsigned = "outgoing-claim-unsigned" ["KM-83"]:
+        "sends its KeyMaterialRequests with an empty key_material_request_signature",
+    NotifyFramedAsVector = "notify-framed-as-vector" ["WIRE-84"]:
+        "sends a notify body as a vector of FanoutMessages (with a length prefix), not the FanoutMessages concatenated",
 }
 
 impl fmt::Display for Fault {

@@ -21,7 +21,7 @@ use mimi_wire::mls_objects::{
     framed, unframed, GroupInfo, MlsMessage, WIRE_FORMAT_GROUP_INFO, WIRE_FORMAT_WELCOME,
 };
 use mimi_wire::{decode_exact, Encode};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Room policy the hub enforces beyond MLS (POL-03 §5).
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,9 @@ pub struct RoomPolicy {
     pub max_users: Option<usize>,
     pub max_clients: Option<usize>,
 }
+
+/// The role a banned participant has (POL-03 §8.1.3: index 1, named "banned").
+const BANNED_ROLE: u32 = 1;
 
 /// No room keeps more pending proposals than this (a bound on memory).
 const MAX_PENDING_PROPOSALS: usize = 256;
@@ -46,6 +49,9 @@ pub struct HubRoom {
     pub franking_key: [u8; 32],
     /// Every provider that ever had members (for the fault that keeps notifying them).
     pub ever_domains: BTreeSet<String>,
+    /// Every user that was ever on the participant list, with the last role it had there
+    /// (for the fault that never forgets them).
+    pub ever_participants: BTreeMap<String, u32>,
     last_timestamp: u64,
 }
 
@@ -106,7 +112,13 @@ fn check_roles(
 ) -> Result<(), String> {
     let roles_after = mimi_mls::room::roles_list(summary.new_context.extensions());
     if &roles_after != roles_before {
-        if list_after != list_before && !faults.on(Fault::RoleUpdateMixedAccepted) {
+        // The fault reads POL-03 §3 as forbidding additions only.
+        let changed = if faults.on(Fault::RoleUpdateWithRemovalAccepted) {
+            list_after.iter().any(|p| !list_before.contains(p))
+        } else {
+            list_after != list_before
+        };
+        if changed && !faults.on(Fault::RoleUpdateMixedAccepted) {
             return Err(
                 "a roles_list update may not come with participant-list changes (POL-03 §3)".into(),
             );
@@ -114,7 +126,11 @@ fn check_roles(
         let opens = roles_after
             .iter()
             .flat_map(|r| &r.roles)
-            .any(|r| r.role_index != 0 && r.role_capabilities.contains(&CAN_OPEN_JOIN));
+            .filter(|r| match faults.on(Fault::OpenJoinCheckedOnRoleTwoOnly) {
+                true => r.role_index == 2,
+                false => r.role_index != 0,
+            })
+            .any(|r| r.role_capabilities.contains(&CAN_OPEN_JOIN));
         if opens && !faults.on(Fault::OpenJoinRoleAccepted) {
             return Err("only role 0 may have canOpenJoin (POL-03 §8.1)".into());
         }
@@ -144,7 +160,7 @@ fn check_roles(
         .iter()
         .find(|p| roles.role(p.role_index).is_none())
     {
-        if !faults.on(Fault::ParticipantListOrderUnchecked) {
+        if !faults.on(Fault::ParticipantListEntriesUnchecked) {
             return Err(format!(
                 "role {} of {} is not in the roles_list (P-06 §7.2)",
                 p.role_index,
@@ -174,6 +190,7 @@ impl HubRoom {
             removed_users: BTreeSet::new(),
             franking_key,
             ever_domains: BTreeSet::new(),
+            ever_participants: BTreeMap::new(),
             last_timestamp: 0,
         })
     }
@@ -243,12 +260,10 @@ impl HubRoom {
                 ));
             }
             let list = participant_list(summary.new_context.extensions()).participants;
-            let ordered = list.windows(2).all(|w| w[0].user.0 < w[1].user.0);
-            if !ordered && !faults.on(Fault::ParticipantListOrderUnchecked) {
-                return Err(
-                    "the participant list is not sorted by user, or names a user twice (P-06 §7.2)"
-                        .into(),
-                );
+            // Each user once, with one role (P-06 §7.5); in any order, since updates append.
+            let users: BTreeSet<&[u8]> = list.iter().map(|p| p.user.0.as_slice()).collect();
+            if users.len() != list.len() && !faults.on(Fault::ParticipantListEntriesUnchecked) {
+                return Err("the participant list names a user twice (P-06 §7.5)".into());
             }
             check_roles(
                 summary,
@@ -263,7 +278,21 @@ impl HubRoom {
                 .map(|p| String::from_utf8_lossy(&p.user.0).into_owned())
                 .collect();
             if !faults.on(Fault::ParticipantListNotChecked) {
-                for member in &summary.members_after {
+                // The fault looks at the first client the commit adds, not the others.
+                let unchecked: Vec<&str> = match faults.on(Fault::ParticipantListFirstAddOnly) {
+                    true => summary
+                        .added
+                        .iter()
+                        .skip(1)
+                        .map(|a| a.identity.as_str())
+                        .collect(),
+                    false => vec![],
+                };
+                for member in summary
+                    .members_after
+                    .iter()
+                    .filter(|m| !unchecked.contains(&m.as_str()))
+                {
                     let user = user_of_client(member);
                     if !listed.contains(&user) {
                         return Err(format!(
@@ -280,23 +309,38 @@ impl HubRoom {
                     ));
                 }
             }
-            let users: BTreeSet<String> = summary
-                .members_after
-                .iter()
-                .map(|m| user_of_client(m))
-                .collect();
+            // POL-03 §5: max_users bounds the participant list's entries that are not banned
+            // (role 1); the fault counts the users with clients in the group instead.
+            let users = if faults.on(Fault::MaxUsersCountsMembers) {
+                summary
+                    .members_after
+                    .iter()
+                    .map(|m| user_of_client(m))
+                    .collect::<BTreeSet<String>>()
+                    .len()
+            } else {
+                list.iter().filter(|p| p.role_index != BANNED_ROLE).count()
+            };
+            // The fault leaves the committer out of the count.
+            let users = if faults.on(Fault::MaxUsersOffByOne) {
+                users.saturating_sub(1)
+            } else {
+                users
+            };
             if let Some(max) = policy
                 .max_users
                 .filter(|_| !faults.on(Fault::MaxUsersNotEnforced))
             {
-                if users.len() > max {
+                if users > max {
                     return Err(format!(
-                        "the room allows at most {max} users; the commit makes {} (POL-03 §5)",
-                        users.len()
+                        "the room allows at most {max} users; the commit makes {users} (POL-03 §5)"
                     ));
                 }
             }
-            if let Some(max) = policy.max_clients {
+            if let Some(max) = policy
+                .max_clients
+                .filter(|_| !faults.on(Fault::MaxClientsNotEnforced))
+            {
                 if summary.members_after.len() > max {
                     return Err(format!(
                         "the room allows at most {max} clients; the commit makes {} (POL-03 §5)",
@@ -306,6 +350,13 @@ impl HubRoom {
             }
             Ok(())
         };
+        // The fault refuses a handshake from an epoch ahead as its MLS library does, as
+        // unprocessable, instead of telling the sender the room's epoch.
+        if faults.on(Fault::EpochAheadNotAllowed)
+            && message.epoch().is_some_and(|e| e > self.view.epoch())
+        {
+            return not_allowed("the message cannot be processed");
+        }
         let unchecked_by_fault = (faults.on(Fault::EpochNotChecked)
             && message.epoch() != Some(self.view.epoch()))
             || (faults.on(Fault::EncryptedHandshakeAccepted)
@@ -332,7 +383,11 @@ impl HubRoom {
                 return refused(
                     UpdateResponseCode::wrongEpoch,
                     UpdateOutcome::WrongEpoch {
-                        current_epoch: current,
+                        current_epoch: if faults.on(Fault::WrongEpochEchoed) {
+                            got
+                        } else {
+                            current
+                        },
                     },
                     format!("the message is for epoch {got}; the room is at {current}"),
                 )
@@ -346,10 +401,15 @@ impl HubRoom {
                         invalid_proposals: if faults.on(Fault::InvalidProposalUnnamed) {
                             vec![]
                         } else {
-                            vec![Opaque(mimi_mls::member::proposal_ref(
-                                &message.bytes,
-                                self.view.ciphersuite(),
-                            ))]
+                            vec![Opaque(if faults.on(Fault::InvalidProposalRefUnlabelled) {
+                                use sha2::Digest;
+                                sha2::Sha256::digest(&message.bytes).to_vec()
+                            } else {
+                                mimi_mls::member::proposal_ref(
+                                    &message.bytes,
+                                    self.view.ciphersuite(),
+                                )
+                            })]
                         },
                     },
                     why,
@@ -368,9 +428,22 @@ impl HubRoom {
                     ..
                 },
             ) => {
-                if let GroupInfoOption::Full(g) = group_info_option.as_ref() {
+                // The fault keeps the GroupInfo of the last commit that added a member.
+                let keep = faults.on(Fault::GroupInfoRefreshedOnAddOnly) && added.is_empty();
+                if let (GroupInfoOption::Full(g), false) = (group_info_option.as_ref(), keep) {
                     self.group_info = framed(WIRE_FORMAT_GROUP_INFO, &g.bytes);
                 }
+                self.ever_participants.extend(
+                    participant_list(self.view.group_context().extensions())
+                        .participants
+                        .iter()
+                        .map(|p| {
+                            (
+                                String::from_utf8_lossy(&p.user.0).into_owned(),
+                                p.role_index,
+                            )
+                        }),
+                );
                 self.pending_proposals.clear();
                 self.ever_domains.extend(self.member_domains());
                 for user in removed.iter().map(|c| user_of_client(c)) {
@@ -380,10 +453,16 @@ impl HubRoom {
                 }
                 // The commit goes to every provider that had members, the removed ones too
                 // (P-06 §5.5); then a Welcome to those whose KeyPackages it names.
+                // The fault stamps the commit again when it fans it out.
+                let commit_timestamp = if faults.on(Fault::CommitFanoutRestamped) {
+                    self.stamp(faults)
+                } else {
+                    timestamp
+                };
                 fanout.push(Fanout {
                     room: self.uri.clone(),
                     message: FanoutMessage {
-                        timestamp,
+                        timestamp: fanned_out(commit_timestamp, faults),
                         message: message.clone(),
                         rest: FanoutRest::Commit {
                             external_proposals: vec![],
@@ -409,11 +488,15 @@ impl HubRoom {
                         fanout.push(Fanout {
                             room: self.uri.clone(),
                             message: FanoutMessage {
-                                timestamp,
+                                timestamp: fanned_out(timestamp, faults),
                                 message,
                                 rest: FanoutRest::Welcome {
                                     ratchet_tree_option: RatchetTreeOption::Full(
-                                        self.view.ratchet_tree(),
+                                        if faults.on(Fault::WelcomeWithoutTree) {
+                                            vec![]
+                                        } else {
+                                            self.view.ratchet_tree()
+                                        },
                                     ),
                                 },
                             },
@@ -432,11 +515,13 @@ impl HubRoom {
                 fanout.push(Fanout {
                     room: self.uri.clone(),
                     message: FanoutMessage {
-                        timestamp,
+                        timestamp: fanned_out(timestamp, faults),
                         message: message.clone(),
                         rest: FanoutRest::Proposal {
                             more_proposals: if faults.on(Fault::MoreProposalsDropped) {
                                 vec![]
+                            } else if faults.on(Fault::MoreProposalsFirstOnly) {
+                                more_proposals.iter().take(1).cloned().collect()
                             } else {
                                 more_proposals.clone()
                             },
@@ -482,18 +567,37 @@ impl HubRoom {
             return not_allowed;
         }
         let sender = &request.sending_uri.0;
-        let active = self.active_users().contains(sender) && self.participants().contains(sender);
-        if (!active || domain_of(sender) != from) && !faults.on(Fault::SenderNotChecked) {
+        // An active participant: on the participant list, with a client in the group. The
+        // faults take any participant, or anyone the room ever had.
+        let active = if faults.on(Fault::RemovedSenderStillKnown) {
+            self.ever_participants.contains_key(sender) || self.participants().contains(sender)
+        } else {
+            (faults.on(Fault::InactiveSenderAccepted) || self.active_users().contains(sender))
+                && self.participants().contains(sender)
+        };
+        let of_sender = domain_of(sender) == from || faults.on(Fault::SenderDomainNotCompared);
+        if (!active || !of_sender) && !faults.on(Fault::SenderNotChecked) {
             return not_allowed;
         }
         // Where the room has roles, the sender's must allow sending (POL-03 §8.3).
         let extensions = self.view.group_context().extensions();
         if let Some(roles) = mimi_mls::room::roles_list(extensions) {
+            // The faults take the role of the sending provider's first participant, or the
+            // last role a user ever had.
             let role = participant_list(extensions)
                 .participants
                 .iter()
-                .find(|p| p.user.0 == sender.as_bytes())
-                .map(|p| p.role_index);
+                .find(|p| match faults.on(Fault::SendRoleOfProvider) {
+                    true => domain_of(&String::from_utf8_lossy(&p.user.0)) == from,
+                    false => p.user.0 == sender.as_bytes(),
+                })
+                .map(|p| p.role_index)
+                .or_else(|| {
+                    faults
+                        .on(Fault::RemovedSenderStillKnown)
+                        .then(|| self.ever_participants.get(sender).copied())
+                        .flatten()
+                });
             if !role.is_some_and(|r| roles.allows(r, CAN_SEND_MESSAGE))
                 && !faults.on(Fault::SendRoleNotChecked)
             {
@@ -507,13 +611,24 @@ impl HubRoom {
                     answer(
                         SubmitResponseCode::epochTooOld,
                         SubmitOutcome::EpochTooOld {
-                            current_epoch: current,
+                            current_epoch: if faults.on(Fault::EpochTooOldEchoed) {
+                                e
+                            } else {
+                                current
+                            },
                         },
                     ),
                     vec![],
                 )
             }
-            Some(e) if e > current && !faults.on(Fault::EpochNotChecked) => return not_allowed,
+            // The fault refuses only the epochs behind the room's.
+            Some(e)
+                if e > current
+                    && !faults.on(Fault::EpochNotChecked)
+                    && !faults.on(Fault::SubmitEpochAheadAccepted) =>
+            {
+                return not_allowed
+            }
             _ => {}
         }
         let timestamp = self.stamp(faults);
@@ -526,13 +641,20 @@ impl HubRoom {
         if faults.on(Fault::RemovedProviderStillNotified) {
             to.extend(self.ever_domains.iter().cloned());
         }
+        if faults.on(Fault::FanoutFirstFollowerOnly) {
+            let hub = domain_of(&self.uri);
+            let first = to.iter().find(|d| **d != hub).cloned();
+            to.retain(|d| *d == hub || Some(d) == first.as_ref());
+        }
         let fanout = Fanout {
             room: self.uri.clone(),
             message: FanoutMessage {
-                timestamp,
+                timestamp: fanned_out(timestamp, faults),
                 message: message.clone(),
                 rest: FanoutRest::Application {
-                    frank: frank.clone(),
+                    frank: frank
+                        .clone()
+                        .filter(|_| !faults.on(Fault::FanoutFrankDropped)),
                 },
             },
             to,
@@ -574,7 +696,12 @@ impl HubRoom {
         mac.update(tag);
         mac.update(&context.to_bytes());
         let server_frank: [u8; 32] = mac.finalize().into_bytes().into();
-        let suite = u16::from(self.view.ciphersuite());
+        // The fault names its own default suite (P-256), whatever the group's.
+        let suite = if faults.on(Fault::FrankSuiteHardcoded) {
+            2
+        } else {
+            u16::from(self.view.ciphersuite())
+        };
         let signature = hub.sign_with_label(
             FRANKING_INTEGRITY_LABEL,
             &franking_integrity_tbs(&server_frank, suite, &context),
@@ -597,10 +724,14 @@ impl HubRoom {
         let refuse = |status| GroupInfoResponse::refusal(&self.uri, status);
         let requester = credential_identity(&request.requesting_credential);
         let user = user_of_client(&requester);
+        let participants = self.participants();
+        // The fault authorises the provider, not the user: any client of a provider that has
+        // a participant in the room.
+        let listed = participants.contains(&user)
+            || (faults.on(Fault::GroupInfoToProvider)
+                && participants.iter().any(|p| domain_of(p) == from));
         let authorised = faults.on(Fault::GroupInfoToAnyone)
-            || (domain_of(&requester) == from
-                && self.participants().contains(&user)
-                && !self.removed_users.contains(&user));
+            || (domain_of(&requester) == from && listed && !self.removed_users.contains(&user));
         if !authorised {
             return refuse(GroupInfoCode::notAuthorized);
         }
@@ -613,6 +744,12 @@ impl HubRoom {
             pending_proposals: Since(Some(self.pending_proposals.clone())),
         };
         let suite = self.view.ciphersuite();
+        // The fault signs with a GroupInfo service key of its own, which it names as
+        // hub_sender, though the group's external_senders do not hold it.
+        let service = faults
+            .on(Fault::GroupInfoSignerNotExternalSender)
+            .then(|| SimClient::new(format!("{}/group-info", hub.uri), suite));
+        let sender = service.as_ref().unwrap_or(hub);
         let Ok((kem_output, ciphertext)) = mimi_mls::labels::encrypt_with_label(
             suite,
             &request.group_info_public_key.0,
@@ -628,7 +765,7 @@ impl HubRoom {
             status: GroupInfoCode::success,
             success: Some(GroupInfoSuccess {
                 cipher_suite: u16::from(suite),
-                hub_sender: hub_sender(hub),
+                hub_sender: hub_sender(sender),
                 encrypted_groupinfo_and_tree: HpkeCiphertext {
                     kem_output: Opaque(kem_output),
                     ciphertext: Opaque(ciphertext),
@@ -639,7 +776,7 @@ impl HubRoom {
         let signer = if faults.on(Fault::GroupInfoBadSignature) {
             &SimClient::new(hub.uri.clone(), suite)
         } else {
-            hub
+            sender
         };
         let signature = signer.sign_with_label(GROUP_INFO_RESPONSE_LABEL, &response.to_be_signed());
         if let Some(s) = response.success.as_mut() {
@@ -662,5 +799,15 @@ pub fn credential_identity(credential: &Credential) -> String {
     match credential {
         Credential::Basic(identity) => String::from_utf8_lossy(identity).into_owned(),
         Credential::X509(_) => String::new(),
+    }
+}
+
+/// The timestamp a fanned-out message carries: its acceptance time, or (the fault) that time as
+/// a store with a seconds column keeps it.
+fn fanned_out(timestamp: u64, faults: &Faults) -> u64 {
+    if faults.on(Fault::FanoutTimestampTruncated) {
+        timestamp / 1000 * 1000
+    } else {
+        timestamp
     }
 }

@@ -41,8 +41,10 @@ impl reqwest::dns::Resolve for PeerResolver {
 }
 
 pub struct PeerClient {
-    /// The `From` of every request (P-06 §4.1: mimi@<own domain>).
-    from: String,
+    /// The `From` of every request (P-06 §4.1: mimi@<own domain>); none with a fault.
+    from: Option<String>,
+    /// A `Host` that replaces the target's (only with a fault).
+    host: Option<String>,
     client: reqwest::Client,
     addresses: Addresses,
     directories: Mutex<BTreeMap<String, Directory>>,
@@ -74,6 +76,13 @@ impl PeerClient {
         } else {
             "mimi"
         };
+        let from = if faults.on(Fault::OutgoingFromMissing) {
+            None
+        } else if faults.on(Fault::OutgoingFromNameAddr) {
+            Some(format!("\"MIMI\" <{local_part}@{domain}>"))
+        } else {
+            Some(format!("{local_part}@{domain}"))
+        };
         let addresses = Addresses::default();
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -91,7 +100,10 @@ impl PeerClient {
         }
         .build()?;
         Ok(Self {
-            from: format!("{local_part}@{domain}"),
+            from,
+            host: faults
+                .on(Fault::OutgoingHostWrong)
+                .then(|| domain.to_string()),
             client,
             addresses,
             directories: Mutex::default(),
@@ -184,10 +196,13 @@ impl PeerClient {
         url: &str,
         body: Vec<u8>,
     ) -> Result<PeerResponse, String> {
-        let mut request = self
-            .client
-            .request(method, self.routed(url))
-            .header("from", &self.from);
+        let mut request = self.client.request(method, self.routed(url));
+        if let Some(from) = &self.from {
+            request = request.header("from", from);
+        }
+        if let Some(host) = &self.host {
+            request = request.header("host", host);
+        }
         if !body.is_empty() {
             request = request
                 .header("content-type", "application/octet-stream")

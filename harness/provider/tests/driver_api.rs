@@ -22,7 +22,6 @@ const NOT_PRODUCED: &[(&str, u16, &str)] = &[
     ("requestConsent", 409, "the reference provider answers every well-formed consent request 201, whatever the target user (P-06 §5.7 lets it)"),
     ("cancelConsent", 409, "the reference provider answers every well-formed cancel 201, with or without a request to cancel (CON-65)"),
     ("sendMessage", 409, "the hub refuses a member's message only after a race with a removal commit, which a scenario cannot time"),
-    ("join", 502, "a join fails on the hub's answer only when the hub is faulty (a GroupInfoResponse that does not verify: the group-info-bad-signature mutant)"),
 ];
 
 /// One provider's driver API, called with this bearer token.
@@ -370,6 +369,15 @@ async fn the_reference_provider_implements_the_driver_api_as_specified() {
             only(&carol_client),
             409,
             "a user who is no participant cannot join",
+        )
+        .await;
+        x.expect(
+            a,
+            "join",
+            &[("room", "mimi://unreachable.example/r/x")],
+            only(&carol_client),
+            502,
+            "the room's hub cannot be reached",
         )
         .await;
         x.expect(

@@ -6,6 +6,12 @@
 //! `receive` steps to check, and a case can script the answers (`answer` steps: a 503 with
 //! Retry-After, say). One server per run, shared by all cases: each case's requests are told
 //! apart by their path variable (a user or room URI that carries the case's run nonce).
+//!
+//! It checks everything it receives as a strict provider would (`inspect`): the client
+//! certificate, `From` against it (exact domain), `Host`, the body's structure for its endpoint,
+//! a claim's signature. A request that breaks one of those MUSTs is refused, and what it broke
+//! is recorded with it, so that the `receive` step that takes it fails, charged to the
+//! requirement: the harness never relies on a provider under test to have checked.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -67,6 +73,16 @@ pub struct Recorded {
     /// A byte-identical repeat of a notify the harness accepted before (P-06 §5.5: answered 201,
     /// delivered once). `receive` steps do not see it: a hub may repeat a notify.
     pub repeat: bool,
+    /// The requirements the request broke (empty: none).
+    pub findings: Vec<Finding>,
+}
+
+/// A requirement a received request broke, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Its id in cases/requirements.yaml.
+    pub requirement: &'static str,
+    pub what: String,
 }
 
 /// A scripted answer: the next `times` requests to `endpoint` for `key` get it.
@@ -278,14 +294,30 @@ async fn serve(
         hasher.finish()
     });
     let repeat = notify_hash.is_some_and(|h| server.lock().accepted_notifies.contains(&h));
-    let (status, extra, answer) = match server.scripted(&endpoint, &key) {
-        Some((status, headers)) => (status, headers, Vec::new()),
+    let findings = inspect(
+        &server.domain,
+        &endpoint,
+        &headers,
+        &client_certificate,
+        &body,
+    );
+    // A request that breaks a MUST is refused, as a strict provider refuses it.
+    let (status, extra, answer) = if let Some(f) = findings.first() {
+        let status = if f.requirement == BODY_STRUCTURE {
+            400
+        } else {
+            403
+        };
+        let why = format!("{} ({})", f.what, f.requirement);
+        (status, Vec::new(), why.into_bytes())
+    } else if let Some((status, headers)) = server.scripted(&endpoint, &key) {
+        (status, headers, Vec::new())
+    } else if repeat {
         // P-06 §5.5: a repeat gets 201 and is not processed again.
-        None if repeat => (201, Vec::new(), Vec::new()),
-        None => {
-            let (status, answer) = default_answer(&server, &endpoint, &key, &body);
-            (status, Vec::new(), answer)
-        }
+        (201, Vec::new(), Vec::new())
+    } else {
+        let (status, answer) = default_answer(&server, &endpoint, &key, &body);
+        (status, Vec::new(), answer)
     };
     if let (Some(hash), 201) = (notify_hash, status) {
         let mut inner = server.lock();
@@ -303,6 +335,7 @@ async fn serve(
         at: Instant::now(),
         answered: status,
         repeat,
+        findings,
     });
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -320,7 +353,100 @@ async fn serve(
     response
 }
 
-/// What a correct follower or target answers.
+/// The requirement of a body's structure: every request a provider sends decodes as its
+/// endpoint's request type (P-06 §5).
+const BODY_STRUCTURE: &str = "WIRE-84";
+
+/// What a request to the harness broke: every check a strict provider makes of a peer's
+/// request (P-06 §4.1, §5), each charged to its requirement.
+pub fn inspect(
+    own_domain: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+    client_certificate: &[String],
+    body: &[u8],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut found = |requirement, what: String| findings.push(Finding { requirement, what });
+    if client_certificate.is_empty() {
+        found(
+            "TLS-6",
+            "the sender presented no client certificate (P-06 §4.1: mutually authenticated TLS)"
+                .into(),
+        );
+    }
+    let froms: Vec<&str> = headers
+        .get_all("from")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("(not text)"))
+        .collect();
+    match froms[..] {
+        [] => found("TLS-5", "the request has no From header (P-06 §4.1)".into()),
+        [from] => match from_domain(from) {
+            None => found(
+                "TLS-5",
+                format!("From {from:?} is not the addr-spec mimi@<provider domain> (P-06 §4.1)"),
+            ),
+            Some(domain) if !client_certificate.is_empty()
+                && !client_certificate.iter().any(|c| c.eq_ignore_ascii_case(domain)) =>
+            {
+                found(
+                    "TLS-5",
+                    format!(
+                        "From names {domain:?}, which the client certificate ({client_certificate:?}) does not authenticate: the source provider's From and certificate name its one domain (P-06 §4.1)"
+                    ),
+                )
+            }
+            Some(_) => {}
+        },
+        _ => found("TLS-5", format!("the request has {} From headers", froms.len())),
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    // A non-default port is ignored (P-06 §4.1).
+    let host_name = host.map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
+    if !host_name.is_some_and(|h| h.eq_ignore_ascii_case(own_domain)) {
+        found(
+            "TLS-4",
+            format!("Host is {host:?}, not the target provider {own_domain:?} (P-06 §4.1)"),
+        );
+    }
+    let structure =
+        |e: mimi_wire::DecodeError, what: &str| format!("the body is no {what} of the draft: {e}");
+    match endpoint {
+        "keyMaterial" => match decode_exact::<KeyMaterialRequest>(body) {
+            Ok(request) => {
+                if let Err(e) = mimi_mls::labels::verify_key_material_request(&request) {
+                    found("KM-83", format!("key_material_request_signature: {e}"));
+                }
+            }
+            Err(e) => found(BODY_STRUCTURE, structure(e, "KeyMaterialRequest")),
+        },
+        "notify" => {
+            if let Err(e) = decode_exact::<NotifyBody>(body) {
+                found(BODY_STRUCTURE, structure(e, "notify body (FanoutMessages)"));
+            }
+        }
+        "requestConsent" | "updateConsent" => {
+            if let Err(e) = decode_exact::<mimi_wire::messages::consent::ConsentEntry>(body) {
+                found(BODY_STRUCTURE, structure(e, "ConsentEntry"));
+            }
+        }
+        _ => {}
+    }
+    findings
+}
+
+/// The domain of `From: mimi@<domain>` in the addr-spec form (no display name, no angle
+/// brackets, the local part exactly `mimi`), when it has that form.
+fn from_domain(from: &str) -> Option<&str> {
+    let domain = from.strip_prefix("mimi@")?;
+    let label =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    domain.split('.').all(label).then_some(domain)
+}
+
+/// What a correct follower or target answers to a request in which `inspect` found nothing
+/// wrong (so its body decodes).
 fn default_answer(
     server: &HarnessServer,
     endpoint: &str,
@@ -328,27 +454,21 @@ fn default_answer(
     body: &[u8],
 ) -> (u16, Vec<u8>) {
     match endpoint {
-        "keyMaterial" => match decode_exact::<KeyMaterialRequest>(body) {
-            Ok(_) => (200, claim(server, key).to_bytes()),
-            Err(e) => (
-                400,
-                format!("malformed KeyMaterialRequest: {e}").into_bytes(),
-            ),
-        },
-        "notify" => match decode_exact::<NotifyBody>(body) {
-            Ok(NotifyBody(messages)) => {
-                for member in server.all_members() {
-                    let mut member = member.lock().unwrap_or_else(|e| e.into_inner());
-                    for message in &messages {
-                        if let Err(e) = member.deliver(key, message) {
-                            tracing::warn!(client = %member.sim.uri, "{e}");
-                        }
+        "keyMaterial" => (200, claim(server, key).to_bytes()),
+        "notify" => {
+            let messages = decode_exact::<NotifyBody>(body)
+                .map(|b| b.0)
+                .unwrap_or_default();
+            for member in server.all_members() {
+                let mut member = member.lock().unwrap_or_else(|e| e.into_inner());
+                for message in &messages {
+                    if let Err(e) = member.deliver(key, message) {
+                        tracing::warn!(client = %member.sim.uri, "{e}");
                     }
                 }
-                (201, Vec::new())
             }
-            Err(e) => (400, format!("malformed NotifyBody: {e}").into_bytes()),
-        },
+            (201, Vec::new())
+        }
         _ => (201, Vec::new()),
     }
 }
@@ -373,5 +493,135 @@ fn claim(server: &HarnessServer, user: &str) -> KeyMaterialResponse {
         },
         user_uri: IdentifierUri(user.to_string()),
         clients,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mimi_wire::common::{Credential, RequiredCapabilities};
+
+    const HARNESS: &str = "harness.example";
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn signed_claim() -> KeyMaterialRequest {
+        let sim =
+            mimi_mls::SimClient::new("mimi://a.example/d/ann/1", mimi_mls::DEFAULT_CIPHERSUITE);
+        let mut request = KeyMaterialRequest {
+            protocol: PROTOCOL_MLS10,
+            requesting_user: IdentifierUri("mimi://a.example/u/ann".into()),
+            target_user: IdentifierUri("mimi://harness.example/u/hal".into()),
+            room_id: IdentifierUri("mimi://a.example/r/r".into()),
+            acceptable_ciphersuites: vec![1],
+            required_capabilities: RequiredCapabilities::default(),
+            requester_signature_key: sim.signature_key().to_vec(),
+            requester_credential: Credential::Basic(sim.uri.as_bytes().to_vec()),
+            signature: vec![],
+        };
+        request.signature =
+            sim.sign_with_label(KEY_MATERIAL_REQUEST_LABEL, &request.to_be_signed());
+        request
+    }
+
+    /// The requirements a keyMaterial request from a.example with these headers, certificate
+    /// names and body breaks.
+    fn broken(pairs: &[(&str, &str)], certificate: &[&str], body: &[u8]) -> Vec<&'static str> {
+        let certificate: Vec<String> = certificate.iter().map(|c| c.to_string()).collect();
+        inspect(HARNESS, "keyMaterial", &headers(pairs), &certificate, body)
+            .into_iter()
+            .map(|f| f.requirement)
+            .collect()
+    }
+
+    const GOOD: &[(&str, &str)] = &[("from", "mimi@a.example"), ("host", "harness.example:8444")];
+
+    #[test]
+    fn a_well_formed_request_breaks_nothing() {
+        let body = signed_claim().to_bytes();
+        assert_eq!(broken(GOOD, &["a.example"], &body), Vec::<&str>::new());
+        // Domain names compare without regard to case.
+        let shouting = &[("from", "mimi@A.Example"), ("host", "HARNESS.example")];
+        assert_eq!(broken(shouting, &["a.example"], &body), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn from_must_be_one_addr_spec_naming_exactly_the_certificates_domain() {
+        let body = signed_claim().to_bytes();
+        let host = ("host", "harness.example");
+        for from in [
+            "admin@a.example",
+            "\"MIMI\" <mimi@a.example>",
+            "<mimi@a.example>",
+            "mimi@a.example ",
+            "mimi@",
+            "mimi@sub.a.example",
+            "mimi@a.example.attacker.example",
+        ] {
+            assert_eq!(
+                broken(&[("from", from), host], &["a.example"], &body),
+                ["TLS-5"],
+                "{from}"
+            );
+        }
+        assert_eq!(broken(&[host], &["a.example"], &body), ["TLS-5"]);
+        let twice = &[("from", "mimi@a.example"), ("from", "mimi@a.example"), host];
+        assert_eq!(broken(twice, &["a.example"], &body), ["TLS-5"]);
+    }
+
+    #[test]
+    fn a_client_certificate_is_required() {
+        let body = signed_claim().to_bytes();
+        assert_eq!(broken(GOOD, &[], &body), ["TLS-6"]);
+    }
+
+    #[test]
+    fn host_must_name_the_harness() {
+        let body = signed_claim().to_bytes();
+        let from = ("from", "mimi@a.example");
+        assert_eq!(
+            broken(&[from, ("host", "a.example")], &["a.example"], &body),
+            ["TLS-4"]
+        );
+        assert_eq!(
+            broken(
+                &[from, ("host", "sub.harness.example")],
+                &["a.example"],
+                &body
+            ),
+            ["TLS-4"]
+        );
+        assert_eq!(broken(&[from], &["a.example"], &body), ["TLS-4"]);
+    }
+
+    #[test]
+    fn a_body_must_decode_as_the_endpoints_request_and_a_claim_must_be_signed() {
+        let mut body = signed_claim().to_bytes();
+        body.push(0);
+        assert_eq!(broken(GOOD, &["a.example"], &body), ["WIRE-84"]);
+        let mut unsigned = signed_claim();
+        unsigned.signature[0] ^= 0xff;
+        assert_eq!(
+            broken(GOOD, &["a.example"], &unsigned.to_bytes()),
+            ["KM-83"]
+        );
+        let garbage = inspect(
+            HARNESS,
+            "notify",
+            &headers(GOOD),
+            &["a.example".into()],
+            b"\x01",
+        );
+        assert_eq!(garbage.len(), 1);
+        assert_eq!(garbage[0].requirement, "WIRE-84");
     }
 }

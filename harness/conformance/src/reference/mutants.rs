@@ -7,6 +7,7 @@
 
 use crate::builtin::BuiltIn;
 use crate::case::Case;
+use crate::catalogue::{Catalogue, Level};
 use crate::exit;
 use crate::runner::events::{CaseRecord, EventSink, RequirementVerdict, Verdict};
 use crate::runner::run_case;
@@ -157,14 +158,40 @@ pub const AWAITING_CASES: &[(Fault, &str)] = &[];
 /// Cases that kill no mutant, each with why.
 pub const IDLE_CASES: &[(&str, &str)] = &[];
 
-/// The cases that kill no mutant (no fault makes a MUST they judge fail).
-pub fn idle_cases<'c>(cases: &'c [Case], results: &[MutantResult]) -> Vec<&'c str> {
+/// The faults whose every requirement the catalogue grades SHOULD, each with why. A broken
+/// SHOULD is a warning (it fails the run only with --strict), so such a fault can be detected,
+/// never killed. What the catalogue says decides, not a list.
+pub fn should_only(catalogue: &Catalogue) -> Vec<(Fault, String)> {
+    Fault::ALL
+        .iter()
+        .filter_map(|fault| {
+            let levels: Option<Vec<String>> = fault
+                .requirements()
+                .iter()
+                .map(|id| {
+                    let r = catalogue.get(id).filter(|r| r.level == Level::Should)?;
+                    Some(format!("{id} is a SHOULD ({})", r.citation()))
+                })
+                .collect();
+            levels.map(|why| (*fault, why.join(", ")))
+        })
+        .collect()
+}
+
+/// The cases that kill no mutant (no fault makes a MUST they judge fail) and detect no fault
+/// that can only be detected (`should_only`).
+pub fn idle_cases<'c>(
+    cases: &'c [Case],
+    results: &[MutantResult],
+    should_only: &[(Fault, String)],
+) -> Vec<&'c str> {
+    let can_only_warn = |fault: Fault| should_only.iter().any(|(f, _)| *f == fault);
     let killers: BTreeSet<&str> = results
         .iter()
         .flat_map(|r| {
             r.caught_by
                 .iter()
-                .filter(|c| c.kills())
+                .filter(|c| c.kills() || (can_only_warn(r.fault) && c.detects()))
                 .map(|c| c.case.as_str())
         })
         .collect();
@@ -175,8 +202,21 @@ pub fn idle_cases<'c>(cases: &'c [Case], results: &[MutantResult]) -> Vec<&'c st
         .collect()
 }
 
+/// Whether the suite does all it can with every fault: kills it, or, for one that breaks only
+/// SHOULDs, detects it.
+pub fn all_caught(results: &[MutantResult], should_only: &[(Fault, String)]) -> bool {
+    results.iter().all(|r| {
+        r.killed() || (r.detected_only() && should_only.iter().any(|(f, _)| *f == r.fault))
+    })
+}
+
 /// The matrix as text; its last line is `killed: K/N mutants (D detected only as warn or info)`.
-pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> String {
+pub fn render(
+    results: &[MutantResult],
+    broken: &[String],
+    idle: &[&str],
+    should_only: &[(Fault, String)],
+) -> String {
     let mut out = String::new();
     for r in results {
         let status = if r.killed() {
@@ -194,6 +234,11 @@ pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> Str
         ));
         if r.detected_only() {
             out.push_str("    only as a warning or informational finding: `run` passes with it\n");
+        }
+        if let Some((_, why)) = should_only.iter().find(|(f, _)| *f == r.fault) {
+            out.push_str(&format!(
+                "    it breaks only SHOULDs, so it can only warn: {why}\n"
+            ));
         }
         if let Some((_, why)) = AWAITING_CASES.iter().find(|(f, _)| *f == r.fault) {
             out.push_str(&format!("    no case reaches it yet: {why}\n"));
@@ -245,20 +290,19 @@ pub fn render(results: &[MutantResult], broken: &[String], idle: &[&str]) -> Str
 
 #[expect(clippy::print_stdout, reason = "the matrix is this command's product")]
 pub fn run(args: &MutantsArgs, built_in: &'static BuiltIn) -> ExitCode {
-    let cases = match load_suite(&args.cases.sources(built_in)) {
-        Ok((_, c)) => c,
+    let (catalogue, cases) = match load_suite(&args.cases.sources(built_in)) {
+        Ok(suite) => suite,
         Err(errors) => {
             errors.iter().for_each(|e| eprintln!("error: {e}\n"));
             return exit::code(exit::INVALID);
         }
     };
+    let should_only = should_only(&catalogue);
     match kill_matrix(&cases) {
         Ok((results, broken)) => {
-            print!(
-                "{}",
-                render(&results, &broken, &idle_cases(&cases, &results))
-            );
-            exit::code(if results.iter().all(MutantResult::killed) {
+            let idle = idle_cases(&cases, &results, &should_only);
+            print!("{}", render(&results, &broken, &idle, &should_only));
+            exit::code(if all_caught(&results, &should_only) {
                 exit::PASSED
             } else {
                 exit::FAILED

@@ -138,14 +138,33 @@ fn state(member: &Member, room: &str) -> Value {
         .external_senders()
         .map(|senders| senders.iter().map(external_sender_identity).collect())
         .unwrap_or_default();
+    // As GroupInfoResponse.hub_sender.signature_key renders, so that a case can compare them.
+    let external_sender_keys: Vec<String> = group
+        .extensions()
+        .external_senders()
+        .map(|senders| senders.iter().map(external_sender_key).collect())
+        .unwrap_or_default();
     json!({
         "member": true,
         "epoch": group.epoch().as_u64(),
+        "cipherSuite": u16::from(group.ciphersuite()),
         "members": group.members().map(|m| identity(&m.credential)).collect::<Vec<_>>(),
         "participants": participants,
         "externalSenders": external_senders,
+        "externalSenderKeys": external_sender_keys,
         "pendingProposals": group.pending_proposals().count(),
     })
+}
+
+/// An ExternalSender's signature key, shortened as the wire rendering shows keys (openmls keeps
+/// it private, so it is read from the encoding, which starts with `signature_key<V>`).
+fn external_sender_key(sender: &openmls::prelude::ExternalSender) -> String {
+    use openmls::prelude::tls_codec::Serialize;
+    let bytes = sender.tls_serialize_detached().unwrap_or_default();
+    match mimi_wire::codec::Reader::new(&bytes).opaque("signature_key") {
+        Ok(key) => mimi_wire::render::hex_short(&key),
+        Err(e) => format!("(undecodable: {e})"),
+    }
 }
 
 /// The identity in an ExternalSender's basic credential (openmls keeps the credential private,

@@ -191,6 +191,7 @@ impl Observed {
                 received: Some(Received {
                     client_certificate: request.client_certificate.clone(),
                     delay_ms,
+                    findings: Vec::new(),
                 }),
                 decoded: RecordedDecoding::of(&request.body),
             }),

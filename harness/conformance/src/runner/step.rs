@@ -385,6 +385,7 @@ async fn exchange(
                         received = Some(Received {
                             client_certificate: got.client_certificate.clone(),
                             delay_ms: delay,
+                            findings: got.findings.clone(),
                         });
                         let response = Response {
                             status: got.answered,
@@ -476,6 +477,45 @@ async fn exchange(
             decoded: decoded.as_ref(),
             received: received.as_ref(),
         };
+        let findings = received
+            .as_ref()
+            .map(|r| r.findings.as_slice())
+            .unwrap_or_default();
+        if !findings.is_empty() {
+            // What the received request broke fails the step whatever it expects, charged to
+            // the requirement it breaks; the step's own expectations of such a request could
+            // only blame the same breach on other requirements. A breach of one the case does
+            // not judge is never blamed in another's name: the case cannot go on, an error.
+            let judges = |id: &str| case.requirements.iter().any(|r| r.id == id);
+            for found in findings.iter().filter(|f| judges(f.requirement)) {
+                let broke = AssertionFailure::at(
+                    step,
+                    step.pos,
+                    format!("received request ({})", found.requirement),
+                    found.what.clone(),
+                );
+                record.judged(
+                    step,
+                    vec![found.requirement.to_string()],
+                    Judgement {
+                        failures: vec![broke],
+                        inconclusive: None,
+                        evaluation: None,
+                    },
+                );
+            }
+            if let Some(unjudged) = findings.iter().find(|f| !judges(f.requirement)) {
+                return Err(located(
+                    step,
+                    step.pos,
+                    format!(
+                        "the request the provider sent breaks {}, which this case does not judge: {}",
+                        unjudged.requirement, unjudged.what
+                    ),
+                ));
+            }
+            return Ok(());
+        }
         let mut evaluated = Vec::new();
         let vars = clock_fixed(&actors.vars, now_ms);
         let failures = expectations(step, expect, &seen, &vars, &mut evaluated);
@@ -955,6 +995,8 @@ pub(super) struct Received {
     pub client_certificate: Vec<String>,
     /// Milliseconds since the case's previous `receive` of the endpoint took its request.
     pub delay_ms: Option<u64>,
+    /// The requirements the request broke, as the harness's link-B server found.
+    pub findings: Vec<crate::drivers::harness_server::Finding>,
 }
 
 /// The link-B request of a `call` step, resolved through the provider's directory, and how the

@@ -31,34 +31,64 @@ fn scope(entry: &ConsentEntry) -> ConsentScope {
     )
 }
 
-/// The entry, decoded, with the side it comes from and the side it goes to checked: `from_peer`
-/// names the URI that must be in the peer's domain, `local` the one that must be ours.
+/// The consent endpoint an entry came to.
+#[derive(Clone, Copy, PartialEq)]
+enum Endpoint {
+    /// requestConsent: from the requester's provider, for a local target.
+    Request,
+    /// updateConsent: from the target's provider, for a local requester.
+    Update,
+}
+
+/// The entry, decoded, with the side it comes from and the side it goes to checked (P-06 §5.7):
+/// for `requestConsent` the requesterUri is in the sending provider's domain and the targetUri
+/// in ours; for `updateConsent` the other way round. Every comparison is of the whole domain.
 fn entry(
     body: &Bytes,
     peer: &str,
-    own: &str,
-    from_peer: fn(&ConsentEntry) -> &str,
-    local: fn(&ConsentEntry) -> &str,
+    endpoint: Endpoint,
     shared: &super::Shared,
 ) -> Result<ConsentEntry, (StatusCode, String)> {
-    let entry = decode_exact::<ConsentEntry>(body)
-        .map_err(|e| (shared.malformed(), format!("malformed ConsentEntry: {e}")))?;
-    if !shared.fault(Fault::ConsentDomainsUnchecked) {
-        if uri_domain(from_peer(&entry)) != Some(peer) {
-            return Err((
-                StatusCode::FORBIDDEN,
-                format!(
-                    "{} is not a user of the sending provider {peer}",
-                    from_peer(&entry)
-                ),
-            ));
+    let entry = decode_exact::<ConsentEntry>(body).map_err(|e| {
+        // The faults answer what they cannot read as if they had taken it.
+        let accepted = match endpoint {
+            Endpoint::Request => shared.fault(Fault::RequestConsentMalformedAccepted),
+            Endpoint::Update => shared.fault(Fault::UpdateConsentMalformedAccepted),
+        };
+        if accepted {
+            (StatusCode::CREATED, String::new())
+        } else {
+            (shared.malformed(), format!("malformed ConsentEntry: {e}"))
         }
-        if uri_domain(local(&entry)) != Some(own) {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("{} is not a user of this provider", local(&entry)),
-            ));
+    })?;
+    if shared.fault(Fault::ConsentDomainsUnchecked) {
+        return Ok(entry);
+    }
+    let (from_peer, local) = match endpoint {
+        Endpoint::Request => (&entry.requester_uri.0, &entry.target_uri.0),
+        Endpoint::Update => (&entry.target_uri.0, &entry.requester_uri.0),
+    };
+    let peer_side_checked =
+        !(endpoint == Endpoint::Update && shared.fault(Fault::GrantTargetUnchecked));
+    let of_peer = match uri_domain(from_peer) {
+        Some(d) => {
+            d == peer
+                || (shared.fault(Fault::ConsentSubdomainAccepted)
+                    && d.ends_with(&format!(".{peer}")))
         }
+        None => false,
+    };
+    if peer_side_checked && !of_peer {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("{from_peer} is not a user of the sending provider {peer}"),
+        ));
+    }
+    if uri_domain(local) != Some(shared.domain.as_str()) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("{local} is not a user of this provider"),
+        ));
     }
     Ok(entry)
 }
@@ -70,14 +100,7 @@ async fn request(
     Path(_target_domain): Path<String>,
     body: Bytes,
 ) -> Response {
-    let entry = match entry(
-        &body,
-        &peer,
-        &shared.domain,
-        |e| &e.requester_uri.0,
-        |e| &e.target_uri.0,
-        &shared,
-    ) {
+    let entry = match entry(&body, &peer, Endpoint::Request, &shared) {
         Ok(e) => e,
         Err((status, reason)) => return reject(status, reason),
     };
@@ -132,14 +155,7 @@ async fn update(
     Path(_requester_domain): Path<String>,
     body: Bytes,
 ) -> Response {
-    let entry = match entry(
-        &body,
-        &peer,
-        &shared.domain,
-        |e| &e.target_uri.0,
-        |e| &e.requester_uri.0,
-        &shared,
-    ) {
+    let entry = match entry(&body, &peer, Endpoint::Update, &shared) {
         Ok(e) => e,
         Err((status, reason)) => return reject(status, reason),
     };

@@ -39,6 +39,12 @@ fn matches(shared: &super::Shared, user: &crate::state::User, element: &QueryEle
         SearchIdentifierType::handle if shared.variant(Variant::HandlesAreUris) => {
             format!("im:{}@{}", user.handle, shared.domain) == value
         }
+        // The fault matches the start of a handle: a search, not the exact match of P-06 §5.8.
+        SearchIdentifierType::handle | SearchIdentifierType::nick
+            if shared.fault(Fault::IdentifierHandlePrefix) =>
+        {
+            !value.is_empty() && user.handle.starts_with(&*value)
+        }
         SearchIdentifierType::handle | SearchIdentifierType::nick => user.handle == value,
         SearchIdentifierType::email => user.email.eq_ignore_ascii_case(&value),
         _ => false,
@@ -52,6 +58,10 @@ async fn handle(
 ) -> Response {
     let request = match decode_exact::<IdentifierRequest>(&body) {
         Ok(r) => r,
+        // The fault answers what it cannot read as a query that found nobody.
+        Err(_) if shared.fault(Fault::IdentifierMalformedAccepted) => {
+            return answer(IdentifierQueryCode::notFound, Vec::new())
+        }
         Err(e) => {
             return reject(
                 shared.malformed(),
@@ -76,7 +86,13 @@ async fn handle(
         let everyone = shared.state().users.keys().cloned().collect();
         return answer(IdentifierQueryCode::success, everyone);
     }
-    for element in &request.query_elements {
+    // The fault decides from the first element's field alone.
+    let judged = if shared.fault(Fault::IdentifierFieldSupportFirstOnly) {
+        1
+    } else {
+        request.query_elements.len()
+    };
+    for element in request.query_elements.iter().take(judged) {
         match element.search_type {
             SearchIdentifierType::handle | SearchIdentifierType::email
                 if shared.variant(Variant::IdentifierNickOnly) =>
@@ -100,10 +116,15 @@ async fn handle(
         .users
         .values()
         .filter(|u| {
-            request
-                .query_elements
-                .iter()
-                .all(|e| matches(&shared, u, e))
+            let mut elements = request.query_elements.iter();
+            // P-06 §5.8: every element has to match (AND); the faults take any, or the first.
+            if shared.fault(Fault::IdentifierQueryOrSemantics) {
+                elements.any(|e| matches(&shared, u, e))
+            } else if shared.fault(Fault::IdentifierQueryFirstElementOnly) {
+                elements.next().is_some_and(|e| matches(&shared, u, e))
+            } else {
+                elements.all(|e| matches(&shared, u, e))
+            }
         })
         .map(|u| u.uri.clone())
         .collect();

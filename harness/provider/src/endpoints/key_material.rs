@@ -15,7 +15,7 @@ use mimi_wire::common::{Capabilities, IdentifierUri, RequiredCapabilities, PROTO
 use mimi_wire::messages::key_material::*;
 use mimi_wire::mls_objects::KeyPackage;
 use mimi_wire::{decode_exact, Encode};
-use openmls::prelude::{Lifetime, ProtocolVersion, SignatureScheme};
+use openmls::prelude::{Lifetime, ProtocolVersion};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn route() -> MethodRouter<SharedState> {
@@ -49,7 +49,7 @@ async fn handle(
         );
     }
     if !shared.fault(Fault::RequestSignatureNotChecked) {
-        if let Err(e) = verify_signature(&request) {
+        if let Err(e) = mimi_mls::labels::verify_key_material_request(&request) {
             return reject(
                 StatusCode::FORBIDDEN,
                 format!("key_material_request_signature: {e}"),
@@ -60,7 +60,49 @@ async fn handle(
     if target_domain != shared.domain {
         return relay(&shared, &peer, &request, &target_domain, body.to_vec()).await;
     }
+    if shared.fault(Fault::KeyPackageRace) {
+        // The fault reads the KeyPackages it hands out, waits on its store, then takes them:
+        // a claim that arrives meanwhile reads the same ones.
+        let response = answer_with(&shared, &request, Claim::Read);
+        tokio::time::sleep(RACE_WINDOW).await;
+        take_handed_out(&shared, &response);
+        return tls_body(response.to_bytes());
+    }
     tls_body(answer(&shared, &request).to_bytes())
+}
+
+/// How long the fault `key-package-race` takes between reading and taking a KeyPackage.
+const RACE_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether a claim takes the KeyPackage it hands out, or (the fault) only reads it.
+#[derive(Clone, Copy, PartialEq)]
+enum Claim {
+    Take,
+    Read,
+}
+
+/// Takes the KeyPackages a response handed out from their clients, where still published.
+fn take_handed_out(shared: &super::Shared, response: &KeyMaterialResponse) {
+    let mut state = shared.state();
+    for offered in &response.clients {
+        let ClientKeyMaterialBody::KeyPackage(kp) = &offered.body else {
+            continue;
+        };
+        let user = crate::state::user_of_client(&offered.client_uri.0);
+        let client = state.users.get_mut(&user).and_then(|u| {
+            u.clients
+                .iter_mut()
+                .find(|c| c.sim.uri == offered.client_uri.0)
+        });
+        if let Some(client) = client {
+            if let Some(i) = client.key_packages.iter().position(|k| k.bytes == kp.bytes) {
+                client.key_packages.remove(i);
+                if let Some(r) = kp.reference() {
+                    client.claimed_refs.insert(r);
+                }
+            }
+        }
+    }
 }
 
 /// The hub relays a follower's claim for a user of another provider and returns the target's
@@ -121,6 +163,14 @@ async fn relay(
 
 /// The answer to a claim for one of this provider's users.
 pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMaterialResponse {
+    answer_with(shared, request, Claim::Take)
+}
+
+fn answer_with(
+    shared: &super::Shared,
+    request: &KeyMaterialRequest,
+    how: Claim,
+) -> KeyMaterialResponse {
     let target_user = &request.target_user.0;
     let mut state = shared.state();
     let no_consent = if shared.fault(Fault::ConsentIgnored) {
@@ -166,16 +216,27 @@ pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMateri
             clients: vec![],
         };
     }
-    let clients: Vec<ClientKeyMaterial> = user
+    // The fault treats the user as having one device.
+    let listed = if shared.fault(Fault::ClaimFirstClientOnly) {
+        1
+    } else {
+        user.clients.len()
+    };
+    let mut clients: Vec<ClientKeyMaterial> = user
         .clients
         .iter_mut()
-        .map(|client| claim(client, request, shared))
+        .take(listed)
+        .map(|client| claim(client, request, shared, how))
         .collect();
-    let successes = clients
-        .iter()
-        .filter(|c| c.client_status == CLIENT_SUCCESS)
-        .count();
-    let user_status = if successes == clients.len() && successes > 0 {
+    let count = |status| clients.iter().filter(|c| c.client_status == status).count();
+    let successes = count(CLIENT_SUCCESS);
+    // The fault counts a client with nothing left as served.
+    let served = if shared.fault(Fault::ExhaustedReportedSuccess) {
+        successes + count(CLIENT_EXHAUSTED)
+    } else {
+        successes
+    };
+    let user_status = if served == clients.len() && successes > 0 {
         USER_SUCCESS
     } else if successes > 0 {
         USER_PARTIAL_SUCCESS
@@ -184,6 +245,9 @@ pub fn answer(shared: &super::Shared, request: &KeyMaterialRequest) -> KeyMateri
     } else {
         USER_NO_COMPATIBLE_MATERIAL
     };
+    if shared.fault(Fault::ExhaustedClientOmitted) {
+        clients.retain(|c| c.client_status != CLIENT_EXHAUSTED);
+    }
     let clients = if user_status != USER_SUCCESS
         && user_status != USER_PARTIAL_SUCCESS
         && (user_status == USER_NO_CONSENT || shared.variant(Variant::NoCompatibleWithoutClients))
@@ -235,35 +299,11 @@ fn missing_consent(
     })
 }
 
-/// The draft does not say which signature scheme the requester's key uses, and the request
-/// carries no suite of its own (acceptableCiphersuites is about the target's KeyPackages). Our
-/// choice: infer the scheme from the public key's encoding length.
-fn verify_signature(request: &KeyMaterialRequest) -> Result<(), String> {
-    let scheme = match request.requester_signature_key.len() {
-        32 => SignatureScheme::ED25519,
-        57 => SignatureScheme::ED448,
-        65 => SignatureScheme::ECDSA_SECP256R1_SHA256,
-        97 => SignatureScheme::ECDSA_SECP384R1_SHA384,
-        133 => SignatureScheme::ECDSA_SECP521R1_SHA512,
-        n => {
-            return Err(format!(
-                "requesterSignatureKey of {n} bytes is no known signature key encoding"
-            ))
-        }
-    };
-    mimi_mls::labels::verify_with_label(
-        scheme,
-        &request.requester_signature_key,
-        KEY_MATERIAL_REQUEST_LABEL,
-        &request.to_be_signed(),
-        &request.signature,
-    )
-}
-
 fn claim(
     client: &mut Client,
     request: &KeyMaterialRequest,
     shared: &super::Shared,
+    how: Claim,
 ) -> ClientKeyMaterial {
     let client_uri = IdentifierUri(client.sim.uri.clone());
     // What the client supports is what its published KeyPackages say (they all say the same).
@@ -293,7 +333,7 @@ fn claim(
     }
     let key_package = if shared.fault(Fault::ExpiredKeyPackages) {
         Some(expired_key_package(client))
-    } else if shared.fault(Fault::KeyPackageReused) {
+    } else if shared.fault(Fault::KeyPackageReused) || how == Claim::Read {
         client.key_packages.front().cloned()
     } else {
         client.claim_key_package()

@@ -331,7 +331,10 @@ async fn authenticate_peer(
         let certified = certificate
             .map(|der| mimi_pki::tls::certificate_domains(&der))
             .unwrap_or_default();
-        if !certified.contains(&domain) {
+        if !certified
+            .iter()
+            .any(|c| authenticates(c, &domain, &shared.faults))
+        {
             return reject(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -406,4 +409,12 @@ async fn shape_response(
         headers.insert("x-request-id", HeaderValue::from_static("8c1f0e2a"));
     }
     response
+}
+
+/// Whether a certificate name authenticates a `From` domain: exactly the same name (P-06 §4.1).
+fn authenticates(certified: &str, from: &str, faults: &Faults) -> bool {
+    // The faults compare the way a hand-rolled check might: by suffix, or by prefix.
+    (faults.on(Fault::FromSubdomainAccepted) && from.ends_with(&format!(".{certified}")))
+        || (faults.on(Fault::FromPrefixAccepted) && from.starts_with(certified))
+        || certified == from
 }

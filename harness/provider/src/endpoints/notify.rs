@@ -33,7 +33,7 @@ async fn handle(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    if uri_domain(&room) != Some(peer.as_str()) {
+    if !from_hub(&shared, &room, &peer) {
         return reject(
             StatusCode::FORBIDDEN,
             format!("{peer} is not the hub of {room:?}; only a room's hub notifies (P-06 §5.5)"),
@@ -41,6 +41,8 @@ async fn handle(
     }
     let messages = match decode_exact::<NotifyBody>(&body) {
         Ok(NotifyBody(messages)) => messages,
+        // The fault takes the body now and reads it later, so garbage gets a 201 too.
+        Err(_) if shared.fault(Fault::NotifyMalformedAccepted) => return created(&shared),
         Err(e) => return reject(shared.malformed(), format!("malformed notify body: {e}")),
     };
     let digest: [u8; 32] = sha2::Sha256::new()
@@ -67,6 +69,9 @@ async fn handle(
     }
     let count = if shared.fault(Fault::NotifyBatchTruncated) {
         1
+    } else if shared.fault(Fault::NotifyBatchLastDropped) && messages.len() > 1 {
+        // A body of one message takes another path, which the fault leaves right.
+        messages.len() - 1
     } else {
         messages.len()
     };
@@ -111,4 +116,16 @@ fn deliver_later(
             }
         }
     });
+}
+
+/// Whether `peer` is the hub of `room`: the provider of the room URI's domain, exactly.
+fn from_hub(shared: &super::Shared, room: &str, peer: &str) -> bool {
+    match uri_domain(room) {
+        _ if shared.fault(Fault::NotifyFromAnyProvider) => true,
+        Some(hub) if shared.fault(Fault::NotifyHubSubdomainAccepted) => {
+            hub == peer || hub.ends_with(&format!(".{peer}"))
+        }
+        Some(hub) => hub == peer,
+        None => false,
+    }
 }

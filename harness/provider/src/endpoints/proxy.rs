@@ -21,9 +21,15 @@ async fn proxy_download(State(shared): State<SharedState>, Path(url): Path<Strin
         return reject(StatusCode::BAD_REQUEST, format!("{url:?} is not a URL"));
     };
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    let registered = parsed.scheme() == "https"
-        && shared.asset_domains.contains(&host)
-        && !shared.fault(Fault::ProxyRefusesEverything);
+    // A registered peer asset host, exactly (P-06 §5.10.2); the faults compare by suffix or
+    // by prefix, or take http too.
+    let listed = shared.asset_domains.iter().any(|d| {
+        *d == host
+            || (shared.fault(Fault::ProxySubdomainAccepted) && host.ends_with(&format!(".{d}")))
+            || (shared.fault(Fault::ProxyPrefixAccepted) && host.starts_with(d.as_str()))
+    });
+    let secure = parsed.scheme() == "https" || shared.fault(Fault::ProxyHttpAccepted);
+    let registered = secure && listed && !shared.fault(Fault::ProxyRefusesEverything);
     if !registered && !shared.fault(Fault::OpenProxy) {
         let status = if shared.variant(crate::variants::Variant::ProxyRefusal404) {
             StatusCode::NOT_FOUND

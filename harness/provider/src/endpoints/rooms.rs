@@ -19,13 +19,20 @@ use mimi_wire::messages::submit::{SubmitMessageRequest, SubmitOutcome};
 use mimi_wire::messages::update::{HandshakeBundle, UpdateOutcome};
 use mimi_wire::{decode_exact, Decode, Encode};
 
-/// The body decoded, or the 4xx that says why it does not decode.
-fn decode<T: Decode>(shared: &super::Shared, body: &[u8]) -> Result<T, Box<Response>> {
+/// The body decoded, or the 4xx that says why it does not decode; with `accepted_by_fault`
+/// on, the answer a vendor's "take it now, read it later" gives instead: `status`, no body.
+fn decode<T: Decode>(
+    body: &[u8],
+    shared: &super::Shared,
+    accepted_by_fault: Fault,
+    status: StatusCode,
+) -> Result<T, Box<Response>> {
     decode_exact::<T>(body).map_err(|e| {
-        Box::new(reject(
-            shared.malformed(),
-            format!("malformed {}: {e}", T::NAME),
-        ))
+        Box::new(if shared.fault(accepted_by_fault) {
+            status.into_response()
+        } else {
+            reject(shared.malformed(), format!("malformed {}: {e}", T::NAME))
+        })
     })
 }
 
@@ -56,7 +63,12 @@ async fn update(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    let bundle = match decode::<HandshakeBundle>(&shared, &body) {
+    let bundle = match decode::<HandshakeBundle>(
+        &body,
+        &shared,
+        Fault::UpdateMalformedAccepted,
+        StatusCode::OK,
+    ) {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -85,7 +97,12 @@ async fn submit(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    let request = match decode::<SubmitMessageRequest>(&shared, &body) {
+    let request = match decode::<SubmitMessageRequest>(
+        &body,
+        &shared,
+        Fault::SubmitMalformedAccepted,
+        StatusCode::OK,
+    ) {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -113,7 +130,12 @@ async fn group_info(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Response {
-    match decode::<GroupInfoRequest>(&shared, &body) {
+    match decode::<GroupInfoRequest>(
+        &body,
+        &shared,
+        Fault::GroupInfoMalformedAccepted,
+        StatusCode::OK,
+    ) {
         Ok(request) => {
             let response = answer(&shared, &room, &request, &peer);
             let refusal = match response.status {
@@ -184,7 +206,12 @@ async fn report_abuse(
     if shared.fault(Fault::AbuseReportRefused) {
         return reject(StatusCode::BAD_REQUEST, "abuse reports are not taken");
     }
-    let report = match decode::<AbuseReport>(&shared, &body) {
+    let report = match decode::<AbuseReport>(
+        &body,
+        &shared,
+        Fault::AbuseMalformedAccepted,
+        StatusCode::CREATED,
+    ) {
         Ok(r) => r,
         Err(r) => return *r,
     };
