@@ -46,6 +46,8 @@ enum Command {
     Serve(crate::serve::ServeArgs),
     /// Every requirement with its cases and their last verdicts, and the uncovered ones.
     Coverage(crate::coverage::CoverageArgs),
+    /// Stand between providers on link B: forward, record, decode and check what they send.
+    Observe(crate::observer::command::ObserveArgs),
 }
 
 #[derive(clap::Args)]
@@ -80,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Mutants(args) => crate::mutants::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
         Command::Coverage(args) => crate::coverage::run(&args),
+        Command::Observe(args) => crate::observer::command::run(&args),
     }
 }
 
@@ -218,6 +221,13 @@ pub struct Prepared {
     /// The embedded providers, when no profile was given; they stop when this is dropped.
     _embedded: Option<crate::embedded::Embedded>,
     _runtime: tokio::runtime::Runtime,
+}
+
+impl Prepared {
+    /// The observer between the embedded providers (none when the run is against profiles).
+    pub fn observer(&self) -> Option<&crate::observer::Observer> {
+        self._embedded.as_ref().map(|e| &e.observer)
+    }
 }
 
 /// Why a session could not be prepared.

@@ -18,6 +18,8 @@ pub struct Embedded {
     /// Profiles in the order of `DOMAINS`.
     pub profiles: Vec<Profile>,
     providers: Vec<RunningProvider>,
+    /// Stands between the providers: each reaches the other through it on link B.
+    pub observer: crate::observer::Observer,
 }
 
 impl Embedded {
@@ -77,6 +79,7 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
         });
     }
     let providers = mimi_reference_provider::start_network(configs).await?;
+    let observer = crate::observer::interpose(&ca, &providers, &[HARNESS_DOMAIN]).await?;
     let mut profiles = Vec::new();
     for provider in &providers {
         let domain = provider.domain.as_str();
@@ -111,5 +114,6 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
     Ok(Embedded {
         profiles,
         providers,
+        observer,
     })
 }

@@ -17,6 +17,7 @@ pub mod exit;
 pub mod expect;
 pub mod expectations;
 pub mod mutants;
+pub mod observer;
 pub mod pki;
 pub mod profile;
 pub mod report;

@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// harness's domain at this address, and the profiles say so.
     #[arg(long)]
     pub harness_listen: Option<SocketAddr>,
+    /// The providers reach one another through this address (an observer: `observe --listen`),
+    /// still naming and verifying each other's domain in TLS.
+    #[arg(long, value_name = "ADDR")]
+    pub peers_via: Option<SocketAddr>,
     #[command(flatten)]
     pub ca: crate::pki::CaArgs,
     /// Switch on a named fault in every provider served (repeatable).
@@ -122,6 +126,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         });
     }
     let running = mimi_reference_provider::start_network(configs).await?;
+    if let Some(addr) = args.peers_via {
+        crate::observer::route_peers_via(&running, addr);
+    }
     if let Some(addr) = args.harness_listen {
         for provider in &running {
             provider.route(&args.harness_domain, addr);
