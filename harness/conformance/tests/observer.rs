@@ -165,6 +165,7 @@ async fn scenario(a: &DriverClient, b: &DriverClient, run: &str) -> Result<(), S
     )
     .await?;
     // Rooms on b.example: b claims ann's KeyPackages from a (twice) and notifies a.
+    let mut rooms_b = Vec::new();
     for name in ["on-b", "on-b-again"] {
         let room = call(
             b,
@@ -183,10 +184,13 @@ async fn scenario(a: &DriverClient, b: &DriverClient, run: &str) -> Result<(), S
             200,
         )
         .await?;
+        rooms_b.push(room_b);
+    }
+    for room_b in &rooms_b {
         until(
             a,
             "roomState",
-            &[("client", &ann_client), ("room", &room_b)],
+            &[("client", &ann_client), ("room", room_b)],
             epoch_is(1),
         )
         .await?;
@@ -197,14 +201,14 @@ async fn scenario(a: &DriverClient, b: &DriverClient, run: &str) -> Result<(), S
             b,
             "receivedMessages",
             &[("client", &ben_client)],
-            received_in(&room_b, 1),
+            received_in(room_b, 1),
         )
         .await?;
         until(
             a,
             "receivedMessages",
             &[("client", &ann_client)],
-            received_in(&room_b, 1),
+            received_in(room_b, 1),
         )
         .await?;
     }
