@@ -487,3 +487,32 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
         .any(|c| c.name.as_str() == "B::observed::FAN-51"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every case of the suite against a correct pair: whatever crossed between the providers, the
+/// observer finds nothing wrong with it.
+#[test]
+fn the_whole_suite_on_a_correct_pair_gives_no_finding() {
+    let cases_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let cases = mimi_conformance::cli::load_cases(&cases_dir).expect("the cases load");
+    let (sink, _) = EventSink::channel();
+    let Ok(prepared) = prepare(
+        Target::Embedded(Faults::none()),
+        sink,
+        false,
+        &cases,
+        Default::default(),
+    ) else {
+        panic!("the embedded pair does not start");
+    };
+    for case in &cases {
+        mimi_conformance::runner::run_case(case, &prepared.session);
+    }
+    let observer = prepared.observer().unwrap();
+    assert!(
+        observer.exchanges_seen() > 20,
+        "the two-provider cases send their link-B traffic through the observer: {} exchange(s)",
+        observer.exchanges_seen()
+    );
+    let findings = observer.findings();
+    assert!(findings.is_empty(), "false findings:\n{}", show(&findings));
+}
