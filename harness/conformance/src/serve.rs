@@ -55,17 +55,23 @@ pub struct ServeArgs {
     pub duration: Option<u64>,
 }
 
-pub fn run(args: &ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+/// The runtime of a command that serves until interrupted; when there is none, the exit code
+/// (the reason is on stderr).
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
-            return exit::code(exit::UNREACHABLE);
-        }
+            exit::code(exit::UNREACHABLE)
+        })
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => exit::code(exit::PASSED),

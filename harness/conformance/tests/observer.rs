@@ -90,6 +90,34 @@ fn received_in(room: &str, n: usize) -> impl Fn(&Value) -> bool + '_ {
     }
 }
 
+/// A room that `owner` creates on `hub`, with `user` invited (the hub claims the user's
+/// KeyPackages and fans the Welcome out); its URI.
+async fn room_with(
+    hub: &DriverClient,
+    owner: &str,
+    name: String,
+    user: &str,
+) -> Result<String, String> {
+    let room = call(
+        hub,
+        "createRoom",
+        &[],
+        json!({"client": owner, "name": name}),
+        201,
+    )
+    .await?;
+    let room = room["room"].as_str().unwrap_or_default().to_string();
+    call(
+        hub,
+        "invite",
+        &[("room", &room)],
+        json!({"client": owner, "user": user}),
+        200,
+    )
+    .await?;
+    Ok(room)
+}
+
 /// Rooms on both providers, claims both ways, messages both ways; stops at the first step a
 /// fault breaks (what crossed link B until then is what the observer judges).
 async fn scenario(a: &DriverClient, b: &DriverClient, run: &str) -> Result<(), String> {
@@ -115,23 +143,7 @@ async fn scenario(a: &DriverClient, b: &DriverClient, run: &str) -> Result<(), S
     let as_ann = json!({"client": ann_client, "text": "from ann"});
     let as_ben = json!({"client": ben_client, "text": "from ben"});
     // A room on a.example: a claims ben's KeyPackage from b and fans the Welcome out to it.
-    let room = call(
-        a,
-        "createRoom",
-        &[],
-        json!({"client": ann_client, "name": format!("on-a-{run}")}),
-        201,
-    )
-    .await?;
-    let room_a = text(&room["room"]);
-    call(
-        a,
-        "invite",
-        &[("room", &room_a)],
-        json!({"client": ann_client, "user": ben_user}),
-        200,
-    )
-    .await?;
+    let room_a = room_with(a, &ann_client, format!("on-a-{run}"), &ben_user).await?;
     until(
         b,
         "roomState",
@@ -167,24 +179,7 @@ async fn scenario(a: &DriverClient, b: &DriverClient, run: &str) -> Result<(), S
     // Rooms on b.example: b claims ann's KeyPackages from a (twice) and notifies a.
     let mut rooms_b = Vec::new();
     for name in ["on-b", "on-b-again"] {
-        let room = call(
-            b,
-            "createRoom",
-            &[],
-            json!({"client": ben_client, "name": format!("{name}-{run}")}),
-            201,
-        )
-        .await?;
-        let room_b = text(&room["room"]);
-        call(
-            b,
-            "invite",
-            &[("room", &room_b)],
-            json!({"client": ben_client, "user": ann_user}),
-            200,
-        )
-        .await?;
-        rooms_b.push(room_b);
+        rooms_b.push(room_with(b, &ben_client, format!("{name}-{run}"), &ann_user).await?);
     }
     for room_b in &rooms_b {
         until(

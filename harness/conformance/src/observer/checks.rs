@@ -151,6 +151,19 @@ impl Stream {
     }
 }
 
+/// What a hub's answer to an update or submitMessage says it accepted.
+struct Acceptance<'a> {
+    message: &'a MlsMessage,
+    accepted_timestamp: u64,
+    /// The Frank in the submit response, encoded.
+    frank: Option<Vec<u8>>,
+    /// The proposal bundle's moreProposals, by digest.
+    more_proposals: Option<Vec<u64>>,
+    /// What a timestamp that is not ms near now breaks, and an epoch the room had left.
+    timestamp_requirement: &'static str,
+    epoch_requirement: &'static str,
+}
+
 /// A notify refused with Retry-After: the hub may not send the follower another before.
 struct RetryAfter {
     exchange: u64,
@@ -411,43 +424,13 @@ impl Checker {
         let UpdateOutcome::Success { accepted_timestamp } = response.outcome else {
             return;
         };
-        if !is_success(ex.status) {
-            return;
-        }
-        let hub = ex.target.as_str();
         let message = &bundle.proposal_or_commit;
-        if !plausible_ms(accepted_timestamp, f.seen.now_ms) {
-            f.add(
-                "UPD-25",
-                hub,
-                format!(
-                    "accepted_timestamp is {}",
-                    describe_time(accepted_timestamp, f.seen.now_ms)
-                ),
-            );
-        }
         if message.wire_format() == WIRE_FORMAT_PRIVATE_MESSAGE {
             f.add(
                 "UPD-33",
-                hub,
+                &ex.target,
                 "accepted a handshake sent as a PrivateMessage, which it cannot check".into(),
             );
-        }
-        let epoch = message.epoch();
-        let state = self.room(room);
-        if let (Some(e), Some(current)) = (epoch, state.epoch_before(ex.started_us)) {
-            if e < current {
-                f.add(
-                    "UPD-22",
-                    hub,
-                    format!(
-                        "accepted a handshake of epoch {e} when the room was at epoch {current}"
-                    ),
-                );
-            }
-        }
-        if let (Some(e), Some(CONTENT_TYPE_COMMIT)) = (epoch, message.content_type()) {
-            state.raise(e + 1, ex.finished_us);
         }
         let more_proposals = match &bundle.rest {
             BundleRest::Proposal { more_proposals } => {
@@ -455,15 +438,16 @@ impl Checker {
             }
             BundleRest::Commit { .. } => None,
         };
-        state.accept(
-            digest(&message.bytes),
-            Accepted {
-                exchange: ex.id,
-                started_us: ex.started_us,
-                finished_us: ex.finished_us,
+        self.accepted(
+            f,
+            room,
+            Acceptance {
+                message,
                 accepted_timestamp,
                 frank: None,
                 more_proposals,
+                timestamp_requirement: "UPD-25",
+                epoch_requirement: "UPD-22",
             },
         );
     }
@@ -485,26 +469,12 @@ impl Checker {
         else {
             return;
         };
-        if !is_success(ex.status) {
-            return;
-        }
-        let hub = ex.target.as_str();
         let message = &request.app_message;
-        if !plausible_ms(*accepted_timestamp, f.seen.now_ms) {
-            f.add(
-                "FAN-51",
-                hub,
-                format!(
-                    "the submit response's accepted_timestamp is {}",
-                    describe_time(*accepted_timestamp, f.seen.now_ms)
-                ),
-            );
-        }
         if message.wire_format() != WIRE_FORMAT_PRIVATE_MESSAGE || message.content_type() != Some(1)
         {
             f.add(
                 "SUB-37",
-                hub,
+                &ex.target,
                 format!(
                     "accepted an appMessage of wire format {} and content type {:?}, not a PrivateMessage application message",
                     message.wire_format(),
@@ -515,30 +485,66 @@ impl Checker {
         if frank.is_none() && franking_tag(message).is_some() {
             f.add(
                 "SUB-41",
-                hub,
+                &ex.target,
                 "accepted a message with a frank_aad in its SafeAAD but answered without a Frank"
                     .into(),
             );
         }
+        self.accepted(
+            f,
+            room,
+            Acceptance {
+                message,
+                accepted_timestamp: *accepted_timestamp,
+                frank: frank.as_ref().map(Encode::to_bytes),
+                more_proposals: None,
+                timestamp_requirement: "FAN-51",
+                epoch_requirement: "SUB-39",
+            },
+        );
+    }
+
+    /// A message the hub (the exchange's target) says it accepted, judged against the room's
+    /// past, and remembered for its fan-out.
+    fn accepted(&mut self, f: &mut Findings<'_>, room: &str, a: Acceptance<'_>) {
+        let ex = f.seen.exchange;
+        if !is_success(ex.status) {
+            return;
+        }
+        let hub = ex.target.as_str();
+        if !plausible_ms(a.accepted_timestamp, f.seen.now_ms) {
+            f.add(
+                a.timestamp_requirement,
+                hub,
+                format!(
+                    "accepted_timestamp is {}",
+                    describe_time(a.accepted_timestamp, f.seen.now_ms)
+                ),
+            );
+        }
+        let epoch = a.message.epoch();
         let state = self.room(room);
-        if let (Some(e), Some(current)) = (message.epoch(), state.epoch_before(ex.started_us)) {
+        if let (Some(e), Some(current)) = (epoch, state.epoch_before(ex.started_us)) {
             if e < current {
                 f.add(
-                    "SUB-39",
+                    a.epoch_requirement,
                     hub,
                     format!("accepted a message of epoch {e} when the room was at epoch {current}"),
                 );
             }
         }
+        if let (Some(e), Some(CONTENT_TYPE_COMMIT)) = (epoch, a.message.content_type()) {
+            state.raise(e + 1, ex.finished_us);
+        }
         state.accept(
-            digest(&message.bytes),
+            digest(&a.message.bytes),
             Accepted {
                 exchange: ex.id,
                 started_us: ex.started_us,
                 finished_us: ex.finished_us,
-                accepted_timestamp: *accepted_timestamp,
-                frank: frank.as_ref().map(Encode::to_bytes),
-                more_proposals: None,
+                accepted_timestamp: a.accepted_timestamp,
+                frank: a.frank,
+                more_proposals: a.more_proposals,
             },
         );
     }

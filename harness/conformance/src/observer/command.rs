@@ -54,16 +54,9 @@ pub fn run(args: &ObserveArgs) -> ExitCode {
             return exit::code(exit::INVALID);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::serve::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::code(exit::UNREACHABLE);
-        }
+        Err(code) => return code,
     };
     let observed = runtime.block_on(async {
         let console: super::ExchangeListener =
