@@ -511,3 +511,62 @@ fn the_whole_suite_on_a_correct_pair_gives_no_finding() {
     let findings = observer.findings();
     assert!(findings.is_empty(), "false findings:\n{}", show(&findings));
 }
+
+/// Hostile bytes through the observer: a malformed body is forwarded, recorded undecoded and
+/// blamed on its sender; an oversized one is refused with a 502 that says why; the observer
+/// keeps serving.
+#[test]
+fn hostile_requests_are_recorded_and_blamed_not_fatal() {
+    let prepared = pair(Faults::none());
+    let observer = prepared.observer().unwrap();
+    let profile = &prepared.session.connections[0].profile;
+    let tls = mimi_reference_provider::tls::client_config(
+        &profile.trust_roots_pem,
+        Some((&profile.harness.cert_pem, &profile.harness.key_pem)),
+    )
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .no_proxy()
+        .resolve("b.example", observer.addr)
+        .build()
+        .unwrap();
+    let url = format!(
+        "https://b.example:{}/v1/notify/mimi%3A%2F%2Fa.example%2Fr%2Fhostile",
+        observer.addr.port()
+    );
+    let send = |body: Vec<u8>| {
+        let request = client
+            .post(&url)
+            .header("from", "mimi@harness.example")
+            .body(body);
+        prepared.session.runtime.block_on(async move {
+            let response = request.send().await.expect("the observer answers");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        })
+    };
+    let (status, _) = send(vec![0xff; 64]);
+    assert!(
+        (400..500).contains(&status),
+        "forwarded, and the follower refused it: {status}"
+    );
+    let (status, why) = send(vec![0; 5 << 20]);
+    assert_eq!(status, 502);
+    assert!(why.contains("could not be read whole"), "{why}");
+    let (status, _) = send(vec![0x00, 0x01, 0x02]);
+    assert!((400..500).contains(&status), "still serving: {status}");
+    let exchanges = observer.exchanges_for_room("mimi://a.example/r/hostile");
+    assert_eq!(exchanges.len(), 3);
+    assert!(exchanges[0].request.decode_error.is_some());
+    assert!(exchanges[1].failure.is_some() && exchanges[1].status.is_none());
+    let findings = observer.findings_for_room("mimi://a.example/r/hostile");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.provider == "harness.example" && f.requirement == "FAN-48"),
+        "{}",
+        show(&findings)
+    );
+    assert_eq!(findings.len(), 2);
+}

@@ -534,7 +534,7 @@ impl Checker {
             }
         }
         if let (Some(e), Some(CONTENT_TYPE_COMMIT)) = (epoch, a.message.content_type()) {
-            state.raise(e + 1, ex.finished_us);
+            state.raise(e.saturating_add(1), ex.finished_us);
         }
         state.accept(
             digest(&a.message.bytes),
@@ -585,7 +585,9 @@ impl Checker {
                 RetryAfter {
                     exchange: ex.id,
                     seconds,
-                    not_before_us: ex.finished_us + seconds.saturating_mul(1_000_000),
+                    not_before_us: ex
+                        .finished_us
+                        .saturating_add(seconds.saturating_mul(1_000_000)),
                 },
             );
         }
@@ -788,7 +790,7 @@ fn deliver(
         );
     }
     match (epoch, content_type) {
-        (Some(e), Some(CONTENT_TYPE_COMMIT)) => Some(e + 1),
+        (Some(e), Some(CONTENT_TYPE_COMMIT)) => Some(e.saturating_add(1)),
         _ => None,
     }
 }

@@ -365,12 +365,12 @@ async fn forward(
             Ok(Err(e)) => {
                 exchange.request = Message::new(&headers, &[]);
                 let why = format!("the request body could not be read whole: {e}");
-                return finish(&shared, exchange, None, Vec::new(), None, Err(why)).await;
+                return finish(&shared, exchange, None, None, None, Err(why)).await;
             }
             Err(_) => {
                 exchange.request = Message::new(&headers, &[]);
                 let why = format!("the request body did not arrive within {REQUEST_TIMEOUT:?}");
-                return finish(&shared, exchange, None, Vec::new(), None, Err(why)).await;
+                return finish(&shared, exchange, None, None, None, Err(why)).await;
             }
         };
     exchange.request = Message::new(&headers, &body);
@@ -387,13 +387,13 @@ async fn forward(
                 let why = format!(
                     "the observer holds no certificate for {client_certificate:?}, so it cannot forward as the sender"
                 );
-                return finish(&shared, exchange, None, body, None, Err(why)).await;
+                return finish(&shared, exchange, None, Some(body), None, Err(why)).await;
             }
         }
     };
     let Some(upstream) = shared.providers.get(&target).map(|p| p.upstream) else {
         let why = format!("the observer does not know where {target:?} is");
-        return finish(&shared, exchange, identity, body, None, Err(why)).await;
+        return finish(&shared, exchange, identity, Some(body), None, Err(why)).await;
     };
     let outcome = match shared.client(identity.as_deref()) {
         Err(why) => Err(why),
@@ -416,13 +416,14 @@ async fn forward(
                 Err(e) => {
                     let bad_certificate = refused_certificate(&e);
                     let why = format!("{target} could not be reached: {}", chain(&e));
+                    let body = Some(body);
                     return finish(&shared, exchange, identity, body, bad_certificate, Err(why))
                         .await;
                 }
             }
         }
     };
-    finish(&shared, exchange, identity, body, None, outcome).await
+    finish(&shared, exchange, identity, Some(body), None, outcome).await
 }
 
 /// Records the exchange (decoded, checked) and answers the sender: the upstream answer
@@ -432,7 +433,7 @@ async fn finish(
     shared: &Shared,
     exchange: Exchange,
     identity: Option<String>,
-    request_body: Vec<u8>,
+    request_body: Option<Vec<u8>>,
     bad_certificate: Option<String>,
     outcome: Result<Upstream, String>,
 ) -> Response {
@@ -450,7 +451,7 @@ async fn finish(
         shared,
         exchange,
         identity,
-        &request_body,
+        request_body.as_deref(),
         bad_certificate.as_deref(),
         outcome,
     )
@@ -471,7 +472,7 @@ async fn observe(
     shared: &Shared,
     mut ex: Exchange,
     identity: Option<String>,
-    request_body: &[u8],
+    request_body: Option<&[u8]>,
     bad_certificate: Option<&str>,
     outcome: Result<Upstream, String>,
 ) {
@@ -497,7 +498,11 @@ async fn observe(
         ex.key = key;
     }
     let endpoint = ex.endpoint.clone().unwrap_or_default();
-    let request = decode::request(&endpoint, request_body, shared.draft(ex.sender.as_deref()));
+    // A body the observer could not read whole is not the sender's to answer for.
+    let request = match request_body {
+        Some(body) => decode::request(&endpoint, body, shared.draft(ex.sender.as_deref())),
+        None => decode::request("", &[], Default::default()),
+    };
     let response = match &outcome {
         Ok(up) if (200..300).contains(&up.status) => {
             decode::response(&endpoint, &up.body, shared.draft(Some(&ex.target)))
@@ -516,7 +521,7 @@ async fn observe(
         _ => None,
     };
     ex.finished_us = shared.micros();
-    ex.millis = (ex.finished_us - ex.started_us) / 1000;
+    ex.millis = ex.finished_us.saturating_sub(ex.started_us) / 1000;
     let recorded = {
         let mut state = shared.state();
         state.seen += 1;
@@ -525,7 +530,7 @@ async fn observe(
             exchange: &ex,
             request: &request.parsed,
             response: &response.parsed,
-            request_body,
+            request_body: request_body.unwrap_or_default(),
             rendered_response: response.rendered.as_ref(),
             bad_server_certificate: bad_certificate,
             now_ms: super::unix_ms(),
