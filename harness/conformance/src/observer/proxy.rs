@@ -337,17 +337,16 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    let path = parts.uri.path().to_string();
     let mut exchange = Exchange {
         id: 0,
         link: LINK.into(),
         unix_ms,
         millis: 0,
-        sender: sender.clone(),
+        sender,
         client_certificate: client_certificate.clone(),
         target: target.clone(),
         method: parts.method.to_string(),
-        path: path.clone(),
+        path: parts.uri.path().to_string(),
         endpoint: None,
         key: None,
         room: None,
