@@ -11,6 +11,7 @@ use crate::drivers::harness_server::HarnessServer;
 use crate::drivers::link_b::Connection;
 use crate::exit;
 use crate::known_failures::Expectations;
+use crate::observer::Observer;
 use crate::profile::Profile;
 use crate::runner::events::{CaseRecord, EventSink};
 use crate::runner::{self, snapshot, Session};
@@ -249,6 +250,10 @@ pub trait RunningProviders: Send + Sync {
     fn profiles(&self) -> Vec<Profile>;
     /// Lets them reach `domain` (the harness's link-B server) at `addr`.
     fn route(&self, domain: &str, addr: SocketAddr);
+    /// The observer they reach one another through on link B, if they do.
+    fn observer(&self) -> Option<&Observer> {
+        None
+    }
 }
 
 /// A session ready to run cases, with what it needs kept alive.
@@ -265,6 +270,13 @@ pub enum Unprepared {
     Invalid(Vec<String>),
     /// A provider cannot be reached, or the in-process ones cannot start (exit 3).
     Unreachable(String),
+}
+
+impl Prepared {
+    /// The observer between the providers on link B, when they reach one another through one.
+    pub fn observer(&self) -> Option<&Observer> {
+        self._in_process.as_ref().and_then(|p| p.observer())
+    }
 }
 
 impl Unprepared {

@@ -250,9 +250,9 @@ pub fn case_id(root: &Path, file: &Path) -> String {
 }
 
 /// The fixtures folder of a cases folder: `<cases>/fixtures`, else `<cases>/../fixtures`, else
-/// the harness's own.
+/// the repository's (the harness's package is two folders below it).
 pub fn fixtures_folder(root: &Path) -> PathBuf {
-    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let own = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures")).to_path_buf();
     [root.join("fixtures"), root.join("..").join("fixtures")]
         .into_iter()
         .find(|f| f.is_dir())

@@ -35,6 +35,8 @@ pub struct Embedded {
     /// Profiles in the order of `DOMAINS`.
     pub profiles: Vec<Profile>,
     providers: Vec<RunningProvider>,
+    /// Stands between the providers: each reaches the other through it on link B.
+    pub observer: crate::observer::Observer,
 }
 
 impl RunningProviders for Embedded {
@@ -46,6 +48,10 @@ impl RunningProviders for Embedded {
         for provider in &self.providers {
             provider.route(domain, addr);
         }
+    }
+
+    fn observer(&self) -> Option<&crate::observer::Observer> {
+        Some(&self.observer)
     }
 }
 
@@ -97,6 +103,7 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
         });
     }
     let providers = mimi_reference_provider::start_network(configs).await?;
+    let observer = interpose(&ca, &providers).await?;
     let mut profiles = Vec::new();
     for provider in &providers {
         let domain = provider.domain.as_str();
@@ -131,5 +138,30 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
     Ok(Embedded {
         profiles,
         providers,
+        observer,
     })
+}
+
+/// Puts an observer between the providers: every provider reaches the others through it on
+/// link B.
+async fn interpose(
+    ca: &TestCa,
+    providers: &[RunningProvider],
+) -> anyhow::Result<crate::observer::Observer> {
+    let at: Vec<(String, SocketAddr)> = providers
+        .iter()
+        .map(|p| (p.domain.clone(), p.addr))
+        .collect();
+    let observer = crate::observer::between(ca, &at, &[HARNESS_DOMAIN]).await?;
+    route_peers_via(providers, observer.addr);
+    Ok(observer)
+}
+
+/// Makes every provider reach the others at `addr` (an observer) on link B.
+pub fn route_peers_via(providers: &[RunningProvider], addr: SocketAddr) {
+    for provider in providers {
+        for peer in providers.iter().filter(|p| p.domain != provider.domain) {
+            provider.route(&peer.domain, addr);
+        }
+    }
 }

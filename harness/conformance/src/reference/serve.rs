@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// harness's domain at this address, and the profiles say so.
     #[arg(long)]
     pub harness_listen: Option<SocketAddr>,
+    /// The providers reach one another through this address (an observer: `observe --listen`),
+    /// still naming and verifying each other's domain in TLS.
+    #[arg(long, value_name = "ADDR")]
+    pub peers_via: Option<SocketAddr>,
     #[command(flatten)]
     pub ca: CaArgs,
     /// Switch on a named fault in every provider served (repeatable).
@@ -52,16 +56,9 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::commands::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::code(exit::UNREACHABLE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => exit::code(exit::PASSED),
@@ -126,6 +123,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         });
     }
     let running = mimi_reference_provider::start_network(configs).await?;
+    if let Some(addr) = args.peers_via {
+        super::embedded::route_peers_via(&running, addr);
+    }
     if let Some(addr) = args.harness_listen {
         for provider in &running {
             provider.route(&args.harness_domain, addr);
