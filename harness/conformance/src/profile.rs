@@ -37,6 +37,28 @@ struct ProfileFile {
     users: BTreeMap<String, String>,
     /// The driver API for links A and C.
     driver: Option<Driver>,
+    /// The provider's software version, as its vendor declares it (reports show it).
+    version: Option<String>,
+    /// The provider reaches its peers through the harness's observer (`ObserverRoute`).
+    observer: Option<ObserverRouteFile>,
+}
+
+/// As written: paths relative to the profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ObserverRouteFile {
+    listen: std::net::SocketAddr,
+    identities: PathBuf,
+}
+
+/// Where the provider reaches its peers on link B: an observer the harness runs at `listen`
+/// (the provider resolves its peers' domains there), which answers and asks as each domain
+/// with the certificates in `identities` (`<domain>.pem`, `<domain>.key.pem`, from a CA the
+/// providers trust; `pki --observer` and `serve --peers-via` write them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObserverRoute {
+    pub listen: std::net::SocketAddr,
+    pub identities: PathBuf,
 }
 
 fn default_draft() -> String {
@@ -106,6 +128,8 @@ pub struct Profile {
     pub endpoints: BTreeSet<String>,
     pub users: BTreeMap<String, String>,
     pub driver: Option<Driver>,
+    pub version: Option<String>,
+    pub observer: Option<ObserverRoute>,
 }
 
 impl Profile {
@@ -154,6 +178,11 @@ impl Profile {
             endpoints: file.endpoints,
             users: file.users,
             driver: file.driver,
+            version: file.version,
+            observer: file.observer.map(|o| ObserverRoute {
+                listen: o.listen,
+                identities: dir.join(o.identities),
+            }),
         })
     }
 

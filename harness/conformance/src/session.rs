@@ -251,7 +251,7 @@ pub trait RunningProviders: Send + Sync {
     /// Lets them reach `domain` (the harness's link-B server) at `addr`.
     fn route(&self, domain: &str, addr: SocketAddr);
     /// The observer they reach one another through on link B, if they do.
-    fn observer(&self) -> Option<&Observer> {
+    fn observer(&self) -> Option<Arc<Observer>> {
         None
     }
 }
@@ -275,7 +275,7 @@ pub enum Unprepared {
 impl Prepared {
     /// The observer between the providers on link B, when they reach one another through one.
     pub fn observer(&self) -> Option<&Observer> {
-        self._in_process.as_ref().and_then(|p| p.observer())
+        self.session.observer.as_deref()
     }
 }
 
@@ -363,6 +363,10 @@ pub fn prepare(
         }
         _ => None,
     };
+    let observer = match in_process.as_ref().and_then(|p| p.observer()) {
+        Some(o) => Some(o),
+        None => observer_for(&profiles, &runtime)?,
+    };
     let connections = runtime
         .block_on(connect(profiles))
         .map_err(Unprepared::Unreachable)?;
@@ -376,10 +380,45 @@ pub fn prepare(
             snapshots: snapshot::UpdateMode::from_env(),
             snapshot_suffix,
             expectations,
+            observer,
         }),
         _in_process: in_process,
         _runtime: runtime,
     })
+}
+
+/// The observer the profiles route link B through (`observer:` in a profile), started on
+/// `runtime`; None when no profile declares one. Profiles that declare one must agree on it.
+pub fn observer_for(
+    profiles: &[Profile],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<Arc<Observer>>, Unprepared> {
+    let mut routes = profiles.iter().filter_map(|p| p.observer.as_ref());
+    let Some(route) = routes.next() else {
+        return Ok(None);
+    };
+    if let Some(other) = routes.find(|r| *r != route) {
+        return Err(Unprepared::Invalid(vec![format!(
+            "the profiles route link B through different observers ({} with {}, and {} with {}); \
+             a run has one",
+            route.listen,
+            route.identities.display(),
+            other.listen,
+            other.identities.display()
+        )]));
+    }
+    let config =
+        crate::observer::ObserverConfig::for_profiles(profiles, &route.identities, route.listen)
+            .map_err(|e| Unprepared::Invalid(vec![format!("the observer: {e:#}")]))?;
+    let observer = runtime
+        .block_on(Observer::start(config, None))
+        .map_err(|e| {
+            Unprepared::Unreachable(format!(
+                "the observer cannot listen on {}: {e:#}",
+                route.listen
+            ))
+        })?;
+    Ok(Some(Arc::new(observer)))
 }
 
 /// How long the harness waits for a provider's directory before the run (a provider that takes
@@ -387,7 +426,7 @@ pub fn prepare(
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connects to every provider and checks that each answers at all (its directory).
-async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
+pub async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
     let mut connections = Vec::new();
     for profile in profiles {
         let name = profile.name.clone();

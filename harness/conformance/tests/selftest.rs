@@ -93,6 +93,7 @@ fn events_in_order(catalogue: &Catalogue, session: &OnceLock<Prepared>) -> Resul
         snapshots: shared.snapshots,
         snapshot_suffix: None,
         expectations: Default::default(),
+        observer: shared.observer.clone(),
     };
     let (record, conclusion) = settle(run_case(&case, &listening), &listening);
     assert_eq!(conclusion, Conclusion::Failed { stale: None });

@@ -4,10 +4,9 @@
 
 use crate::builtin::BuiltIn;
 use crate::exit;
-use crate::observer::{report, ObservedProvider, Observer, ObserverConfig};
+use crate::observer::{report, Observer, ObserverConfig};
 use crate::profile::Profile;
 use crate::session::{load_suite, CaseFolders};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,53 +102,10 @@ pub fn run(args: &ObserveArgs, built_in: &'static BuiltIn) -> ExitCode {
 
 /// The observer's configuration from the providers' profiles and its certificates.
 fn config(args: &ObserveArgs) -> anyhow::Result<ObserverConfig> {
-    let mut providers = Vec::new();
-    let mut trust_roots = Vec::new();
-    let mut identities = BTreeMap::new();
-    for path in &args.providers {
-        let profile = Profile::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let address = profile
-            .address_overrides
-            .get(&profile.domain)
-            .cloned()
-            .unwrap_or_else(|| format!("{}:443", profile.domain));
-        let upstream = std::net::ToSocketAddrs::to_socket_addrs(&address)
-            .map_err(|e| {
-                anyhow::anyhow!("{}: {} → {address}: {e}", path.display(), profile.domain)
-            })?
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{}: {address} resolves to nothing", path.display()))?;
-        let draft = profile
-            .draft
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        for pem in &profile.trust_roots_pem {
-            if !trust_roots.contains(pem) {
-                trust_roots.push(pem.clone());
-            }
-        }
-        let read = |name: String| {
-            let file = args.identities.join(&name);
-            std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("the observer's {}: {e}", file.display()))
-        };
-        identities.insert(
-            profile.domain.clone(),
-            mimi_pki::ca::CertifiedIdentity {
-                cert_pem: read(format!("{}.pem", profile.domain))?,
-                key_pem: read(format!("{}.key.pem", profile.domain))?,
-            },
-        );
-        providers.push(ObservedProvider {
-            domain: profile.domain,
-            upstream,
-            draft,
-        });
-    }
-    Ok(ObserverConfig {
-        listen: args.listen,
-        providers,
-        identities,
-        trust_roots,
-    })
+    let profiles = args
+        .providers
+        .iter()
+        .map(|path| Profile::load(path).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ObserverConfig::for_profiles(&profiles, &args.identities, args.listen)
 }

@@ -203,6 +203,7 @@ impl Findings<'_> {
             link: self.link.to_string(),
             exchange: ex.id,
             endpoint: ex.endpoint.clone(),
+            key: ex.key.clone(),
             room: ex.room.clone(),
             message,
             unix_ms: ex.unix_ms,

@@ -62,6 +62,64 @@ pub struct ObserverConfig {
     pub trust_roots: Vec<String>,
 }
 
+impl ObserverConfig {
+    /// An observer at `listen` in front of the providers of these profiles: each is reached
+    /// where its address override says (else DNS, port 443) and decoded in its draft; the
+    /// observer's certificates are `<domain>.pem` and `<domain>.key.pem` in `identities`.
+    pub fn for_profiles(
+        profiles: &[crate::profile::Profile],
+        identities: &std::path::Path,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let mut providers = Vec::new();
+        let mut trust_roots: Vec<String> = Vec::new();
+        let mut certified = BTreeMap::new();
+        for profile in profiles {
+            let address = profile
+                .address_overrides
+                .get(&profile.domain)
+                .cloned()
+                .unwrap_or_else(|| format!("{}:443", profile.domain));
+            let upstream = std::net::ToSocketAddrs::to_socket_addrs(&address)
+                .map_err(|e| anyhow::anyhow!("{}: {} → {address}: {e}", profile.name, profile.domain))?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("{}: {address} resolves to nothing", profile.name))?;
+            let draft = profile
+                .draft
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", profile.name))?;
+            for pem in &profile.trust_roots_pem {
+                if !trust_roots.contains(pem) {
+                    trust_roots.push(pem.clone());
+                }
+            }
+            let read = |name: String| {
+                let file = identities.join(&name);
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("the observer's {}: {e}", file.display()))
+            };
+            certified.insert(
+                profile.domain.clone(),
+                CertifiedIdentity {
+                    cert_pem: read(format!("{}.pem", profile.domain))?,
+                    key_pem: read(format!("{}.key.pem", profile.domain))?,
+                },
+            );
+            providers.push(ObservedProvider {
+                domain: profile.domain.clone(),
+                upstream,
+                draft,
+            });
+        }
+        Ok(Self {
+            listen,
+            providers,
+            identities: certified,
+            trust_roots,
+        })
+    }
+}
+
 /// Called with every exchange as it is recorded (the `observe` command's console line).
 pub type ExchangeListener = Arc<dyn Fn(&Exchange) + Send + Sync>;
 
@@ -94,6 +152,43 @@ struct State {
     checker: checks::Checker,
 }
 
+/// One run of a case, as the observer can tell its traffic apart from other cases running at
+/// the same time: the names it makes carry its nonce (`{{ run }}`), and the rooms it works in
+/// appear in its transcript (a provider may name rooms without the case's words).
+pub struct CaseTie<'a> {
+    /// The case's nonce (empty: none).
+    pub run: &'a str,
+    /// The case's transcript, serialised: a room named there is the case's.
+    pub transcript: &'a str,
+    /// When the case ran, in ms since the UNIX epoch.
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+impl CaseTie<'_> {
+    /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's.
+    /// One that names neither (a directory fetch) could be any running case's, so it is tied
+    /// to none: a case is charged only with what its own names show.
+    fn ties(&self, unix_ms: u64, room: Option<&str>, key: Option<&str>) -> bool {
+        if !(self.from_ms..=self.to_ms).contains(&unix_ms) {
+            return false;
+        }
+        let carries_nonce = |name: &str| !self.run.is_empty() && name.contains(self.run);
+        room.is_some_and(|r| carries_nonce(r) || (!r.is_empty() && self.transcript.contains(r)))
+            || key.is_some_and(carries_nonce)
+    }
+}
+
+/// A case's link-B traffic as the observer saw it.
+#[derive(Debug, Clone, Default)]
+pub struct CaseTraffic {
+    /// The findings of the case's exchanges, oldest first.
+    pub findings: Vec<Finding>,
+    /// Some exchange of the case crossed the observer (kept ones only: the oldest are dropped
+    /// after `MAX_EXCHANGES`).
+    pub crossed: bool,
+}
+
 /// A running observer; it stops when dropped.
 pub struct Observer {
     pub addr: SocketAddr,
@@ -101,7 +196,8 @@ pub struct Observer {
     handle: axum_server::Handle<SocketAddr>,
 }
 
-pub(crate) fn unix_ms() -> u64 {
+/// Now, in ms since the UNIX epoch (the observer's and the case records' clock).
+pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -182,6 +278,24 @@ impl Observer {
             .filter(|e| e.room.as_deref() == Some(room))
             .cloned()
             .collect()
+    }
+
+    /// What crossed link B for one run of a case: the findings of the exchanges it made, and
+    /// whether any of its exchanges crossed at all (`CaseTraffic`).
+    pub fn case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
+        let state = self.state();
+        CaseTraffic {
+            findings: state
+                .findings
+                .iter()
+                .filter(|f| case.ties(f.unix_ms, f.room.as_deref(), f.key.as_deref()))
+                .cloned()
+                .collect(),
+            crossed: state
+                .exchanges
+                .iter()
+                .any(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref())),
+        }
     }
 
     /// Everything seen so far.

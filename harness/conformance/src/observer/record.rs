@@ -108,6 +108,8 @@ pub struct Finding {
     /// The exchange that showed it.
     pub exchange: u64,
     pub endpoint: Option<String>,
+    /// The endpoint's path variable (a user, room or domain), percent-decoded.
+    pub key: Option<String>,
     pub room: Option<String>,
     /// What was wrong, in plain words.
     pub message: String,

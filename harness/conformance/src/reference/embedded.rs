@@ -1,6 +1,7 @@
 //! The embedded reference providers: a run's providers by default, started in-process on loopback with
 //! ephemeral ports and freshly generated certificates, so every test process can have its own.
 
+use crate::observer::Observer;
 use crate::profile::{HarnessIdentity, Profile};
 use crate::session::{RunningProviders, StartProviders};
 use mimi_pki::ca::TestCa;
@@ -9,6 +10,7 @@ use mimi_reference_provider::state::{user_uri, UserSeed};
 use mimi_reference_provider::{ProviderConfig, RunningProvider};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The provider under test, then its peer.
 pub const DOMAINS: [&str; 2] = ["a.example", "b.example"];
@@ -36,7 +38,7 @@ pub struct Embedded {
     pub profiles: Vec<Profile>,
     providers: Vec<RunningProvider>,
     /// Stands between the providers: each reaches the other through it on link B.
-    pub observer: crate::observer::Observer,
+    pub observer: Arc<Observer>,
 }
 
 impl RunningProviders for Embedded {
@@ -50,8 +52,8 @@ impl RunningProviders for Embedded {
         }
     }
 
-    fn observer(&self) -> Option<&crate::observer::Observer> {
-        Some(&self.observer)
+    fn observer(&self) -> Option<Arc<Observer>> {
+        Some(self.observer.clone())
     }
 }
 
@@ -133,6 +135,9 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
                 token_env: "MIMI_DRIVER_TOKEN".into(),
                 token: Some(token.clone()),
             }),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            // The pair's observer is the harness's own, started with the pair.
+            observer: None,
         });
     }
     Ok(Embedded {
@@ -144,17 +149,14 @@ pub async fn start(faults: Faults) -> anyhow::Result<Embedded> {
 
 /// Puts an observer between the providers: every provider reaches the others through it on
 /// link B.
-async fn interpose(
-    ca: &TestCa,
-    providers: &[RunningProvider],
-) -> anyhow::Result<crate::observer::Observer> {
+async fn interpose(ca: &TestCa, providers: &[RunningProvider]) -> anyhow::Result<Arc<Observer>> {
     let at: Vec<(String, SocketAddr)> = providers
         .iter()
         .map(|p| (p.domain.clone(), p.addr))
         .collect();
     let observer = crate::observer::between(ca, &at, &[HARNESS_DOMAIN]).await?;
     route_peers_via(providers, observer.addr);
-    Ok(observer)
+    Ok(Arc::new(observer))
 }
 
 /// Makes every provider reach the others at `addr` (an observer) on link B.

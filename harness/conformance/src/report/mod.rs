@@ -2,6 +2,7 @@
 //! output. The runner imports none of them.
 
 pub mod console;
+pub mod html;
 pub mod junit;
 pub mod libtest;
 pub mod results;
