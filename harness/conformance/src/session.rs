@@ -171,8 +171,8 @@ pub struct RunOptions {
 /// other libtest arguments behave the same in both. Nothing here writes to stdout except
 /// libtest-mimic.
 pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptions) -> ExitCode {
-    let cases = match load_suite(sources) {
-        Ok((_, c)) => c,
+    let (catalogue, cases) = match load_suite(sources) {
+        Ok(loaded) => loaded,
         Err(errors) => return report_invalid(&errors),
     };
     if options.test.list {
@@ -201,10 +201,20 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         &options.test,
         crate::report::libtest::trials(cases, session),
     );
+    let observed = prepared.observer().map(Observer::report);
     drop(prepared);
     let records: Vec<CaseRecord> = finished.take();
     if let Some(dir) = &options.reports {
-        if let Err(e) = write_reports(dir, &records, options.strict) {
+        let written = write_reports(
+            dir,
+            &Reported {
+                records: &records,
+                catalogue: &catalogue,
+                observed: observed.as_ref(),
+                strict: options.strict,
+            },
+        );
+        if let Err(e) = written {
             eprintln!("error: writing reports to {}: {e:#}", dir.display());
             return exit::code(exit::FAILED);
         }
@@ -216,12 +226,44 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
     }
 }
 
-fn write_reports(dir: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Result<()> {
-    crate::report::junit::write(&dir.join("junit.xml"), records, strict)?;
-    crate::report::results::write(&dir.join("results.json"), records, strict)?;
+/// What a run's reports are made of.
+pub struct Reported<'a> {
+    pub records: &'a [CaseRecord],
+    pub catalogue: &'a Catalogue,
+    /// What the observer between the providers saw, when there was one.
+    pub observed: Option<&'a crate::observer::ObserverReport>,
+    pub strict: bool,
+}
+
+/// Writes `junit.xml`, `results.json`, `observer.json` (with an observer) and the HTML site
+/// (`index.html` and its pages) into `dir`.
+pub fn write_reports(dir: &Path, run: &Reported<'_>) -> anyhow::Result<()> {
+    crate::report::junit::write(&dir.join("junit.xml"), run.records, run.strict)?;
+    crate::report::results::write(&dir.join("results.json"), run.records, run.strict)?;
+    if let Some(observed) = run.observed {
+        crate::observer::report::write_json(&dir.join(OBSERVER_JSON), observed)?;
+    }
+    crate::report::html::run::write(
+        dir,
+        &crate::report::html::run::RunSite {
+            title: "mimi-conformance run",
+            records: run.records,
+            catalogue: Some(run.catalogue),
+            observer: run.observed,
+            strict: run.strict,
+            prefix: "",
+            home: "run",
+            crumbs: Vec::new(),
+            results: Some("results.json"),
+            observer_json: run.observed.map(|_| OBSERVER_JSON),
+        },
+    )?;
     tracing::info!("reports written to {}", dir.display());
     Ok(())
 }
+
+/// The observer's report beside a run's results.
+pub const OBSERVER_JSON: &str = "observer.json";
 
 /// What a run is against.
 pub enum Providers {

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod coverage;
 pub mod decode;
+pub mod matrix;
 pub mod observe;
 pub mod pki;
 pub mod run;

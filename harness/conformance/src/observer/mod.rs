@@ -81,9 +81,13 @@ impl ObserverConfig {
                 .cloned()
                 .unwrap_or_else(|| format!("{}:443", profile.domain));
             let upstream = std::net::ToSocketAddrs::to_socket_addrs(&address)
-                .map_err(|e| anyhow::anyhow!("{}: {} → {address}: {e}", profile.name, profile.domain))?
+                .map_err(|e| {
+                    anyhow::anyhow!("{}: {} → {address}: {e}", profile.name, profile.domain)
+                })?
                 .next()
-                .ok_or_else(|| anyhow::anyhow!("{}: {address} resolves to nothing", profile.name))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{}: {address} resolves to nothing", profile.name)
+                })?;
             let draft = profile
                 .draft
                 .parse()

@@ -161,7 +161,7 @@ pub fn observation_fails(report: &ObserverReport, catalogue: &Catalogue, strict:
         .any(|f| fails(verdict(catalogue, &f.requirement, &[f]), strict))
 }
 
-/// Writes `junit.xml` and `observer.json` into `dir`.
+/// Writes `junit.xml`, `observer.json` and the HTML site (`index.html`) into `dir`.
 pub fn write(
     dir: &Path,
     report: &ObserverReport,
@@ -171,7 +171,16 @@ pub fn write(
     std::fs::create_dir_all(dir)?;
     let file = std::fs::File::create(dir.join("junit.xml"))?;
     junit(report, catalogue, strict).serialize(std::io::BufWriter::new(file))?;
-    let file = std::fs::File::create(dir.join("observer.json"))?;
+    write_json(&dir.join("observer.json"), report)?;
+    crate::report::html::observe::write(dir, report, catalogue)
+}
+
+/// Writes `observer.json`: every exchange kept, decoded, and every finding.
+pub fn write_json(path: &Path, report: &ObserverReport) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(path)?;
     serde_json::to_writer_pretty(std::io::BufWriter::new(file), report)?;
     Ok(())
 }

@@ -262,9 +262,11 @@ fn observed(out: &mut String, record: &CaseRecord) {
     if record.observed.is_empty() {
         return;
     }
-    out.push_str("
+    out.push_str(
+        "
 seen on link B by the observer:
-");
+",
+    );
     for f in &record.observed {
         let _ = writeln!(
             out,

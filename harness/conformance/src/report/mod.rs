@@ -5,6 +5,7 @@ pub mod console;
 pub mod html;
 pub mod junit;
 pub mod libtest;
+pub mod matrix;
 pub mod results;
 #[cfg(test)]
 pub(crate) mod sample;

@@ -3,8 +3,8 @@
 //! decoded bodies as JSON), for the tools that build on a run (coverage, interop matrix,
 //! certification). Its schema is `reports/results.schema.json`.
 
-use crate::report::console::summary;
 use crate::observer::Finding;
+use crate::report::console::summary;
 use crate::runner::events::{Blame, CaseRecord, Check, Exchange};
 use serde::Serialize;
 use std::collections::BTreeMap;

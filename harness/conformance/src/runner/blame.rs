@@ -1,16 +1,19 @@
 //! Which hop broke a requirement, and by whom: every broken requirement of a case is blamed on a
-//! link and a provider. What the observer saw on link B is the strongest evidence; then the
-//! catalogue, whose entry binds the requirement to a role (a hub's fan-out, a target's
-//! KeyPackages) on a link; then the step whose expectation failed, which talked to one provider
-//! over one link. A follower's client that reads messages out of order fails the same check
-//! whether the hub fanned them out wrongly (link B) or the follower delivered them wrongly
-//! (link C): with an observer that checks fan-out order and saw the case's link-B traffic in
-//! order, the hub is cleared and the follower's link C is blamed.
+//! link and a provider. What the observer saw on link B is the strongest evidence: a finding
+//! against the requirement, or against another requirement the same failed check judges (the
+//! check failed because of what crossed link B). Without one, when the observer saw the case's
+//! link-B traffic and found nothing wrong in it (or nothing wrong with this requirement, which
+//! it checks), link B is cleared and the step whose expectation failed names the hop: the
+//! provider it talked to, over its link. Otherwise the catalogue, whose entry binds the
+//! requirement to a role (a hub's fan-out, a target's KeyPackages) on a link, comes first, then
+//! the step. A follower's client that reads messages out of order fails the same check whether
+//! the hub fanned them out wrongly (link B) or the follower delivered them wrongly (link C):
+//! the observer tells the two apart.
 
-use super::events::{Blame, BlameBasis, CaseRecord};
+use super::events::{Blame, BlameBasis, CaseRecord, CheckOutcome};
 use crate::case::model::{DriverOperation, Link, Player, Role, Step, StepKind};
 use crate::case::Case;
-use crate::observer::{CaseTie, Observer};
+use crate::observer::{CaseTie, Finding, Observer};
 
 /// The link a driver operation stands for: what a client was given comes over link C (its
 /// received messages, its view of a room); what it does goes over link A.
@@ -96,6 +99,7 @@ pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>)
         })
     });
     let steps = super::verdict::steps(case);
+    let findings: &[Finding] = traffic.as_ref().map_or(&[], |t| &t.findings);
     let mut blames = Vec::new();
     for result in &record.requirements {
         if !result.verdict.is_broken() {
@@ -103,26 +107,42 @@ pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>)
             continue;
         }
         let id = result.requirement.id.as_str();
+        // The failed checks that judged it broken.
+        let failed: Vec<_> = record
+            .checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Fail && c.requirements.iter().any(|r| r == id))
+            .collect();
+        // What the observer saw break it, or break another requirement one of those checks
+        // judges: the check failed because of what crossed link B.
         let mut observed: Vec<Blame> = Vec::new();
-        for f in traffic.iter().flat_map(|t| &t.findings) {
-            let b = Blame {
-                link: f.link.clone(),
-                provider: f.provider.clone(),
-                role: role_of(record, &f.provider),
-                basis: BlameBasis::Observed,
-            };
-            if f.requirement == id && !observed.contains(&b) {
-                observed.push(b);
+        let judged_with =
+            |r: &str| r == id || failed.iter().any(|c| c.requirements.iter().any(|q| q == r));
+        for own in [true, false] {
+            for f in findings
+                .iter()
+                .filter(|f| (f.requirement == id) == own && judged_with(&f.requirement))
+            {
+                let b = Blame {
+                    link: f.link.clone(),
+                    provider: f.provider.clone(),
+                    role: role_of(record, &f.provider),
+                    basis: BlameBasis::Observed,
+                };
+                if !observed.contains(&b) {
+                    observed.push(b);
+                }
+            }
+            if !observed.is_empty() {
+                break;
             }
         }
         if !observed.is_empty() {
             blames.push(observed);
             continue;
         }
-        let by_step = record
-            .checks
+        let by_step = failed
             .iter()
-            .filter(|c| c.requirements.iter().any(|r| r == id) && !c.failures.is_empty())
             .find_map(|c| hop(steps.get(c.step_index)?))
             .filter(|(_, role)| role.player != Player::Harness)
             .and_then(|(link, role)| blame(record, link, &role.name, BlameBasis::Step));
@@ -131,11 +151,12 @@ pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>)
             let link = link_named(&requirement.link)?;
             blame(record, link, role, BlameBasis::Requirement)
         });
-        // The observer checks this requirement on link B and saw the case's traffic there
-        // without fault: the hop that broke it is another one.
-        let cleared_on_b = by_requirement.as_ref().is_some_and(|b| b.link == "B")
-            && traffic.as_ref().is_some_and(|t| t.crossed)
-            && crate::observer::checks::CHECKED.contains(&id);
+        // The observer saw the case's link-B traffic and found nothing wrong in it, or nothing
+        // wrong with this requirement, which it checks: link B is cleared, and the hop where
+        // the check failed is the one that broke it.
+        let cleared_on_b = traffic.as_ref().is_some_and(|t| {
+            t.crossed && (t.findings.is_empty() || crate::observer::checks::CHECKED.contains(&id))
+        });
         let chosen = if cleared_on_b {
             by_step.or(by_requirement)
         } else {

@@ -139,10 +139,11 @@ pub struct Blame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BlameBasis {
-    /// The observer saw this provider send the offending message on link B.
+    /// The observer saw this provider send an offending message on link B in the case's
+    /// traffic: one that breaks this requirement, or another the same failed check judges.
     Observed,
     /// The requirement binds the role this provider plays in the case (the catalogue's `role`
-    /// and `link`), and nothing seen on link B clears it.
+    /// and `link`), and nothing seen on link B clears that hop.
     Requirement,
     /// The step whose expectation failed talked to this provider over this link.
     Step,

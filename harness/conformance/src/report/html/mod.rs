@@ -24,9 +24,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("filters.html", include_str!("templates/filters.html")),
     ("run_index.html", include_str!("templates/run_index.html")),
     ("case.html", include_str!("templates/case.html")),
-    ("requirement.html", include_str!("templates/requirement.html")),
-    ("observe_index.html", include_str!("templates/observe_index.html")),
+    (
+        "requirement.html",
+        include_str!("templates/requirement.html"),
+    ),
+    (
+        "observe_index.html",
+        include_str!("templates/observe_index.html"),
+    ),
     ("exchanges.html", include_str!("templates/exchanges.html")),
+    (
+        "matrix_index.html",
+        include_str!("templates/matrix_index.html"),
+    ),
 ];
 
 /// Characters of one exchange's text shown on a page; the rest is in the JSON report.

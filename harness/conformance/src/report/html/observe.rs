@@ -254,7 +254,9 @@ pub fn write(dir: &Path, report: &ObserverReport, catalogue: &Catalogue) -> anyh
                     findings: e
                         .findings
                         .iter()
-                        .map(|f| format!("{} broken by {}: {}", f.requirement, f.provider, f.message))
+                        .map(|f| {
+                            format!("{} broken by {}: {}", f.requirement, f.provider, f.message)
+                        })
                         .collect(),
                     text,
                     cut: cut_note,

@@ -101,7 +101,14 @@ pub fn case_providers(record: &CaseRecord) -> String {
         .flat_map(|r| &r.blame)
         .map(|b| b.provider.as_str());
     let observed = record.observed.iter().map(|f| f.provider.as_str());
-    let mut out = tokens(record.roles.values().map(String::as_str).chain(blamed).chain(observed));
+    let mut out = tokens(
+        record
+            .roles
+            .values()
+            .map(String::as_str)
+            .chain(blamed)
+            .chain(observed),
+    );
     if out.is_empty() {
         out = tokens(record.provider.split_whitespace());
     }
@@ -111,17 +118,13 @@ pub fn case_providers(record: &CaseRecord) -> String {
 /// The links a case is about, and those its broken requirements were blamed on.
 pub fn case_links(record: &CaseRecord) -> String {
     tokens(
-        record
-            .links
-            .iter()
-            .map(String::as_str)
-            .chain(
-                record
-                    .requirements
-                    .iter()
-                    .flat_map(|r| &r.blame)
-                    .map(|b| b.link.as_str()),
-            ),
+        record.links.iter().map(String::as_str).chain(
+            record
+                .requirements
+                .iter()
+                .flat_map(|r| &r.blame)
+                .map(|b| b.link.as_str()),
+        ),
     )
 }
 
@@ -299,7 +302,10 @@ fn requirement_rows(records: &[CaseRecord]) -> Vec<RequirementRow> {
     let mut by_id: BTreeMap<&str, Vec<(&CaseRecord, usize)>> = BTreeMap::new();
     for r in records {
         for (i, q) in r.requirements.iter().enumerate() {
-            by_id.entry(q.requirement.id.as_str()).or_default().push((r, i));
+            by_id
+                .entry(q.requirement.id.as_str())
+                .or_default()
+                .push((r, i));
         }
     }
     by_id
@@ -634,7 +640,12 @@ pub(super) fn exchange_views<'e>(
         .collect()
 }
 
-fn write_case(dir: &Path, html: &Site, site: &RunSite<'_>, record: &CaseRecord) -> anyhow::Result<()> {
+fn write_case(
+    dir: &Path,
+    html: &Site,
+    site: &RunSite<'_>,
+    record: &CaseRecord,
+) -> anyhow::Result<()> {
     let view = case_view(record);
     let failed: BTreeSet<usize> = record
         .checks
@@ -645,7 +656,10 @@ fn write_case(dir: &Path, html: &Site, site: &RunSite<'_>, record: &CaseRecord) 
     let chunks: Vec<&[Exchange]> = if record.transcript.is_empty() {
         vec![&[]]
     } else {
-        record.transcript.chunks(super::EXCHANGES_PER_PAGE).collect()
+        record
+            .transcript
+            .chunks(super::EXCHANGES_PER_PAGE)
+            .collect()
     };
     let title = format!("{} — {}", record.id, record.verdict.name());
     for (page, chunk) in chunks.iter().enumerate() {

@@ -2,7 +2,8 @@
 // without this script; with it, rows (and matrix cells) that do not match are hidden (dimmed),
 // and the choice is kept in the address (?link=B&verdict=fail) so that a filtered view has a
 // permalink. Rows carry the values they match as space-separated tokens in data-link,
-// data-verdict and data-provider.
+// data-verdict and data-provider; a matrix cell also carries data-pairs ("B:fail A:pass"), so
+// that link and verdict together pick the cells with that verdict on that link.
 (function () {
   "use strict";
   var form = document.getElementById("filters");
@@ -28,6 +29,9 @@
     var shown = 0;
     document.querySelectorAll("[data-filter]").forEach(function (el) {
       var ok = keys.every(function (k) { return has(el, k, want[k]); });
+      if (ok && want.link && want.verdict && el.hasAttribute("data-pairs")) {
+        ok = el.getAttribute("data-pairs").split(" ").indexOf(want.link + ":" + want.verdict) >= 0;
+      }
       if (el.getAttribute("data-filter") === "dim") {
         el.classList.toggle("dimmed", !ok);
       } else {
