@@ -7,7 +7,7 @@
 use mimi_conformance::drivers::driver_api::{operation, DriverClient};
 use mimi_conformance::observer::Finding;
 use mimi_conformance::reference::{with_faults, Fault, Faults};
-use mimi_conformance::runner::events::EventSink;
+use mimi_conformance::runner::events::{Blame, BlameBasis, CaseRecord, EventSink, Verdict};
 use mimi_conformance::session::{prepare, Prepared};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -566,4 +566,96 @@ fn hostile_requests_are_recorded_and_blamed_not_fatal() {
         show(&findings)
     );
     assert_eq!(findings.len(), 2);
+}
+
+/// One shipped case (or a changed copy of it, in `root`) run against `prepared`.
+fn run_one(prepared: &Prepared, root: &std::path::Path, id_path: &str) -> CaseRecord {
+    let catalogue = mimi_conformance::session::load_catalogue(root).expect("the catalogue loads");
+    let file = root.join(format!("{id_path}.yaml"));
+    let case = mimi_conformance::case::load_case(root, &file, &catalogue)
+        .unwrap_or_else(|e| panic!("{}: {}", file.display(), e[0]));
+    mimi_conformance::runner::run_case(&case, &prepared.session)
+}
+
+fn blame_of(record: &CaseRecord, id: &str) -> Vec<Blame> {
+    record
+        .requirements
+        .iter()
+        .find(|r| r.requirement.id == id)
+        .unwrap_or_else(|| panic!("{} does not judge {id}", record.id))
+        .blame
+        .clone()
+}
+
+/// A hub that fans messages out newest first fails the follower's check on link C; the
+/// observer saw the hub send them out of order, so the verdict names the hub and link B.
+#[test]
+fn a_case_failing_on_the_followers_link_is_blamed_on_the_hub_the_observer_saw() {
+    let prepared = pair(Faults::with(Fault::FanoutOutOfOrder));
+    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let record = run_one(&prepared, &cases, "A/rooms/fan-out-in-order");
+    assert_eq!(record.verdict, Verdict::Fail, "{record:#?}");
+    let hub = Blame {
+        link: "B".into(),
+        provider: "a.example".into(),
+        role: Some("hub".into()),
+        basis: BlameBasis::Observed,
+    };
+    assert_eq!(blame_of(&record, "FAN-48"), vec![hub]);
+    assert!(
+        record
+            .observed
+            .iter()
+            .any(|f| f.requirement == "FAN-48" && f.provider == "a.example"),
+        "{}",
+        show(&record.observed)
+    );
+    let text = mimi_conformance::report::console::failure_message(&record);
+    assert!(
+        text.contains("broken by a.example (hub) on link B: seen by the observer"),
+        "{text}"
+    );
+    assert!(text.contains("seen on link B by the observer:"), "{text}");
+}
+
+/// The same check failing against a correct pair (the case asks for a message nobody sent):
+/// the observer saw the hub's fan-out on link B in order, so link B is cleared and the hop
+/// where the check failed, the follower's link C, is named.
+#[test]
+fn a_clean_link_b_points_at_the_hop_where_the_check_failed() {
+    let dir = std::env::temp_dir().join(format!("mimi-observer-hop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    std::fs::create_dir_all(dir.join("A/rooms")).unwrap();
+    std::fs::create_dir_all(dir.join("fragments")).unwrap();
+    for entry in std::fs::read_dir(cases.join("fragments")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join("fragments").join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(
+        cases.join("requirements.yaml"),
+        dir.join("requirements.yaml"),
+    )
+    .unwrap();
+    let case = std::fs::read_to_string(cases.join("A/rooms/fan-out-in-order.yaml")).unwrap();
+    assert!(case.contains("messages: {len: 3}"));
+    std::fs::write(
+        dir.join("A/rooms/fan-out-in-order.yaml"),
+        case.replace("messages: {len: 3}", "messages: {len: 4}"),
+    )
+    .unwrap();
+    let prepared = pair(Faults::none());
+    let record = run_one(&prepared, &dir, "A/rooms/fan-out-in-order");
+    assert_eq!(record.verdict, Verdict::Fail);
+    assert!(record.observed.is_empty(), "{}", show(&record.observed));
+    assert_eq!(
+        blame_of(&record, "FAN-48"),
+        vec![Blame {
+            link: "C".into(),
+            provider: "b.example".into(),
+            role: Some("follower".into()),
+            basis: BlameBasis::Step,
+        }]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -434,7 +434,7 @@ struct CaseView {
 }
 
 #[derive(Serialize)]
-pub(super) struct ExchangeView {
+struct ExchangeView {
     pub number: usize,
     pub summary: String,
     pub text: String,
@@ -443,7 +443,7 @@ pub(super) struct ExchangeView {
 }
 
 #[derive(Serialize)]
-pub(super) struct PageLink {
+struct PageLink {
     pub number: usize,
     pub href: String,
     pub current: bool,
@@ -621,10 +621,11 @@ fn case_view(record: &CaseRecord) -> CaseView {
     }
 }
 
-/// Exchanges as folded entries: the text cut, and the failed steps' ones unfolded.
-pub(super) fn exchange_views<'e>(
+/// Exchanges as folded entries: the text cut, and the last attempt of each step that did not
+/// pass unfolded (`unfold` holds their numbers in the transcript).
+fn exchange_views<'e>(
     exchanges: impl Iterator<Item = (usize, &'e Exchange)>,
-    failed_steps: &BTreeSet<usize>,
+    unfold: &BTreeSet<usize>,
 ) -> Vec<ExchangeView> {
     exchanges
         .map(|(i, e)| {
@@ -634,10 +635,28 @@ pub(super) fn exchange_views<'e>(
                 summary: summary(e),
                 text,
                 cut: cut_note,
-                open: failed_steps.contains(&e.step_index),
+                open: unfold.contains(&i),
             }
         })
         .collect()
+}
+
+/// The place in the transcript of the last attempt of each step whose expectations did not
+/// hold: what a reader opens the page for.
+fn last_attempts_of_failed_steps(record: &CaseRecord) -> BTreeSet<usize> {
+    let failed: BTreeSet<usize> = record
+        .checks
+        .iter()
+        .filter(|c| c.outcome != CheckOutcome::Pass)
+        .map(|c| c.step_index)
+        .collect();
+    let mut last: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, e) in record.transcript.iter().enumerate() {
+        if failed.contains(&e.step_index) {
+            last.insert(e.step_index, i);
+        }
+    }
+    last.into_values().collect()
 }
 
 fn write_case(
@@ -647,12 +666,7 @@ fn write_case(
     record: &CaseRecord,
 ) -> anyhow::Result<()> {
     let view = case_view(record);
-    let failed: BTreeSet<usize> = record
-        .checks
-        .iter()
-        .filter(|c| c.outcome != CheckOutcome::Pass)
-        .map(|c| c.step_index)
-        .collect();
+    let unfold = last_attempts_of_failed_steps(record);
     let chunks: Vec<&[Exchange]> = if record.transcript.is_empty() {
         vec![&[]]
     } else {
@@ -682,7 +696,7 @@ fn write_case(
                 case: &view,
                 transcript: exchange_views(
                     chunk.iter().enumerate().map(|(i, e)| (first + i, e)),
-                    &failed,
+                    &unfold,
                 ),
                 pages,
             },
