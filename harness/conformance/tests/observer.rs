@@ -418,6 +418,22 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
     while !b.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Here the observer is the `observe` command's, as at a plugfest, not one `run` starts:
+    // the profiles do not name it.
+    std::thread::sleep(Duration::from_millis(200));
+    for profile in [&a, &b] {
+        let text = std::fs::read_to_string(profile).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("observer:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(
+            kept, text,
+            "serve --peers-via names the observer in its profiles"
+        );
+        std::fs::write(profile, kept).unwrap();
+    }
     let observe = Command::new(binary)
         .args(["observe", "--provider", &path(&a), "--provider", &path(&b)])
         .args([
@@ -657,5 +673,86 @@ fn a_clean_link_b_points_at_the_hop_where_the_check_failed() {
             basis: BlameBasis::Step,
         }]
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `run` against two served providers whose profiles route link B through an observer
+/// (`serve --peers-via`): the run starts it, ties what it saw to the case, blames the hub that
+/// fanned out messages without their frank on link B, and writes observer.json.
+#[test]
+fn a_run_starts_the_observer_its_profiles_name_and_blames_the_hop_it_saw() {
+    use std::process::{Command, Stdio};
+    let binary = env!("CARGO_BIN_EXE_mimi-conformance");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("mimi-observed-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string()
+    };
+    let served = dir.join("served");
+    let token = "observed-run-token";
+    let mut serve = Command::new(binary)
+        .args(["serve", "--out", served.to_str().unwrap()])
+        .args(["--peers-via", &port(), "--fault", "no-frank@a.example"])
+        .args(["--driver-token", token, "--for", "300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (a, b) = (
+        served.join("profile-a.example.yaml"),
+        served.join("profile-b.example.yaml"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !b.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let reports = dir.join("reports");
+    let run = Command::new(binary)
+        .args(["run", "--provider", a.to_str().unwrap()])
+        .args(["--provider", b.to_str().unwrap()])
+        .args(["--reports", reports.to_str().unwrap()])
+        .args(["A::rooms::fan-out-in-order", "--exact"])
+        .env("MIMI_DRIVER_TOKEN", token)
+        .env("INSTA_UPDATE", "no")
+        .current_dir(workspace)
+        .output()
+        .unwrap();
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("SUB-41 (MUST")
+            && said.contains("broken by a.example (hub) on link B: seen by the observer"),
+        "{said}"
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let case = &results["cases"][0];
+    let sub41 = case["requirement_verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "SUB-41")
+        .unwrap();
+    assert_eq!(
+        sub41["blame"],
+        json!([{"link": "B", "provider": "a.example", "role": "hub", "basis": "observed"}])
+    );
+    assert!(case["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["provider"] == "a.example"));
+    let observed: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("observer.json")).unwrap()).unwrap();
+    assert!(observed["exchanges_seen"].as_u64().unwrap() > 0);
+    assert!(reports.join("index.html").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
