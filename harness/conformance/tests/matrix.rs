@@ -136,6 +136,35 @@ fn verdicts(mut v: Value) -> Value {
     v
 }
 
+/// Where two JSON values differ, by path.
+fn differences(a: &Value, b: &Value, at: &str) -> Vec<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter()
+                .flat_map(|k| {
+                    differences(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        &format!("{at}.{k}"),
+                    )
+                })
+                .collect()
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .flat_map(|(i, (p, q))| {
+                let name = p["id"].as_str().map_or(i.to_string(), str::to_string);
+                differences(p, q, &format!("{at}[{name}]"))
+            })
+            .collect(),
+        _ if a == b => Vec::new(),
+        _ => vec![format!("{at}: {a} / {b}")],
+    }
+}
+
 fn cell<'a>(m: &'a Value, id: &str) -> &'a Value {
     m["cells"]
         .as_array()
@@ -162,7 +191,7 @@ fn the_matrix_blames_each_faulty_provider_on_its_link_and_shards_merge_into_the_
     let served = serve(
         &dir.join("served"),
         &["a.example", "b.example", "c.example"],
-        &["no-frank@b.example", "key-package-reused@c.example"],
+        &["no-frank@b.example", "wrong-user-uri@c.example"],
     );
     let whole = dir.join("whole");
     let out = matrix(&served, &whole, &[]);
@@ -186,21 +215,25 @@ fn the_matrix_blames_each_faulty_provider_on_its_link_and_shards_merge_into_the_
     assert_eq!(cell(&m, "b.example")["links"]["B"]["verdict"], "fail");
     assert!(blamed(&m, "b.example", "B", "b.example").contains(&"SUB-42".to_string()));
     assert_eq!(cell(&m, "c.example")["links"]["B"]["verdict"], "fail");
-    assert!(blamed(&m, "c.example", "B", "c.example").contains(&"KM-12".to_string()));
+    assert!(blamed(&m, "c.example", "B", "c.example").contains(&"KM-9".to_string()));
     // As a hub that fans messages out without their frank, b is caught by the observer on
-    // link B; the correct follower is not blamed (c as follower breaks the room before any
-    // message is fanned out, and is blamed for that on link C).
-    let id = "b.example__a.example";
-    assert_eq!(cell(&m, id)["verdict"], "fail");
-    assert!(
-        blamed(&m, id, "B", "b.example").contains(&"SUB-41".to_string()),
-        "{id}: {:#}",
-        cell(&m, id)["links"]
-    );
+    // link B, whichever provider follows; the correct follower is not blamed.
+    for follower in ["a.example", "c.example"] {
+        let id = format!("b.example__{follower}");
+        assert_eq!(cell(&m, &id)["verdict"], "fail", "{id}");
+        assert!(
+            blamed(&m, &id, "B", "b.example").contains(&"SUB-41".to_string()),
+            "{id}: {:#}",
+            cell(&m, &id)["links"]
+        );
+    }
+    // As a follower whose KeyPackages name another user, c passes the hub's cases, but the
+    // observer saw it break KM-9 on link B: its cells are red there, against c.
     for hub in ["a.example", "b.example"] {
         let id = format!("{hub}__c.example");
+        assert_eq!(cell(&m, &id)["links"]["B"]["verdict"], "fail", "{id}");
         assert!(
-            blamed(&m, &id, "C", "c.example").contains(&"FAN-48".to_string()),
+            blamed(&m, &id, "B", "c.example").contains(&"KM-9".to_string()),
             "{id}: {:#}",
             cell(&m, &id)["links"]
         );
@@ -230,11 +263,7 @@ fn the_matrix_blames_each_faulty_provider_on_its_link_and_shards_merge_into_the_
         let out = matrix(&served, &shard, &["--shard", &format!("{k}/3")]);
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out));
         let held = read_json(&shard.join("matrix.json"));
-        assert_eq!(
-            held["cells"].as_array().unwrap().len(),
-            3,
-            "every third cell"
-        );
+        assert!(!held["cells"].as_array().unwrap().is_empty(), "shard {k}");
         shard_dirs.push(shard);
     }
     let merged = dir.join("merged");
@@ -249,10 +278,11 @@ fn the_matrix_blames_each_faulty_provider_on_its_link_and_shards_merge_into_the_
         text(&out)
     );
     let joined = read_json(&merged.join("matrix.json"));
-    assert_eq!(
-        verdicts(joined),
-        verdicts(m),
-        "three shards merged are the matrix run whole"
+    let differences = differences(&verdicts(joined), &verdicts(m.clone()), "");
+    assert!(
+        differences.is_empty(),
+        "three shards merged are the matrix run whole, but for:\n{}",
+        differences.join("\n")
     );
     for c in ["a.example", "b.example__c.example", "c.example__a.example"] {
         assert!(merged.join(format!("cells/{c}/index.html")).exists(), "{c}");

@@ -2,7 +2,8 @@
 //! provider alone and the two-provider cases against every ordered pair (the first under test,
 //! the second its peer); independent cells run side by side, sharing one connection per
 //! provider, the harness's link-B server and the observer the profiles route link B through.
-//! `--shard K/N` runs every N-th cell from the K-th, `matrix merge` joins the shards' results
+//! `--shard K/N` runs the K-th of N shares of the cells (balanced by their number of cases, the
+//! same for the same cells), `matrix merge` joins the shards' results
 //! into the one an unsharded run gives, and `matrix diff` says what changed per cell.
 //!
 //! Reports, in `--reports`: `matrix.json` (`reports/matrix.schema.json`), `matrix.md`, the site
@@ -66,7 +67,7 @@ pub struct MatrixRun {
     /// The folder reports are written to.
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
-    /// Run only this share of the cells: K/N is every N-th cell from the K-th.
+    /// Run only the K-th of N shares of the cells (each a like number of cases).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
     /// Cases running at once, across cells.
@@ -204,11 +205,16 @@ fn run_matrix(args: &MatrixRun, built_in: &'static BuiltIn) -> ExitCode {
         (0..cases.len()).partition(|i| needs_peer(&cases[*i]));
     let all = plan(entrants.len(), &single, &pair);
     let cells_total = all.len();
+    let weights: Vec<usize> = all.iter().map(|c| c.cases.len()).collect();
+    let held = match args.shard {
+        Some(s) => s.holds(&weights),
+        None => vec![true; all.len()],
+    };
     let cells: Vec<Planned> = all
         .into_iter()
-        .enumerate()
-        .filter(|(i, _)| args.shard.is_none_or(|s| s.holds(*i)))
-        .map(|(_, c)| c)
+        .zip(held)
+        .filter(|(_, held)| *held)
+        .map(|(c, _)| c)
         .collect();
     let profiles_of = |c: &Planned| -> Vec<&Profile> {
         std::iter::once(c.under_test)
@@ -278,7 +284,10 @@ fn run_matrix(args: &MatrixRun, built_in: &'static BuiltIn) -> ExitCode {
         matrix_cells.push(result::cell(
             under_test,
             peer,
-            records.iter().map(result::cell_case).collect(),
+            records
+                .iter()
+                .map(|r| result::cell_case(r, &catalogue))
+                .collect(),
             timing,
         ));
     }

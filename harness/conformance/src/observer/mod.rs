@@ -159,6 +159,7 @@ struct State {
 /// One run of a case, as the observer can tell its traffic apart from other cases running at
 /// the same time: the names it makes carry its nonce (`{{ run }}`), and the rooms it works in
 /// appear in its transcript (a provider may name rooms without the case's words).
+#[derive(Clone, Copy)]
 pub struct CaseTie<'a> {
     /// The case's nonce (empty: none).
     pub run: &'a str,
@@ -183,14 +184,26 @@ impl CaseTie<'_> {
     }
 }
 
+/// How long a case's link-B traffic must be quiet before what the observer saw of it is taken
+/// as all there is, and how long that wait may last.
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(150);
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A case's link-B traffic as the observer saw it.
 #[derive(Debug, Clone, Default)]
 pub struct CaseTraffic {
     /// The findings of the case's exchanges, oldest first.
     pub findings: Vec<Finding>,
-    /// Some exchange of the case crossed the observer (kept ones only: the oldest are dropped
-    /// after `MAX_EXCHANGES`).
-    pub crossed: bool,
+    /// How many of the case's exchanges crossed the observer (kept ones only: the oldest are
+    /// dropped after `MAX_EXCHANGES`).
+    pub exchanges: usize,
+}
+
+impl CaseTraffic {
+    /// Some exchange of the case crossed the observer.
+    pub fn crossed(&self) -> bool {
+        self.exchanges > 0
+    }
 }
 
 /// A running observer; it stops when dropped.
@@ -284,8 +297,29 @@ impl Observer {
             .collect()
     }
 
+    /// What crossed link B for one run of a case that just ended, once its traffic has settled:
+    /// a provider may still be sending what the case set off (a fan-out, a relayed claim), so
+    /// while more of the case's exchanges arrive, this waits for a quiet `QUIET` (at most
+    /// `SETTLE`). A case none of whose exchanges crossed returns at once.
+    pub fn settled_case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
+        let deadline = std::time::Instant::now() + SETTLE;
+        let mut seen = self.case_traffic(case);
+        while seen.crossed() && std::time::Instant::now() < deadline {
+            std::thread::sleep(QUIET);
+            let now = self.case_traffic(&CaseTie {
+                to_ms: unix_ms(),
+                ..*case
+            });
+            if now.exchanges == seen.exchanges {
+                return now;
+            }
+            seen = now;
+        }
+        seen
+    }
+
     /// What crossed link B for one run of a case: the findings of the exchanges it made, and
-    /// whether any of its exchanges crossed at all (`CaseTraffic`).
+    /// how many of its exchanges crossed (`CaseTraffic`).
     pub fn case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
         let state = self.state();
         CaseTraffic {
@@ -295,10 +329,11 @@ impl Observer {
                 .filter(|f| case.ties(f.unix_ms, f.room.as_deref(), f.key.as_deref()))
                 .cloned()
                 .collect(),
-            crossed: state
+            exchanges: state
                 .exchanges
                 .iter()
-                .any(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref())),
+                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .count(),
         }
     }
 

@@ -2,11 +2,14 @@
 //! providers with their declared versions and their profiles' digests, the harness's version
 //! and the case set's digest, and per cell (a provider alone, or an ordered pair: the row under
 //! test, the column its peer) per case per requirement the verdict, who broke it on which link,
-//! and timing. Its Markdown table (`matrix.md`), the joining of shards (`merge`), and what
-//! changed between two results (`diff`). Everything but the `timing` objects is the same for
+//! and timing; and what the observer saw each provider break in the cases' link-B traffic,
+//! which colours the link and the cell as a broken requirement does. Its Markdown table
+//! (`matrix.md`), the joining of shards (`merge`), and what changed between two results
+//! (`diff`). Everything but the `timing` objects is the same for
 //! the same providers, cases and verdicts, however the cells were spread over shards.
 
-use crate::runner::events::{Blame, CaseRecord};
+use crate::catalogue::Catalogue;
+use crate::runner::events::{Blame, CaseRecord, RequirementVerdict};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -82,10 +85,21 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
-    /// Whether the cell at `position` of the whole matrix's cells is in this shard: every
-    /// N-th cell from the K-th, so that shards get a like mix of single and pair cells.
-    pub fn holds(self, position: usize) -> bool {
-        position % self.count == self.index - 1
+    /// Which of the whole matrix's cells (given by their number of cases, in cell order) this
+    /// shard holds: the cells go, the heaviest first (in cell order among equals), each to the
+    /// shard with the fewest cases so far (the lowest among equals), so that every shard of a
+    /// split gets a like share of the work, and the same split for the same cells.
+    pub fn holds(self, weights: &[usize]) -> Vec<bool> {
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(weights[*i]));
+        let mut load = vec![0usize; self.count];
+        let mut held = vec![false; weights.len()];
+        for i in order {
+            let lightest = (0..self.count).min_by_key(|k| load[*k]).unwrap_or(0);
+            load[lightest] += weights[i];
+            held[i] = lightest == self.index - 1;
+        }
+        held
     }
 }
 
@@ -180,6 +194,8 @@ pub struct Observed {
     pub provider: String,
     pub link: String,
     pub endpoint: Option<String>,
+    /// What breaking the requirement means at its level: fail, warn or info.
+    pub verdict: String,
     /// How many findings of this kind.
     pub count: usize,
 }
@@ -212,8 +228,9 @@ pub fn worst<'a>(verdicts: impl IntoIterator<Item = &'a str>) -> String {
         .to_string()
 }
 
-/// A case of a cell, from its record.
-pub fn cell_case(r: &CaseRecord) -> CellCase {
+/// A case of a cell, from its record; what the observer found is graded by the requirement's
+/// level in `catalogue` (a requirement it does not know is taken for a MUST).
+pub fn cell_case(r: &CaseRecord, catalogue: &Catalogue) -> CellCase {
     let mut observed: BTreeMap<(String, String, String, Option<String>), usize> = BTreeMap::new();
     for f in &r.observed {
         *observed
@@ -244,6 +261,14 @@ pub fn cell_case(r: &CaseRecord) -> CellCase {
             .into_iter()
             .map(
                 |((requirement, provider, link, endpoint), count)| Observed {
+                    verdict: catalogue
+                        .requirements
+                        .get(&requirement)
+                        .map_or(RequirementVerdict::Fail, |q| {
+                            RequirementVerdict::broken(q.level)
+                        })
+                        .name()
+                        .to_string(),
                     requirement,
                     provider,
                     link,
@@ -293,6 +318,15 @@ pub fn cell(
                     broken.push(q.verdict.as_str());
                 }
             }
+            // What the observer saw a provider break counts against it, whatever the case
+            // checked.
+            for o in c.observed.iter().filter(|o| o.link == *link) {
+                blamed
+                    .entry(o.provider.clone())
+                    .or_default()
+                    .insert(o.requirement.clone());
+                broken.push(o.verdict.as_str());
+            }
         }
         // A case that failed because of another link does not colour this one.
         let about: Vec<&str> = cases
@@ -318,7 +352,9 @@ pub fn cell(
         );
     }
     Cell {
-        verdict: worst(cases.iter().map(|c| c.verdict.as_str())),
+        verdict: worst(cases.iter().flat_map(|c| {
+            std::iter::once(c.verdict.as_str()).chain(c.observed.iter().map(|o| o.verdict.as_str()))
+        })),
         counts,
         links,
         results: format!("cells/{id}/results.json"),
@@ -332,12 +368,20 @@ pub fn cell(
 }
 
 impl Matrix {
-    /// Whether a MUST was broken (or, with `strict`, a SHOULD) or a case errored.
+    /// Whether a MUST was broken (or, with `strict`, a SHOULD), as a case judged it or as the
+    /// observer saw it, or a case errored.
     pub fn fails(&self) -> bool {
-        self.cells.iter().flat_map(|c| &c.cases).any(|c| {
-            matches!(c.verdict.as_str(), "fail" | "error")
-                || (self.strict && matches!(c.verdict.as_str(), "warn" | "inconclusive"))
-        })
+        self.cells
+            .iter()
+            .flat_map(|c| &c.cases)
+            .flat_map(|c| {
+                std::iter::once(c.verdict.as_str())
+                    .chain(c.observed.iter().map(|o| o.verdict.as_str()))
+            })
+            .any(|v| {
+                matches!(v, "fail" | "error")
+                    || (self.strict && matches!(v, "warn" | "inconclusive"))
+            })
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -835,16 +879,44 @@ mod tests {
         assert!(!c.links.contains_key("D"));
     }
 
+    /// A case that passed while the observer saw the peer break a MUST on link B: the cell is
+    /// red on link B, naming the peer, and the matrix fails.
+    #[test]
+    fn what_the_observer_saw_colours_the_link_and_fails_the_matrix() {
+        let mut passed = case("A::y", "pass", &["A", "C", "B"], None);
+        passed.observed = vec![Observed {
+            requirement: "KM-9".into(),
+            provider: "b.example".into(),
+            link: "B".into(),
+            endpoint: Some("keyMaterial".into()),
+            verdict: "fail".into(),
+            count: 2,
+        }];
+        let c = cell(
+            "a.example",
+            Some("b.example"),
+            vec![passed],
+            Default::default(),
+        );
+        assert_eq!(c.verdict, "fail");
+        assert_eq!(c.links["B"].verdict, "fail");
+        assert_eq!(c.links["B"].blamed["b.example"], vec!["KM-9".to_string()]);
+        assert_eq!(c.links["A"].verdict, "pass");
+        assert!(matrix(vec![c], None).fails());
+        assert!(!matrix(cells()[..1].to_vec(), None).fails());
+    }
+
     #[test]
     fn shards_merge_into_the_whole_and_refuse_what_does_not_fit() {
         let whole = matrix(cells(), None);
         let shard = |k: usize| {
             let s = Shard { index: k, count: 3 };
+            let weights: Vec<usize> = cells().iter().map(|c| c.cases.len()).collect();
             let held = cells()
                 .into_iter()
-                .enumerate()
-                .filter(|(i, _)| s.holds(*i))
-                .map(|(_, c)| c)
+                .zip(s.holds(&weights))
+                .filter(|(_, held)| *held)
+                .map(|(c, _)| c)
                 .collect();
             matrix(held, Some(s))
         };
@@ -904,9 +976,22 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_parsed_and_hold_every_nth_cell() {
+    fn shards_are_parsed_and_share_the_cases_out_evenly() {
+        // Three providers: each alone with 50 cases, each pair with 8.
+        let weights = [50, 8, 8, 50, 8, 8, 50, 8, 8];
+        let shares: Vec<Vec<bool>> = (1..=3)
+            .map(|k| Shard { index: k, count: 3 }.holds(&weights))
+            .collect();
+        for i in 0..weights.len() {
+            assert_eq!(shares.iter().filter(|s| s[i]).count(), 1, "cell {i} once");
+        }
+        let loads: Vec<usize> = shares
+            .iter()
+            .map(|s| (0..9).filter(|i| s[*i]).map(|i| weights[i]).sum())
+            .collect();
+        assert_eq!(loads, vec![66, 66, 66]);
         let s: Shard = "2/3".parse().unwrap();
-        assert!(s.holds(1) && s.holds(4) && !s.holds(0) && !s.holds(2));
+        assert_eq!(s.holds(&weights), shares[1]);
         assert!("0/3".parse::<Shard>().is_err());
         assert!("4/3".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());

@@ -91,7 +91,7 @@ fn role_of(record: &CaseRecord, domain: &str) -> Option<String> {
 pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>) {
     let traffic = observer.map(|o| {
         let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
-        o.case_traffic(&CaseTie {
+        o.settled_case_traffic(&CaseTie {
             run: &record.run,
             transcript: &transcript,
             from_ms: record.started_unix_ms,
@@ -155,7 +155,7 @@ pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>)
         // wrong with this requirement, which it checks: link B is cleared, and the hop where
         // the check failed is the one that broke it.
         let cleared_on_b = traffic.as_ref().is_some_and(|t| {
-            t.crossed && (t.findings.is_empty() || crate::observer::checks::CHECKED.contains(&id))
+            t.crossed() && (t.findings.is_empty() || crate::observer::checks::CHECKED.contains(&id))
         });
         let chosen = if cleared_on_b {
             by_step.or(by_requirement)

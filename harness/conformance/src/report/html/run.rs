@@ -77,9 +77,10 @@ pub fn blame_line(id: &str, level: &str, blame: &Blame) -> String {
 }
 
 /// The blames of a case's broken requirements, one line each (a requirement broken with no
-/// provider to blame still shows).
+/// provider to blame still shows), then what the observer saw broken that the case's
+/// verdicts do not say.
 pub fn case_blames(record: &CaseRecord) -> Vec<String> {
-    record
+    let mut lines: Vec<String> = record
         .broken()
         .flat_map(|r| {
             let level = r.requirement.level.name();
@@ -90,7 +91,26 @@ pub fn case_blames(record: &CaseRecord) -> Vec<String> {
                 r.blame.iter().map(|b| blame_line(id, level, b)).collect()
             }
         })
-        .collect()
+        .collect();
+    let judged: BTreeSet<(&str, &str)> = record
+        .broken()
+        .flat_map(|r| {
+            r.blame
+                .iter()
+                .map(|b| (r.requirement.id.as_str(), b.provider.as_str()))
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for f in &record.observed {
+        let key = (f.requirement.as_str(), f.provider.as_str());
+        if !judged.contains(&key) && seen.insert(key) {
+            lines.push(format!(
+                "{}: {} on link {}, seen by the observer",
+                f.requirement, f.provider, f.link
+            ));
+        }
+    }
+    lines
 }
 
 /// The domains a case involves, for the provider filter.
