@@ -494,6 +494,16 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
         .test_cases
         .iter()
         .any(|c| c.name.as_str() == "B::observed::FAN-51"));
+    // And its site: the finding on the index and on its requirement's page, as text.
+    let index = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    // (minijinja writes the slash of an attribute as &#x2f;, which a browser reads as /)
+    assert!(
+        index.contains("href=\"requirements&#x2f;FAN-51.html\""),
+        "{index}"
+    );
+    let page = std::fs::read_to_string(reports.join("requirements/FAN-51.html")).unwrap();
+    assert!(page.contains("a.example"), "{page}");
+    assert!(reports.join("exchanges/1.html").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
