@@ -20,6 +20,7 @@ pub mod exit;
 pub mod expect;
 pub mod known_failures;
 pub mod lab;
+pub mod observer;
 pub mod profile;
 #[cfg(feature = "reference-provider")]
 pub mod reference;

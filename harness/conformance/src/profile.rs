@@ -1,8 +1,8 @@
 //! Provider profiles: how to reach a provider under test and what it declares. Given as YAML with
 //! `run --provider FILE`; with none, the embedded reference providers get generated profiles.
 
-use crate::yaml::{Node, Pos};
 use crate::case::LoadError;
+use crate::yaml::{Node, Pos};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +47,28 @@ struct ProfileFile {
     /// The consent model: whether claims need consent, and the requester that has it.
     #[serde(default)]
     consent: crate::differences::Consent,
+    /// The provider's software version, as its vendor declares it (reports show it).
+    version: Option<String>,
+    /// The provider reaches its peers through the harness's observer (`ObserverRoute`).
+    observer: Option<ObserverRouteFile>,
+}
+
+/// As written: paths relative to the profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ObserverRouteFile {
+    listen: std::net::SocketAddr,
+    identities: PathBuf,
+}
+
+/// Where the provider reaches its peers on link B: an observer the harness runs at `listen`
+/// (the provider resolves its peers' domains there), which answers and asks as each domain
+/// with the certificates in `identities` (`<domain>.pem`, `<domain>.key.pem`, from a CA the
+/// providers trust; `pki --observer` and `serve --peers-via` write them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObserverRoute {
+    pub listen: std::net::SocketAddr,
+    pub identities: PathBuf,
 }
 
 /// The draft revisions a profile may name.
@@ -130,6 +152,8 @@ pub struct Profile {
     pub directory_entries: BTreeMap<String, String>,
     pub consent: crate::differences::Consent,
     pub driver: Option<Driver>,
+    pub version: Option<String>,
+    pub observer: Option<ObserverRoute>,
 }
 
 impl Profile {
@@ -389,6 +413,11 @@ impl Check<'_> {
             directory_entries: file.directory_entries,
             consent: file.consent,
             driver,
+            version: file.version,
+            observer: file.observer.map(|o| ObserverRoute {
+                listen: o.listen,
+                identities: self.dir.join(o.identities),
+            }),
         })
     }
 

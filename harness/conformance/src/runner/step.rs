@@ -205,9 +205,8 @@ fn script(
     actors: &Actors,
     record: &mut Recorder<'_>,
 ) -> Result<(), String> {
-    let fill = |t: &crate::template::Template| {
-        t.text(&actors.vars).map_err(|(p, e)| located(step, p, e))
-    };
+    let fill =
+        |t: &crate::template::Template| t.text(&actors.vars).map_err(|(p, e)| located(step, p, e));
     let mut headers = Vec::new();
     for (name, value) in &answer.reply.headers {
         headers.push((name.clone(), fill(value)?));

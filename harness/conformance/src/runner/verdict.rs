@@ -34,6 +34,14 @@ pub fn charges(step: &Step) -> Vec<String> {
         .collect()
 }
 
+/// Every step of a case's plan, groups' steps included, in the order `Check::step_index` and
+/// `Exchange::step_index` count them.
+pub fn steps(case: &Case) -> Vec<&Step> {
+    let mut steps = Vec::new();
+    walk(&case.spec.steps, &mut steps);
+    steps
+}
+
 /// Every step of a plan, groups' steps included, in the order they are written.
 fn walk<'a>(steps: &'a [Step], out: &mut Vec<&'a Step>) {
     for step in steps {
@@ -257,6 +265,7 @@ pub fn conclude(case: &Case, record: &mut CaseRecord, ended: Ended) {
             requirement: r.clone(),
             verdict: combine(said.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))
                 .unwrap_or(unreached),
+            blame: Vec::new(),
         })
         .collect();
     let broken: Vec<RequirementVerdict> = record.broken().map(|r| r.verdict).collect();
