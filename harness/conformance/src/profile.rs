@@ -169,8 +169,20 @@ impl Profile {
         Self::parse(path, &text)
     }
 
+    /// As `load`, for a command that never calls the provider's driver API (`observe`): its
+    /// bearer token need not be set.
+    pub fn load_undriven(path: &Path) -> Result<Self, LoadError> {
+        let text = crate::case::read_source(path, "the provider profile")?;
+        Self::parse_checked(path, &text, false).map_err(|mut errors| errors.remove(0))
+    }
+
     /// A profile from its text; files it names are read relative to `path`'s folder.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Vec<LoadError>> {
+        Self::parse_checked(path, text, true)
+    }
+
+    /// `parse`, with the driver's token checked to be set or not.
+    fn parse_checked(path: &Path, text: &str, driven: bool) -> Result<Self, Vec<LoadError>> {
         let file: ProfileFile =
             serde_saphyr::from_str(text).map_err(|e| {
                 let mut error = LoadError::from_yaml(path, text, &e);
@@ -184,6 +196,7 @@ impl Profile {
             path,
             text,
             dir: path.parent().unwrap_or(Path::new(".")),
+            driven,
             errors: Vec::new(),
         };
         let profile = check.profile(file);
@@ -223,6 +236,8 @@ struct Check<'a> {
     path: &'a Path,
     text: &'a str,
     dir: &'a Path,
+    /// Whether the driver API will be called, so that its token must be set.
+    driven: bool,
     errors: Vec<LoadError>,
 }
 
@@ -378,7 +393,7 @@ impl Check<'_> {
                     Pos::of(&d.token_env),
                     format!("token-env {name:?} is not the name of an environment variable"),
                 );
-            } else if std::env::var_os(name).is_none() {
+            } else if self.driven && std::env::var_os(name).is_none() {
                 self.error(
                     Pos::of(&d.token_env),
                     format!("the driver API's bearer token is read from ${name}, which is not set"),

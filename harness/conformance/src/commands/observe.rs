@@ -105,7 +105,7 @@ fn config(args: &ObserveArgs) -> anyhow::Result<ObserverConfig> {
     let profiles = args
         .providers
         .iter()
-        .map(|path| Profile::load(path).map_err(|e| anyhow::anyhow!("{e}")))
+        .map(|path| Profile::load_undriven(path).map_err(|e| anyhow::anyhow!("{e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     ObserverConfig::for_profiles(&profiles, &args.identities, args.listen)
 }
