@@ -548,3 +548,99 @@ fn the_sites_render_in_chromium_and_a_providers_script_is_text() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ctrl-C stops a matrix as it stops a run: the previous matrix is replaced as it starts, no
+/// case starts after the signal, and what it wrote says it was interrupted, with the cases it
+/// did not run as not run; such a shard is not merged.
+#[test]
+fn an_interrupted_matrix_says_so_and_is_not_merged() {
+    let dir = temp_dir("interrupted");
+    let served = serve(
+        &dir.join("served"),
+        &["a.example", "b.example", "c.example"],
+        &[],
+    );
+    let reports = dir.join("shard");
+    std::fs::create_dir_all(&reports).unwrap();
+    // A stale green matrix from an earlier run.
+    std::fs::write(reports.join("matrix.json"), "{\"stale\": true}").unwrap();
+    let mut args: Vec<String> = vec!["matrix".into()];
+    for p in &served.profiles {
+        args.extend(["--provider".into(), path(p).into()]);
+    }
+    args.extend(["--reports".into(), path(&reports).into()]);
+    args.extend(["--shard".into(), "1/1".into()]);
+    let child = Command::new(env!("CARGO_BIN_EXE_mimi-conformance"))
+        .args(&args)
+        .current_dir(workspace())
+        .env("MIMI_DRIVER_TOKEN", TOKEN)
+        .env("INSTA_UPDATE", "no")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The signal handlers are in place before the in-progress matrix is written.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let in_progress = || {
+        std::fs::read(reports.join("matrix.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|m| m["state"] == "in-progress")
+    };
+    while !in_progress() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        in_progress(),
+        "the stale matrix is replaced as the run starts"
+    );
+    let index = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(index.contains("in-progress"), "{index}");
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    let m = read_json(&reports.join("matrix.json"));
+    assert_eq!(
+        mimi_conformance::report::matrix::schema_violation(&m),
+        None,
+        "{m:#}"
+    );
+    assert_eq!(m["state"], "interrupted", "{said}");
+    let cases: Vec<&Value> = m["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["cases"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        m["cells"].as_array().unwrap().len(),
+        9,
+        "every cell is there"
+    );
+    assert!(
+        cases.iter().any(|c| c["verdict"] == "not-run"),
+        "the cases after the signal are not run: {said}"
+    );
+    let index = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(index.contains("interrupted"), "{index}");
+    let out = harness(&[
+        "matrix",
+        "merge",
+        "--reports",
+        path(&dir.join("merged")),
+        path(&reports),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("shard 1/1 did not finish (interrupted"),
+        "{}",
+        text(&out)
+    );
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
+}

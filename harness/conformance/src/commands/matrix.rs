@@ -245,8 +245,49 @@ fn run_matrix(args: &MatrixRun, built_in: &'static BuiltIn) -> ExitCode {
     if !errors.is_empty() {
         return invalid(&errors);
     }
+    if let Err(e) = crate::run_control::listen_for_signals() {
+        return invalid(&[format!("cannot listen for signals: {e}")]);
+    }
     let started = Instant::now();
     let started_unix_ms = crate::observer::unix_ms();
+    let matrix_of = |cells: Vec<result::Cell>, state: &str, reason: Option<String>| Matrix {
+        harness: "mimi-conformance".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        format: result::FORMAT,
+        strict: args.strict,
+        case_set: result::CaseSet {
+            digest: case_set_digest(&cases),
+            single: single.len(),
+            pair: pair.len(),
+        },
+        providers: entrants.iter().map(|e| e.about.clone()).collect(),
+        shard: args.shard,
+        cells_total,
+        timing: result::Timing {
+            started_unix_ms,
+            wall_ms: started.elapsed().as_millis() as u64,
+        },
+        state: state.into(),
+        reason,
+        cells,
+    };
+    // The previous matrix is replaced at once: a run killed outright leaves one that says it
+    // is in progress, never the last run's.
+    let in_progress = format!(
+        "this matrix (process {}) has not finished; if no run is going on, it was killed before it could write its reports",
+        std::process::id()
+    );
+    if let Err(e) = write_matrix(
+        &args.reports,
+        &matrix_of(Vec::new(), "in-progress", Some(in_progress)),
+        Some(&catalogue),
+    ) {
+        eprintln!(
+            "error: writing the matrix to {}: {e:#}",
+            args.reports.display()
+        );
+        return exit::code(exit::INVALID);
+    }
     let shared = match Shared::start(&entrants, &cells) {
         Ok(s) => s,
         Err(Unprepared::Invalid(errors)) => return invalid(&errors),
@@ -297,24 +338,9 @@ fn run_matrix(args: &MatrixRun, built_in: &'static BuiltIn) -> ExitCode {
             timing,
         ));
     }
-    let matrix = Matrix {
-        harness: "mimi-conformance".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        format: result::FORMAT,
-        strict: args.strict,
-        case_set: result::CaseSet {
-            digest: case_set_digest(&cases),
-            single: single.len(),
-            pair: pair.len(),
-        },
-        providers: entrants.iter().map(|e| e.about.clone()).collect(),
-        shard: args.shard,
-        cells_total,
-        timing: result::Timing {
-            started_unix_ms,
-            wall_ms: started.elapsed().as_millis() as u64,
-        },
-        cells: matrix_cells,
+    let matrix = match crate::run_control::stopping() {
+        None => matrix_of(matrix_cells, result::FINISHED, None),
+        Some(stop) => matrix_of(matrix_cells, stop.state(), Some(stop.reason())),
     };
     if let Some(observed) = &observed {
         let file = args.reports.join(crate::report::lifecycle::OBSERVER_JSON);
@@ -326,18 +352,25 @@ fn run_matrix(args: &MatrixRun, built_in: &'static BuiltIn) -> ExitCode {
     finish(&args.reports, &matrix, Some(&catalogue))
 }
 
+/// Writes matrix.json, matrix.md and the site, each file renamed into place.
+fn write_matrix(dir: &Path, matrix: &Matrix, catalogue: Option<&Catalogue>) -> anyhow::Result<()> {
+    use crate::report::lifecycle::put;
+    std::fs::create_dir_all(dir)?;
+    put(&dir.join("matrix.json"), |path| {
+        Ok(std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&matrix.to_json())?,
+        )?)
+    })?;
+    put(&dir.join("matrix.md"), |path| {
+        Ok(std::fs::write(path, result::markdown(matrix))?)
+    })?;
+    crate::report::html::matrix::write(dir, matrix, catalogue)
+}
+
 /// Writes matrix.json, matrix.md and the site, says how it went, and gives the exit code.
 fn finish(dir: &Path, matrix: &Matrix, catalogue: Option<&Catalogue>) -> ExitCode {
-    let written = (|| -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join("matrix.json"),
-            serde_json::to_vec_pretty(&matrix.to_json())?,
-        )?;
-        std::fs::write(dir.join("matrix.md"), result::markdown(matrix))?;
-        crate::report::html::matrix::write(dir, matrix, catalogue)
-    })();
-    if let Err(e) = written {
+    if let Err(e) = write_matrix(dir, matrix, catalogue) {
         eprintln!("error: writing the matrix to {}: {e:#}", dir.display());
         return exit::code(exit::FAILED);
     }
@@ -348,6 +381,16 @@ fn finish(dir: &Path, matrix: &Matrix, catalogue: Option<&Catalogue>) -> ExitCod
         matrix.timing.wall_ms as f64 / 1000.0,
         dir.join("index.html").display()
     );
+    if let Some(stop) = crate::run_control::stopping() {
+        let not_run: usize = matrix
+            .cells
+            .iter()
+            .flat_map(|c| &c.cases)
+            .filter(|c| c.verdict == "not-run")
+            .count();
+        eprintln!("{}: {not_run} case run(s) not run", stop.reason());
+        return exit::code(stop.exit_code());
+    }
     if matrix.fails() {
         exit::code(exit::FAILED)
     } else {
@@ -507,9 +550,16 @@ fn run_cells(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(c, k)) = work.get(i) else { break };
-                let began = Instant::now();
-                progress.lock().unwrap_or_else(|e| e.into_inner()).first[c].get_or_insert(began);
-                let record = runner::run_case(&cases[k], &sessions[c]);
+                // Once the run is stopping no case starts: each is recorded as not run.
+                let record = match crate::run_control::stopping() {
+                    Some(stop) => runner::not_run(&cases[k], &sessions[c], &stop.reason()),
+                    None => {
+                        let began = Instant::now();
+                        progress.lock().unwrap_or_else(|e| e.into_inner()).first[c]
+                            .get_or_insert(began);
+                        runner::run_case(&cases[k], &sessions[c])
+                    }
+                };
                 let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
                 p.records[c].push(record);
                 p.last[c] = Some(Instant::now());

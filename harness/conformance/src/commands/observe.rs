@@ -1,6 +1,7 @@
 //! `mimi-conformance observe`: the observer between providers that route their link-B traffic
-//! through it. It prints a line per exchange on stderr, and when interrupted (Ctrl-C) or after
-//! `--for` seconds writes `junit.xml` and `observer.json` to the reports folder.
+//! through it. It prints a line per exchange on stderr, and when interrupted (Ctrl-C, SIGTERM)
+//! or after `--for` seconds writes `junit.xml`, `observer.json` and its site to the reports
+//! folder.
 
 use crate::builtin::BuiltIn;
 use crate::exit;
@@ -67,9 +68,20 @@ pub fn run(args: &ObserveArgs, built_in: &'static BuiltIn) -> ExitCode {
             "observing link B on {}: route each provider's peers there; Ctrl-C ends it",
             observer.addr
         );
-        match args.duration {
-            Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
-            None => tokio::signal::ctrl_c().await?,
+        // Ctrl-C, and SIGTERM (a CI job's end, a service manager), end it with its reports.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let until = async {
+            match args.duration {
+                Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            () = until => {}
         }
         anyhow::Ok(observer.report())
     });

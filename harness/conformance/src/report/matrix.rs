@@ -33,7 +33,22 @@ pub struct Matrix {
     /// The cells of the whole matrix (this result may hold a share of them).
     pub cells_total: usize,
     pub timing: Timing,
+    /// How the run that wrote it ended: `finished`, or `in-progress` (written as it starts, so
+    /// that a killed run leaves no stale matrix), `interrupted`, `terminated`; the cases a
+    /// stopped run did not run are `not-run`.
+    #[serde(default = "finished")]
+    pub state: String,
+    /// Why it did not finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub cells: Vec<Cell>,
+}
+
+/// The state of a matrix whose run ran every cell.
+pub const FINISHED: &str = "finished";
+
+fn finished() -> String {
+    FINISHED.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +223,7 @@ const WORST_FIRST: &[&str] = &[
     "warn",
     "info",
     "inconclusive",
+    "not-run",
     "pass",
     "unsupported",
 ];
@@ -444,6 +460,18 @@ pub fn merge(shards: Vec<Matrix>) -> Result<Matrix, String> {
         .ok_or("the first result is not a shard (it was run without --shard)")?;
     let mut seen = BTreeSet::new();
     for s in &shards {
+        if s.state != FINISHED {
+            let shard = s.shard.map(|s| format!("{}/{}", s.index, s.count));
+            return Err(format!(
+                "shard {} did not finish ({}{}): run it again",
+                shard.unwrap_or_default(),
+                s.state,
+                s.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ));
+        }
         let same = s.harness == first.harness
             && s.version == first.version
             && s.format == first.format
@@ -824,6 +852,8 @@ mod tests {
             shard,
             cells_total: 4,
             timing: Timing::default(),
+            state: FINISHED.into(),
+            reason: None,
             cells,
         }
     }

@@ -51,6 +51,7 @@ pub const VERDICTS: &[&str] = &[
     "warn",
     "info",
     "inconclusive",
+    "not-run",
     "not-reached",
     "unsupported",
     "pass",
