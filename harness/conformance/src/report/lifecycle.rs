@@ -88,6 +88,12 @@ impl Reports {
             std::process::id()
         );
         reports.write(&Reported::default(), "in-progress", Some(&why), None)?;
+        // An earlier run's link-B traffic is not this run's: this run writes its own, if it has
+        // an observer.
+        match std::fs::remove_file(dir.join(OBSERVER_JSON)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         Ok(reports)
     }
 
@@ -244,7 +250,18 @@ mod tests {
             "<testsuites tests=\"9\" failures=\"0\"/>",
         )
         .unwrap();
+        std::fs::write(d.join("index.html"), "all green").unwrap();
+        std::fs::write(d.join(OBSERVER_JSON), "{}").unwrap();
         let reports = Reports::begin(&d, false).unwrap();
+        let index = std::fs::read_to_string(d.join("index.html")).unwrap();
+        assert!(
+            index.contains("This run is <strong>in-progress</strong>"),
+            "{index}"
+        );
+        assert!(
+            !d.join(OBSERVER_JSON).exists(),
+            "the last run's traffic is gone"
+        );
         let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
         let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
         assert_eq!(junit.errors, 1, "{xml}");
@@ -269,6 +286,12 @@ mod tests {
         assert!(
             xml.contains("the directory of x.example cannot be read"),
             "{xml}"
+        );
+        let index = std::fs::read_to_string(d.join("index.html")).unwrap();
+        assert!(
+            index.contains("could-not-start")
+                && index.contains("the directory of x.example cannot be read"),
+            "{index}"
         );
         // Only the first ending is written.
         reports.finish(&Reported::default(), &Ending::Finished { note: None }, 0);
