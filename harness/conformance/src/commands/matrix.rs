@@ -344,7 +344,7 @@ fn run_matrix(args: &MatrixRun, built_in: &'static BuiltIn) -> ExitCode {
     };
     if let Some(observed) = &observed {
         let file = args.reports.join(crate::report::lifecycle::OBSERVER_JSON);
-        if let Err(e) = crate::observer::report::write_json(&file, observed) {
+        if let Err(e) = crate::report::observed::write_json(&file, observed) {
             eprintln!("error: writing {}: {e:#}", file.display());
             return exit::code(exit::FAILED);
         }

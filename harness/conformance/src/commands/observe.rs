@@ -5,8 +5,9 @@
 
 use crate::builtin::BuiltIn;
 use crate::exit;
-use crate::observer::{report, Observer, ObserverConfig};
+use crate::observer::{Observer, ObserverConfig};
 use crate::profile::Profile;
+use crate::report::observed as report;
 use crate::session::{load_suite, CaseFolders};
 use std::net::SocketAddr;
 use std::path::PathBuf;

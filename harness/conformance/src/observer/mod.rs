@@ -7,13 +7,13 @@
 //! provider that sent the offending message, and the link.
 //!
 //! Use it as a library (`Observer::start` on a tokio runtime, then `findings_between`,
-//! `findings_for_room`, `report`), or as the `observe` command (`commands::observe`).
+//! `findings_for_room`, `report`), or as the `observe` command (`commands::observe`); what it
+//! saw is reported by `report::observed`.
 
 pub mod checks;
 pub mod decode;
 mod proxy;
 pub mod record;
-pub mod report;
 
 pub use record::{Exchange, Finding, Message};
 

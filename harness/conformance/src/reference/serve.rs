@@ -95,9 +95,16 @@ impl std::str::FromStr for FaultIn {
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
-    let runtime = match crate::commands::runtime() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::code(exit::UNREACHABLE);
+        }
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => exit::code(exit::PASSED),

@@ -158,7 +158,7 @@ impl Reports {
         })?;
         if let Some(observed) = reported.observed {
             self.put(OBSERVER_JSON, |path| {
-                crate::observer::report::write_json(path, observed)
+                crate::report::observed::write_json(path, observed)
             })?;
         }
         crate::report::html::run::write(

@@ -7,6 +7,7 @@ pub mod junit;
 pub mod libtest;
 pub mod lifecycle;
 pub mod matrix;
+pub mod observed;
 pub mod results;
 #[cfg(test)]
 pub(crate) mod sample;

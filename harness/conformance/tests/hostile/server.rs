@@ -150,13 +150,7 @@ const HOLD: Duration = Duration::from_secs(120);
 async fn before_http(behaviour: Behaviour, mut tcp: TcpStream) {
     match behaviour {
         Behaviour::Silent => tokio::time::sleep(HOLD).await,
-        Behaviour::CloseAtOnce => {
-            // Closed with the client's hello unread, the socket would be reset instead (RFC
-            // 2525 §2.17), or not, as the hello raced the close: read it, then close.
-            let mut hello = [0u8; 16 << 10];
-            let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut hello)).await;
-            drop(tcp)
-        }
+        Behaviour::CloseAtOnce => drop(tcp),
         Behaviour::TlsGarbage => {
             let mut hello = [0u8; 512];
             let _ = tcp.read(&mut hello).await;

@@ -5,8 +5,8 @@
 use super::run::{requirement_path, FindingView, RequirementHeader, RequirementPage};
 use super::{counts, cut, tokens, Count, Filters, Page, Site, MAX_EXCHANGE_TEXT, VERDICTS};
 use crate::catalogue::Catalogue;
-use crate::observer::report::verdict;
 use crate::observer::{checks::CHECKED, Exchange, Finding, Message, ObserverReport};
+use crate::report::observed::verdict;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -246,7 +246,7 @@ pub fn write(dir: &Path, report: &ObserverReport, catalogue: &Catalogue) -> anyh
                     .unwrap_or("pass");
                 ExchangeRow {
                     id: e.id,
-                    summary: crate::observer::report::console_line(e)
+                    summary: crate::report::observed::console_line(e)
                         .lines()
                         .next()
                         .unwrap_or_default()

@@ -1,11 +1,11 @@
-//! What the observer reports: a console line per exchange (stderr), and on exit the reports of
-//! `run` where they fit: `junit.xml` with one testcase per requirement the observer checks,
-//! graded like a case, and `observer.json` with every exchange and finding.
+//! What the observer (`crate::observer`) reports: a console line per exchange (stderr), and on
+//! exit the reports of `run` where they fit: `junit.xml` with one testcase per requirement the
+//! observer checks, graded like a case, `observer.json` with every exchange and finding, and
+//! the site.
 
-use super::checks::CHECKED;
-use super::record::{Exchange, Finding};
-use super::ObserverReport;
 use crate::catalogue::Catalogue;
+use crate::observer::checks::CHECKED;
+use crate::observer::{Exchange, Finding, ObserverReport};
 use crate::runner::events::RequirementVerdict;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::BTreeSet;
