@@ -46,6 +46,13 @@ enum Command {
     Observe(commands::observe::ObserveArgs),
     /// The interop matrix: every provider alone and every ordered pair; `merge`, `diff`.
     Matrix(commands::matrix::MatrixArgs),
+    /// Write an Ed25519 key pair for signing certification bundles.
+    Keygen(commands::certify::KeygenArgs),
+    /// Run the cases (or take a run's reports) and write a signed bundle of the outcome and its
+    /// evidence, or refuse.
+    Certify(commands::certify::CertifyArgs),
+    /// Check a bundle's signature and digests, and recompute its verdicts from its evidence.
+    Verify(commands::certify::VerifyArgs),
 }
 
 /// The binary's entry; `built_in` is the cases folder it was built with.
@@ -67,5 +74,8 @@ pub fn main(built_in: &'static BuiltIn) -> ExitCode {
         Command::Coverage(args) => commands::coverage::run(&args, built_in),
         Command::Observe(args) => commands::observe::run(&args, built_in),
         Command::Matrix(args) => commands::matrix::run(args, built_in),
+        Command::Keygen(args) => commands::certify::keygen(&args),
+        Command::Certify(args) => commands::certify::certify(args, built_in),
+        Command::Verify(args) => commands::certify::verify(&args, built_in),
     }
 }

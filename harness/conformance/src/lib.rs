@@ -12,6 +12,7 @@
 pub mod builtin;
 pub mod case;
 pub mod catalogue;
+pub mod certify;
 pub mod cli;
 pub mod commands;
 pub mod differences;
@@ -20,6 +21,8 @@ pub mod exit;
 pub mod expect;
 pub mod known_failures;
 pub mod lab;
+#[cfg(test)]
+mod layers;
 pub mod observer;
 pub mod profile;
 #[cfg(feature = "reference-provider")]
@@ -29,4 +32,5 @@ pub mod run_control;
 pub mod runner;
 pub mod session;
 pub mod template;
+pub mod units;
 pub mod yaml;

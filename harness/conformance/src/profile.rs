@@ -47,8 +47,8 @@ struct ProfileFile {
     /// The consent model: whether claims need consent, and the requester that has it.
     #[serde(default)]
     consent: crate::differences::Consent,
-    /// The provider's software version, as its vendor declares it (reports show it).
-    version: Option<String>,
+    /// The provider's software version, as its vendor names it (`certify` needs one).
+    software_version: Option<Spanned<String>>,
     /// The provider reaches its peers through the harness's observer (`ObserverRoute`).
     observer: Option<ObserverRouteFile>,
 }
@@ -152,7 +152,7 @@ pub struct Profile {
     pub directory_entries: BTreeMap<String, String>,
     pub consent: crate::differences::Consent,
     pub driver: Option<Driver>,
-    pub version: Option<String>,
+    pub software_version: Option<String>,
     pub observer: Option<ObserverRoute>,
 }
 
@@ -258,6 +258,14 @@ impl Check<'_> {
                 format!("domain {:?} {e}", file.domain.value),
             );
         }
+        let software_version = file.software_version.and_then(|v| {
+            if v.value.trim().is_empty() {
+                self.error(Pos::of(&v), "software-version must not be empty");
+                None
+            } else {
+                Some(v.value)
+            }
+        });
         if let Some(url) = &file.directory {
             match reqwest::Url::parse(&url.value) {
                 Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {}
@@ -428,7 +436,7 @@ impl Check<'_> {
             directory_entries: file.directory_entries,
             consent: file.consent,
             driver,
-            version: file.version,
+            software_version,
             observer: file.observer.map(|o| ObserverRoute {
                 listen: o.listen,
                 identities: self.dir.join(o.identities),

@@ -51,7 +51,7 @@ impl Stop {
                 "the run's timeout of {} ran out",
                 RUN_TIMEOUT
                     .get()
-                    .map(|d| crate::drivers::outcome::human(*d))
+                    .map(|d| crate::units::human(*d))
                     .unwrap_or_default()
             ),
         }
@@ -197,7 +197,7 @@ pub fn listen_for_signals() -> std::io::Result<()> {
                         eprintln!(
                             "\n{}: no new case starts; running cases have {} to finish (again to stop them now)",
                             why.reason(),
-                            crate::drivers::outcome::human(GRACE)
+                            crate::units::human(GRACE)
                         );
                     } else {
                         cancel();

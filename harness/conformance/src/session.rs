@@ -67,7 +67,7 @@ impl CaseSources {
     }
 
     /// The folders to load, the built-in one (unpacked) first.
-    fn roots(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn roots(&self) -> Result<Vec<PathBuf>, String> {
         let mut roots = Vec::new();
         if let Some(built_in) = self.built_in {
             roots.push(built_in.unpacked()?);
@@ -180,6 +180,31 @@ pub struct RunOptions {
     pub snapshots_beside_cases: bool,
     /// libtest's arguments: filters, --skip, --exact, --list, --test-threads, --format.
     pub test: libtest_mimic::Arguments,
+    /// What the run leaves in its reports folder beside the reports, if anything
+    /// (`certify::evidence::EVIDENCE`).
+    pub evidence: Option<&'static dyn RunEvidence>,
+}
+
+/// What a run writes to its reports folder beyond the reports (what certifying it needs), given
+/// to the run so that the suite API does not depend on what uses it.
+pub trait RunEvidence: Send + Sync {
+    /// The run takes the folder: what an earlier run left there goes.
+    fn begin(&self, dir: &Path);
+    /// The run's final reports are written.
+    fn finish(&self, dir: &Path, run: &FinishedRun) -> anyhow::Result<()>;
+}
+
+/// A run that ended, as `RunEvidence::finish` is told it.
+pub struct FinishedRun<'a> {
+    pub roots: &'a [PathBuf],
+    pub catalogue: &'a Catalogue,
+    pub profiles: &'a [Profile],
+    pub strict: bool,
+    /// When it started and ended, in ms since the UNIX epoch.
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub snapshot_suffix: Option<&'a str>,
+    pub expectations: Option<&'a Path>,
 }
 
 /// A whole run: loads the cases, prepares the session, runs every case as a libtest-mimic trial,
@@ -211,7 +236,13 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         .map(|dir| Reports::begin(dir, options.strict))
     {
         None => None,
-        Some(Ok(r)) => Some(Arc::new(r)),
+        Some(Ok(r)) => {
+            // A previous run's evidence must not sit beside this run's results.
+            if let (Some(dir), Some(evidence)) = (&options.reports, options.evidence) {
+                evidence.begin(dir);
+            }
+            Some(Arc::new(r))
+        }
         Some(Err(e)) => {
             eprintln!("error: cannot write reports: {e:#}");
             return exit::code(exit::INVALID);
@@ -333,11 +364,16 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
             std::process::exit(i32::from(stop.exit_code()));
         });
     }
+    let profiles: Vec<Profile> = (session.connections.iter())
+        .map(|c| c.profile.clone())
+        .collect();
+    let started_ms = crate::template::now_ms();
     let conclusion = libtest_mimic::run(
         &options.test,
-        crate::report::libtest::trials(cases, session),
+        crate::report::libtest::trials(cases, session.clone()),
     );
     let observed = prepared.observer().map(Observer::report);
+    let finished_ms = crate::template::now_ms();
     drop(prepared);
     crate::run_control::disarm_backstop();
     let records = account(finished.take(), &accounted);
@@ -365,6 +401,28 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
             observed: observed.as_ref(),
         };
         r.finish(&reported, &ending, code);
+    }
+    if let (Some(dir), Some(evidence)) = (&options.reports, options.evidence) {
+        let written = sources
+            .roots()
+            .map_err(anyhow::Error::msg)
+            .and_then(|roots| {
+                let run = FinishedRun {
+                    roots: &roots,
+                    catalogue: &catalogue,
+                    profiles: &profiles,
+                    strict: options.strict,
+                    started_ms,
+                    finished_ms,
+                    snapshot_suffix: session.snapshot_suffix.as_deref(),
+                    expectations: options.expectations.as_deref(),
+                };
+                evidence.finish(dir, &run)
+            });
+        if let Err(e) = written {
+            eprintln!("error: writing to {}: {e:#}", dir.display());
+            return exit::code(exit::FAILED);
+        }
     }
     exit::code(code)
 }

@@ -244,10 +244,12 @@ fn silent_from_the_start_is_one_set_up_error() {
 
 #[test]
 fn close_at_once() {
+    // A close with the harness's ClientHello unread may reach it as a reset (RST) rather than a
+    // close (FIN), as the kernel decides: either is said as it happened, before any TLS byte.
     misbehaves(
         Behaviour::CloseAtOnce,
-        "closed the connection before sending any TLS byte",
-        "closed the connection before sending any TLS byte",
+        "the connection before sending any TLS byte",
+        "the connection before sending any TLS byte",
     );
 }
 

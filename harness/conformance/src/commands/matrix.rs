@@ -151,7 +151,7 @@ fn load_entrants(files: &[PathBuf]) -> Result<Vec<Entrant>, Vec<String>> {
             about: result::Provider {
                 id,
                 name: profile.name.clone(),
-                version: profile.version.clone(),
+                version: profile.software_version.clone(),
                 draft: profile.draft.clone(),
                 profile_digest: digest,
             },

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "reference-provider")]
 pub mod bench;
+pub mod certify;
 pub mod coverage;
 pub mod decode;
 pub mod keypackage;

@@ -59,19 +59,20 @@ pub fn run(args: RunArgs, built_in: &'static BuiltIn) -> ExitCode {
         run_timeout: args.run_timeout,
         snapshots_beside_cases: args.snapshots_beside_cases,
         test: args.test,
+        evidence: Some(&crate::certify::evidence::EVIDENCE),
     };
     run_suite(&args.cases.sources(built_in), providers, &options)
 }
 
 /// A run's providers when no profile is given: the embedded reference providers.
 #[cfg(feature = "reference-provider")]
-fn default_providers() -> Option<Providers> {
+pub(crate) fn default_providers() -> Option<Providers> {
     Some(crate::reference::providers())
 }
 
 /// This build has no reference provider: a run needs profiles.
 #[cfg(not(feature = "reference-provider"))]
-fn default_providers() -> Option<Providers> {
+pub(crate) fn default_providers() -> Option<Providers> {
     None
 }
 
@@ -98,6 +99,7 @@ pub fn test_main(workspace: &Path) -> ExitCode {
         run_timeout: None,
         snapshots_beside_cases: false,
         test,
+        evidence: Some(&crate::certify::evidence::EVIDENCE),
     };
     run_suite(
         &CaseSources::folder(Path::new("cases")),

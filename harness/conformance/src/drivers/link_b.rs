@@ -40,6 +40,31 @@ pub struct Response {
     pub elapsed: Duration,
 }
 
+impl Response {
+    /// The body of a refusal that explains itself in words (a 4xx or 5xx labelled text,
+    /// problem+json, or unlabelled and printable): shown as text, never decoded as a MIMI
+    /// structure.
+    pub fn error_text(&self) -> Option<String> {
+        if self.status < 400 || self.body.is_empty() {
+            return None;
+        }
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let text = std::str::from_utf8(&self.body).ok()?;
+        let printable = !text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t');
+        let textual = content_type.starts_with("text/")
+            || content_type.starts_with("application/problem+json")
+            || (content_type.is_empty() && printable);
+        textual.then(|| text.trim().to_string())
+    }
+}
+
 /// Largest response body the harness reads; a provider that sends more is cut off (and failed).
 pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
 
@@ -146,5 +171,44 @@ impl Connection {
             .endpoints
             .extend(self.profile.directory_entries.clone());
         Ok(directory)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, content_type: Option<&str>, body: &[u8]) -> Response {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(ct) = content_type {
+            headers.insert("content-type", ct.parse().unwrap());
+        }
+        Response {
+            status,
+            headers,
+            body: body.to_vec(),
+            elapsed: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_in_words_is_shown_as_text_not_decoded() {
+        let text = response(400, Some("text/plain; charset=utf-8"), b"malformed body");
+        assert_eq!(text.error_text().as_deref(), Some("malformed body"));
+        let problem = br#"{"title": "Forbidden", "status": 403}"#;
+        let json = response(403, Some("application/problem+json"), problem);
+        assert!(json.error_text().unwrap().contains("Forbidden"));
+        let unlabelled = response(404, None, b"no such room");
+        assert_eq!(unlabelled.error_text().as_deref(), Some("no such room"));
+    }
+
+    #[test]
+    fn a_mimi_body_is_never_taken_for_words() {
+        // A refusal may carry the endpoint's own response (a notAllowed UpdateRoomResponse).
+        let binary = response(409, Some("application/octet-stream"), &[2, 0, 0xff]);
+        assert_eq!(binary.error_text(), None);
+        let unlabelled = response(403, None, &[2, 0, 0]);
+        assert_eq!(unlabelled.error_text(), None);
+        assert_eq!(response(200, Some("text/plain"), b"ok").error_text(), None);
     }
 }

@@ -122,17 +122,46 @@ impl Matchers {
     /// Applies every matcher to every selected value, with its argument filled in from `vars`;
     /// the first that fails, at its position. Selecting nothing fails, but for `exists: false`.
     pub fn check(&self, actual: &[&Value], vars: &minijinja::Value) -> Result<(), (Pos, String)> {
+        self.check_each(actual, vars, &mut |_| {})
+    }
+
+    /// `check`, telling `each` what every matcher it got to said (for the records `verify`
+    /// evaluates again).
+    pub fn check_each(
+        &self,
+        actual: &[&Value],
+        vars: &minijinja::Value,
+        each: &mut dyn FnMut(Applied),
+    ) -> Result<(), (Pos, String)> {
         if actual.is_empty() {
-            if self.accept_nothing() {
-                return Ok(());
-            }
-            return Err((self.pos, "selects nothing in the response".into()));
+            let failure =
+                (!self.accept_nothing()).then(|| "selects nothing in the response".to_string());
+            each(Applied {
+                pos: self.pos,
+                keyword: self.all.first().map_or("", |m| m.keyword.name),
+                argument: None,
+                failure: failure.clone(),
+            });
+            return failure.map_or(Ok(()), |e| Err((self.pos, e)));
         }
         for matcher in &self.all {
-            let arg = template::fill_at(&matcher.arg, matcher.pos, vars)?;
-            for value in actual {
-                matcher.apply(value, &arg).map_err(|e| (matcher.pos, e))?;
-            }
+            let mut applied = Applied {
+                pos: matcher.pos,
+                keyword: matcher.keyword.name,
+                argument: None,
+                failure: None,
+            };
+            let held = template::fill_at(&matcher.arg, matcher.pos, vars).and_then(|arg| {
+                let held = actual
+                    .iter()
+                    .try_for_each(|value| matcher.apply(value, &arg))
+                    .map_err(|e| (matcher.pos, e));
+                applied.argument = Some(arg);
+                held
+            });
+            applied.failure = held.as_ref().err().map(|(_, e)| e.clone());
+            each(applied);
+            held?;
         }
         Ok(())
     }
@@ -143,6 +172,16 @@ impl Matchers {
             m.arg.strings(m.pos, out);
         }
     }
+}
+
+/// What one matcher said: where it is written, its keyword, its argument as filled in (none
+/// when its template could not be, or when nothing was selected), and why it did not hold.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub pos: Pos,
+    pub keyword: &'static str,
+    pub argument: Option<Value>,
+    pub failure: Option<String>,
 }
 
 fn keyword_names() -> String {

@@ -171,7 +171,10 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
                 token_env: "MIMI_DRIVER_TOKEN".into(),
                 token: Some(token.clone()),
             }),
-            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            software_version: Some(format!(
+                "mimi-reference-provider {}",
+                env!("CARGO_PKG_VERSION")
+            )),
             // The pair's observer is the harness's own, started with the pair.
             observer: None,
         });

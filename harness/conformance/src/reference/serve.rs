@@ -227,7 +227,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .map(|f| f.fault.name())
             .collect();
         profile.push_str(&format!(
-            "version: \"reference {}{}\"\n",
+            "software-version: \"reference {}{}\"\n",
             env!("CARGO_PKG_VERSION"),
             if faults.is_empty() {
                 String::new()

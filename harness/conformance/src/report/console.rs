@@ -4,7 +4,6 @@
 //! its exchanges, decoded.
 
 use crate::case::snippet_of_line;
-use crate::drivers::link_b::Response;
 use crate::runner::events::{
     AssertionFailure, Body, CaseRecord, Exchange, Failure, Header, HttpRequest, HttpResponse,
     Interaction, RequirementVerdict, Verdict,
@@ -45,25 +44,6 @@ fn raw_body(bytes: &[u8]) -> String {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
-}
-
-/// The body of a refusal that explains itself in words (a 4xx or 5xx labelled text, problem+json,
-/// or unlabelled and printable): shown as text, never decoded as a MIMI structure.
-pub fn error_text(response: &Response) -> Option<String> {
-    if response.status < 400 || response.body.is_empty() {
-        return None;
-    }
-    let content_type = response
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let textual = content_type.starts_with("text/")
-        || content_type.starts_with("application/problem+json")
-        || (content_type.is_empty() && !raw_body(&response.body).starts_with("hex: "));
-    let text = std::str::from_utf8(&response.body).ok()?;
-    textual.then(|| text.trim().to_string())
 }
 
 fn body(b: &Body) -> String {
@@ -318,43 +298,4 @@ pub fn failure_message(record: &CaseRecord) -> String {
         out.push_str(&transcript(record));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn response(status: u16, content_type: Option<&str>, body: &[u8]) -> Response {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(ct) = content_type {
-            headers.insert("content-type", ct.parse().unwrap());
-        }
-        Response {
-            status,
-            headers,
-            body: body.to_vec(),
-            elapsed: Default::default(),
-        }
-    }
-
-    #[test]
-    fn a_refusal_in_words_is_shown_as_text_not_decoded() {
-        let text = response(400, Some("text/plain; charset=utf-8"), b"malformed body");
-        assert_eq!(error_text(&text).as_deref(), Some("malformed body"));
-        let problem = br#"{"title": "Forbidden", "status": 403}"#;
-        let json = response(403, Some("application/problem+json"), problem);
-        assert!(error_text(&json).unwrap().contains("Forbidden"));
-        let unlabelled = response(404, None, b"no such room");
-        assert_eq!(error_text(&unlabelled).as_deref(), Some("no such room"));
-    }
-
-    #[test]
-    fn a_mimi_body_is_never_taken_for_words() {
-        // A refusal may carry the endpoint's own response (a notAllowed UpdateRoomResponse).
-        let binary = response(409, Some("application/octet-stream"), &[2, 0, 0xff]);
-        assert_eq!(error_text(&binary), None);
-        let unlabelled = response(403, None, &[2, 0, 0]);
-        assert_eq!(error_text(&unlabelled), None);
-        assert_eq!(error_text(&response(200, Some("text/plain"), b"ok")), None);
-    }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 pub const SCHEMA: &str = include_str!("../../../../reports/results.schema.json");
 
 /// The version of the results format; the schema names it.
-const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 3;
 
 #[derive(Serialize)]
 struct Results<'a> {

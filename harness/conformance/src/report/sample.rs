@@ -2,9 +2,9 @@
 
 use crate::catalogue::{Level, Requirement};
 use crate::runner::events::{
-    AssertionFailure, Body, CaseRecord, Check, CheckOutcome, Exchange, Failure, FailureKind,
-    Header, HttpRequest, HttpResponse, Inconclusive, Interaction, Location, ReceivedRequest,
-    RequirementResult, RequirementVerdict, Verdict,
+    AssertionFailure, Body, CaseRecord, Check, CheckOutcome, Evaluated, Evaluation, Exchange,
+    Failure, FailureKind, Header, HttpRequest, HttpResponse, Inconclusive, Interaction, Location,
+    ReceivedRequest, RequirementResult, RequirementVerdict, Verdict,
 };
 
 fn requirement(id: &str, level: Level) -> Requirement {
@@ -82,6 +82,21 @@ pub fn record(text: &str, verdict: Verdict) -> CaseRecord {
                 remedy: text.into(),
                 location,
             }),
+            evaluation: Some(Evaluation {
+                attempt: 1,
+                now_ms: 1,
+                context: minijinja::context! { target => minijinja::context! { domain => text } },
+                delay_ms: None,
+                expectations: vec![Evaluated {
+                    line: 1,
+                    column: 2,
+                    subject: "status".into(),
+                    keyword: "status".into(),
+                    argument: serde_json::json!([200]),
+                    actual: vec![serde_json::json!(403)],
+                    failure: Some(text.into()),
+                }],
+            }),
         }],
         transcript: vec![Exchange {
             step: "s".into(),
@@ -142,6 +157,7 @@ fn others(text: &str) -> Vec<Exchange> {
             failure: Some(Failure {
                 kind: FailureKind::TlsRefused,
                 message: text.into(),
+                status: None,
             }),
         }),
         exchange(Interaction::Driver {

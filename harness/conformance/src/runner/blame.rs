@@ -98,7 +98,7 @@ pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>)
             to_ms: crate::observer::unix_ms(),
         })
     });
-    let steps = super::verdict::steps(case);
+    let steps = super::verdict::plan_steps(case);
     let findings: &[Finding] = traffic.as_ref().map_or(&[], |t| &t.findings);
     let mut blames = Vec::new();
     for result in &record.requirements {

@@ -2,14 +2,14 @@
 //! consume them and render them; the runner records data and renders nothing.
 
 use crate::catalogue::{Level, Requirement};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The verdict of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -57,7 +57,7 @@ impl Verdict {
 }
 
 /// The verdict of one requirement in one case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequirementVerdict {
     Pass,
@@ -188,7 +188,7 @@ impl std::fmt::Display for Blame {
 }
 
 /// A place in a case file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Location {
     pub file: String,
     pub line: u64,
@@ -199,7 +199,7 @@ pub struct Location {
 
 /// One expectation that did not hold: what was checked, where it is written, expected against
 /// actual as the matcher put it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssertionFailure {
     pub step: String,
     pub location: Location,
@@ -208,7 +208,7 @@ pub struct AssertionFailure {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckOutcome {
     Pass,
@@ -218,7 +218,7 @@ pub enum CheckOutcome {
 }
 
 /// Why a check was inconclusive, and what would make it conclusive.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inconclusive {
     pub reason: String,
     pub remedy: String,
@@ -228,7 +228,7 @@ pub struct Inconclusive {
 
 /// The expectations of one step (or its `save` or snapshot), judged, and the requirements they
 /// are charged to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     pub step: String,
     /// The step's position in the case, from 0.
@@ -239,12 +239,48 @@ pub struct Check {
     /// What did not hold (for an inconclusive check, what the provider did instead).
     pub failures: Vec<AssertionFailure>,
     pub inconclusive: Option<Inconclusive>,
+    /// What the expectations were evaluated on and what each said; none for a check that
+    /// records no evaluation.
+    pub evaluation: Option<Evaluation>,
+}
+
+/// A check's expectations as evaluated: with the exchange of the transcript they judged, what
+/// `verify` needs to evaluate them again offline (`crate::certify::recompute`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The attempt of the step whose exchange was judged (its last).
+    pub attempt: u32,
+    /// What `now_ms()` gave the expectations' templates: ms since the UNIX epoch.
+    pub now_ms: u64,
+    /// The template context their arguments were filled from: the case's variables and actors
+    /// and what earlier steps saved.
+    pub context: minijinja::Value,
+    /// For a request the harness received: ms since the case's previous one of its endpoint.
+    pub delay_ms: Option<u64>,
+    /// Each matcher (and the status, `refused` and `arrives` checks) in the order evaluated.
+    pub expectations: Vec<Evaluated>,
+}
+
+/// One expectation as evaluated: where it is written (in the step's file), what it checked,
+/// its argument filled in, the values it was applied to, and why it did not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluated {
+    pub line: u64,
+    pub column: u64,
+    /// What was checked, e.g. `body userStatus`, `header content-type` or `status`.
+    pub subject: String,
+    /// The matcher's keyword (`equals`, `one-of`, ...), or `status`, `refused`, `arrives`.
+    pub keyword: String,
+    /// Null when its template could not be filled in, or nothing was selected.
+    pub argument: Value,
+    pub actual: Vec<Value>,
+    pub failure: Option<String>,
 }
 
 /// Bytes as they went over the wire, and what they decode to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Body {
-    #[serde(serialize_with = "as_hex")]
+    #[serde(serialize_with = "as_hex", deserialize_with = "from_hex")]
     pub bytes: Vec<u8>,
     /// The MIMI message type (or `json`) the bytes were decoded as.
     pub message_type: Option<String>,
@@ -257,13 +293,18 @@ fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(bytes))
 }
 
-#[derive(Debug, Clone, Serialize)]
+fn from_hex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(d)?;
+    hex::decode(text).map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Header {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpRequest {
     pub method: String,
     pub url: String,
@@ -273,14 +314,14 @@ pub struct HttpRequest {
     pub body: Body,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<Header>,
     pub body: Body,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The provider refused the TLS handshake or the client certificate.
@@ -296,14 +337,18 @@ pub enum FailureKind {
 }
 
 /// No response: why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
+    /// The status of a response whose head arrived before its body broke (a 4xx of which is
+    /// still a refusal): what `verify` needs to judge `refused` again.
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 /// A request the provider sent the harness, as the harness took it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReceivedRequest {
     pub headers: Vec<Header>,
     /// DNS names of the client certificate the sender presented (empty: none).
@@ -314,7 +359,7 @@ pub struct ReceivedRequest {
 }
 
 /// What one attempt of a step did, by kind of step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Interaction {
     /// A link-B request the harness sent, and the provider's answer.
@@ -358,14 +403,14 @@ pub enum Interaction {
 }
 
 /// A value an `assert` step checked: its template as written, and what it was filled in as.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssertedValue {
     pub subject: String,
     pub value: Value,
 }
 
 /// One attempt of one step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exchange {
     pub step: String,
     pub step_index: usize,

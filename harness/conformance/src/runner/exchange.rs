@@ -149,6 +149,7 @@ impl Failure {
         Self {
             kind,
             message: failure.message.clone(),
+            status: failure.status(),
         }
     }
 
@@ -156,6 +157,7 @@ impl Failure {
         Self {
             kind: FailureKind::NotReceived,
             message,
+            status: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod body;
 pub mod events;
 pub mod exchange;
 pub mod mls_step;
+pub mod replay;
 pub mod snapshot;
 mod step;
 pub mod verdict;
@@ -137,7 +138,7 @@ pub(crate) fn panicked(
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
-    let mut record = new_record(case, session);
+    let mut record = new_record(case, session.under_test());
     verdict::conclude(
         case,
         &mut record,
@@ -150,13 +151,13 @@ pub(crate) fn panicked(
 
 /// The record of a case the run stopped before it ran.
 pub fn not_run(case: &Case, session: &Session, why: &str) -> CaseRecord {
-    let mut record = new_record(case, session);
+    let mut record = new_record(case, session.under_test());
     verdict::conclude(case, &mut record, Ended::Stopped(format!("not run: {why}")));
     record
 }
 
-fn new_record(case: &Case, session: &Session) -> CaseRecord {
-    let profile = session.under_test();
+/// The record of a case against `profile`, before it runs.
+pub fn new_record(case: &Case, profile: &Profile) -> CaseRecord {
     CaseRecord {
         id: case.id.clone(),
         title: case.spec.title.clone(),
@@ -237,7 +238,7 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
 
 fn run(case: &Case, session: &Session) -> CaseRecord {
     let started = Instant::now();
-    let mut recorder = Recorder::new(case, new_record(case, session), &session.sink);
+    let mut recorder = Recorder::new(case, new_record(case, session.under_test()), &session.sink);
     let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();
     let ended = match unsupported(case, &profiles) {
         Some(reason) => Ended::Unsupported(reason),
@@ -255,7 +256,7 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
                 Some(Ok(Err(error))) => Ended::Error(error),
                 Some(Err(_)) => Ended::Error(format!(
                     "the case did not finish within its timeout of {}: it was {}",
-                    crate::drivers::outcome::human(case.timeout),
+                    crate::units::human(case.timeout),
                     progress.describe()
                 )),
                 None => {

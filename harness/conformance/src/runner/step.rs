@@ -5,10 +5,10 @@
 
 use super::body::{self, BuildContext};
 use super::events::{
-    AssertedValue, AssertionFailure, Failure, HttpRequest, HttpResponse, Inconclusive, Interaction,
-    Location, ReceivedRequest,
+    AssertedValue, AssertionFailure, Evaluated, Evaluation, Failure, HttpRequest, HttpResponse,
+    Inconclusive, Interaction, Location, ReceivedRequest,
 };
-use super::verdict::{charges, Recorder};
+use super::verdict::{charges, Judgement, Recorder};
 use super::{snapshot, Actors, Session};
 use crate::case::model::{
     Answer, Call, ClientCertificate, Damage, Expect, Mls, Outcome as StepOutcome, Receive,
@@ -16,7 +16,7 @@ use crate::case::model::{
 };
 use crate::case::Case;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
-use crate::expect::show;
+use crate::expect::{show, Matchers};
 use crate::yaml::Pos;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-type Outcome = Result<Response, ConnectionFailure>;
+pub(super) type Outcome = Result<Response, ConnectionFailure>;
 type Running<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
 
 /// Runs steps in order; a step whose expectations fail ends the sequence (later steps build
@@ -243,17 +243,99 @@ enum Target<'a> {
     },
 }
 
-impl Target<'_> {
-    /// The message type the answer (or the received request) is decoded as by default.
-    fn decode_type(&self, step: &Step) -> Option<&'static str> {
-        match (self, &step.kind) {
-            (Target::LinkB(..), StepKind::Call(call)) => call.endpoint.types().1,
-            (Target::Receive { receive, .. }, _) => {
-                mimi_wire::registry::endpoint_types(receive.endpoint.name()).0
-            }
-            (Target::Driver { .. } | Target::Mls(_), _) => Some(JSON),
-            _ => None,
+/// The message type a step's answer (or the request it received) is decoded as when its
+/// `expect` names none.
+fn default_decode_type(step: &Step) -> Option<&'static str> {
+    match &step.kind {
+        StepKind::Call(call) => call.endpoint.types().1,
+        StepKind::Receive(receive) => {
+            mimi_wire::registry::endpoint_types(receive.endpoint.name()).0
         }
+        StepKind::Driver(_) | StepKind::Mls(_) => Some(JSON),
+        _ => None,
+    }
+}
+
+/// The message type a step's answer is decoded as.
+pub(super) fn decode_type(step: &Step) -> Option<&'static str> {
+    step.expect()
+        .and_then(|e| e.decode_as)
+        .map(|d| d.name())
+        .or(default_decode_type(step))
+}
+
+/// An answer's body, decoded as `decode_type`, or why it does not decode.
+pub(super) type Decoded = Result<(Value, &'static str), String>;
+
+pub(super) fn decode(
+    step: &Step,
+    outcome: &Outcome,
+    decode_type: Option<&'static str>,
+) -> Option<Decoded> {
+    let Ok(r) = outcome else { return None };
+    // On link B an error status usually carries an explanation, not the endpoint's message:
+    // it is shown as it came (unless the case says how to decode it). But the drafts give
+    // no HTTP status for a refusal the body states (notAllowed, say), so a 4xx whose body
+    // is not words is the endpoint's response. The driver API's errors are JSON, as its
+    // specification says.
+    let explanation = r.error_text();
+    let decodable = (200..300).contains(&r.status)
+        || ((400..500).contains(&r.status) && !r.body.is_empty() && explanation.is_none())
+        || step.expect().is_some_and(|e| e.decode_as.is_some())
+        // A received request is the provider's message, whatever the harness answered.
+        || matches!(
+            step.kind,
+            StepKind::Driver(_) | StepKind::Mls(_) | StepKind::Receive(_)
+        );
+    if !decodable {
+        return None;
+    }
+    match (decode_type, explanation) {
+        (Some(JSON), _) => Some(
+            serde_json::from_slice::<Value>(&r.body)
+                .map(|v| (v, JSON))
+                .map_err(|e| format!("the response is not JSON: {e}")),
+        ),
+        (_, Some(explanation)) => Some(Err(format!(
+            "the provider answered {} with an explanation, not a MIMI body: {explanation}",
+            r.status
+        ))),
+        (Some(t), None) => Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t))),
+        (None, None) => None,
+    }
+}
+
+/// Where a step's snapshot is compared, and what a mismatch writes.
+#[derive(Clone, Copy)]
+pub(super) struct Snapshots<'a> {
+    pub mode: snapshot::UpdateMode,
+    /// The suffix of the provider's own snapshots (its domain); none for the reference.
+    pub suffix: Option<&'a str>,
+    /// The folder a provider's own snapshots are kept in instead of beside the cases.
+    pub dir: Option<&'a std::path::Path>,
+}
+
+/// What one attempt of a step showed its expectations.
+pub(super) struct Seen<'a> {
+    pub outcome: &'a Outcome,
+    pub decoded: Option<&'a Decoded>,
+    pub received: Option<&'a Received>,
+}
+
+/// The certificate a step presents (`ConnectionFailure::refused` depends on it).
+pub(super) fn client_certificate(step: &Step) -> ClientCertificate {
+    match &step.kind {
+        StepKind::Call(call) => call.client_certificate,
+        _ => ClientCertificate::Harness,
+    }
+}
+
+/// The template context with `now_ms()` fixed at `now_ms`, so that an argument such as
+/// `{min: "{{ now_ms() - 60000 }}"}` fills in the same again when `verify` evaluates it.
+pub(super) fn clock_fixed(vars: &minijinja::Value, now_ms: u64) -> minijinja::Value {
+    minijinja::context! {
+        now_ms => minijinja::Value::from_function(move || now_ms),
+        ..vars.clone()
     }
 }
 
@@ -266,13 +348,8 @@ async fn exchange(
     target: Target<'_>,
     shown: Option<HttpRequest>,
 ) -> Result<(), String> {
-    let default = StepOutcome::default();
-    let outcome_spec = step.outcome().unwrap_or(&default);
-    let expect = outcome_spec.expect.as_ref();
-    let decode_type = expect
-        .and_then(|e| e.decode_as)
-        .map(|d| d.name())
-        .or(target.decode_type(step));
+    let expect = step.expect();
+    let decode_type = decode_type(step);
     let retry = expect.and_then(|e| e.eventually);
     let charged = charges(step);
     let started = Instant::now();
@@ -345,41 +422,7 @@ async fn exchange(
                 })
             }
         };
-        // On link B an error status usually carries an explanation, not the endpoint's message:
-        // it is shown as it came (unless the case says how to decode it). But the drafts give
-        // no HTTP status for a refusal the body states (notAllowed, say), so a 4xx whose body
-        // is not words is the endpoint's response. The driver API's errors are JSON, as its
-        // specification says.
-        let decodable = |r: &Response| {
-            (200..300).contains(&r.status)
-                || ((400..500).contains(&r.status)
-                    && !r.body.is_empty()
-                    && crate::report::console::error_text(r).is_none())
-                || expect.is_some_and(|e| e.decode_as.is_some())
-                // A received request is the provider's message, whatever the harness answered.
-                || matches!(
-                    target,
-                    Target::Driver { .. } | Target::Mls(_) | Target::Receive { .. }
-                )
-        };
-        let decoded = match (&outcome, decode_type) {
-            (Ok(r), Some(JSON)) if decodable(r) => Some(
-                serde_json::from_slice::<Value>(&r.body)
-                    .map(|v| (v, JSON))
-                    .map_err(|e| format!("the response is not JSON: {e}")),
-            ),
-            (Ok(r), _) if decodable(r) && crate::report::console::error_text(r).is_some() => {
-                Some(Err(format!(
-                    "the provider answered {} with an explanation, not a MIMI body: {}",
-                    r.status,
-                    crate::report::console::error_text(r).unwrap_or_default()
-                )))
-            }
-            (Ok(r), Some(t)) if decodable(r) => {
-                Some(mimi_wire::registry::decode_as(t, &r.body).map(|v| (v, t)))
-            }
-            _ => None,
-        };
+        let decoded = decode(step, &outcome, decode_type);
         let response = || (outcome.as_ref().ok()).map(|r| HttpResponse::new(r, decoded.as_ref()));
         let failure = || outcome.as_ref().err().map(Failure::new);
         let interaction = match (&target, shown.as_ref()) {
@@ -427,92 +470,114 @@ async fn exchange(
                     )
                 })?;
         }
-        let failures = match expect {
-            Some(e) => evaluate(
-                step,
-                e,
-                &outcome,
-                decoded.as_ref(),
-                received.as_ref(),
-                &actors.vars,
-            ),
-            None => default_expectation(step, &outcome),
+        let now_ms = crate::template::now_ms();
+        let seen = Seen {
+            outcome: &outcome,
+            decoded: decoded.as_ref(),
+            received: received.as_ref(),
         };
+        let mut evaluated = Vec::new();
+        let vars = clock_fixed(&actors.vars, now_ms);
+        let failures = expectations(step, expect, &seen, &vars, &mut evaluated);
         let retry_left = retry.is_some_and(|r| started.elapsed() + r.every <= r.within);
         if !failures.is_empty() && retry_left {
             tokio::time::sleep(retry.map(|r| r.every).unwrap_or_default()).await;
             continue;
         }
-        if !failures.is_empty() {
-            let retried = retry.map(|r| {
-                format!(
-                    " (still so after {attempt} attempts within {}ms)",
-                    r.within.as_millis()
-                )
-            });
-            let failures = failures
-                .into_iter()
-                .map(|mut f| {
-                    f.message.push_str(retried.as_deref().unwrap_or_default());
-                    f
-                })
-                .collect();
-            // A precondition the provider may lawfully refuse: nothing is judged.
-            let refused = expect.into_iter().flat_map(|e| &e.inconclusive).find(|i| {
-                evaluate(
-                    step,
-                    &i.when,
-                    &outcome,
-                    decoded.as_ref(),
-                    received.as_ref(),
-                    &actors.vars,
-                )
-                .is_empty()
-            });
-            match refused {
-                Some(i) => record.inconclusive(
-                    step,
-                    charged,
-                    failures,
-                    Inconclusive {
-                        reason: i.reason.clone(),
-                        remedy: i.remedy.clone(),
-                        location: Location::at(&step.origin, i.pos),
-                    },
-                ),
-                None => record.judged(step, charged, failures),
-            }
-            return Ok(());
-        }
-        if attempt > 1 {
+        if failures.is_empty() && attempt > 1 {
             record.record.retried.push((step.name.clone(), attempt - 1));
         }
-        let decoded = decoded.and_then(Result::ok);
-        let raw = outcome.as_ref().ok().map(|r| r.body.as_slice());
-        let mut failures = Vec::new();
-        save(
-            step,
-            outcome_spec,
-            decoded.as_ref().map(|(v, _)| v),
-            raw,
-            actors,
-            &mut failures,
-        );
-        if let Some(snapshot) = &outcome_spec.snapshot {
-            if let Some(failure) = snapshot_step(
-                case,
-                step,
-                snapshot,
-                decoded.as_ref(),
-                &outcome,
-                actors,
-                session,
-            ) {
-                failures.push(failure);
-            }
-        }
-        record.judged(step, charged, failures);
+        let evaluation = Evaluation {
+            attempt,
+            now_ms,
+            context: actors.vars.clone(),
+            delay_ms: received.as_ref().and_then(|r| r.delay_ms),
+            expectations: evaluated,
+        };
+        let snapshots = Snapshots {
+            mode: session.snapshots,
+            suffix: session.snapshot_suffix.as_deref(),
+            dir: session.snapshot_dir.as_deref(),
+        };
+        let judgement = judge(case, step, &seen, failures, evaluation, actors, snapshots);
+        record.judged(step, charged, judgement);
         return Ok(());
+    }
+}
+
+/// The check of a step's deciding attempt: the failures of its expectations (each saying how
+/// long it was retried), with the refused precondition that makes them inconclusive if one
+/// held; or, once they hold, what `save` and the snapshot say. The runner judges with it, and
+/// `verify` again from the record (`super::replay`).
+pub(super) fn judge(
+    case: &Case,
+    step: &Step,
+    seen: &Seen,
+    failures: Vec<AssertionFailure>,
+    evaluation: Evaluation,
+    actors: &mut Actors,
+    snapshots: Snapshots,
+) -> Judgement {
+    let default = StepOutcome::default();
+    let spec = step.outcome().unwrap_or(&default);
+    let expect = spec.expect.as_ref();
+    if !failures.is_empty() {
+        let retried = expect.and_then(|e| e.eventually).map(|r| {
+            format!(
+                " (still so after {} attempts within {}ms)",
+                evaluation.attempt,
+                r.within.as_millis()
+            )
+        });
+        let failures = failures
+            .into_iter()
+            .map(|mut f| {
+                f.message.push_str(retried.as_deref().unwrap_or_default());
+                f
+            })
+            .collect();
+        // A precondition the provider may lawfully refuse: nothing is judged.
+        let vars = clock_fixed(&evaluation.context, evaluation.now_ms);
+        let refused = expect
+            .into_iter()
+            .flat_map(|e| &e.inconclusive)
+            .find(|i| evaluate(step, &i.when, seen, &vars, &mut Vec::new()).is_empty());
+        return Judgement {
+            failures,
+            inconclusive: refused.map(|i| Inconclusive {
+                reason: i.reason.clone(),
+                remedy: i.remedy.clone(),
+                location: Location::at(&step.origin, i.pos),
+            }),
+            evaluation: Some(evaluation),
+        };
+    }
+    let decoded = seen.decoded.and_then(|d| d.as_ref().ok());
+    let raw = seen.outcome.as_ref().ok().map(|r| r.body.as_slice());
+    let mut failures = Vec::new();
+    save(
+        step,
+        spec,
+        decoded.map(|(v, _)| v),
+        raw,
+        actors,
+        &mut failures,
+    );
+    if let Some(snapshot) = &spec.snapshot {
+        failures.extend(snapshot_step(
+            case,
+            step,
+            snapshot,
+            decoded,
+            seen.outcome,
+            actors,
+            snapshots,
+        ));
+    }
+    Judgement {
+        failures,
+        inconclusive: None,
+        evaluation: Some(evaluation),
     }
 }
 
@@ -550,29 +615,61 @@ fn default_expectation(step: &Step, outcome: &Outcome) -> Vec<AssertionFailure> 
     }
 }
 
+/// The failures of a step's expectations (none without `expect` but a response); what each
+/// said goes to `out`.
+pub(super) fn expectations(
+    step: &Step,
+    expect: Option<&Expect>,
+    seen: &Seen,
+    vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
+) -> Vec<AssertionFailure> {
+    match expect {
+        Some(e) => evaluate(step, e, seen, vars, out),
+        None => default_expectation(step, seen.outcome),
+    }
+}
+
 fn evaluate(
     step: &Step,
     expect: &Expect,
-    outcome: &Outcome,
-    decoded: Option<&Result<(Value, &str), String>>,
-    received: Option<&Received>,
+    seen: &Seen,
     vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
 ) -> Vec<AssertionFailure> {
+    let Seen {
+        outcome,
+        decoded,
+        received,
+    } = *seen;
     let mut failures = Vec::new();
-    let mut fail = |pos: Pos, subject: &str, message: String| {
-        failures.push(failure(step, pos, subject, message))
-    };
+    // Records an expectation that is not a matcher (status, refused, arrives), and its failure.
+    let mut judged =
+        |pos: Pos, keyword: &str, argument: Value, actual: Value, why: Option<String>| {
+            out.push(Evaluated {
+                line: pos.line,
+                column: pos.column,
+                subject: keyword.to_string(),
+                keyword: keyword.to_string(),
+                argument,
+                actual: vec![actual],
+                failure: why.clone(),
+            });
+            if let Some(message) = why {
+                failures.push(failure(step, pos, keyword, message));
+            }
+        };
     if let Some((false, pos)) = expect.arrives {
         if outcome.is_ok() {
             let endpoint = match &step.kind {
                 StepKind::Receive(r) => r.endpoint.name(),
                 _ => "",
             };
-            fail(
-                pos,
-                "arrives",
-                format!("expected no {endpoint} request to reach the harness, but one did"),
-            );
+            let message =
+                format!("expected no {endpoint} request to reach the harness, but one did");
+            judged(pos, "arrives", false.into(), true.into(), Some(message));
+        } else {
+            judged(pos, "arrives", false.into(), false.into(), None);
         }
         return failures;
     }
@@ -585,7 +682,7 @@ fn evaluate(
             Err(f) => f.refused(),
             Ok(r) => (400..500).contains(&r.status),
         };
-        if was_refused != refused {
+        let message = (was_refused != refused).then(|| {
             let actual = match outcome {
                 Err(f) => format!("the connection failed: {}", f.message),
                 Ok(r) => format!("the provider answered {}", r.status),
@@ -595,59 +692,53 @@ fn evaluate(
             } else {
                 "the provider to serve the request"
             };
-            fail(pos, "refused", format!("expected {wanted}; {actual}"));
-        }
+            format!("expected {wanted}; {actual}")
+        });
+        judged(pos, "refused", refused.into(), was_refused.into(), message);
         return failures;
     }
     let response = match outcome {
         Ok(r) => r,
         Err(f) => {
-            fail(
-                step.pos,
-                "response",
-                format!("no complete response: {}", f.message),
-            );
-            return failures;
+            let message = format!("no complete response: {}", f.message);
+            return vec![failure(step, step.pos, "response", message)];
         }
     };
     let mut status_failed = false;
     if let Some((allowed, pos)) = &expect.status {
+        let mut message = None;
         if !allowed.contains(&response.status) {
             status_failed = true;
             let reason = crate::drivers::outcome::quote(
                 response.body.trim_ascii(),
                 crate::drivers::outcome::QUOTED_CHARS,
             );
-            fail(
-                *pos,
-                "status",
-                format!(
-                    "expected {}, got {}{}",
-                    allowed
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    response.status,
-                    match response.headers.get("location") {
-                        // Link B never follows redirects: a provider answers where it is asked.
-                        Some(to) if (300..400).contains(&response.status) => format!(
-                            " (a redirect to {}, which the harness does not follow)",
-                            crate::drivers::outcome::quote(to.as_bytes(), 120)
-                        ),
-                        _ if response.status >= 400 && !reason.is_empty() => {
-                            format!(" ({reason})")
-                        }
-                        _ => String::new(),
+            message = Some(format!(
+                "expected {}, got {}{}",
+                allowed
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                response.status,
+                match response.headers.get("location") {
+                    // Link B never follows redirects: a provider answers where it is asked.
+                    Some(to) if (300..400).contains(&response.status) => format!(
+                        " (a redirect to {}, which the harness does not follow)",
+                        crate::drivers::outcome::quote(to.as_bytes(), 120)
+                    ),
+                    _ if response.status >= 400 && !reason.is_empty() => {
+                        format!(" ({reason})")
                     }
-                ),
-            );
+                    _ => String::new(),
+                }
+            ));
         }
+        let argument = Value::from(allowed.clone());
+        judged(*pos, "status", argument, response.status.into(), message);
     }
-    let mut check = |matchers: &crate::expect::Matchers, subject: String, actual: Vec<&Value>| {
-        if let Err((pos, e)) = matchers.check(&actual, vars) {
-            fail(pos, &subject, e);
-        }
+    let mut check = |matchers: &Matchers, subject: String, actual: Vec<&Value>| {
+        check_matchers(step, matchers, &subject, &actual, vars, out)
     };
     for (name, matchers) in &expect.headers {
         let values: Vec<Value> = response
@@ -656,19 +747,23 @@ fn evaluate(
             .iter()
             .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        check(matchers, format!("header {name}"), values.iter().collect());
+        failures.extend(check(
+            matchers,
+            format!("header {name}"),
+            values.iter().collect(),
+        ));
     }
     if let Some(size) = &expect.size {
         let len = Value::from(response.body.len());
-        check(size, "body size".into(), vec![&len]);
+        failures.extend(check(size, "body size".into(), vec![&len]));
     }
     if let (Some(matchers), Some(received)) = (&expect.client_certificate, received) {
         let names = Value::from(received.client_certificate.clone());
-        check(matchers, "client certificate".into(), vec![&names]);
+        failures.extend(check(matchers, "client certificate".into(), vec![&names]));
     }
     if let (Some(matchers), Some(received)) = (&expect.delay, received) {
         match received.delay_ms.map(Value::from) {
-            Some(ms) => check(matchers, "delay (ms)".into(), vec![&ms]),
+            Some(ms) => failures.extend(check(matchers, "delay (ms)".into(), vec![&ms])),
             None => failures.push(failure(
                 step,
                 matchers.pos,
@@ -702,14 +797,38 @@ fn evaluate(
             Some(Err(e)) => failures.push(failure(step, body.pos, "body", e.clone())),
             Some(Ok((value, _))) => {
                 for (path, matchers) in &body.paths {
-                    if let Err((pos, e)) = matchers.check(&path.select(value), vars) {
-                        failures.push(failure(step, pos, format!("body {}", path.text), e));
-                    }
+                    let subject = format!("body {}", path.text);
+                    failures.extend(check(matchers, subject, path.select(value)));
                 }
             }
         }
     }
     failures
+}
+
+/// `matchers` on the values selected for `subject`: what each said goes to `out`; the failure of
+/// the first that did not hold.
+fn check_matchers(
+    step: &Step,
+    matchers: &Matchers,
+    subject: &str,
+    actual: &[&Value],
+    vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
+) -> Option<AssertionFailure> {
+    let values: Vec<Value> = actual.iter().map(|v| (*v).clone()).collect();
+    let held = matchers.check_each(actual, vars, &mut |applied| {
+        out.push(Evaluated {
+            line: applied.pos.line,
+            column: applied.pos.column,
+            subject: subject.to_string(),
+            keyword: applied.keyword.to_string(),
+            argument: applied.argument.unwrap_or_default(),
+            actual: values.clone(),
+            failure: applied.failure,
+        })
+    });
+    held.err().map(|(pos, e)| failure(step, pos, subject, e))
 }
 
 /// Sets variables in the template context.
@@ -770,7 +889,7 @@ fn snapshot_step(
     decoded: Option<&(Value, &str)>,
     outcome: &Outcome,
     actors: &Actors,
-    session: &Session,
+    Snapshots { mode, suffix, dir }: Snapshots,
 ) -> Option<AssertionFailure> {
     let text = match (decoded, outcome) {
         (Some((value, type_name)), _) => {
@@ -800,9 +919,8 @@ fn snapshot_step(
     let text = roles.into_iter().fold(text, |t, (role, domain)| {
         t.replace(domain.as_str(), &format!("<{role}>"))
     });
-    let suffix = session.snapshot_suffix.as_deref();
     let beside_case = case.snapshot_path(&snapshot.name, suffix);
-    let path = match (&session.snapshot_dir, suffix) {
+    let path = match (dir, suffix) {
         (Some(dir), Some(_)) => snapshot::under(
             dir,
             &case.id,
@@ -818,7 +936,7 @@ fn snapshot_step(
         &step.origin.file.display().to_string(),
         &step.name,
         &text,
-        session.snapshots,
+        mode,
         suffix.is_some(),
     )
     .err()
@@ -833,10 +951,10 @@ fn snapshot_step(
 }
 
 /// What the harness saw of a request it received, beyond headers and body.
-struct Received {
-    client_certificate: Vec<String>,
+pub(super) struct Received {
+    pub client_certificate: Vec<String>,
     /// Milliseconds since the case's previous `receive` of the endpoint took its request.
-    delay_ms: Option<u64>,
+    pub delay_ms: Option<u64>,
 }
 
 /// The link-B request of a `call` step, resolved through the provider's directory, and how the
@@ -989,6 +1107,43 @@ fn assert(
     actors: &Actors,
     record: &mut Recorder<'_>,
 ) {
+    let now_ms = crate::template::now_ms();
+    let mut evaluated = Vec::new();
+    let (shown, failures) = check_assertions(
+        step,
+        assertions,
+        &clock_fixed(&actors.vars, now_ms),
+        &mut evaluated,
+    );
+    record.exchange(
+        step,
+        1,
+        Instant::now(),
+        Interaction::Assert { values: shown },
+    );
+    let evaluation = Evaluation {
+        attempt: 1,
+        now_ms,
+        context: actors.vars.clone(),
+        delay_ms: None,
+        expectations: evaluated,
+    };
+    let judgement = Judgement {
+        failures,
+        inconclusive: None,
+        evaluation: Some(evaluation),
+    };
+    record.judged(step, charges(step), judgement);
+}
+
+/// The values an `assert` step checks, and what did not hold; what each matcher said goes to
+/// `out`.
+pub(super) fn check_assertions(
+    step: &Step,
+    assertions: &[crate::case::model::Assertion],
+    vars: &minijinja::Value,
+    out: &mut Vec<Evaluated>,
+) -> (Vec<AssertedValue>, Vec<AssertionFailure>) {
     let mut shown = Vec::new();
     let mut failures = Vec::new();
     for a in assertions {
@@ -996,25 +1151,24 @@ fn assert(
             crate::yaml::Node::Str(s) => s.clone(),
             other => format!("{:?}", other.to_json()),
         };
-        let value = match a.subject.fill(&actors.vars) {
+        let value = match a.subject.fill(vars) {
             Ok(v) => v,
             Err((pos, e)) => {
                 failures.push(failure(step, pos, subject, e));
                 continue;
             }
         };
-        if let Err((pos, e)) = a.matchers.check(&[&value], &actors.vars) {
-            failures.push(failure(step, pos, subject.clone(), e));
-        }
+        failures.extend(check_matchers(
+            step,
+            &a.matchers,
+            &subject,
+            &[&value],
+            vars,
+            out,
+        ));
         shown.push(AssertedValue { subject, value });
     }
-    record.exchange(
-        step,
-        1,
-        Instant::now(),
-        Interaction::Assert { values: shown },
-    );
-    record.judged(step, charges(step), failures);
+    (shown, failures)
 }
 
 /// `use`: the fragment's steps in a scope of their own (the case's context and the inputs);

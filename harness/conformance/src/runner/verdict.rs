@@ -4,8 +4,8 @@
 //! never from the strongest one the case cites.
 
 use super::events::{
-    AssertionFailure, CaseRecord, Check, CheckOutcome, Event, EventSink, Exchange, Inconclusive,
-    Interaction, RequirementResult, RequirementVerdict, Verdict,
+    AssertionFailure, CaseRecord, Check, CheckOutcome, Evaluation, Event, EventSink, Exchange,
+    Inconclusive, Interaction, RequirementResult, RequirementVerdict, Verdict,
 };
 use crate::case::model::{Step, StepKind};
 use crate::case::Case;
@@ -34,9 +34,9 @@ pub fn charges(step: &Step) -> Vec<String> {
         .collect()
 }
 
-/// Every step of a case's plan, groups' steps included, in the order `Check::step_index` and
-/// `Exchange::step_index` count them.
-pub fn steps(case: &Case) -> Vec<&Step> {
+/// Every step of a case's plan, groups' steps included, in the order they are written: a
+/// check's and an exchange's `step_index` is a place in this list.
+pub fn plan_steps(case: &Case) -> Vec<&Step> {
     let mut steps = Vec::new();
     walk(&case.spec.steps, &mut steps);
     steps
@@ -61,10 +61,8 @@ pub struct StepIndex(Arc<HashMap<usize, usize>>);
 
 impl StepIndex {
     pub fn of(case: &Case) -> Self {
-        let mut steps = Vec::new();
-        walk(&case.spec.steps, &mut steps);
         Self(Arc::new(
-            steps
+            plan_steps(case)
                 .iter()
                 .enumerate()
                 .map(|(index, step)| (*step as *const Step as usize, index))
@@ -152,59 +150,43 @@ impl<'s> Recorder<'s> {
         self.record.transcript.push(exchange);
     }
 
-    /// The expectations of the current step, judged: passed when nothing failed.
-    pub fn judged(
-        &mut self,
-        step: &Step,
-        requirements: Vec<String>,
-        failures: Vec<AssertionFailure>,
-    ) {
-        let outcome = if failures.is_empty() {
-            CheckOutcome::Pass
-        } else {
-            CheckOutcome::Fail
-        };
-        self.check(step, requirements, outcome, failures, None);
-    }
-
-    /// The current step's expectations failed, but a refused precondition the case names held.
-    pub fn inconclusive(
-        &mut self,
-        step: &Step,
-        requirements: Vec<String>,
-        seen: Vec<AssertionFailure>,
-        why: Inconclusive,
-    ) {
-        self.check(
-            step,
-            requirements,
-            CheckOutcome::Inconclusive,
-            seen,
-            Some(why),
-        );
-    }
-
-    fn check(
-        &mut self,
-        step: &Step,
-        requirements: Vec<String>,
-        outcome: CheckOutcome,
-        failures: Vec<AssertionFailure>,
-        inconclusive: Option<Inconclusive>,
-    ) {
-        let check = Check {
-            step: step.name.clone(),
-            step_index: self.index.get(step),
-            requirements,
-            outcome,
-            failures,
-            inconclusive,
-        };
+    /// The expectations of the current step, judged.
+    pub fn judged(&mut self, step: &Step, requirements: Vec<String>, judgement: Judgement) {
+        let check = judgement.into_check(step, self.index.get(step), requirements);
         self.sink.emit(Event::ExpectationChecked {
             case: &self.record.id,
             check: &check,
         });
         self.record.checks.push(check);
+    }
+}
+
+/// What a step's expectations said (or, once they held, its `save` and snapshot).
+pub struct Judgement {
+    /// What did not hold (for an inconclusive check, what the provider did instead).
+    pub failures: Vec<AssertionFailure>,
+    /// The refused precondition the case names that held when the expectations failed.
+    pub inconclusive: Option<Inconclusive>,
+    pub evaluation: Option<Evaluation>,
+}
+
+impl Judgement {
+    /// The check of the step at `step_index` of its case's plan: passed when nothing failed.
+    pub fn into_check(self, step: &Step, step_index: usize, requirements: Vec<String>) -> Check {
+        let outcome = match (&self.inconclusive, self.failures.is_empty()) {
+            (Some(_), _) => CheckOutcome::Inconclusive,
+            (None, true) => CheckOutcome::Pass,
+            (None, false) => CheckOutcome::Fail,
+        };
+        Check {
+            step: step.name.clone(),
+            step_index,
+            requirements,
+            outcome,
+            failures: self.failures,
+            inconclusive: self.inconclusive,
+            evaluation: self.evaluation,
+        }
     }
 }
 
@@ -230,8 +212,7 @@ pub fn conclude(case: &Case, record: &mut CaseRecord, ended: Ended) {
         _ => RequirementVerdict::NotReached,
     };
     let unsupported = matches!(ended, Ended::Unsupported(_));
-    let mut steps = Vec::new();
-    walk(&case.spec.steps, &mut steps);
+    let steps = plan_steps(case);
     let judged: HashSet<usize> = record.checks.iter().map(|c| c.step_index).collect();
     // What each step said of each requirement it is charged to.
     let mut said: BTreeMap<&str, Vec<RequirementVerdict>> = BTreeMap::new();
@@ -293,7 +274,7 @@ pub fn conclude(case: &Case, record: &mut CaseRecord, ended: Ended) {
 
 /// One requirement's verdict from what each expectation charged to it said: broken wins,
 /// then inconclusive, then not reached; pass only when every expectation ran and held.
-fn combine(said: &[RequirementVerdict]) -> Option<RequirementVerdict> {
+pub fn combine(said: &[RequirementVerdict]) -> Option<RequirementVerdict> {
     let rank = |v: &RequirementVerdict| match v {
         RequirementVerdict::Fail | RequirementVerdict::Warn | RequirementVerdict::Info => 0,
         RequirementVerdict::Inconclusive => 1,
