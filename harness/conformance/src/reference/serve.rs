@@ -223,18 +223,6 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             &description,
             driver,
         );
-        let faults: Vec<&str> = FaultIn::in_domain(&args.faults, domain)
-            .map(|f| f.fault.name())
-            .collect();
-        profile.push_str(&format!(
-            "software-version: \"reference {}{}\"\n",
-            env!("CARGO_PKG_VERSION"),
-            if faults.is_empty() {
-                String::new()
-            } else {
-                format!(" with {}", faults.join(", "))
-            }
-        ));
         if let Some(addr) = args.peers_via {
             profile.push_str(&format!(
                 "observer: {{listen: \"{addr}\", identities: {OBSERVER_IDENTITIES}}}  # it reaches its peers there\n"
