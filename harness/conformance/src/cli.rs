@@ -42,6 +42,10 @@ enum Command {
     Serve(crate::reference::serve::ServeArgs),
     /// Every requirement with its cases and their last verdicts, and the uncovered ones.
     Coverage(commands::coverage::CoverageArgs),
+    /// Stand between providers on link B: forward, record, decode and check what they send.
+    Observe(commands::observe::ObserveArgs),
+    /// The interop matrix: every provider alone and every ordered pair; `merge`, `diff`.
+    Matrix(commands::matrix::MatrixArgs),
     /// Write an Ed25519 key pair for signing certification bundles.
     Keygen(commands::certify::KeygenArgs),
     /// Run the cases (or take a run's reports) and write a signed bundle of the outcome and its
@@ -68,6 +72,8 @@ pub fn main(built_in: &'static BuiltIn) -> ExitCode {
         #[cfg(feature = "reference-provider")]
         Command::Serve(args) => crate::reference::serve::run(&args),
         Command::Coverage(args) => commands::coverage::run(&args, built_in),
+        Command::Observe(args) => commands::observe::run(&args, built_in),
+        Command::Matrix(args) => commands::matrix::run(args, built_in),
         Command::Keygen(args) => commands::certify::keygen(&args),
         Command::Certify(args) => commands::certify::certify(args, built_in),
         Command::Verify(args) => commands::certify::verify(&args, built_in),

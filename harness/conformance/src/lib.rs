@@ -23,6 +23,7 @@ pub mod known_failures;
 pub mod lab;
 #[cfg(test)]
 mod layers;
+pub mod observer;
 pub mod profile;
 #[cfg(feature = "reference-provider")]
 pub mod reference;

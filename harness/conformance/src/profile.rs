@@ -49,6 +49,26 @@ struct ProfileFile {
     consent: crate::differences::Consent,
     /// The provider's software version, as its vendor names it (`certify` needs one).
     software_version: Option<Spanned<String>>,
+    /// The provider reaches its peers through the harness's observer (`ObserverRoute`).
+    observer: Option<ObserverRouteFile>,
+}
+
+/// As written: paths relative to the profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ObserverRouteFile {
+    listen: std::net::SocketAddr,
+    identities: PathBuf,
+}
+
+/// Where the provider reaches its peers on link B: an observer the harness runs at `listen`
+/// (the provider resolves its peers' domains there), which answers and asks as each domain
+/// with the certificates in `identities` (`<domain>.pem`, `<domain>.key.pem`, from a CA the
+/// providers trust; `pki --observer` and `serve --peers-via` write them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObserverRoute {
+    pub listen: std::net::SocketAddr,
+    pub identities: PathBuf,
 }
 
 /// The draft revisions a profile may name.
@@ -133,6 +153,7 @@ pub struct Profile {
     pub consent: crate::differences::Consent,
     pub driver: Option<Driver>,
     pub software_version: Option<String>,
+    pub observer: Option<ObserverRoute>,
 }
 
 impl Profile {
@@ -148,8 +169,20 @@ impl Profile {
         Self::parse(path, &text)
     }
 
+    /// As `load`, for a command that never calls the provider's driver API (`observe`): its
+    /// bearer token need not be set.
+    pub fn load_undriven(path: &Path) -> Result<Self, LoadError> {
+        let text = crate::case::read_source(path, "the provider profile")?;
+        Self::parse_checked(path, &text, false).map_err(|mut errors| errors.remove(0))
+    }
+
     /// A profile from its text; files it names are read relative to `path`'s folder.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Vec<LoadError>> {
+        Self::parse_checked(path, text, true)
+    }
+
+    /// `parse`, with the driver's token checked to be set or not.
+    fn parse_checked(path: &Path, text: &str, driven: bool) -> Result<Self, Vec<LoadError>> {
         let file: ProfileFile =
             serde_saphyr::from_str(text).map_err(|e| {
                 let mut error = LoadError::from_yaml(path, text, &e);
@@ -163,6 +196,7 @@ impl Profile {
             path,
             text,
             dir: path.parent().unwrap_or(Path::new(".")),
+            driven,
             errors: Vec::new(),
         };
         let profile = check.profile(file);
@@ -202,6 +236,8 @@ struct Check<'a> {
     path: &'a Path,
     text: &'a str,
     dir: &'a Path,
+    /// Whether the driver API will be called, so that its token must be set.
+    driven: bool,
     errors: Vec<LoadError>,
 }
 
@@ -365,7 +401,7 @@ impl Check<'_> {
                     Pos::of(&d.token_env),
                     format!("token-env {name:?} is not the name of an environment variable"),
                 );
-            } else if std::env::var_os(name).is_none() {
+            } else if self.driven && std::env::var_os(name).is_none() {
                 self.error(
                     Pos::of(&d.token_env),
                     format!("the driver API's bearer token is read from ${name}, which is not set"),
@@ -401,6 +437,10 @@ impl Check<'_> {
             consent: file.consent,
             driver,
             software_version,
+            observer: file.observer.map(|o| ObserverRoute {
+                listen: o.listen,
+                identities: self.dir.join(o.identities),
+            }),
         })
     }
 

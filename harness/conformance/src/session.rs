@@ -11,8 +11,9 @@ use crate::drivers::harness_server::HarnessServer;
 use crate::drivers::link_b::Connection;
 use crate::exit;
 use crate::known_failures::Expectations;
+use crate::observer::Observer;
 use crate::profile::Profile;
-use crate::report::lifecycle::{Ending, Reports};
+use crate::report::lifecycle::{Ending, Reported, Reports};
 use crate::runner::events::{CaseRecord, EventSink, Verdict};
 use crate::runner::{self, snapshot, Session};
 use std::collections::BTreeMap;
@@ -249,7 +250,11 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
     };
     let not_started = |code: u8, why: String| {
         if let Some(r) = &reports {
-            r.finish(&[], &Ending::NotStarted { code, why }, code);
+            r.finish(
+                &Reported::default(),
+                &Ending::NotStarted { code, why },
+                code,
+            );
         }
         exit::code(code)
     };
@@ -260,7 +265,7 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         crate::run_control::bound_run(limit);
     }
     let (catalogue, cases) = match load_suite(sources) {
-        Ok(loaded) => loaded,
+        Ok((catalogue, cases)) => (Arc::new(catalogue), cases),
         Err(errors) => return not_started(exit::INVALID, report_invalid(&errors)),
     };
     if cases.is_empty() {
@@ -339,12 +344,19 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         .collect();
     if let Some(reports) = &reports {
         let (reports, finished, accounted) = (reports.clone(), finished.clone(), accounted.clone());
+        let (catalogue, observer) = (catalogue.clone(), session.observer.clone());
         crate::run_control::arm_backstop(move |stop| {
             eprintln!(
                 "error: the run did not end within its grace; writing the reports as they stand"
             );
             let records = account(finished.records(), &accounted);
-            reports.finish(&records, &Ending::Stopped(stop), stop.exit_code());
+            let observed = observer.as_deref().map(Observer::report);
+            let reported = Reported {
+                records: &records,
+                catalogue: Some(&catalogue),
+                observed: observed.as_ref(),
+            };
+            reports.finish(&reported, &Ending::Stopped(stop), stop.exit_code());
             #[expect(
                 clippy::exit,
                 reason = "the backstop ends a run that did not end itself"
@@ -360,6 +372,7 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         &options.test,
         crate::report::libtest::trials(cases, session.clone()),
     );
+    let observed = prepared.observer().map(Observer::report);
     let finished_ms = crate::template::now_ms();
     drop(prepared);
     crate::run_control::disarm_backstop();
@@ -382,7 +395,12 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
         ),
     };
     if let Some(r) = &reports {
-        r.finish(&records, &ending, code);
+        let reported = Reported {
+            records: &records,
+            catalogue: Some(&catalogue),
+            observed: observed.as_ref(),
+        };
+        r.finish(&reported, &ending, code);
     }
     if let (Some(dir), Some(evidence)) = (&options.reports, options.evidence) {
         let written = sources
@@ -456,6 +474,10 @@ pub trait RunningProviders: Send + Sync {
     fn snapshot_suffix(&self) -> Option<String> {
         None
     }
+    /// The observer they reach one another through on link B, if they do.
+    fn observer(&self) -> Option<Arc<Observer>> {
+        None
+    }
 }
 
 /// A session ready to run cases, with what it needs kept alive.
@@ -472,6 +494,13 @@ pub enum Unprepared {
     Invalid(Vec<String>),
     /// A provider cannot be reached, or the in-process ones cannot start (exit 3).
     Unreachable(String),
+}
+
+impl Prepared {
+    /// The observer between the providers on link B, when they reach one another through one.
+    pub fn observer(&self) -> Option<&Observer> {
+        self.session.observer.as_deref()
+    }
 }
 
 impl Unprepared {
@@ -571,6 +600,10 @@ pub fn prepare(
         }
         _ => None,
     };
+    let observer = match in_process.as_ref().and_then(|p| p.observer()) {
+        Some(o) => Some(o),
+        None => observer_for(&profiles, &runtime)?,
+    };
     let connections = runtime
         .block_on(connect(profiles))
         .map_err(Unprepared::Unreachable)?;
@@ -585,15 +618,50 @@ pub fn prepare(
             snapshot_suffix,
             snapshot_dir: None,
             expectations,
+            observer,
         }),
         _in_process: in_process,
         _runtime: runtime,
     })
 }
 
+/// The observer the profiles route link B through (`observer:` in a profile), started on
+/// `runtime`; None when no profile declares one. Profiles that declare one must agree on it.
+pub fn observer_for(
+    profiles: &[Profile],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<Arc<Observer>>, Unprepared> {
+    let mut routes = profiles.iter().filter_map(|p| p.observer.as_ref());
+    let Some(route) = routes.next() else {
+        return Ok(None);
+    };
+    if let Some(other) = routes.find(|r| *r != route) {
+        return Err(Unprepared::Invalid(vec![format!(
+            "the profiles route link B through different observers ({} with {}, and {} with {}); \
+             a run has one",
+            route.listen,
+            route.identities.display(),
+            other.listen,
+            other.identities.display()
+        )]));
+    }
+    let config =
+        crate::observer::ObserverConfig::for_profiles(profiles, &route.identities, route.listen)
+            .map_err(|e| Unprepared::Invalid(vec![format!("the observer: {e:#}")]))?;
+    let observer = runtime
+        .block_on(Observer::start(config, None))
+        .map_err(|e| {
+            Unprepared::Unreachable(format!(
+                "the observer cannot listen on {}: {e:#}",
+                route.listen
+            ))
+        })?;
+    Ok(Some(Arc::new(observer)))
+}
+
 /// Connects to every provider and fetches each one's directory, all at once; the directory (or
 /// why it cannot be read) is kept for the whole run.
-async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
+pub async fn connect(profiles: Vec<Profile>) -> Result<Vec<Arc<Connection>>, String> {
     let mut connections = Vec::new();
     for profile in profiles {
         let name = profile.name.clone();

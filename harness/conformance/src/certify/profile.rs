@@ -115,6 +115,8 @@ impl PublicProfile {
                 token: None,
             }),
             software_version: self.software_version.clone(),
+            // Where link B was routed through is the lab's, not a declaration of the provider.
+            observer: None,
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod certify;
 pub mod coverage;
 pub mod decode;
 pub mod keypackage;
+pub mod matrix;
+pub mod observe;
 pub mod pki;
 pub mod run;
 
@@ -22,4 +24,17 @@ pub fn init_logging() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .try_init();
+}
+
+/// The runtime of a command that serves until interrupted; when there is none, the exit code
+/// (the reason is on stderr).
+pub fn runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            crate::exit::code(crate::exit::UNREACHABLE)
+        })
 }

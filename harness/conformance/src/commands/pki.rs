@@ -17,6 +17,10 @@ pub struct PkiArgs {
     /// The domain the harness authenticates as when it plays a provider.
     #[arg(long, default_value = "harness.example")]
     pub harness_domain: String,
+    /// Also write the observer's certificates, one for each domain (the harness's included),
+    /// to `<out>/observer/` (`mimi-conformance observe --identities <out>/observer`).
+    #[arg(long)]
+    pub observer: bool,
     #[command(flatten)]
     pub ca: CaArgs,
 }
@@ -54,6 +58,16 @@ fn write(args: &PkiArgs) -> anyhow::Result<Vec<PathBuf>> {
         let identity = ca.issue(domain)?;
         put(&format!("{domain}.pem"), &identity.cert_pem)?;
         put(&format!("{domain}.key.pem"), &identity.key_pem)?;
+    }
+    if args.observer {
+        // Its own keys: the observer answers and asks as each domain, so it needs a
+        // certificate for each, from the CA the providers trust.
+        std::fs::create_dir_all(args.out.join("observer"))?;
+        for domain in args.domains.iter().chain([&args.harness_domain]) {
+            let identity = ca.issue(domain)?;
+            put(&format!("observer/{domain}.pem"), &identity.cert_pem)?;
+            put(&format!("observer/{domain}.key.pem"), &identity.key_pem)?;
+        }
     }
     for domain in &args.domains {
         let endpoints = ["keyMaterial".to_string()];

@@ -1,6 +1,7 @@
 //! The embedded reference providers: a run's providers by default, started in-process on loopback with
 //! ephemeral ports and freshly generated certificates, so every test process can have its own.
 
+use crate::observer::Observer;
 use crate::profile::{HarnessIdentity, Profile};
 use crate::session::{RunningProviders, StartProviders};
 use mimi_pki::ca::TestCa;
@@ -10,6 +11,7 @@ use mimi_reference_provider::variants::Variants;
 use mimi_reference_provider::{ProviderConfig, RunningProvider};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The provider under test, then its peer.
 pub const DOMAINS: [&str; 2] = ["a.example", "b.example"];
@@ -43,6 +45,8 @@ pub struct Embedded {
     providers: Vec<RunningProvider>,
     /// The variants of the provider under test, by name, when it has any.
     variants: Option<String>,
+    /// Stands between the providers: each reaches the other through it on link B.
+    pub observer: Arc<Observer>,
 }
 
 impl RunningProviders for Embedded {
@@ -58,6 +62,10 @@ impl RunningProviders for Embedded {
         for provider in &self.providers {
             provider.route(domain, addr);
         }
+    }
+
+    fn observer(&self) -> Option<Arc<Observer>> {
+        Some(self.observer.clone())
     }
 }
 
@@ -120,6 +128,7 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
         });
     }
     let providers = mimi_reference_provider::start_network(configs).await?;
+    let observer = interpose(&ca, &providers).await?;
     let mut profiles = Vec::new();
     for (i, provider) in providers.iter().enumerate() {
         let domain = provider.domain.as_str();
@@ -166,6 +175,8 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
                 "mimi-reference-provider {}",
                 env!("CARGO_PKG_VERSION")
             )),
+            // The pair's observer is the harness's own, started with the pair.
+            observer: None,
         });
     }
     let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();
@@ -173,5 +184,27 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
         profiles,
         providers,
         variants: (!names.is_empty()).then(|| names.join("+")),
+        observer,
     })
+}
+
+/// Puts an observer between the providers: every provider reaches the others through it on
+/// link B.
+async fn interpose(ca: &TestCa, providers: &[RunningProvider]) -> anyhow::Result<Arc<Observer>> {
+    let at: Vec<(String, SocketAddr)> = providers
+        .iter()
+        .map(|p| (p.domain.clone(), p.addr))
+        .collect();
+    let observer = crate::observer::between(ca, &at, &[HARNESS_DOMAIN]).await?;
+    route_peers_via(providers, observer.addr);
+    Ok(Arc::new(observer))
+}
+
+/// Makes every provider reach the others at `addr` (an observer) on link B.
+pub fn route_peers_via(providers: &[RunningProvider], addr: SocketAddr) {
+    for provider in providers {
+        for peer in providers.iter().filter(|p| p.domain != provider.domain) {
+            provider.route(&peer.domain, addr);
+        }
+    }
 }

@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The folder of the observer's certificates, beside the profiles.
+pub const OBSERVER_IDENTITIES: &str = "observer";
+
 /// The variable the printed profiles name for the driver token.
 pub const DRIVER_TOKEN_ENV: &str = "MIMI_DRIVER_TOKEN";
 
@@ -38,11 +41,16 @@ pub struct ServeArgs {
     /// harness's domain at this address, and the profiles say so.
     #[arg(long)]
     pub harness_listen: Option<SocketAddr>,
+    /// The providers reach one another through this address (an observer: `observe --listen`),
+    /// still naming and verifying each other's domain in TLS.
+    #[arg(long, value_name = "ADDR")]
+    pub peers_via: Option<SocketAddr>,
     #[command(flatten)]
     pub ca: CaArgs,
-    /// Switch on a named fault in every provider served (repeatable).
-    #[arg(long = "fault")]
-    pub faults: Vec<Fault>,
+    /// Switch on a named fault in every provider served, or with NAME@DOMAIN in that one only
+    /// (repeatable).
+    #[arg(long = "fault", value_name = "NAME[@DOMAIN]")]
+    pub faults: Vec<FaultIn>,
     /// Switch on a named variant, a legal behaviour other than the reference's, in every
     /// provider served (repeatable); the profiles describe it.
     #[arg(long = "variant")]
@@ -53,6 +61,37 @@ pub struct ServeArgs {
     /// Stop after this many seconds instead of at Ctrl-C.
     #[arg(long = "for", value_name = "SECONDS")]
     pub duration: Option<u64>,
+}
+
+/// A fault, in every provider or in the one of a domain.
+#[derive(Debug, Clone)]
+pub struct FaultIn {
+    pub fault: Fault,
+    pub domain: Option<String>,
+}
+
+impl FaultIn {
+    /// Those of `faults` that apply to the provider of `domain`.
+    fn in_domain<'a>(faults: &'a [FaultIn], domain: &'a str) -> impl Iterator<Item = &'a FaultIn> {
+        faults
+            .iter()
+            .filter(move |f| f.domain.as_deref().is_none_or(|d| d == domain))
+    }
+}
+
+impl std::str::FromStr for FaultIn {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, domain) = match s.split_once('@') {
+            Some((name, domain)) => (name, Some(domain.to_string())),
+            None => (s, None),
+        };
+        Ok(Self {
+            fault: name.parse()?,
+            domain,
+        })
+    }
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
@@ -91,10 +130,17 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         &format!("{}.key.pem", args.harness_domain),
         &harness.key_pem,
     )?;
-    let mut faults = Faults::none();
-    for fault in &args.faults {
-        faults = faults.and(*fault);
+    if let Some(unknown) = args
+        .faults
+        .iter()
+        .filter_map(|f| f.domain.as_ref())
+        .find(|d| !args.domains.contains(d))
+    {
+        anyhow::bail!("--fault names {unknown}, which is not a --domain served");
     }
+    let faults_of = |domain: &str| {
+        FaultIn::in_domain(&args.faults, domain).fold(Faults::none(), |all, f| all.and(f.fault))
+    };
     let token = args
         .driver_token
         .clone()
@@ -117,7 +163,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             identity: ca.issue(domain)?,
             trust_roots: vec![ca.cert_pem.clone()],
             users: seeds.clone(),
-            faults: faults.clone(),
+            faults: faults_of(domain),
             variants: variants.clone(),
             listen: SocketAddr::new(args.listen, port(i as u16)),
             asset_domains: args
@@ -135,6 +181,23 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         });
     }
     let running = mimi_reference_provider::start_network(configs).await?;
+    if let Some(addr) = args.peers_via {
+        super::embedded::route_peers_via(&running, addr);
+        // The observer's certificates, one per domain, from the providers' CA: a run whose
+        // profiles say `observer:` starts one there with them.
+        std::fs::create_dir_all(args.out.join(OBSERVER_IDENTITIES))?;
+        for domain in args.domains.iter().chain([&args.harness_domain]) {
+            let identity = ca.issue(domain)?;
+            write(
+                &format!("{OBSERVER_IDENTITIES}/{domain}.pem"),
+                &identity.cert_pem,
+            )?;
+            write(
+                &format!("{OBSERVER_IDENTITIES}/{domain}.key.pem"),
+                &identity.key_pem,
+            )?;
+        }
+    }
     if let Some(addr) = args.harness_listen {
         for provider in &running {
             provider.route(&args.harness_domain, addr);
@@ -151,7 +214,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let driver = provider
             .driver_addr
             .map(|addr| (format!("http://{addr}"), DRIVER_TOKEN_ENV));
-        let profile = profile_yaml(
+        let mut profile = profile_yaml(
             domain,
             &args.harness_domain,
             args.harness_listen,
@@ -160,6 +223,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             &description,
             driver,
         );
+        if let Some(addr) = args.peers_via {
+            profile.push_str(&format!(
+                "observer: {{listen: \"{addr}\", identities: {OBSERVER_IDENTITIES}}}  # it reaches its peers there\n"
+            ));
+        }
         write(&format!("profile-{domain}.yaml"), &profile)?;
         printed.push_str(&format!(
             "--- {}\n{profile}",

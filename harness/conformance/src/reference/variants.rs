@@ -1,7 +1,8 @@
 //! `mimi-conformance variants`: the suite against the reference provider with each named variant
 //! switched on, side by side. A variant is a behaviour the drafts allow that the reference does
 //! not have (`mimi_reference_provider::variants`), so a case that fails or errors against one
-//! gives a false verdict: it assumed the reference's choice. Its last line is
+//! gives a false verdict: it assumed the reference's choice; so does a finding of the observer
+//! between the providers (its passive checks assumed it). Its last line is
 //! `false verdicts: F over V variants`.
 //!
 //! Here too is how a profile describes each variant (the embedded providers' and `serve`'s), as a
@@ -126,7 +127,8 @@ pub const AWAITING_INCONCLUSIVE: &[Awaiting] = &[];
 #[derive(Debug, Clone)]
 pub struct VariantResult {
     pub variant: Variant,
-    /// Cases that failed or errored: false verdicts.
+    /// Cases that failed or errored, or in whose link-B traffic the observer between the
+    /// providers found a requirement broken: false verdicts.
     pub false_verdicts: Vec<CaseRecord>,
     /// Cases that reached a verdict (not unsupported).
     pub conclusive: usize,
@@ -181,7 +183,10 @@ pub fn matrix(cases: &[Case], variants: &[Variant]) -> Result<Vec<VariantResult>
                     .collect(),
                 false_verdicts: records
                     .into_iter()
-                    .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error))
+                    .filter(|r| {
+                        matches!(r.verdict, Verdict::Fail | Verdict::Error)
+                            || !r.observed.is_empty()
+                    })
                     .collect(),
                 uses,
             });
@@ -226,6 +231,12 @@ pub fn render(results: &[VariantResult], total_cases: usize) -> String {
                     case.id,
                     first_lines(&crate::report::console::summary(case), 12)
                 )),
+            }
+            for f in &case.observed {
+                out.push_str(&format!(
+                    "      the observer: {} broken by {} on link {}: {}\n",
+                    f.requirement, f.provider, f.link, f.message
+                ));
             }
         }
         for lost in &r.lost {

@@ -232,6 +232,9 @@ pub fn summary(record: &CaseRecord) -> String {
     );
     for r in record.broken() {
         let _ = writeln!(out, "  {}", r.requirement.describe());
+        for blame in &r.blame {
+            let _ = writeln!(out, "    {blame}");
+        }
     }
     if let Some(error) = &record.error {
         let _ = writeln!(out, "\n{error}");
@@ -260,7 +263,31 @@ pub fn summary(record: &CaseRecord) -> String {
     for f in record.failed_checks().flat_map(|c| &c.failures) {
         failure(&mut out, f);
     }
+    observed(&mut out, record);
     out
+}
+
+/// What the observer found in the case's link-B traffic.
+fn observed(out: &mut String, record: &CaseRecord) {
+    if record.observed.is_empty() {
+        return;
+    }
+    out.push_str(
+        "
+seen on link B by the observer:
+",
+    );
+    for f in &record.observed {
+        let _ = writeln!(
+            out,
+            "  {} broken by {} (exchange {}, {}): {}",
+            f.requirement,
+            f.provider,
+            f.exchange,
+            f.endpoint.as_deref().unwrap_or("unclassified"),
+            f.message
+        );
+    }
 }
 
 /// The message a case that did not pass shows: its summary, then its transcript.

@@ -9,14 +9,31 @@
 //!
 //! Every file is written beside its final name and renamed into place, so a reader sees the old
 //! file or the new one, never half of one. `run.json` says how the run ended; `junit.xml` and
-//! `results.json` carry the same as a `run` test suite and a `run` member.
+//! `results.json` carry the same as a `run` test suite and a `run` member, and the site's index
+//! (`index.html`) says it above the verdicts. With an observer between the providers,
+//! `observer.json` holds what it saw.
 
+use crate::catalogue::Catalogue;
+use crate::observer::ObserverReport;
 use crate::runner::events::{CaseRecord, Verdict};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The observer's report beside a run's results.
+pub const OBSERVER_JSON: &str = "observer.json";
+
+/// What a run's reports are made of.
+#[derive(Default, Clone, Copy)]
+pub struct Reported<'a> {
+    pub records: &'a [CaseRecord],
+    /// The requirements' sentences, for the site's pages (none before the cases are loaded).
+    pub catalogue: Option<&'a Catalogue>,
+    /// What the observer between the providers saw, when there was one.
+    pub observed: Option<&'a ObserverReport>,
+}
 
 /// How a run ended, as its reports say it.
 #[derive(Debug, Clone)]
@@ -70,19 +87,25 @@ impl Reports {
             "this run (process {}) has not finished; if no run is going on, it was killed before it could write its reports",
             std::process::id()
         );
-        reports.write(&[], "in-progress", Some(&why), None)?;
+        reports.write(&Reported::default(), "in-progress", Some(&why), None)?;
+        // An earlier run's link-B traffic is not this run's: this run writes its own, if it has
+        // an observer.
+        match std::fs::remove_file(dir.join(OBSERVER_JSON)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         Ok(reports)
     }
 
     /// The reports of a run that ended (or could not start). Only the first call writes.
-    pub fn finish(&self, records: &[CaseRecord], ending: &Ending, exit_code: u8) {
+    pub fn finish(&self, reported: &Reported<'_>, ending: &Ending, exit_code: u8) {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         if *written {
             return;
         }
         *written = true;
         let reason = ending.reason();
-        if let Err(e) = self.write(records, ending.state(), reason.as_deref(), Some(exit_code)) {
+        if let Err(e) = self.write(reported, ending.state(), reason.as_deref(), Some(exit_code)) {
             eprintln!("error: writing reports to {}: {e:#}", self.dir.display());
         } else {
             tracing::info!("reports written to {}", self.dir.display());
@@ -91,11 +114,12 @@ impl Reports {
 
     fn write(
         &self,
-        records: &[CaseRecord],
+        reported: &Reported<'_>,
         state: &str,
         reason: Option<&str>,
         exit_code: Option<u8>,
     ) -> anyhow::Result<()> {
+        let records = reported.records;
         let not_run = records
             .iter()
             .filter(|r| r.verdict == Verdict::NotRun)
@@ -131,7 +155,33 @@ impl Reports {
         self.put("run.json", |path| {
             std::fs::write(path, serde_json::to_vec_pretty(&run)?)?;
             Ok(())
-        })
+        })?;
+        if let Some(observed) = reported.observed {
+            self.put(OBSERVER_JSON, |path| {
+                crate::report::observed::write_json(path, observed)
+            })?;
+        }
+        crate::report::html::run::write(
+            &self.dir,
+            &crate::report::html::run::RunSite {
+                title: "mimi-conformance run",
+                records,
+                catalogue: reported.catalogue,
+                observer: reported.observed,
+                strict: self.strict,
+                ending: (state != "finished" || reason.is_some()).then(|| {
+                    crate::report::html::run::Ending {
+                        state: state.to_string(),
+                        reason: reason.map(str::to_string),
+                    }
+                }),
+                prefix: "",
+                home: "run",
+                crumbs: Vec::new(),
+                results: Some("results.json"),
+                observer_json: reported.observed.map(|_| OBSERVER_JSON),
+            },
+        )
     }
 
     /// Writes `name` through a file beside it, then renames it into place.
@@ -140,16 +190,23 @@ impl Reports {
         name: &str,
         write: impl FnOnce(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let final_path = self.dir.join(name);
-        let partial = self
-            .dir
-            .join(format!(".{name}.{}.partial", std::process::id()));
-        let written = write(&partial).and_then(|()| Ok(std::fs::rename(&partial, &final_path)?));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&partial);
-        }
-        written
+        put(&self.dir.join(name), write)
     }
+}
+
+/// Writes `path` through a file beside it, then renames it into place, so that a reader sees
+/// the old file or the new one, never half of one.
+pub fn put(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = write(&partial).and_then(|()| Ok(std::fs::rename(&partial, path)?));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 /// The JUnit suite that says a run did not finish, as one errored test case, so that a CI job
@@ -193,7 +250,18 @@ mod tests {
             "<testsuites tests=\"9\" failures=\"0\"/>",
         )
         .unwrap();
+        std::fs::write(d.join("index.html"), "all green").unwrap();
+        std::fs::write(d.join(OBSERVER_JSON), "{}").unwrap();
         let reports = Reports::begin(&d, false).unwrap();
+        let index = std::fs::read_to_string(d.join("index.html")).unwrap();
+        assert!(
+            index.contains("This run is <strong>in-progress</strong>"),
+            "{index}"
+        );
+        assert!(
+            !d.join(OBSERVER_JSON).exists(),
+            "the last run's traffic is gone"
+        );
         let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
         let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
         assert_eq!(junit.errors, 1, "{xml}");
@@ -203,7 +271,7 @@ mod tests {
         assert_eq!(run["state"], "in-progress");
 
         reports.finish(
-            &[],
+            &Reported::default(),
             &Ending::NotStarted {
                 code: 3,
                 why: "the directory of x.example cannot be read".into(),
@@ -219,8 +287,14 @@ mod tests {
             xml.contains("the directory of x.example cannot be read"),
             "{xml}"
         );
+        let index = std::fs::read_to_string(d.join("index.html")).unwrap();
+        assert!(
+            index.contains("could-not-start")
+                && index.contains("the directory of x.example cannot be read"),
+            "{index}"
+        );
         // Only the first ending is written.
-        reports.finish(&[], &Ending::Finished { note: None }, 0);
+        reports.finish(&Reported::default(), &Ending::Finished { note: None }, 0);
         let run: serde_json::Value =
             serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap();
         assert_eq!(run["state"], "could-not-start");

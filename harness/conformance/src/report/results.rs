@@ -3,16 +3,18 @@
 //! decoded bodies as JSON), for the tools that build on a run (coverage, interop matrix,
 //! certification). Its schema is `reports/results.schema.json`.
 
+use crate::observer::Finding;
 use crate::report::console::summary;
-use crate::runner::events::{CaseRecord, Check, Exchange};
+use crate::runner::events::{Blame, CaseRecord, Check, Exchange};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The JSON Schema (2020-12) every results.json meets.
 pub const SCHEMA: &str = include_str!("../../../../reports/results.schema.json");
 
 /// The version of the results format; the schema names it.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 #[derive(Serialize)]
 struct Results<'a> {
@@ -35,6 +37,9 @@ struct CaseResult<'a> {
     links: &'a [String],
     provider: &'a str,
     draft: &'a str,
+    run: &'a str,
+    roles: &'a BTreeMap<String, String>,
+    started_unix_ms: u64,
     duration_ms: u64,
     retried: Vec<Retried<'a>>,
     expectation: Option<String>,
@@ -44,6 +49,7 @@ struct CaseResult<'a> {
     message: String,
     checks: &'a [Check],
     exchanges: &'a [Exchange],
+    observed: &'a [Finding],
 }
 
 #[derive(Serialize)]
@@ -52,6 +58,7 @@ struct RequirementEntry<'a> {
     level: &'static str,
     citation: String,
     verdict: &'static str,
+    blame: &'a [Blame],
 }
 
 #[derive(Serialize)]
@@ -86,11 +93,15 @@ fn case(r: &CaseRecord) -> CaseResult<'_> {
                 level: q.requirement.level.name(),
                 citation: q.requirement.citation(),
                 verdict: q.verdict.name(),
+                blame: &q.blame,
             })
             .collect(),
         links: &r.links,
         provider: &r.provider,
         draft: &r.draft,
+        run: &r.run,
+        roles: &r.roles,
+        started_unix_ms: r.started_unix_ms,
         duration_ms: r.duration.as_millis() as u64,
         retried: r
             .retried
@@ -110,6 +121,7 @@ fn case(r: &CaseRecord) -> CaseResult<'_> {
         message: summary(r),
         checks: &r.checks,
         exchanges: &r.transcript,
+        observed: &r.observed,
     }
 }
 
@@ -166,6 +178,13 @@ mod tests {
             label: "known failure",
             reason: "ticket 1".into(),
         });
+        known.requirements[0].verdict = crate::runner::events::RequirementVerdict::Fail;
+        known.requirements[0].blame = vec![Blame {
+            link: "B".into(),
+            provider: "a.example".into(),
+            role: Some("target".into()),
+            basis: crate::runner::events::BlameBasis::Observed,
+        }];
         let records = [record("noConsent", Verdict::Inconclusive), known];
         let mut results = to_json(&records, true);
         assert_eq!(schema_violation(&results), None, "{results:#}");

@@ -4,6 +4,7 @@
 use crate::catalogue::{Level, Requirement};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,6 +121,70 @@ impl RequirementVerdict {
 pub struct RequirementResult {
     pub requirement: Requirement,
     pub verdict: RequirementVerdict,
+    /// For a broken requirement, who broke it and on which hop (`runner::blame`); empty
+    /// otherwise.
+    pub blame: Vec<Blame>,
+}
+
+/// Who broke a requirement, and on which hop of the architecture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blame {
+    /// The link the offending message crossed: A, B, C or D.
+    pub link: String,
+    /// The provider (its domain) responsible.
+    pub provider: String,
+    /// The role it plays in the case (hub, follower, target, ...).
+    pub role: Option<String>,
+    pub basis: BlameBasis,
+}
+
+/// What a blame rests on, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlameBasis {
+    /// The observer saw this provider send an offending message on link B in the case's
+    /// traffic: one that breaks this requirement, or another the same failed check judges.
+    Observed,
+    /// The requirement binds the role this provider plays in the case (the catalogue's `role`
+    /// and `link`), and nothing seen on link B clears that hop.
+    Requirement,
+    /// The step whose expectation failed talked to this provider over this link.
+    Step,
+    /// Nothing narrows it down (an `assert` step, a requirement of any role): the provider
+    /// under test, on the link the case is reported under.
+    UnderTest,
+}
+
+impl BlameBasis {
+    pub fn name(self) -> &'static str {
+        match self {
+            BlameBasis::Observed => "observed",
+            BlameBasis::Requirement => "requirement",
+            BlameBasis::Step => "step",
+            BlameBasis::UnderTest => "under-test",
+        }
+    }
+}
+
+impl std::fmt::Display for Blame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let role = self
+            .role
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let basis = match self.basis {
+            BlameBasis::Observed => "seen by the observer",
+            BlameBasis::Requirement => "the requirement binds that role",
+            BlameBasis::Step => "the failing step's hop",
+            BlameBasis::UnderTest => "the provider under test, on the case's link",
+        };
+        write!(
+            f,
+            "broken by {}{role} on link {}: {basis}",
+            self.provider, self.link
+        )
+    }
 }
 
 /// A place in a case file.
@@ -379,6 +444,14 @@ pub struct CaseRecord {
     pub links: Vec<String>,
     pub provider: String,
     pub draft: String,
+    /// The nonce of this run of the case (`{{ run }}`), which the names it makes carry.
+    pub run: String,
+    /// Each provider role of the case and the domain that played it.
+    pub roles: BTreeMap<String, String>,
+    /// When the case began, in ms since the UNIX epoch.
+    pub started_unix_ms: u64,
+    /// What the observer between the providers found in this case's link-B traffic.
+    pub observed: Vec<crate::observer::Finding>,
     pub verdict: Verdict,
     /// Every requirement the case charges an expectation to, with its verdict.
     pub requirements: Vec<RequirementResult>,

@@ -3,6 +3,7 @@
 //! requirement (`verdict`). It renders nothing: the reporters (`crate::report`, the libtest
 //! adapter among them) do.
 
+pub mod blame;
 pub mod body;
 pub mod events;
 pub mod exchange;
@@ -43,6 +44,9 @@ pub struct Session {
     pub snapshot_dir: Option<std::path::PathBuf>,
     /// The provider's known-failing and known-flaky cases.
     pub expectations: crate::known_failures::Expectations,
+    /// The observer the providers reach one another through on link B, if they do: what it
+    /// saw of a case is tied to the case, and tells which hop broke a requirement.
+    pub observer: Option<Arc<crate::observer::Observer>>,
 }
 
 impl Session {
@@ -161,6 +165,10 @@ pub fn new_record(case: &Case, profile: &Profile) -> CaseRecord {
         links: case.links().iter().map(|l| l.name().to_string()).collect(),
         provider: profile.name.clone(),
         draft: profile.draft.clone(),
+        run: String::new(),
+        roles: BTreeMap::new(),
+        started_unix_ms: crate::observer::unix_ms(),
+        observed: Vec::new(),
         verdict: Verdict::Pass,
         requirements: Vec::new(),
         error: None,
@@ -264,6 +272,7 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
     };
     let mut record = recorder.record;
     verdict::conclude(case, &mut record, ended);
+    blame::assign(case, &mut record, session.observer.as_deref());
     record.duration = started.elapsed();
     record
 }
@@ -299,6 +308,8 @@ pub(crate) struct Actors {
     pub last_arrival: HashMap<String, std::time::Instant>,
     /// Role → the domain that plays it.
     pub domains: BTreeMap<String, String>,
+    /// The nonce of this run of the case (`{{ run }}`).
+    pub run: String,
 }
 
 fn actors(case: &Case, session: &Session) -> Result<Actors, String> {
@@ -382,6 +393,7 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
         clients,
         last_arrival: HashMap::new(),
         domains,
+        run,
     })
 }
 
@@ -391,6 +403,8 @@ async fn run_steps(
     recorder: &mut Recorder<'_>,
 ) -> Result<(), String> {
     let mut actors = actors(case, session)?;
+    recorder.record.run = actors.run.clone();
+    recorder.record.roles = actors.domains.clone();
     // The harness's clients are reachable through its link-B server for as long as the case runs.
     let _registration = session.peer.as_ref().map(|peer| {
         let members: Vec<(String, SharedMember)> = actors

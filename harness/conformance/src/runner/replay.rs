@@ -99,6 +99,8 @@ pub fn check(
                         Some((role.clone(), domain.ok()?.as_str()?.to_string()))
                     })
                     .collect(),
+                // Judging again records nothing under the case's nonce.
+                run: String::new(),
             };
             // A provider's own snapshots are judged against the verifier's case set, as a
             // first run against the provider is (`snapshot::check`).

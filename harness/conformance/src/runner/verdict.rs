@@ -246,6 +246,7 @@ pub fn conclude(case: &Case, record: &mut CaseRecord, ended: Ended) {
             requirement: r.clone(),
             verdict: combine(said.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))
                 .unwrap_or(unreached),
+            blame: Vec::new(),
         })
         .collect();
     let broken: Vec<RequirementVerdict> = record.broken().map(|r| r.verdict).collect();

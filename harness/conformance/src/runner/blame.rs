@@ -1,0 +1,180 @@
+//! Which hop broke a requirement, and by whom: every broken requirement of a case is blamed on a
+//! link and a provider. What the observer saw on link B is the strongest evidence: a finding
+//! against the requirement, or against another requirement the same failed check judges (the
+//! check failed because of what crossed link B). Without one, when the observer saw the case's
+//! link-B traffic and found nothing wrong in it (or nothing wrong with this requirement, which
+//! it checks), link B is cleared and the step whose expectation failed names the hop: the
+//! provider it talked to, over its link. Otherwise the catalogue, whose entry binds the
+//! requirement to a role (a hub's fan-out, a target's KeyPackages) on a link, comes first, then
+//! the step. A follower's client that reads messages out of order fails the same check whether
+//! the hub fanned them out wrongly (link B) or the follower delivered them wrongly (link C):
+//! the observer tells the two apart.
+
+use super::events::{Blame, BlameBasis, CaseRecord, CheckOutcome};
+use crate::case::model::{DriverOperation, Link, Player, Role, Step, StepKind};
+use crate::case::Case;
+use crate::observer::{CaseTie, Finding, Observer};
+
+/// The link a driver operation stands for: what a client was given comes over link C (its
+/// received messages, its view of a room); what it does goes over link A.
+pub fn driver_link(operation: &str) -> Link {
+    if [
+        DriverOperation::ReceivedMessages.name(),
+        DriverOperation::RoomState.name(),
+    ]
+    .contains(&operation)
+    {
+        Link::C
+    } else {
+        Link::A
+    }
+}
+
+/// The link and the provider role a step talks to, if it talks to a provider.
+fn hop(step: &Step) -> Option<(Link, &Role)> {
+    match &step.kind {
+        StepKind::Call(c) => Some((Link::B, &c.on)),
+        StepKind::Receive(r) => Some((Link::B, &r.by)),
+        StepKind::Driver(d) => Some((driver_link(d.operation.name()), &d.on)),
+        StepKind::Mls(m) => Some((Link::D, &m.on)),
+        StepKind::Answer(_) | StepKind::Parallel(_) | StepKind::Assert(_) | StepKind::Use(_) => {
+            None
+        }
+    }
+}
+
+/// The case's provider role named by a catalogue `role` ("hub (as client)", "hub-originated",
+/// "target (consent)"), when a provider under test plays it: the harness is never blamed.
+fn case_role<'c>(case: &'c Case, catalogue_role: &str) -> Option<&'c str> {
+    let word: String = catalogue_role
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    case.spec
+        .actors
+        .providers
+        .iter()
+        .find(|(name, player)| **name == word && player.value != Player::Harness)
+        .map(|(name, _)| name.as_str())
+}
+
+fn link_named(text: &str) -> Option<Link> {
+    match text.chars().next()? {
+        'A' => Some(Link::A),
+        'B' => Some(Link::B),
+        'C' => Some(Link::C),
+        'D' => Some(Link::D),
+        _ => None,
+    }
+}
+
+fn blame(record: &CaseRecord, link: Link, role: &str, basis: BlameBasis) -> Option<Blame> {
+    Some(Blame {
+        link: link.name().to_string(),
+        provider: record.roles.get(role)?.clone(),
+        role: Some(role.to_string()),
+        basis,
+    })
+}
+
+/// The role a domain plays in the case, if one.
+fn role_of(record: &CaseRecord, domain: &str) -> Option<String> {
+    record
+        .roles
+        .iter()
+        .find(|(_, d)| *d == domain)
+        .map(|(r, _)| r.clone())
+}
+
+/// Ties the observer's findings to the finished case (`record.observed`) and blames each broken
+/// requirement on a link and a provider.
+pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>) {
+    let traffic = observer.map(|o| {
+        let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
+        o.settled_case_traffic(&CaseTie {
+            run: &record.run,
+            transcript: &transcript,
+            from_ms: record.started_unix_ms,
+            to_ms: crate::observer::unix_ms(),
+        })
+    });
+    let steps = super::verdict::plan_steps(case);
+    let findings: &[Finding] = traffic.as_ref().map_or(&[], |t| &t.findings);
+    let mut blames = Vec::new();
+    for result in &record.requirements {
+        if !result.verdict.is_broken() {
+            blames.push(Vec::new());
+            continue;
+        }
+        let id = result.requirement.id.as_str();
+        // The failed checks that judged it broken.
+        let failed: Vec<_> = record
+            .checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Fail && c.requirements.iter().any(|r| r == id))
+            .collect();
+        // What the observer saw break it, or break another requirement one of those checks
+        // judges: the check failed because of what crossed link B.
+        let mut observed: Vec<Blame> = Vec::new();
+        let judged_with =
+            |r: &str| r == id || failed.iter().any(|c| c.requirements.iter().any(|q| q == r));
+        for own in [true, false] {
+            for f in findings
+                .iter()
+                .filter(|f| (f.requirement == id) == own && judged_with(&f.requirement))
+            {
+                let b = Blame {
+                    link: f.link.clone(),
+                    provider: f.provider.clone(),
+                    role: role_of(record, &f.provider),
+                    basis: BlameBasis::Observed,
+                };
+                if !observed.contains(&b) {
+                    observed.push(b);
+                }
+            }
+            if !observed.is_empty() {
+                break;
+            }
+        }
+        if !observed.is_empty() {
+            blames.push(observed);
+            continue;
+        }
+        let by_step = failed
+            .iter()
+            .find_map(|c| hop(steps.get(c.step_index)?))
+            .filter(|(_, role)| role.player != Player::Harness)
+            .and_then(|(link, role)| blame(record, link, &role.name, BlameBasis::Step));
+        let requirement = &result.requirement;
+        let by_requirement = case_role(case, &requirement.role).and_then(|role| {
+            let link = link_named(&requirement.link)?;
+            blame(record, link, role, BlameBasis::Requirement)
+        });
+        // The observer saw the case's link-B traffic and found nothing wrong in it, or nothing
+        // wrong with this requirement, which it checks: link B is cleared, and the hop where
+        // the check failed is the one that broke it.
+        let cleared_on_b = traffic.as_ref().is_some_and(|t| {
+            t.crossed() && (t.findings.is_empty() || crate::observer::checks::CHECKED.contains(&id))
+        });
+        let chosen = if cleared_on_b {
+            by_step.or(by_requirement)
+        } else {
+            by_requirement.or(by_step)
+        }
+        .or_else(|| {
+            let (role, _) = case
+                .spec
+                .actors
+                .providers
+                .iter()
+                .find(|(_, p)| p.value == Player::UnderTest)?;
+            blame(record, case.link(), role, BlameBasis::UnderTest)
+        });
+        blames.push(chosen.into_iter().collect());
+    }
+    for (result, blame) in record.requirements.iter_mut().zip(blames) {
+        result.blame = blame;
+    }
+    record.observed = traffic.map(|t| t.findings).unwrap_or_default();
+}
