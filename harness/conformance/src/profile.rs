@@ -1,8 +1,8 @@
 //! Provider profiles: how to reach a provider under test and what it declares. Given as YAML with
 //! `run --provider FILE`; with none, the embedded reference providers get generated profiles.
 
-use crate::yaml::{Node, Pos};
 use crate::case::LoadError;
+use crate::yaml::{Node, Pos};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +38,10 @@ struct ProfileFile {
     users: BTreeMap<String, Spanned<crate::differences::TestUserEntry>>,
     /// The driver API for links A and C.
     driver: Option<DriverFile>,
+    /// How long a step that expects nothing to arrive looks when the driver cannot say that
+    /// the provider has nothing left to send (`awaitIdle`): `500ms`, `2s`. Without it, the
+    /// step's timeout.
+    quiet_period: Option<Spanned<String>>,
     /// The directory's own names for URL template variables → the drafts' names.
     #[serde(default)]
     template_variables: BTreeMap<String, String>,
@@ -130,6 +134,8 @@ pub struct Profile {
     pub directory_entries: BTreeMap<String, String>,
     pub consent: crate::differences::Consent,
     pub driver: Option<Driver>,
+    /// The wait for what must not arrive, when the driver cannot say the provider is idle.
+    pub quiet_period: Option<std::time::Duration>,
 }
 
 impl Profile {
@@ -366,6 +372,11 @@ impl Check<'_> {
                 token: None,
             }
         });
+        let quiet_period = file.quiet_period.as_ref().and_then(|period| {
+            crate::case::parse_duration(&period.value)
+                .map_err(|e| self.error(Pos::of(period), format!("quiet-period: {e}")))
+                .ok()
+        });
         Some(Profile {
             directory_url: file
                 .directory
@@ -389,6 +400,7 @@ impl Check<'_> {
             directory_entries: file.directory_entries,
             consent: file.consent,
             driver,
+            quiet_period,
         })
     }
 

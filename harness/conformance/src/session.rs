@@ -321,10 +321,11 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
             std::process::exit(i32::from(stop.exit_code()));
         });
     }
-    let conclusion = libtest_mimic::run(
-        &options.test,
-        crate::report::libtest::trials(cases, session),
-    );
+    let mut cases = cases;
+    runner::slowest_first(&mut cases);
+    let mut test = options.test.clone();
+    test.test_threads = test.test_threads.or(Some(runner::default_threads()));
+    let conclusion = libtest_mimic::run(&test, crate::report::libtest::trials(cases, session));
     drop(prepared);
     crate::run_control::disarm_backstop();
     let records = account(finished.take(), &accounted);

@@ -162,6 +162,8 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
                 token_env: "MIMI_DRIVER_TOKEN".into(),
                 token: Some(token.clone()),
             }),
+            // Its driver answers awaitIdle.
+            quiet_period: None,
         });
     }
     let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();

@@ -3,13 +3,13 @@
 //! actual, why a case is inconclusive and what would make it conclusive, and the transcript of
 //! its exchanges, decoded.
 
-use crate::yaml::Pos;
 use crate::case::snippet_of_line;
 use crate::drivers::link_b::Response;
 use crate::runner::events::{
     AssertionFailure, Body, CaseRecord, Exchange, Failure, Header, HttpRequest, HttpResponse,
     Interaction, RequirementVerdict, Verdict,
 };
+use crate::yaml::Pos;
 use serde_json::Value;
 use std::fmt::Write;
 

@@ -8,9 +8,9 @@ use super::events::{
 };
 use crate::case::model::Origin;
 use crate::case::model::Step;
-use crate::yaml::Pos;
 use crate::drivers::harness_server::{Recorded, Script};
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
+use crate::yaml::Pos;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
