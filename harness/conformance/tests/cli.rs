@@ -1010,6 +1010,7 @@ fn every_profile_value_is_checked_with_its_location() {
             "driver: {url: \"http://127.0.0.1:1\", token-env: MIMI_NO_SUCH_TOKEN_VARIABLE}\n",
             "$MIMI_NO_SUCH_TOKEN_VARIABLE, which is not set",
         ),
+        ("quiet-period: soon\n", "quiet-period: duration \"soon\""),
     ] {
         let key = extra.split(':').next().unwrap();
         let text: String = original

@@ -59,7 +59,7 @@ pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Inst
     };
     match connection.profile.quiet_period {
         Some(period) => Quiet {
-            until: Instant::now() + period,
+            until: (Instant::now() + period).min(deadline),
             how: format!(
                 "within the profile's quiet-period of {}ms ({name} cannot say when it is idle: {unknown})",
                 period.as_millis()
