@@ -116,3 +116,75 @@ pub fn run_all<C: Sync>(
     }
     Ok(all)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{Catalogue, HARNESS_CATALOGUE};
+    use std::path::{Path, PathBuf};
+
+    fn a_case() -> Case {
+        let catalogue = Catalogue::parse(HARNESS_CATALOGUE).unwrap();
+        let source = r#"title: a claim
+checks: [KM-16]
+links: [B]
+actors:
+  providers: {target: under-test, hub: harness}
+  clients: {alice: {on: hub}}
+needs: [keyMaterial]
+steps:
+  - name: claim for nobody
+    by: hub
+    on: target
+    call: keyMaterial
+    path: {targetUser: "mimi://{{ target.domain }}/u/nobody"}
+    body:
+      KeyMaterialRequest: {requester: alice}
+    expect:
+      status: 200
+"#;
+        crate::case::parse_case(
+            Path::new("pool"),
+            Path::new("pool/B/a.yaml"),
+            source.into(),
+            &catalogue,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn a_configuration_whose_providers_cannot_start_is_an_error_naming_it() {
+        let cases = [a_case()];
+        let configurations = [(
+            "nowhere".to_string(),
+            PathBuf::from("/no/such/profile.yaml"),
+        )];
+        let error = run_all(
+            &configurations,
+            &cases,
+            |profile| Providers::ProfileFiles(vec![profile.clone()]),
+            4,
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("nowhere: the providers could not start"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn no_cases_is_no_run_and_no_error() {
+        let configurations = [(
+            "nowhere".to_string(),
+            PathBuf::from("/no/such/profile.yaml"),
+        )];
+        let records = run_all(
+            &configurations,
+            &[],
+            |profile| Providers::ProfileFiles(vec![profile.clone()]),
+            4,
+        )
+        .unwrap();
+        assert!(records.len() == 1 && records[0].is_empty());
+    }
+}
