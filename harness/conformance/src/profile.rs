@@ -38,6 +38,10 @@ struct ProfileFile {
     users: BTreeMap<String, Spanned<crate::differences::TestUserEntry>>,
     /// The driver API for links A and C.
     driver: Option<DriverFile>,
+    /// How long a step that expects nothing to arrive looks when the driver cannot say that
+    /// the provider has nothing left to send (`awaitIdle`): `500ms`, `2s`. Without it, the
+    /// step's timeout.
+    quiet_period: Option<Spanned<String>>,
     /// The directory's own names for URL template variables → the drafts' names.
     #[serde(default)]
     template_variables: BTreeMap<String, String>,
@@ -154,6 +158,8 @@ pub struct Profile {
     pub driver: Option<Driver>,
     pub software_version: Option<String>,
     pub observer: Option<ObserverRoute>,
+    /// The wait for what must not arrive, when the driver cannot say the provider is idle.
+    pub quiet_period: Option<std::time::Duration>,
 }
 
 impl Profile {
@@ -413,6 +419,11 @@ impl Check<'_> {
                 token: None,
             }
         });
+        let quiet_period = file.quiet_period.as_ref().and_then(|period| {
+            crate::case::parse_duration(&period.value)
+                .map_err(|e| self.error(Pos::of(period), format!("quiet-period: {e}")))
+                .ok()
+        });
         Some(Profile {
             directory_url: file
                 .directory
@@ -441,6 +452,7 @@ impl Check<'_> {
                 listen: o.listen,
                 identities: self.dir.join(o.identities),
             }),
+            quiet_period,
         })
     }
 

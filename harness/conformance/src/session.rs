@@ -367,9 +367,13 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
     let profiles: Vec<Profile> = (session.connections.iter())
         .map(|c| c.profile.clone())
         .collect();
+    let mut cases = cases;
+    runner::slowest_first(&mut cases);
+    let mut test = options.test.clone();
+    test.test_threads = test.test_threads.or(Some(runner::default_threads()));
     let started_ms = crate::template::now_ms();
     let conclusion = libtest_mimic::run(
-        &options.test,
+        &test,
         crate::report::libtest::trials(cases, session.clone()),
     );
     let observed = prepared.observer().map(Observer::report);

@@ -1007,6 +1007,7 @@ fn every_profile_value_is_checked_with_its_location() {
             "driver: {url: \"http://127.0.0.1:1\", token-env: MIMI_NO_SUCH_TOKEN_VARIABLE}\n",
             "$MIMI_NO_SUCH_TOKEN_VARIABLE, which is not set",
         ),
+        ("quiet-period: soon\n", "quiet-period: duration \"soon\""),
     ] {
         let key = extra.split(':').next().unwrap();
         let text: String = original
@@ -1208,7 +1209,9 @@ fn sigint_leaves_complete_reports_with_not_run_cases() {
 /// starts, and the exit code is 143.
 #[test]
 fn sigterm_cancels_a_waiting_case_after_its_grace() {
-    let waiting = "title: Waits for a notify that never comes\nchecks: [DIR-7]\nlinks: [B]\nactors:\n  providers: {hub: under-test, follower: harness}\nneeds: [harness-server]\nsteps:\n  - name: wait for a notify\n    receive: notify\n    by: hub\n    on: follower\n    path: {roomId: \"nowhere-{{ run }}\"}\n    timeout: 50s\n    expect: {arrives: false}\n";
+    // It waits for a notify that must arrive: one that must not would end as soon as the
+    // provider says it has nothing left to send (awaitIdle).
+    let waiting = "title: Waits for a notify that never comes\nchecks: [DIR-7]\nlinks: [B]\nactors:\n  providers: {hub: under-test, follower: harness}\nneeds: [harness-server]\nsteps:\n  - name: wait for a notify\n    receive: notify\n    by: hub\n    on: follower\n    path: {roomId: \"nowhere-{{ run }}\"}\n    timeout: 50s\n";
     let cases = cases_folder(
         "sigterm-cases",
         &[

@@ -12,6 +12,7 @@ fn the_document_parses_and_names_the_operations_cases_use() {
         "createRoom",
         "invite",
         "sendMessage",
+        "awaitIdle",
     ] {
         assert!(spec().operations.iter().any(|o| o.name == name), "{name}");
     }

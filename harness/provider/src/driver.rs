@@ -60,6 +60,7 @@ pub fn router(shared: SharedState, token: String) -> Router {
         .route("/v1/assets", post(upload_asset))
         .route("/v1/consent", post(|s, b| consent(s, b, false)))
         .route("/v1/consent/cancel", post(|s, b| consent(s, b, true)))
+        .route("/v1/idle", post(await_idle))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such driver operation") })
         .layer(middleware::from_fn_with_state(Arc::new(token), authorise))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_DRIVER_BODY))
@@ -334,6 +335,42 @@ async fn consent(
     let room = body.room.as_deref();
     client_actions::consent(&shared, &body.client, &body.user, room, cancel).await?;
     ok(StatusCode::ACCEPTED, json!({}))
+}
+
+/// The longest `awaitIdle` wait a request may ask for.
+const MAX_IDLE_WAIT_MS: u64 = 60_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdleWait {
+    /// Milliseconds to wait at most.
+    within: u64,
+}
+
+/// Answers once nothing is left to send on link B (fan-out queued or retried, requests in
+/// flight), or 504 when something still is after `within` milliseconds.
+async fn await_idle(State(shared): State<SharedState>, Body(body): Body<IdleWait>) -> Answer {
+    if body.within > MAX_IDLE_WAIT_MS {
+        return Err(ActionError::Invalid(format!(
+            "within is at most {MAX_IDLE_WAIT_MS} ms"
+        )));
+    }
+    let outgoing = &shared.peers.outgoing;
+    if outgoing
+        .settled(std::time::Duration::from_millis(body.within))
+        .await
+    {
+        ok(StatusCode::OK, json!({}))
+    } else {
+        Ok(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "{} outgoing link-B requests still pending after {} ms",
+                outgoing.pending(),
+                body.within
+            ),
+        ))
+    }
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 //! next message and retries a refusal after its `Retry-After`. Messages for this provider's own
 //! clients are delivered at once, under the same lock that accepted them.
 
+use crate::activity::Busy;
 use crate::endpoints::Shared;
 use crate::faults::Fault;
 use crate::hub::Fanout;
@@ -29,10 +30,19 @@ const COMMIT_DELAY: Duration = Duration::from_millis(300);
 /// The longest Retry-After honoured; a longer one is capped so a test fixture never stalls.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
+/// A message waiting for its follower.
+struct Item {
+    room: String,
+    body: Vec<u8>,
+    /// When the hub accepted it.
+    accepted: tokio::time::Instant,
+    /// Its count in the provider's outgoing work until it is sent or given up.
+    _pending: Busy,
+}
+
 #[derive(Default)]
 struct Queue {
-    /// Room, body, and when the hub accepted it.
-    items: Mutex<VecDeque<(String, Vec<u8>, tokio::time::Instant)>>,
+    items: Mutex<VecDeque<Item>>,
     wake: tokio::sync::Notify,
 }
 
@@ -104,7 +114,12 @@ impl Shared {
                 );
                 items.pop_front();
             }
-            items.push_back((room.to_string(), body, tokio::time::Instant::now()));
+            items.push_back(Item {
+                room: room.to_string(),
+                body,
+                accepted: tokio::time::Instant::now(),
+                _pending: self.peers.outgoing.begin(),
+            });
         }
         if new {
             tokio::spawn(send_loop(
@@ -137,11 +152,11 @@ async fn send_loop(shared: Weak<Shared>, domain: String, queue: Arc<Queue>) {
             }
         };
         match next {
-            Some((room, body, accepted)) => {
+            Some(item) => {
                 if strong.variant(Variant::LateFanout) {
-                    tokio::time::sleep_until(accepted + LATE_FANOUT).await;
+                    tokio::time::sleep_until(item.accepted + LATE_FANOUT).await;
                 }
-                deliver_one(&strong, &domain, &room, body).await
+                deliver_one(&strong, &domain, &item.room, item.body).await
             }
             None => {
                 drop(strong);

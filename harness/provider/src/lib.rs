@@ -5,6 +5,7 @@
 //! It depends on the wire layer, MLS and the neutral TLS helpers (`mimi-pki`) only, never on the
 //! harness: the harness reaches it over HTTPS like any provider.
 
+pub mod activity;
 pub mod client_actions;
 pub mod driver;
 pub mod endpoints;

@@ -48,6 +48,8 @@ pub struct PeerClient {
     client: reqwest::Client,
     addresses: Addresses,
     directories: Mutex<BTreeMap<String, Directory>>,
+    /// What is still to be sent: requests in flight here, and the fan-out's queued messages.
+    pub outgoing: crate::activity::Activity,
 }
 
 /// A peer's answer.
@@ -107,6 +109,7 @@ impl PeerClient {
             client,
             addresses,
             directories: Mutex::default(),
+            outgoing: Default::default(),
         })
     }
 
@@ -196,6 +199,7 @@ impl PeerClient {
         url: &str,
         body: Vec<u8>,
     ) -> Result<PeerResponse, String> {
+        let _in_flight = self.outgoing.begin();
         let mut request = self.client.request(method, self.routed(url));
         if let Some(from) = &self.from {
             request = request.header("from", from);

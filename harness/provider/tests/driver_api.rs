@@ -22,6 +22,7 @@ const NOT_PRODUCED: &[(&str, u16, &str)] = &[
     ("requestConsent", 409, "the reference provider answers every well-formed consent request 201, whatever the target user (P-06 §5.7 lets it)"),
     ("cancelConsent", 409, "the reference provider answers every well-formed cancel 201, with or without a request to cancel (CON-65)"),
     ("sendMessage", 409, "the hub refuses a member's message only after a race with a removal commit, which a scenario cannot time"),
+    ("awaitIdle", 404, "the reference provider implements this optional operation; a driver without it answers 404"),
 ];
 
 /// One provider's driver API, called with this bearer token.
@@ -142,6 +143,7 @@ async fn the_reference_provider_implements_the_driver_api_as_specified() {
                 "sendMessage" => Some(json!({"client": "c", "content": ""})),
                 "uploadAsset" => Some(json!({"content": ""})),
                 "requestConsent" | "cancelConsent" => Some(json!({"client": "c", "user": "u"})),
+                "awaitIdle" => Some(json!({"within": 0})),
                 _ => None,
             };
             x.expect(
@@ -333,6 +335,33 @@ async fn the_reference_provider_implements_the_driver_api_as_specified() {
                 .contains(&json!(second)),
             "the commit carried out the leave: {state}"
         );
+        // Nothing left to send once the fan-out is done; something while a follower is silent.
+        let within = |ms: u64| Some(json!({ "within": ms }));
+        x.expect(a, "awaitIdle", &[], within(10_000), 200, "").await;
+        x.expect(a, "awaitIdle", &[], within(60_001), 400, "").await;
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        x.pair.providers[0].route("b.example", silent.local_addr().unwrap());
+        x.expect(
+            a,
+            "sendMessage",
+            &[("room", &room)],
+            message(&ann_client, &content),
+            200,
+            "",
+        )
+        .await;
+        x.expect(
+            a,
+            "awaitIdle",
+            &[],
+            within(0),
+            504,
+            "the message to b.example waits for a follower that does not answer",
+        )
+        .await;
+        let b_addr = x.pair.providers[1].addr;
+        x.pair.providers[0].route("b.example", b_addr);
+        drop(silent);
         x.expect(
             a,
             "join",

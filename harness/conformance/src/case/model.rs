@@ -489,10 +489,11 @@ pub enum DriverOperation {
     UploadAsset,
     RequestConsent,
     CancelConsent,
+    AwaitIdle,
 }
 
 impl DriverOperation {
-    pub const ALL: [DriverOperation; 15] = [
+    pub const ALL: [DriverOperation; 16] = [
         DriverOperation::ListUsers,
         DriverOperation::CreateUser,
         DriverOperation::CreateClient,
@@ -508,6 +509,7 @@ impl DriverOperation {
         DriverOperation::UploadAsset,
         DriverOperation::RequestConsent,
         DriverOperation::CancelConsent,
+        DriverOperation::AwaitIdle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -527,6 +529,7 @@ impl DriverOperation {
             DriverOperation::UploadAsset => "uploadAsset",
             DriverOperation::RequestConsent => "requestConsent",
             DriverOperation::CancelConsent => "cancelConsent",
+            DriverOperation::AwaitIdle => "awaitIdle",
         }
     }
 

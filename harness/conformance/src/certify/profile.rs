@@ -117,6 +117,9 @@ impl PublicProfile {
             software_version: self.software_version.clone(),
             // Where link B was routed through is the lab's, not a declaration of the provider.
             observer: None,
+            // How long a wait for what must not arrive lasted: the recorded exchanges say what
+            // arrived, which is what a verdict is recomputed from.
+            quiet_period: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::drivers::link_b::{ConnectionFailure, Failure, Response};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use mimi_driver_spec::{operation, Operation};
@@ -26,7 +27,24 @@ pub struct DriverClient {
     pub base: String,
     token: String,
     client: reqwest::Client,
+    /// The driver answered `awaitIdle` with 404: it does not have the optional operation, and
+    /// is not asked again.
+    idle_missing: AtomicBool,
 }
+
+/// What a driver says of its provider's outgoing work (`awaitIdle`).
+#[derive(Debug)]
+pub enum Settled {
+    /// Nothing left to send; the answer took this long.
+    Idle(Duration),
+    /// Still sending when the wait ran out.
+    Busy,
+    /// The driver cannot say: why (it lacks the optional operation, or broke its contract).
+    Unknown(String),
+}
+
+/// How much longer than the wait it asks for the harness gives `awaitIdle` to answer.
+const IDLE_ANSWER_SLACK: Duration = Duration::from_secs(5);
 
 impl DriverClient {
     pub fn new(base: &str, token: &str, trust_roots_pem: &[String]) -> anyhow::Result<Self> {
@@ -38,7 +56,40 @@ impl DriverClient {
                 .use_preconfigured_tls(tls)
                 .no_proxy()
                 .build()?,
+            idle_missing: AtomicBool::new(false),
         })
+    }
+
+    /// Waits until the provider has nothing left to send on link B, for at most `within`.
+    pub async fn settled(&self, within: Duration) -> Settled {
+        if self.idle_missing.load(Ordering::Relaxed) {
+            return Settled::Unknown("its driver has no awaitIdle".into());
+        }
+        let op = operation_for(DriverOperation::AwaitIdle);
+        let json = serde_json::json!({ "within": within.as_millis() as u64 });
+        let url = match self.url(op, &BTreeMap::new()) {
+            Ok(url) => url,
+            Err(e) => return Settled::Unknown(e),
+        };
+        let response = match self
+            .send(op, &url, Some(&json), within + IDLE_ANSWER_SLACK)
+            .await
+        {
+            Ok(r) => r,
+            Err(f) => return Settled::Unknown(f.message),
+        };
+        if let Err(e) = op.check_response(response.status, &response.body) {
+            return Settled::Unknown(e);
+        }
+        match response.status {
+            200 => Settled::Idle(response.elapsed),
+            504 => Settled::Busy,
+            404 => {
+                self.idle_missing.store(true, Ordering::Relaxed);
+                Settled::Unknown("its driver has no awaitIdle".into())
+            }
+            status => Settled::Unknown(format!("awaitIdle answered {status}")),
+        }
     }
 
     /// The operation's URL with its path variables filled in (percent-encoded).

@@ -177,6 +177,8 @@ pub async fn start(faults: Faults, variants: Variants) -> anyhow::Result<Embedde
             )),
             // The pair's observer is the harness's own, started with the pair.
             observer: None,
+            // Its driver answers awaitIdle.
+            quiet_period: None,
         });
     }
     let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();

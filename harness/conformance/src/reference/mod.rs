@@ -8,6 +8,7 @@
 
 pub mod embedded;
 pub mod mutants;
+pub mod pool;
 pub mod serve;
 pub mod variants;
 

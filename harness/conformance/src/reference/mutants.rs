@@ -9,9 +9,9 @@ use crate::builtin::BuiltIn;
 use crate::case::Case;
 use crate::catalogue::{Catalogue, Level};
 use crate::exit;
-use crate::runner::events::{CaseRecord, EventSink, RequirementVerdict, Verdict};
-use crate::runner::run_case;
-use crate::session::{load_suite, prepare, CaseFolders, Providers};
+use crate::reference::pool;
+use crate::runner::events::{RequirementVerdict, Verdict};
+use crate::session::{load_suite, CaseFolders};
 use mimi_reference_provider::faults::{Fault, Faults};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -20,6 +20,9 @@ use std::process::ExitCode;
 pub struct MutantsArgs {
     #[command(flatten)]
     pub cases: CaseFolders,
+    /// How many (mutant, case) runs go on at once (they mostly wait).
+    #[arg(long, default_value_t = pool::default_jobs())]
+    pub jobs: usize,
 }
 
 /// One case that did not pass against a mutant.
@@ -62,67 +65,43 @@ impl MutantResult {
     }
 }
 
-/// How many mutants run side by side.
-const MUTANTS_AT_ONCE: usize = 4;
-
-/// The record of every case against one target, in the order of `cases`.
-pub fn records(cases: &[Case], providers: Providers) -> Result<Vec<CaseRecord>, String> {
-    let prepared = prepare(
-        providers,
-        EventSink::discard(),
-        false,
-        cases,
-        Default::default(),
-    )
-    .map_err(|e| e.message())?;
-    // Cases mostly wait (on the providers, and on timeouts under a fault), so they run side by
-    // side, as the runner runs them.
-    let session = &prepared.session;
-    std::thread::scope(|scope| {
-        let running: Vec<_> = cases
-            .iter()
-            .map(|c| scope.spawn(move || run_case(c, session)))
-            .collect();
-        running
-            .into_iter()
-            .map(|t| t.join().map_err(|_| "a case panicked".to_string()))
-            .collect()
-    })
+/// Runs every case against the correct provider and against each mutant, all on one pool.
+/// Cases that do not pass against the correct provider cannot tell a mutant anything, so they
+/// are left out (and named).
+pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
+    kill_matrix_with(cases, pool::default_jobs())
 }
 
-/// Runs every case against the correct provider, then against each mutant. Cases that do not pass
-/// against the correct provider cannot tell a mutant anything, so they are left out (and named).
-pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
-    let baseline = records(cases, super::providers())?;
+/// `kill_matrix`, `jobs` cases at a time.
+pub fn kill_matrix_with(
+    cases: &[Case],
+    jobs: usize,
+) -> Result<(Vec<MutantResult>, Vec<String>), String> {
+    // The correct provider first, then each fault on its own.
+    let configurations: Vec<(String, Faults)> =
+        std::iter::once(("the correct provider".to_string(), Faults::none()))
+            .chain(
+                Fault::ALL
+                    .iter()
+                    .map(|f| (f.name().to_string(), Faults::with(*f))),
+            )
+            .collect();
+    let mut records = pool::run_all(
+        &configurations,
+        cases,
+        |faults| super::with_faults(faults.clone()),
+        jobs,
+    )?
+    .into_iter();
+    let baseline = records.next().unwrap_or_default();
     let broken: Vec<String> = cases
         .iter()
         .zip(&baseline)
         .filter(|(_, r)| !matches!(r.verdict, Verdict::Pass | Verdict::Unsupported))
         .map(|(c, r)| format!("{} ({})", c.id, r.verdict.name()))
         .collect();
-    // Mutants run a few at a time, each against its own embedded providers.
-    let mut records_of = Vec::new();
-    for chunk in Fault::ALL.chunks(MUTANTS_AT_ONCE) {
-        let chunk_records: Vec<Result<Vec<CaseRecord>, String>> = std::thread::scope(|scope| {
-            let running: Vec<_> = chunk
-                .iter()
-                .map(|fault| {
-                    scope.spawn(move || records(cases, super::with_faults(Faults::with(*fault))))
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .unwrap_or_else(|_| Err("a mutant run panicked".into()))
-                })
-                .collect()
-        });
-        records_of.extend(chunk_records);
-    }
     let mut results = Vec::new();
-    for (fault, mutant) in Fault::ALL.iter().zip(records_of) {
-        let mutant = mutant?;
+    for (fault, mutant) in Fault::ALL.iter().zip(records) {
         let breaks: BTreeSet<&str> = fault.requirements().iter().copied().collect();
         let caught_by = mutant
             .iter()
@@ -298,7 +277,7 @@ pub fn run(args: &MutantsArgs, built_in: &'static BuiltIn) -> ExitCode {
         }
     };
     let should_only = should_only(&catalogue);
-    match kill_matrix(&cases) {
+    match kill_matrix_with(&cases, args.jobs) {
         Ok((results, broken)) => {
             let idle = idle_cases(&cases, &results, &should_only);
             print!("{}", render(&results, &broken, &idle, &should_only));

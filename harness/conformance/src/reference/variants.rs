@@ -1,5 +1,5 @@
 //! `mimi-conformance variants`: the suite against the reference provider with each named variant
-//! switched on, side by side. A variant is a behaviour the drafts allow that the reference does
+//! switched on, every (variant, case) run on one pool (`pool`). A variant is a behaviour the drafts allow that the reference does
 //! not have (`mimi_reference_provider::variants`), so a case that fails or errors against one
 //! gives a false verdict: it assumed the reference's choice; so does a finding of the observer
 //! between the providers (its passive checks assumed it). Its last line is
@@ -8,7 +8,7 @@
 //! Here too is how a profile describes each variant (the embedded providers' and `serve`'s), as a
 //! vendor's profile would describe its provider.
 
-use super::mutants::records;
+use super::pool;
 use crate::builtin::BuiltIn;
 use crate::case::Case;
 use crate::differences::{Consent, Description, TestUser};
@@ -28,6 +28,9 @@ pub struct VariantsArgs {
     /// Run only these variants (repeatable); all by default.
     #[arg(long = "variant")]
     pub variants: Vec<Variant>,
+    /// How many (variant, case) runs go on at once (they mostly wait).
+    #[arg(long, default_value_t = pool::default_jobs())]
+    pub jobs: usize,
 }
 
 /// The user name of the requester the test users granted consent to under `consent-required`.
@@ -138,61 +141,61 @@ pub struct VariantResult {
     pub uses: u64,
 }
 
-/// How many variants run side by side.
-const VARIANTS_AT_ONCE: usize = 4;
-
 fn conclusive(verdict: Verdict) -> bool {
     verdict != Verdict::Unsupported
 }
 
-/// Runs every case against the reference, then against each variant.
+/// Runs every case against the reference and against each variant, all on one pool.
 pub fn matrix(cases: &[Case], variants: &[Variant]) -> Result<Vec<VariantResult>, String> {
-    let baseline = records(cases, super::providers())?;
-    let mut results = Vec::new();
-    for chunk in variants.chunks(VARIANTS_AT_ONCE) {
-        let runs: Vec<Result<(Vec<CaseRecord>, u64), String>> = std::thread::scope(|scope| {
-            let running: Vec<_> = chunk
-                .iter()
-                .map(|variant| {
-                    scope.spawn(move || {
-                        // The clone shares the running provider's counters.
-                        let variants = Variants::with(*variant);
-                        let providers = super::with_behaviour(Faults::none(), variants.clone());
-                        records(cases, providers).map(|r| (r, variants.uses(*variant)))
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .unwrap_or_else(|_| Err("a variant run panicked".into()))
-                })
-                .collect()
-        });
-        for (variant, run) in chunk.iter().zip(runs) {
-            let (records, uses) = run?;
-            results.push(VariantResult {
-                variant: *variant,
-                conclusive: records.iter().filter(|r| conclusive(r.verdict)).count(),
-                lost: records
+    matrix_with(cases, variants, pool::default_jobs())
+}
+
+/// `matrix`, `jobs` cases at a time.
+pub fn matrix_with(
+    cases: &[Case],
+    variants: &[Variant],
+    jobs: usize,
+) -> Result<Vec<VariantResult>, String> {
+    // The reference first, then each variant on its own. A clone of a configuration shares the
+    // running provider's counters, so `uses` reads them after the run.
+    let configurations: Vec<(String, Variants)> =
+        std::iter::once(("the reference provider".to_string(), Variants::none()))
+            .chain(
+                variants
                     .iter()
-                    .zip(&baseline)
-                    .filter(|(r, base)| conclusive(base.verdict) && !conclusive(r.verdict))
-                    .map(|(r, _)| format!("{} ({})", r.id, r.verdict.name()))
-                    .collect(),
-                false_verdicts: records
-                    .into_iter()
-                    .filter(|r| {
-                        matches!(r.verdict, Verdict::Fail | Verdict::Error)
-                            || !r.observed.is_empty()
-                    })
-                    .collect(),
-                uses,
-            });
-        }
-    }
-    Ok(results)
+                    .map(|v| (v.name().to_string(), Variants::with(*v))),
+            )
+            .collect();
+    let mut records = pool::run_all(
+        &configurations,
+        cases,
+        |variants| super::with_behaviour(Faults::none(), variants.clone()),
+        jobs,
+    )?
+    .into_iter();
+    let baseline = records.next().unwrap_or_default();
+    Ok(variants
+        .iter()
+        .zip(&configurations[1..])
+        .zip(records)
+        .map(|((variant, (_, on)), records)| VariantResult {
+            variant: *variant,
+            conclusive: records.iter().filter(|r| conclusive(r.verdict)).count(),
+            lost: records
+                .iter()
+                .zip(&baseline)
+                .filter(|(r, base)| conclusive(base.verdict) && !conclusive(r.verdict))
+                .map(|(r, _)| format!("{} ({})", r.id, r.verdict.name()))
+                .collect(),
+            false_verdicts: records
+                .into_iter()
+                .filter(|r| {
+                    matches!(r.verdict, Verdict::Fail | Verdict::Error) || !r.observed.is_empty()
+                })
+                .collect(),
+            uses: on.uses(*variant),
+        })
+        .collect())
 }
 
 /// The matrix as text; its last line is `false verdicts: F over V variants`.
@@ -269,7 +272,7 @@ pub fn run(args: &VariantsArgs, built_in: &'static BuiltIn) -> ExitCode {
     } else {
         args.variants.clone()
     };
-    match matrix(&cases, &variants) {
+    match matrix_with(&cases, &variants, args.jobs) {
         Ok(results) => {
             print!("{}", render(&results, cases.len()));
             let clean = results.iter().all(|r| r.false_verdicts.is_empty());

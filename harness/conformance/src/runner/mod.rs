@@ -8,6 +8,7 @@ pub mod body;
 pub mod events;
 pub mod exchange;
 pub mod mls_step;
+mod quiet;
 pub mod replay;
 pub mod snapshot;
 mod step;
@@ -227,6 +228,45 @@ pub fn unsupported(case: &Case, profiles: &[&Profile]) -> Option<String> {
         .any(|p| p.value == Player::Peer);
     (wants_peer && profiles.len() < 2)
         .then(|| "the case needs a second provider under test (peer)".to_string())
+}
+
+/// The waits a case imposes by design, which no provider can shorten: the `Retry-After`
+/// seconds of the answers it scripts (when written as a number).
+pub fn imposed_wait(case: &Case) -> std::time::Duration {
+    fn of(steps: &[crate::case::model::Step]) -> u64 {
+        use crate::case::model::StepKind;
+        steps
+            .iter()
+            .map(|step| match &step.kind {
+                StepKind::Answer(answer) => (answer.reply.headers.iter())
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+                    .filter_map(|(_, value)| match &value.node {
+                        crate::case::node::Node::Int(n) => u64::try_from(*n).ok(),
+                        crate::case::node::Node::Str(s) => s.trim().parse().ok(),
+                        _ => None,
+                    })
+                    .sum::<u64>()
+                    .saturating_mul(answer.reply.times as u64),
+                StepKind::Parallel(steps) => of(steps),
+                StepKind::Use(fragment) => of(&fragment.steps),
+                _ => 0,
+            })
+            .sum()
+    }
+    std::time::Duration::from_secs(of(&case.spec.steps))
+}
+
+/// The order to start cases in: those that must wait longest first, so that their waits
+/// overlap the others' work instead of ending the run (stable otherwise).
+pub fn slowest_first(cases: &mut [Case]) {
+    cases.sort_by_cached_key(|c| std::cmp::Reverse(imposed_wait(c)));
+}
+
+/// How many cases run at once by default: they mostly wait on the providers, so many more
+/// than there are cores.
+pub fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * 8).clamp(8, 64)
 }
 
 /// Runs one case: its record, with a verdict for it and for each of its requirements. A panic

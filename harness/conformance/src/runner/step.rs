@@ -375,7 +375,20 @@ async fn exchange(
                 deadline,
             } => {
                 let endpoint = receive.endpoint.name();
-                match peer.take(endpoint, key, *deadline).await {
+                // What must not arrive is looked for only until nothing more can come.
+                let quiet = match expect.and_then(|e| e.arrives) {
+                    Some((false, _)) => Some(
+                        super::quiet::wait(
+                            session.connection(receive.by.player).map(|c| &**c),
+                            receive.timeout,
+                            *deadline,
+                        )
+                        .await,
+                    ),
+                    _ => None,
+                };
+                let until = quiet.as_ref().map_or(*deadline, |q| q.until);
+                match peer.take(endpoint, key, until).await {
                     Some(got) => {
                         let delay = actors
                             .last_arrival
@@ -398,11 +411,20 @@ async fn exchange(
                     }
                     None => Err(ConnectionFailure::new(
                         crate::drivers::link_b::Failure::NothingArrived,
-                        format!(
-                            "no {endpoint} request for {key} reached the harness within {}ms",
-                            receive.timeout.as_millis()
-                        ),
-                        receive.timeout,
+                        match &quiet {
+                            Some(q) => format!(
+                                "no {endpoint} request for {key} reached the harness {}",
+                                q.how
+                            ),
+                            None => format!(
+                                "no {endpoint} request for {key} reached the harness within {}ms",
+                                receive.timeout.as_millis()
+                            ),
+                        },
+                        match &quiet {
+                            Some(_) => attempt_started.elapsed(),
+                            None => receive.timeout,
+                        },
                     )),
                 }
             }

@@ -1,0 +1,190 @@
+//! One pool for many runs of the cases against the reference provider in different
+//! configurations (`mutants`: a fault each; `variants`: a legal behaviour each). Every
+//! (configuration, case) pair is a job for one set of worker threads sized for a load that
+//! mostly waits, so the waits of one configuration overlap the work of others and the cores
+//! stay busy. A configuration's providers start when the first of its cases is taken and stop
+//! after its last, so only a few run at a time.
+
+use crate::case::Case;
+use crate::runner::events::{CaseRecord, EventSink};
+use crate::runner::{imposed_wait, run_case};
+use crate::session::{prepare, Prepared, Providers};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How many jobs run at once by default: cases mostly wait (on the providers, and under a
+/// fault on timeouts), so many more than there are cores.
+pub fn default_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * 16).clamp(8, 128)
+}
+
+/// One configuration's providers, as far as the pool has got with them.
+enum Slot {
+    NotStarted,
+    Running(Arc<Prepared>),
+    /// They could not start: why.
+    Failed(String),
+    Finished,
+}
+
+/// Runs every case against every configuration (a name and what `providers` makes the
+/// configuration's providers from), `jobs` at a time. The records come back per configuration,
+/// in the order of `cases`; a configuration whose providers could not start is an error naming
+/// it.
+pub fn run_all<C: Sync>(
+    configurations: &[(String, C)],
+    cases: &[Case],
+    providers: impl Fn(&C) -> Providers + Sync,
+    jobs: usize,
+) -> Result<Vec<Vec<CaseRecord>>, String> {
+    // Within a configuration the longest imposed waits start first.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(imposed_wait(&cases[i])));
+    let slots: Vec<Mutex<Slot>> = configurations
+        .iter()
+        .map(|_| Mutex::new(Slot::NotStarted))
+        .collect();
+    let left: Vec<AtomicUsize> = configurations
+        .iter()
+        .map(|_| AtomicUsize::new(cases.len()))
+        .collect();
+    let results: Vec<Mutex<Vec<Option<CaseRecord>>>> = configurations
+        .iter()
+        .map(|_| Mutex::new(cases.iter().map(|_| None).collect()))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let total = configurations.len() * cases.len();
+    let worker = || {
+        loop {
+            let job = next.fetch_add(1, Ordering::Relaxed);
+            if job >= total {
+                return;
+            }
+            let (c, i) = (job / cases.len(), order[job % cases.len()]);
+            let prepared = {
+                let mut slot = slots[c].lock().unwrap_or_else(|e| e.into_inner());
+                if let Slot::NotStarted = *slot {
+                    *slot = match prepare(
+                        providers(&configurations[c].1),
+                        EventSink::discard(),
+                        false,
+                        cases,
+                        Default::default(),
+                    ) {
+                        Ok(p) => Slot::Running(Arc::new(p)),
+                        Err(e) => Slot::Failed(e.message()),
+                    };
+                }
+                match &*slot {
+                    Slot::Running(p) => Some(p.clone()),
+                    _ => None,
+                }
+            };
+            if let Some(prepared) = &prepared {
+                let record = run_case(&cases[i], &prepared.session);
+                results[c].lock().unwrap_or_else(|e| e.into_inner())[i] = Some(record);
+            }
+            if left[c].fetch_sub(1, Ordering::AcqRel) == 1 {
+                // The configuration's last case is done: its providers stop (when the last
+                // worker lets go of them).
+                let mut slot = slots[c].lock().unwrap_or_else(|e| e.into_inner());
+                if let Slot::Running(_) = *slot {
+                    *slot = Slot::Finished;
+                }
+            }
+            drop(prepared);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, total.max(1)) {
+            scope.spawn(worker);
+        }
+    });
+    let mut all = Vec::new();
+    for (((name, _), slot), records) in configurations.iter().zip(slots).zip(results) {
+        if let Slot::Failed(why) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(format!("{name}: the providers could not start: {why}"));
+        }
+        let records = records.into_inner().unwrap_or_else(|e| e.into_inner());
+        all.push(
+            records
+                .into_iter()
+                .map(|r| r.ok_or_else(|| format!("{name}: a case did not run")))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{Catalogue, HARNESS_CATALOGUE};
+    use std::path::{Path, PathBuf};
+
+    fn a_case() -> Case {
+        let catalogue = Catalogue::parse(HARNESS_CATALOGUE).unwrap();
+        let source = r#"title: a claim
+checks: [KM-16]
+links: [B]
+actors:
+  providers: {target: under-test, hub: harness}
+  clients: {alice: {on: hub}}
+needs: [keyMaterial]
+steps:
+  - name: claim for nobody
+    by: hub
+    on: target
+    call: keyMaterial
+    path: {targetUser: "mimi://{{ target.domain }}/u/nobody"}
+    body:
+      KeyMaterialRequest: {requester: alice}
+    expect:
+      status: 200
+"#;
+        crate::case::parse_case(
+            Path::new("pool"),
+            Path::new("pool/B/a.yaml"),
+            source.into(),
+            &catalogue,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn a_configuration_whose_providers_cannot_start_is_an_error_naming_it() {
+        let cases = [a_case()];
+        let configurations = [(
+            "nowhere".to_string(),
+            PathBuf::from("/no/such/profile.yaml"),
+        )];
+        let error = run_all(
+            &configurations,
+            &cases,
+            |profile| Providers::ProfileFiles(vec![profile.clone()]),
+            4,
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("nowhere: the providers could not start"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn no_cases_is_no_run_and_no_error() {
+        let configurations = [(
+            "nowhere".to_string(),
+            PathBuf::from("/no/such/profile.yaml"),
+        )];
+        let records = run_all(
+            &configurations,
+            &[],
+            |profile| Providers::ProfileFiles(vec![profile.clone()]),
+            4,
+        )
+        .unwrap();
+        assert!(records.len() == 1 && records[0].is_empty());
+    }
+}

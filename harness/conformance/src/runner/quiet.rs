@@ -1,0 +1,76 @@
+//! How long a `receive` that expects nothing to arrive (`arrives: false`) looks: until the
+//! sending provider says it has nothing left to send (the driver API's optional `awaitIdle`),
+//! and a short grace after; when its driver cannot say, the profile's `quiet-period`, else the
+//! step's whole timeout. Waiting the whole timeout is what a request that does arrive late
+//! would need; asking the provider ends the wait as soon as nothing more can come.
+
+use crate::drivers::driver_api::Settled;
+use crate::drivers::link_b::Connection;
+use std::time::{Duration, Instant};
+
+/// How long the harness still looks after the provider said it was idle: the harness records
+/// a request before it answers it, so this covers only a driver whose view of its sender
+/// lags a little.
+pub const GRACE: Duration = Duration::from_millis(50);
+
+/// When to stop looking, and how that was decided (for the transcript).
+pub struct Quiet {
+    pub until: Instant,
+    pub how: String,
+}
+
+/// Waits until the provider that would send (`sender`, when it is one under test) is idle, at
+/// most until `deadline` (the step's timeout from its start).
+pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Instant) -> Quiet {
+    let Some(connection) = sender else {
+        return Quiet {
+            until: deadline,
+            how: format!("within the step's timeout of {}ms", timeout.as_millis()),
+        };
+    };
+    let name = &connection.profile.domain;
+    let unknown = match &connection.driver {
+        None => "its profile names no driver API".to_string(),
+        Some(driver) => {
+            let within = deadline.saturating_duration_since(Instant::now());
+            match driver.settled(within).await {
+                Settled::Idle(after) => {
+                    return Quiet {
+                        until: Instant::now() + GRACE,
+                        how: format!(
+                            "once {name} said it had nothing left to send ({}ms), nor in the {}ms after",
+                            after.as_millis(),
+                            GRACE.as_millis()
+                        ),
+                    }
+                }
+                Settled::Busy => {
+                    return Quiet {
+                        until: deadline,
+                        how: format!(
+                            "within the step's timeout of {}ms ({name} was still sending when it ran out)",
+                            timeout.as_millis()
+                        ),
+                    }
+                }
+                Settled::Unknown(why) => why,
+            }
+        }
+    };
+    match connection.profile.quiet_period {
+        Some(period) => Quiet {
+            until: (Instant::now() + period).min(deadline),
+            how: format!(
+                "within the profile's quiet-period of {}ms ({name} cannot say when it is idle: {unknown})",
+                period.as_millis()
+            ),
+        },
+        None => Quiet {
+            until: deadline,
+            how: format!(
+                "within the step's timeout of {}ms ({name} cannot say when it is idle: {unknown}; a profile's quiet-period shortens this)",
+                timeout.as_millis()
+            ),
+        },
+    }
+}
