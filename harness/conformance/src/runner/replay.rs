@@ -1,9 +1,8 @@
 //! A recorded check judged again, offline: from the exchange of the transcript it judged and its
 //! evaluation (context, clock, delay), with the runner's own judgement (`step::judge`, or
 //! `step::judge_findings` for a received request the harness's server found breaking
-//! requirements) and the
-//! verifier's copy of the case. `verify` (`crate::certify::recompute`) compares the result
-//! with the record.
+//! requirements) and the verifier's copy of the case. `verify` (`crate::certify::recompute`)
+//! compares the result with the record.
 
 use super::events::{
     Check, Evaluation, Exchange, Failure, FailureKind, Header, HttpResponse, Interaction,
@@ -83,12 +82,10 @@ pub fn check(
                     Some((requirements, judgement)) => {
                         Ok(judgement.into_check(step, step_index, requirements))
                     }
-                    None => Err(
-                        "the recorded request breaks only requirements the case does \
-                                 not judge, where the runner ends the case in error, yet a check \
-                                 of it is recorded"
-                            .into(),
-                    ),
+                    None => Err("the recorded request breaks only requirements the case \
+                                 does not judge (the runner ends the case there, in error), yet \
+                                 a check of it is recorded"
+                        .into()),
                 };
             }
             let decoded = match step::decode(step, &observed.outcome, step::decode_type(step)) {
