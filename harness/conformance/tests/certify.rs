@@ -5,8 +5,12 @@
 
 use base64::Engine;
 use mimi_conformance::certify::bundle::{Bundle, Member, EVIDENCE, RESULTS};
+use mimi_conformance::certify::evidence::Evidence;
 use mimi_conformance::certify::keys::{PublicKey, SigningKey};
-use mimi_conformance::certify::statement::Statement;
+use mimi_conformance::certify::recompute::Results;
+use mimi_conformance::certify::statement::{
+    ResourceDescriptor, Statement, TestResult, STATEMENT_TYPE, TEST_RESULT_TYPE,
+};
 use mimi_conformance::certify::{sha256_hex, verify};
 use mimi_conformance::session::CaseSources;
 use serde_json::Value;
@@ -1023,4 +1027,127 @@ fn a_must_left_inconclusive_refuses_certification() {
         "{said}"
     );
     assert!(!file.exists(), "no bundle is written");
+}
+
+/// The bundle `certify` would sign of the run whose reports are in `dir`, were it not refused:
+/// its outcome recomputed from the reports, signed with `key`.
+fn signed_though_refused(dir: &Path, key: &SigningKey) -> Bundle {
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let (results, evidence_bytes) = (read(RESULTS), read(EVIDENCE));
+    let evidence = Evidence::parse(&evidence_bytes).unwrap();
+    let run = verify::recompute_run(
+        &evidence,
+        &Results::parse(&results).unwrap(),
+        &CaseSources::folder(&cases()),
+    )
+    .unwrap_or_else(|errors| panic!("the reports recompute: {}", errors.join("\n")));
+    let json = "application/json";
+    let statement = Statement {
+        type_: STATEMENT_TYPE.into(),
+        subject: [(RESULTS, &results), (EVIDENCE, &evidence_bytes)]
+            .map(|(name, bytes)| ResourceDescriptor::sha256(name, sha256_hex(bytes), Some(json)))
+            .to_vec(),
+        predicate_type: TEST_RESULT_TYPE.into(),
+        predicate: TestResult::of(&run.outcome, verify::configuration(&evidence)),
+    };
+    let members = vec![
+        Member::new(RESULTS, json, &results),
+        Member::new(EVIDENCE, json, &evidence_bytes),
+    ];
+    Bundle::sign(&statement, members, key)
+}
+
+/// A provider whose link-B requests carry no From: the harness's link-B server finds the breach
+/// (TLS-5) in the claim it takes, records it with the request, and the step fails charged to
+/// TLS-5. Its verdict is recomputed from the recorded request: certify refuses the run for the
+/// MUST it broke (not for verdicts that do not follow), and verify of a bundle of the run
+/// objects only to that; a recorded finding removed or altered, or the check it fails turned
+/// into one that holds, signed again, does not verify.
+#[test]
+fn a_breach_the_harness_found_is_recomputed_from_the_recorded_request() {
+    const CASE: &str = "B::transport::outgoing-claim";
+    let served = Served::start(
+        "finding",
+        &["--fault", "outgoing-from-missing"],
+        Some("Vendor 2.3.1"),
+    );
+    let (out, file) = served.certify("bundle.json", true, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("certification refused ("), "{said}");
+    assert!(
+        said.contains(&format!("{CASE} failed: TLS-5 (MUST)")),
+        "{said}"
+    );
+    assert!(!file.exists(), "no bundle is written");
+
+    let key = SigningKey::from_pem(&std::fs::read_to_string(&served.key).unwrap()).unwrap();
+    let bundle = signed_though_refused(&served.dir.join("bundle.json.reports"), &key);
+    let sources = CaseSources::folder(&cases());
+    let errors = match verify::verify(&bundle, &key.public(), &sources) {
+        Ok(_) => panic!("a bundle of a run that broke a MUST verified"),
+        Err(errors) => errors,
+    };
+    assert_eq!(
+        errors[0], "the evidence shows what certification refuses:",
+        "{errors:#?}"
+    );
+    assert!(
+        (errors.iter()).any(|e| e.starts_with(&format!("{CASE} failed: TLS-5 (MUST)"))),
+        "{errors:#?}"
+    );
+
+    // Where the results record the claim the harness found without From, and its check.
+    let results = member_json(&bundle, RESULTS);
+    let case = (results["cases"].as_array().unwrap().iter())
+        .position(|c| c["id"] == CASE)
+        .unwrap();
+    let exchanges = results["cases"][case]["exchanges"].as_array().unwrap();
+    let x = (exchanges.iter())
+        .position(|e| e["kind"] == "received" && e["endpoint"] == "keyMaterial")
+        .unwrap();
+    let check = (results["cases"][case]["checks"].as_array().unwrap().iter())
+        .position(|c| c["step_index"] == exchanges[x]["step_index"])
+        .unwrap();
+    let judged = &results["cases"][case]["checks"][check];
+    assert_eq!(judged["outcome"], "fail");
+    assert_eq!(judged["requirements"], serde_json::json!(["TLS-5"]));
+    let found = &exchanges[x]["request"]["findings"];
+    assert_eq!(found[0]["requirement"], "TLS-5", "{found}");
+    assert_eq!(
+        found[0]["what"],
+        "the request has no From header (P-06 §4.1)"
+    );
+
+    let forged = |edit: &dyn Fn(&mut Value)| {
+        let message = failures(
+            &resigned_from(&bundle, &key, RESULTS, |r| edit(r), |_| {}),
+            &key.public(),
+            &cases(),
+        );
+        assert!(message.contains(CASE), "{message}");
+        message
+    };
+    let findings = format!("/cases/{case}/exchanges/{x}/request/findings");
+    let removed = forged(&|r| *r.pointer_mut(&findings).unwrap() = serde_json::json!([]));
+    assert!(
+        removed.contains(
+            "the harness's server finds that the recorded request breaks TLS-5 (the request has \
+             no From header (P-06 §4.1)), but the record says it breaks nothing"
+        ),
+        "{removed}"
+    );
+    let altered = forged(&|r| r.pointer_mut(&findings).unwrap()[0]["requirement"] = "TLS-4".into());
+    assert!(
+        altered.contains("but the record says it breaks TLS-4 (the request has no From header"),
+        "{altered}"
+    );
+    let held = forged(&|r| {
+        let check = &mut r["cases"][case]["checks"][check];
+        check["evaluation"]["expectations"][0]["failure"] = Value::Null;
+    });
+    assert!(
+        held.contains("(received request (TLS-5) breaks): on the recorded answer it did not hold (the request has no From header (P-06 §4.1)), but the record says it held"),
+        "{held}"
+    );
 }

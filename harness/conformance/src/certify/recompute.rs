@@ -1,6 +1,7 @@
 //! Every verdict of a run, recomputed from its recorded evidence, offline, with the verifier's
 //! own copy of the cases. For each recorded check, the exchange it judged is taken from the
-//! transcript and its bytes decoded again (the recorded decoding must be what they decode to),
+//! transcript and its bytes decoded again (the recorded decoding must be what they decode to;
+//! a request the harness received is inspected again, and must break what the record says),
 //! and the runner's own judgement runs on them (`runner::replay`: each matcher re-parsed from
 //! the case file, its argument filled in again from the recorded context with `now_ms()` at the
 //! recorded time, the values its path selects taken again, then `save`, the snapshot and the
@@ -124,6 +125,7 @@ pub fn case(recorded: &RecordedCase, case: &Case, run: &Run) -> Result<CaseRecor
     let settings = Replay {
         snapshot_suffix: run.snapshot_suffix,
         fixtures: &case.fixtures,
+        harness_domain: &under_test.harness.domain,
         reconcile: &clock,
     };
     let mut seen = std::collections::HashSet::new();

@@ -77,11 +77,12 @@ pub struct Recorded {
     pub findings: Vec<Finding>,
 }
 
-/// A requirement a received request broke, and how.
-#[derive(Clone, Debug, PartialEq)]
+/// A requirement a received request broke, and how; recorded with the request in the
+/// transcript (`runner::events::ReceivedRequest`), where `verify` finds it again.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     /// Its id in cases/requirements.yaml.
-    pub requirement: &'static str,
+    pub requirement: String,
     pub what: String,
 }
 
@@ -367,7 +368,12 @@ pub fn inspect(
     body: &[u8],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut found = |requirement, what: String| findings.push(Finding { requirement, what });
+    let mut found = |requirement: &str, what: String| {
+        findings.push(Finding {
+            requirement: requirement.to_string(),
+            what,
+        })
+    };
     if client_certificate.is_empty() {
         found(
             "TLS-6",
@@ -535,7 +541,7 @@ mod tests {
 
     /// The requirements a keyMaterial request from a.example with these headers, certificate
     /// names and body breaks.
-    fn broken(pairs: &[(&str, &str)], certificate: &[&str], body: &[u8]) -> Vec<&'static str> {
+    fn broken(pairs: &[(&str, &str)], certificate: &[&str], body: &[u8]) -> Vec<String> {
         let certificate: Vec<String> = certificate.iter().map(|c| c.to_string()).collect();
         inspect(HARNESS, "keyMaterial", &headers(pairs), &certificate, body)
             .into_iter()

@@ -186,6 +186,10 @@ fn others(text: &str) -> Vec<Exchange> {
                     ..Body::raw(vec![1])
                 },
                 answered: 201,
+                findings: vec![crate::drivers::harness_server::Finding {
+                    requirement: "TLS-5".into(),
+                    what: text.into(),
+                }],
             }),
             failure: None,
         }),

@@ -269,7 +269,8 @@ pub struct Evaluated {
     pub column: u64,
     /// What was checked, e.g. `body userStatus`, `header content-type` or `status`.
     pub subject: String,
-    /// The matcher's keyword (`equals`, `one-of`, ...), or `status`, `refused`, `arrives`.
+    /// The matcher's keyword (`equals`, `one-of`, ...), or `status`, `refused`, `arrives`, or
+    /// `breaks` (a requirement a received request breaks, as the harness's server found).
     pub keyword: String,
     /// Null when its template could not be filled in, or nothing was selected.
     pub argument: Value,
@@ -356,6 +357,9 @@ pub struct ReceivedRequest {
     pub body: Body,
     /// The status the harness answered with.
     pub answered: u16,
+    /// What the harness's link-B server found the request breaks (`harness_server::inspect`).
+    #[serde(default)]
+    pub findings: Vec<crate::drivers::harness_server::Finding>,
 }
 
 /// What one attempt of a step did, by kind of step.

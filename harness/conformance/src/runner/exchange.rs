@@ -163,13 +163,15 @@ impl Failure {
 }
 
 impl ReceivedRequest {
-    /// The request, its body as the runner decoded it for the step's expectations.
+    /// The request, its body as the runner decoded it for the step's expectations, and what
+    /// the harness's server found it breaks.
     pub fn new(got: &Recorded, decoded: Option<&Result<(Value, &str), String>>) -> Self {
         Self {
             headers: headers(&got.headers),
             client_certificate: got.client_certificate.clone(),
             body: Body::decoded(got.body.clone(), decoded),
             answered: got.answered,
+            findings: got.findings.clone(),
         }
     }
 }

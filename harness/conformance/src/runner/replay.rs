@@ -1,16 +1,19 @@
 //! A recorded check judged again, offline: from the exchange of the transcript it judged and its
-//! evaluation (context, clock, delay), with the runner's own judgement (`step::judge`) and the
-//! verifier's copy of the case. `verify` (`crate::certify::recompute`) compares the result
-//! with the record.
+//! evaluation (context, clock, delay), with the runner's own judgement (`step::judge`, or
+//! `step::judge_findings` for a received request the harness's server found breaking
+//! requirements) and the verifier's copy of the case. `verify` (`crate::certify::recompute`)
+//! compares the result with the record.
 
 use super::events::{
     Check, Evaluation, Exchange, Failure, FailureKind, Header, HttpResponse, Interaction,
+    ReceivedRequest,
 };
 use super::step::{self, Decoded, Outcome, Received, Seen};
 use super::verdict::{charges, Judgement};
 use super::{snapshot, Actors};
 use crate::case::model::{ClientCertificate, Step, StepKind};
 use crate::case::Case;
+use crate::drivers::harness_server::{self, Finding};
 use crate::drivers::link_b::{ConnectionFailure, Response};
 use crate::drivers::outcome::{BodyBreak, Failure as Broke};
 use serde_json::Value;
@@ -23,6 +26,8 @@ pub struct Replay<'a> {
     pub snapshot_suffix: Option<&'a str>,
     /// The verifier's fixtures folder for the case (the run's is named in the context).
     pub fixtures: &'a Path,
+    /// The domain the harness's link-B server served as (the profile's `harness.domain`).
+    pub harness_domain: &'a str,
     /// Gives a value decoded again the parts of the recorded decoding (`recorded`) that depend
     /// on when it is decoded, where they do.
     pub reconcile: &'a dyn Fn(&Value, &mut Value),
@@ -49,15 +54,16 @@ pub fn check(
         expectations: Vec::new(),
         ..evaluation.clone()
     };
-    let judgement = match &step.kind {
+    let (requirements, judgement) = match &step.kind {
         StepKind::Assert(assertions) => {
             let (_, failures) =
                 step::check_assertions(step, assertions, &vars, &mut again.expectations);
-            Judgement {
+            let judgement = Judgement {
                 failures,
                 inconclusive: None,
                 evaluation: Some(again),
-            }
+            };
+            (charges(step), judgement)
         }
         StepKind::Call(_) | StepKind::Driver(_) | StepKind::Receive(_) | StepKind::Mls(_) => {
             let exchange = exchange.ok_or_else(|| {
@@ -66,7 +72,22 @@ pub fn check(
                     evaluation.attempt
                 )
             })?;
-            let observed = Observed::of(step, &exchange.interaction, evaluation.delay_ms)?;
+            let observed = Observed::of(step, &exchange.interaction, evaluation.delay_ms, replay)?;
+            if let Some(received) = observed
+                .received
+                .as_ref()
+                .filter(|r| !r.findings.is_empty())
+            {
+                return match step::judge_findings(case, step, &received.findings, again) {
+                    Some((requirements, judgement)) => {
+                        Ok(judgement.into_check(step, step_index, requirements))
+                    }
+                    None => Err("the recorded request breaks only requirements the case \
+                                 does not judge (the runner ends the case there, in error), yet \
+                                 a check of it is recorded"
+                        .into()),
+                };
+            }
             let decoded = match step::decode(step, &observed.outcome, step::decode_type(step)) {
                 Some(d) => Some(same_decoding(
                     d,
@@ -109,13 +130,14 @@ pub fn check(
                 suffix: replay.snapshot_suffix,
                 dir: None,
             };
-            step::judge(case, step, &seen, failures, again, &mut actors, snapshots)
+            let judgement = step::judge(case, step, &seen, failures, again, &mut actors, snapshots);
+            (charges(step), judgement)
         }
         StepKind::Answer(_) | StepKind::Parallel(_) | StepKind::Use(_) => {
             return Err("the step checks nothing itself, yet a check of it is recorded".into())
         }
     };
-    Ok(judgement.into_check(step, step_index, charges(step)))
+    Ok(judgement.into_check(step, step_index, requirements))
 }
 
 /// The recorded context, its fixtures folder the verifier's.
@@ -157,7 +179,12 @@ impl RecordedDecoding {
 }
 
 impl Observed {
-    fn of(step: &Step, interaction: &Interaction, delay_ms: Option<u64>) -> Result<Self, String> {
+    fn of(
+        step: &Step,
+        interaction: &Interaction,
+        delay_ms: Option<u64>,
+        replay: &Replay,
+    ) -> Result<Self, String> {
         let answered = |response: &Option<HttpResponse>,
                         failure: &Option<super::events::Failure>| {
             match (response, failure) {
@@ -184,19 +211,20 @@ impl Observed {
             Interaction::Received {
                 request: Some(request),
                 ..
-            } => Ok(Self {
-                outcome: Ok(response_of(
-                    request.answered,
-                    &request.headers,
-                    &request.body.bytes,
-                )?),
-                received: Some(Received {
-                    client_certificate: request.client_certificate.clone(),
-                    delay_ms,
-                    findings: Vec::new(),
-                }),
-                decoded: RecordedDecoding::of(&request.body),
-            }),
+            } => {
+                let answered =
+                    response_of(request.answered, &request.headers, &request.body.bytes)?;
+                let findings = found_again(step, request, &answered.headers, replay)?;
+                Ok(Self {
+                    outcome: Ok(answered),
+                    received: Some(Received {
+                        client_certificate: request.client_certificate.clone(),
+                        delay_ms,
+                        findings,
+                    }),
+                    decoded: RecordedDecoding::of(&request.body),
+                })
+            }
             Interaction::Received {
                 request: None,
                 failure,
@@ -232,6 +260,43 @@ impl Observed {
             }
         }
     }
+}
+
+/// What the harness's link-B server finds the recorded request breaks, inspecting it again as
+/// it did when it took it (`harness_server::inspect`, on the step's endpoint): the recorded
+/// findings must be what it finds.
+fn found_again(
+    step: &Step,
+    request: &ReceivedRequest,
+    headers: &reqwest::header::HeaderMap,
+    replay: &Replay,
+) -> Result<Vec<Finding>, String> {
+    let StepKind::Receive(receive) = &step.kind else {
+        return Err("the step takes no request, yet the record has one it received".into());
+    };
+    let found = harness_server::inspect(
+        replay.harness_domain,
+        receive.endpoint.name(),
+        headers,
+        &request.client_certificate,
+        &request.body.bytes,
+    );
+    if found != request.findings {
+        let said = |findings: &[Finding]| match findings {
+            [] => "nothing".to_string(),
+            _ => (findings.iter())
+                .map(|f| format!("{} ({})", f.requirement, f.what))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        return Err(format!(
+            "the harness's server finds that the recorded request breaks {}, but the record \
+             says it breaks {}",
+            said(&found),
+            said(&request.findings)
+        ));
+    }
+    Ok(found)
 }
 
 /// The connection failure a recorded failure stands for, as far as a step's expectations tell

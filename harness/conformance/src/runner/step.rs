@@ -499,34 +499,26 @@ async fn exchange(
             decoded: decoded.as_ref(),
             received: received.as_ref(),
         };
+        let evaluation = |expectations| Evaluation {
+            attempt,
+            now_ms,
+            context: actors.vars.clone(),
+            delay_ms: received.as_ref().and_then(|r| r.delay_ms),
+            expectations,
+        };
         let findings = received
             .as_ref()
             .map(|r| r.findings.as_slice())
             .unwrap_or_default();
         if !findings.is_empty() {
-            // What the received request broke fails the step whatever it expects, charged to
-            // the requirement it breaks; the step's own expectations of such a request could
-            // only blame the same breach on other requirements. A breach of one the case does
-            // not judge is never blamed in another's name: the case cannot go on, an error.
-            let judges = |id: &str| case.requirements.iter().any(|r| r.id == id);
-            for found in findings.iter().filter(|f| judges(f.requirement)) {
-                let broke = AssertionFailure::at(
-                    step,
-                    step.pos,
-                    format!("received request ({})", found.requirement),
-                    found.what.clone(),
-                );
-                record.judged(
-                    step,
-                    vec![found.requirement.to_string()],
-                    Judgement {
-                        failures: vec![broke],
-                        inconclusive: None,
-                        evaluation: None,
-                    },
-                );
+            if let Some((requirements, judgement)) =
+                judge_findings(case, step, findings, evaluation(Vec::new()))
+            {
+                record.judged(step, requirements, judgement);
             }
-            if let Some(unjudged) = findings.iter().find(|f| !judges(f.requirement)) {
+            // A breach of one the case does not judge is never blamed in another's name: the
+            // case cannot go on, an error.
+            if let Some(unjudged) = findings.iter().find(|f| !judges(case, &f.requirement)) {
                 return Err(located(
                     step,
                     step.pos,
@@ -549,13 +541,7 @@ async fn exchange(
         if failures.is_empty() && attempt > 1 {
             record.record.retried.push((step.name.clone(), attempt - 1));
         }
-        let evaluation = Evaluation {
-            attempt,
-            now_ms,
-            context: actors.vars.clone(),
-            delay_ms: received.as_ref().and_then(|r| r.delay_ms),
-            expectations: evaluated,
-        };
+        let evaluation = evaluation(evaluated);
         let snapshots = Snapshots {
             mode: session.snapshots,
             suffix: session.snapshot_suffix.as_deref(),
@@ -565,6 +551,49 @@ async fn exchange(
         record.judged(step, charged, judgement);
         return Ok(());
     }
+}
+
+/// The check of a received request that the harness's link-B server found breaking
+/// requirements (`Received::findings`): it fails whatever the step expects, charged to the
+/// requirements it breaks that the case judges, one failure (and one `breaks` expectation) each;
+/// the step's own expectations of such a request could only blame the same breach on other
+/// requirements. None when the case judges none of them. The runner judges with it, and
+/// `verify` again from the recorded findings (`super::replay`).
+pub(super) fn judge_findings(
+    case: &Case,
+    step: &Step,
+    findings: &[crate::drivers::harness_server::Finding],
+    mut evaluation: Evaluation,
+) -> Option<(Vec<String>, Judgement)> {
+    let mut requirements: Vec<String> = Vec::new();
+    let mut failures = Vec::new();
+    for found in findings.iter().filter(|f| judges(case, &f.requirement)) {
+        let subject = format!("received request ({})", found.requirement);
+        evaluation.expectations.push(Evaluated {
+            line: step.pos.line,
+            column: step.pos.column,
+            subject: subject.clone(),
+            keyword: "breaks".into(),
+            argument: Value::from(found.requirement.clone()),
+            actual: Vec::new(),
+            failure: Some(found.what.clone()),
+        });
+        failures.push(failure(step, step.pos, subject, found.what.clone()));
+        if !requirements.contains(&found.requirement) {
+            requirements.push(found.requirement.clone());
+        }
+    }
+    let judgement = Judgement {
+        failures,
+        inconclusive: None,
+        evaluation: Some(evaluation),
+    };
+    (!requirements.is_empty()).then_some((requirements, judgement))
+}
+
+/// Whether the case judges the requirement `id`.
+fn judges(case: &Case, id: &str) -> bool {
+    case.requirements.iter().any(|r| r.id == id)
 }
 
 /// The check of a step's deciding attempt: the failures of its expectations (each saying how
