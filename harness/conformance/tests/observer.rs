@@ -504,6 +504,88 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
     let page = std::fs::read_to_string(reports.join("requirements/FAN-51.html")).unwrap();
     assert!(page.contains("a.example"), "{page}");
     assert!(reports.join("exchanges/1.html").exists());
+    // And results.json, as a run's: in the results format, an entry per requirement the
+    // observer checks (as junit.xml has a test case per requirement), the faulty hub blamed on
+    // link B with the exchanges that showed it, and how the observation ended.
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        mimi_conformance::report::results::schema_violation(&results),
+        None,
+        "results.json meets reports/results.schema.json"
+    );
+    assert_eq!(results["run"]["state"], "finished", "{:#}", results["run"]);
+    assert!(
+        results["run"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("SIGINT")),
+        "{:#}",
+        results["run"]
+    );
+    assert_eq!(results["run"]["exit_code"], json!(ended.status.code()));
+    let cases = results["cases"].as_array().unwrap();
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let names: Vec<&str> = junit.test_suites[0]
+        .test_cases
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(ids, names, "an entry per junit test case, in its order");
+    let fan51 = cases
+        .iter()
+        .find(|c| c["id"] == "B::observed::FAN-51")
+        .unwrap();
+    assert_eq!(fan51["verdict"], "fail", "{fan51:#}");
+    let verdicts = fan51["requirement_verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
+    assert_eq!(
+        (
+            &verdicts[0]["id"],
+            &verdicts[0]["level"],
+            &verdicts[0]["verdict"]
+        ),
+        (&json!("FAN-51"), &json!("MUST"), &json!("fail"))
+    );
+    assert!(
+        verdicts[0]["blame"].as_array().unwrap().contains(
+            &json!({"link": "B", "provider": "a.example", "role": null, "basis": "observed"})
+        ),
+        "{verdicts:#?}"
+    );
+    let observed = fan51["observed"].as_array().unwrap();
+    assert!(
+        observed
+            .iter()
+            .any(|f| f["requirement"] == "FAN-51" && f["provider"] == "a.example")
+            && observed.iter().all(|f| f["requirement"] == "FAN-51"),
+        "{observed:#?}"
+    );
+    // Each finding's exchange is there, decoded, sent by the provider it names.
+    let exchanges = fan51["exchanges"].as_array().unwrap();
+    for f in observed {
+        let ex = exchanges
+            .iter()
+            .find(|e| e["id"] == f["exchange"])
+            .unwrap_or_else(|| panic!("the exchange of {f:#} in {exchanges:#?}"));
+        assert_eq!(ex["kind"], "observed");
+        assert_eq!(ex["sender"], f["provider"]);
+        assert_ne!(ex["target"], f["provider"]);
+        assert!(
+            !ex["request"]["body"]["decoded"].is_null()
+                && ex["request"]["body"]["decode_error"].is_null(),
+            "{ex:#}"
+        );
+    }
+    // A requirement nothing broke passes, and blames no one.
+    let clean = cases
+        .iter()
+        .find(|c| c["verdict"] == "pass")
+        .expect("a requirement the correct traffic kept");
+    assert_eq!(clean["observed"], json!([]));
+    assert_eq!(clean["exchanges"], json!([]));
+    let run: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run, results["run"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
