@@ -586,6 +586,17 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
     let run: Value =
         serde_json::from_slice(&std::fs::read(reports.join("run.json")).unwrap()).unwrap();
     assert_eq!(run, results["run"]);
+    // And the schema refuses an observed exchange that drifts from it.
+    let at = cases
+        .iter()
+        .position(|c| c["id"] == "B::observed::FAN-51")
+        .unwrap();
+    let mut drifted = results.clone();
+    drifted["cases"][at]["exchanges"][0]["step"] = json!("fan-out");
+    assert!(mimi_conformance::report::results::schema_violation(&drifted).is_some());
+    let mut drifted = results.clone();
+    drifted["cases"][at]["exchanges"][0]["request"]["body"]["bytes"] = json!("not hex");
+    assert!(mimi_conformance::report::results::schema_violation(&drifted).is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -770,7 +781,8 @@ fn a_clean_link_b_points_at_the_hop_where_the_check_failed() {
 
 /// `run` against two served providers whose profiles route link B through an observer
 /// (`serve --peers-via`): the run starts it, ties what it saw to the case, blames the hub that
-/// fanned out messages without their frank on link B, and writes observer.json.
+/// fanned out messages without their frank on link B (not the follower whose client found
+/// them unfranked), and writes observer.json.
 #[test]
 fn a_run_starts_the_observer_its_profiles_name_and_blames_the_hop_it_saw() {
     use std::process::{Command, Stdio};
@@ -819,23 +831,29 @@ fn a_run_starts_the_observer_its_profiles_name_and_blames_the_hop_it_saw() {
     let _ = serve.wait();
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{said}");
+    // The case charges its franked expectation to FAN-48 and FAN-51, which the observer checks
+    // only in part; it saw the hub break SUB-41 (no frank) in the case's traffic, so link B is
+    // not cleared and the hub the requirement binds is blamed there, not the follower's link C.
     assert!(
-        said.contains("SUB-41 (MUST")
-            && said.contains("broken by a.example (hub) on link B: seen by the observer"),
+        said.contains("FAN-51 (MUST")
+            && said
+                .contains("broken by a.example (hub) on link B: the requirement binds that role")
+            && said.contains("SUB-41 broken by a.example")
+            && !said.contains("on link C"),
         "{said}"
     );
     let results: Value =
         serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
     let case = &results["cases"][0];
-    let sub41 = case["requirement_verdicts"]
+    let fan51 = case["requirement_verdicts"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["id"] == "SUB-41")
+        .find(|r| r["id"] == "FAN-51")
         .unwrap();
     assert_eq!(
-        sub41["blame"],
-        json!([{"link": "B", "provider": "a.example", "role": "hub", "basis": "observed"}])
+        fan51["blame"],
+        json!([{"link": "B", "provider": "a.example", "role": "hub", "basis": "requirement"}])
     );
     assert!(case["observed"]
         .as_array()

@@ -283,6 +283,47 @@ fn unix(t: SystemTime) -> u64 {
 mod tests {
     use super::*;
 
+    /// An observation's reports go through a run's life: in progress from its start, and an
+    /// observation that could not start says why, in results.json too, which meets its schema.
+    #[test]
+    fn an_observation_is_in_progress_from_its_start_and_says_why_it_could_not_start() {
+        let d = dir("observation");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("results.json"), "{\"cases\": []}").unwrap();
+        std::fs::write(d.join(OBSERVER_JSON), "{}").unwrap();
+        let reports = Reports::begin_observation(&d, false).unwrap();
+        let read = |name: &str| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(d.join(name)).unwrap()).unwrap()
+        };
+        let results = read("results.json");
+        assert_eq!(results["run"]["state"], "in-progress");
+        assert_eq!(crate::report::results::schema_violation(&results), None);
+        assert!(
+            !d.join(OBSERVER_JSON).exists(),
+            "the last observation's traffic is gone"
+        );
+        let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+        assert!(xml.contains("mimi-conformance observe") && xml.contains("in-progress"));
+        let index = std::fs::read_to_string(d.join("index.html")).unwrap();
+        assert!(index.contains("mimi-conformance observe"), "{index}");
+        reports.finish(
+            &Reported::default(),
+            &Ending::NotStarted {
+                code: 3,
+                why: "address already in use".into(),
+            },
+            3,
+        );
+        let results = read("results.json");
+        assert_eq!(results["run"]["state"], "could-not-start");
+        assert_eq!(results["run"]["reason"], "address already in use");
+        assert_eq!(results["cases"], serde_json::json!([]));
+        assert_eq!(read("run.json"), results["run"]);
+        let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+        assert!(xml.contains("address already in use"), "{xml}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("mimi-lifecycle-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
