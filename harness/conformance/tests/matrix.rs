@@ -467,10 +467,14 @@ fn the_sites_render_in_chromium_and_a_providers_script_is_text() {
     let case = site.join("cells/b.example__a.example/cases/A--rooms--fan-out-in-order.html");
     let page = browser(&chromium, &profile, &["--dump-dom"], &url(&case, ""));
     assert!(page.contains("Seen on link B by the observer"), "{page}");
+    // The case charges its franked expectation to FAN-48 and FAN-51; the observer saw the hub
+    // fan out without franks (SUB-41), so the hub is blamed on link B, not the follower's link C.
     assert!(
-        page.contains("SUB-41 (MUST): b.example (hub) on link B, observed"),
+        page.contains("FAN-51 (MUST): b.example (hub) on link B, requirement")
+            && page.contains("SUB-41"),
         "{page}"
     );
+    assert!(!page.contains("on link C"), "{page}");
     assert!(page.contains("id=\"exchange-1\""), "{page}");
     browser(
         &chromium,

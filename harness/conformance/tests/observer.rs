@@ -504,6 +504,99 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
     let page = std::fs::read_to_string(reports.join("requirements/FAN-51.html")).unwrap();
     assert!(page.contains("a.example"), "{page}");
     assert!(reports.join("exchanges/1.html").exists());
+    // And results.json, as a run's: in the results format, an entry per requirement the
+    // observer checks (as junit.xml has a test case per requirement), the faulty hub blamed on
+    // link B with the exchanges that showed it, and how the observation ended.
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        mimi_conformance::report::results::schema_violation(&results),
+        None,
+        "results.json meets reports/results.schema.json"
+    );
+    assert_eq!(results["run"]["state"], "finished", "{:#}", results["run"]);
+    assert!(
+        results["run"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("SIGINT")),
+        "{:#}",
+        results["run"]
+    );
+    assert_eq!(results["run"]["exit_code"], json!(ended.status.code()));
+    let cases = results["cases"].as_array().unwrap();
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let names: Vec<&str> = junit.test_suites[0]
+        .test_cases
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(ids, names, "an entry per junit test case, in its order");
+    let fan51 = cases
+        .iter()
+        .find(|c| c["id"] == "B::observed::FAN-51")
+        .unwrap();
+    assert_eq!(fan51["verdict"], "fail", "{fan51:#}");
+    let verdicts = fan51["requirement_verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
+    assert_eq!(
+        (
+            &verdicts[0]["id"],
+            &verdicts[0]["level"],
+            &verdicts[0]["verdict"]
+        ),
+        (&json!("FAN-51"), &json!("MUST"), &json!("fail"))
+    );
+    assert!(
+        verdicts[0]["blame"].as_array().unwrap().contains(
+            &json!({"link": "B", "provider": "a.example", "role": null, "basis": "observed"})
+        ),
+        "{verdicts:#?}"
+    );
+    let observed = fan51["observed"].as_array().unwrap();
+    assert!(
+        observed
+            .iter()
+            .any(|f| f["requirement"] == "FAN-51" && f["provider"] == "a.example")
+            && observed.iter().all(|f| f["requirement"] == "FAN-51"),
+        "{observed:#?}"
+    );
+    // Each finding's exchange is there, decoded, sent by the provider it names.
+    let exchanges = fan51["exchanges"].as_array().unwrap();
+    for f in observed {
+        let ex = exchanges
+            .iter()
+            .find(|e| e["id"] == f["exchange"])
+            .unwrap_or_else(|| panic!("the exchange of {f:#} in {exchanges:#?}"));
+        assert_eq!(ex["kind"], "observed");
+        assert_eq!(ex["sender"], f["provider"]);
+        assert_ne!(ex["target"], f["provider"]);
+        assert!(
+            !ex["request"]["body"]["decoded"].is_null()
+                && ex["request"]["body"]["decode_error"].is_null(),
+            "{ex:#}"
+        );
+    }
+    // A requirement nothing broke passes, and blames no one.
+    let clean = cases
+        .iter()
+        .find(|c| c["verdict"] == "pass")
+        .expect("a requirement the correct traffic kept");
+    assert_eq!(clean["observed"], json!([]));
+    assert_eq!(clean["exchanges"], json!([]));
+    let run: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run, results["run"]);
+    // And the schema refuses an observed exchange that drifts from it.
+    let at = cases
+        .iter()
+        .position(|c| c["id"] == "B::observed::FAN-51")
+        .unwrap();
+    let mut drifted = results.clone();
+    drifted["cases"][at]["exchanges"][0]["step"] = json!("fan-out");
+    assert!(mimi_conformance::report::results::schema_violation(&drifted).is_some());
+    let mut drifted = results.clone();
+    drifted["cases"][at]["exchanges"][0]["request"]["body"]["bytes"] = json!("not hex");
+    assert!(mimi_conformance::report::results::schema_violation(&drifted).is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -688,7 +781,8 @@ fn a_clean_link_b_points_at_the_hop_where_the_check_failed() {
 
 /// `run` against two served providers whose profiles route link B through an observer
 /// (`serve --peers-via`): the run starts it, ties what it saw to the case, blames the hub that
-/// fanned out messages without their frank on link B, and writes observer.json.
+/// fanned out messages without their frank on link B (not the follower whose client found
+/// them unfranked), and writes observer.json.
 #[test]
 fn a_run_starts_the_observer_its_profiles_name_and_blames_the_hop_it_saw() {
     use std::process::{Command, Stdio};
@@ -737,23 +831,29 @@ fn a_run_starts_the_observer_its_profiles_name_and_blames_the_hop_it_saw() {
     let _ = serve.wait();
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{said}");
+    // The case charges its franked expectation to FAN-48 and FAN-51, which the observer checks
+    // only in part; it saw the hub break SUB-41 (no frank) in the case's traffic, so link B is
+    // not cleared and the hub the requirement binds is blamed there, not the follower's link C.
     assert!(
-        said.contains("SUB-41 (MUST")
-            && said.contains("broken by a.example (hub) on link B: seen by the observer"),
+        said.contains("FAN-51 (MUST")
+            && said
+                .contains("broken by a.example (hub) on link B: the requirement binds that role")
+            && said.contains("SUB-41 broken by a.example")
+            && !said.contains("on link C"),
         "{said}"
     );
     let results: Value =
         serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
     let case = &results["cases"][0];
-    let sub41 = case["requirement_verdicts"]
+    let fan51 = case["requirement_verdicts"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["id"] == "SUB-41")
+        .find(|r| r["id"] == "FAN-51")
         .unwrap();
     assert_eq!(
-        sub41["blame"],
-        json!([{"link": "B", "provider": "a.example", "role": "hub", "basis": "observed"}])
+        fan51["blame"],
+        json!([{"link": "B", "provider": "a.example", "role": "hub", "basis": "requirement"}])
     );
     assert!(case["observed"]
         .as_array()

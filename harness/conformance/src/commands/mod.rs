@@ -29,12 +29,16 @@ pub fn init_logging() {
 /// The runtime of a command that serves until interrupted; when there is none, the exit code
 /// (the reason is on stderr).
 pub fn runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    build_runtime().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        crate::exit::code(crate::exit::UNREACHABLE)
+    })
+}
+
+/// The async runtime the commands run on (two workers: the machine is shared).
+pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            crate::exit::code(crate::exit::UNREACHABLE)
-        })
 }

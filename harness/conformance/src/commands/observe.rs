@@ -1,12 +1,14 @@
 //! `mimi-conformance observe`: the observer between providers that route their link-B traffic
 //! through it. It prints a line per exchange on stderr, and when interrupted (Ctrl-C, SIGTERM)
-//! or after `--for` seconds writes `junit.xml`, `observer.json` and its site to the reports
-//! folder.
+//! or after `--for` seconds writes `junit.xml`, `results.json`, `run.json`, `observer.json`
+//! and its site to the reports folder, through the life a run's reports go through
+//! (`report::lifecycle`): in progress from the start, each file renamed into place.
 
 use crate::builtin::BuiltIn;
 use crate::exit;
 use crate::observer::{Observer, ObserverConfig};
 use crate::profile::Profile;
+use crate::report::lifecycle::{Ending, Reported, Reports};
 use crate::report::observed as report;
 use crate::session::{load_suite, CaseFolders};
 use std::net::SocketAddr;
@@ -50,16 +52,36 @@ pub fn run(args: &ObserveArgs, built_in: &'static BuiltIn) -> ExitCode {
             return exit::code(exit::INVALID);
         }
     };
-    let config = match config(args) {
-        Ok(c) => c,
+    // From here on the previous reports are gone, and whatever happens leaves reports that say
+    // it, as a run's do.
+    let reports = match Reports::begin_observation(&args.reports, args.strict) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: cannot write reports: {e:#}");
             return exit::code(exit::INVALID);
         }
     };
-    let runtime = match super::runtime() {
+    let graded = Reported {
+        catalogue: Some(&catalogue),
+        ..Reported::default()
+    };
+    let not_started = |code: u8, why: String| {
+        eprintln!("error: {why}");
+        reports.finish(&graded, &Ending::NotStarted { code, why }, code);
+        exit::code(code)
+    };
+    let config = match config(args) {
+        Ok(c) => c,
+        Err(e) => return not_started(exit::INVALID, format!("{e:#}")),
+    };
+    let runtime = match super::build_runtime() {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            return not_started(
+                exit::UNREACHABLE,
+                format!("cannot start the async runtime: {e}"),
+            )
+        }
     };
     let observed = runtime.block_on(async {
         let console: crate::observer::ExchangeListener =
@@ -69,7 +91,8 @@ pub fn run(args: &ObserveArgs, built_in: &'static BuiltIn) -> ExitCode {
             "observing link B on {}: route each provider's peers there; Ctrl-C ends it",
             observer.addr
         );
-        // Ctrl-C, and SIGTERM (a CI job's end, a service manager), end it with its reports.
+        // Ctrl-C, and SIGTERM (a CI job's end, a service manager), end it with its reports:
+        // that is how an observation ends, so its reports say it finished, and how.
         use tokio::signal::unix::{signal, SignalKind};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
@@ -79,38 +102,40 @@ pub fn run(args: &ObserveArgs, built_in: &'static BuiltIn) -> ExitCode {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-            () = until => {}
-        }
-        anyhow::Ok(observer.report())
+        let how = tokio::select! {
+            _ = interrupt.recv() => "the observation was ended by SIGINT".to_string(),
+            _ = terminate.recv() => "the observation was ended by SIGTERM".to_string(),
+            () = until => format!(
+                "the observation ended after --for {} s",
+                args.duration.unwrap_or_default()
+            ),
+        };
+        anyhow::Ok((observer.report(), how))
     });
-    let observed = match observed {
+    let (observed, how) = match observed {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return exit::code(exit::UNREACHABLE);
-        }
+        Err(e) => return not_started(exit::UNREACHABLE, format!("{e:#}")),
     };
-    if let Err(e) = report::write(&args.reports, &observed, &catalogue, args.strict) {
-        eprintln!(
-            "error: writing reports to {}: {e:#}",
-            args.reports.display()
-        );
-        return exit::code(exit::FAILED);
-    }
+    let code = if report::observation_fails(&observed, &catalogue, args.strict) {
+        exit::FAILED
+    } else {
+        exit::PASSED
+    };
+    reports.finish(
+        &Reported {
+            observed: Some(&observed),
+            ..graded
+        },
+        &Ending::Finished { note: Some(how) },
+        code,
+    );
     eprintln!(
         "{} exchange(s), {} finding(s); reports in {}",
         observed.exchanges_seen,
         observed.finding_counts.values().sum::<u64>(),
         args.reports.display()
     );
-    if report::observation_fails(&observed, &catalogue, args.strict) {
-        exit::code(exit::FAILED)
-    } else {
-        exit::code(exit::PASSED)
-    }
+    exit::code(code)
 }
 
 /// The observer's configuration from the providers' profiles and its certificates.

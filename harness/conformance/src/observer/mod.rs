@@ -44,11 +44,18 @@ pub struct ObservedProvider {
 }
 
 fn draft_name<S: serde::Serializer>(d: &Draft, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(match d {
-        Draft::D04 => "04",
-        Draft::D05 => "05",
-        Draft::D06 => "06",
-    })
+    s.serialize_str(ObservedProvider::draft_number(*d))
+}
+
+impl ObservedProvider {
+    /// The draft's number as profiles write it (`06`).
+    pub fn draft_number(d: Draft) -> &'static str {
+        match d {
+            Draft::D04 => "04",
+            Draft::D05 => "05",
+            Draft::D06 => "06",
+        }
+    }
 }
 
 pub struct ObserverConfig {

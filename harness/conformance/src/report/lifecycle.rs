@@ -12,6 +12,10 @@
 //! `results.json` carry the same as a `run` test suite and a `run` member, and the site's index
 //! (`index.html`) says it above the verdicts. With an observer between the providers,
 //! `observer.json` holds what it saw.
+//!
+//! `observe` goes through the same life (`Reports::begin_observation`): its `junit.xml`,
+//! `results.json` and site hold a test case per requirement the observer checks
+//! (`report::observed`), and an observation that ends at Ctrl-C, SIGTERM or `--for` finished.
 
 use crate::catalogue::Catalogue;
 use crate::observer::ObserverReport;
@@ -64,10 +68,20 @@ impl Ending {
     }
 }
 
+/// What a reports folder reports on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A run of cases (`run`, a matrix cell).
+    Run,
+    /// What `observe` saw: its verdicts come from `Reported::observed`, not from cases.
+    Observation,
+}
+
 /// The reports folder of one run.
 pub struct Reports {
     dir: PathBuf,
     strict: bool,
+    kind: Kind,
     started: SystemTime,
     /// Set once the final reports are written: the main thread and the backstop race for it.
     written: Mutex<bool>,
@@ -76,10 +90,20 @@ pub struct Reports {
 impl Reports {
     /// Takes the folder for this run: the previous reports are replaced by in-progress ones.
     pub fn begin(dir: &Path, strict: bool) -> anyhow::Result<Self> {
+        Self::begin_as(dir, strict, Kind::Run)
+    }
+
+    /// Takes the folder for an observation (`observe`), as `begin` does for a run.
+    pub fn begin_observation(dir: &Path, strict: bool) -> anyhow::Result<Self> {
+        Self::begin_as(dir, strict, Kind::Observation)
+    }
+
+    fn begin_as(dir: &Path, strict: bool, kind: Kind) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let reports = Self {
             dir: dir.to_path_buf(),
             strict,
+            kind,
             started: SystemTime::now(),
             written: Mutex::new(false),
         };
@@ -124,6 +148,29 @@ impl Reports {
             .iter()
             .filter(|r| r.verdict == Verdict::NotRun)
             .count();
+        // What the observer saw, graded against the requirements, when this is an observation
+        // that got as far as seeing something.
+        let observation = match (self.kind, reported.observed, reported.catalogue) {
+            (Kind::Observation, Some(observed), Some(catalogue)) => Some((observed, catalogue)),
+            _ => None,
+        };
+        let (mut junit, mut results) = match (self.kind, observation) {
+            (Kind::Run, _) => (
+                crate::report::junit::report(records, self.strict),
+                crate::report::results::to_json(records, self.strict),
+            ),
+            (Kind::Observation, Some((observed, catalogue))) => (
+                crate::report::observed::junit(observed, catalogue, self.strict),
+                crate::report::results::of_cases(
+                    crate::report::observed::results_cases(observed, catalogue, self.strict),
+                    self.strict,
+                ),
+            ),
+            (Kind::Observation, None) => (
+                quick_junit::Report::new("mimi-conformance observe"),
+                crate::report::results::of_cases(Vec::new(), self.strict),
+            ),
+        };
         let run = json!({
             "state": state,
             "reason": reason,
@@ -131,10 +178,9 @@ impl Reports {
             "pid": std::process::id(),
             "started_unix": unix(self.started),
             "ended_unix": exit_code.map(|_| unix(SystemTime::now())),
-            "cases": records.len(),
+            "cases": results["cases"].as_array().map_or(0, Vec::len),
             "not_run": not_run,
         });
-        let mut junit = crate::report::junit::report(records, self.strict);
         if state != "finished" {
             junit.add_test_suite(run_suite(state, reason.unwrap_or_default(), not_run));
         }
@@ -143,12 +189,8 @@ impl Reports {
             junit.serialize(std::io::BufWriter::new(file))?;
             Ok(())
         })?;
+        results["run"] = run.clone();
         self.put("results.json", |path| {
-            crate::report::results::write(path, records, self.strict)?;
-            let mut results: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-            if let Some(object) = results.as_object_mut() {
-                object.insert("run".into(), run.clone());
-            }
             std::fs::write(path, serde_json::to_vec_pretty(&results)?)?;
             Ok(())
         })?;
@@ -161,10 +203,16 @@ impl Reports {
                 crate::report::observed::write_json(path, observed)
             })?;
         }
+        if let Some((observed, catalogue)) = observation {
+            return crate::report::html::observe::write(&self.dir, observed, catalogue);
+        }
         crate::report::html::run::write(
             &self.dir,
             &crate::report::html::run::RunSite {
-                title: "mimi-conformance run",
+                title: match self.kind {
+                    Kind::Run => "mimi-conformance run",
+                    Kind::Observation => "mimi-conformance observe",
+                },
                 records,
                 catalogue: reported.catalogue,
                 observer: reported.observed,
@@ -234,6 +282,47 @@ fn unix(t: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An observation's reports go through a run's life: in progress from its start, and an
+    /// observation that could not start says why, in results.json too, which meets its schema.
+    #[test]
+    fn an_observation_is_in_progress_from_its_start_and_says_why_it_could_not_start() {
+        let d = dir("observation");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("results.json"), "{\"cases\": []}").unwrap();
+        std::fs::write(d.join(OBSERVER_JSON), "{}").unwrap();
+        let reports = Reports::begin_observation(&d, false).unwrap();
+        let read = |name: &str| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(d.join(name)).unwrap()).unwrap()
+        };
+        let results = read("results.json");
+        assert_eq!(results["run"]["state"], "in-progress");
+        assert_eq!(crate::report::results::schema_violation(&results), None);
+        assert!(
+            !d.join(OBSERVER_JSON).exists(),
+            "the last observation's traffic is gone"
+        );
+        let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+        assert!(xml.contains("mimi-conformance observe") && xml.contains("in-progress"));
+        let index = std::fs::read_to_string(d.join("index.html")).unwrap();
+        assert!(index.contains("mimi-conformance observe"), "{index}");
+        reports.finish(
+            &Reported::default(),
+            &Ending::NotStarted {
+                code: 3,
+                why: "address already in use".into(),
+            },
+            3,
+        );
+        let results = read("results.json");
+        assert_eq!(results["run"]["state"], "could-not-start");
+        assert_eq!(results["run"]["reason"], "address already in use");
+        assert_eq!(results["cases"], serde_json::json!([]));
+        assert_eq!(read("run.json"), results["run"]);
+        let xml = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+        assert!(xml.contains("address already in use"), "{xml}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("mimi-lifecycle-{name}-{}", std::process::id()));

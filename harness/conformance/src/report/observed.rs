@@ -1,13 +1,17 @@
 //! What the observer (`crate::observer`) reports: a console line per exchange (stderr), and on
 //! exit the reports of `run` where they fit: `junit.xml` with one testcase per requirement the
-//! observer checks, graded like a case, `observer.json` with every exchange and finding, and
-//! the site.
+//! observer checks, graded like a case, `results.json` in the results format with one entry per
+//! such requirement (its verdict, its findings, and the exchanges that raised them),
+//! `observer.json` with every exchange and finding, and the site. `report::lifecycle` writes
+//! them over the observation's life, as it writes a run's.
 
 use crate::catalogue::Catalogue;
 use crate::observer::checks::CHECKED;
 use crate::observer::{Exchange, Finding, ObserverReport};
-use crate::runner::events::RequirementVerdict;
+use crate::runner::events::{Blame, BlameBasis, RequirementVerdict};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -81,19 +85,32 @@ pub fn fails(verdict: RequirementVerdict, strict: bool) -> bool {
     }
 }
 
-pub fn junit(report: &ObserverReport, catalogue: &Catalogue, strict: bool) -> Report {
-    let mut suite = TestSuite::new(format!("link {} (observed)", report.link));
-    let ids: BTreeSet<&str> = CHECKED
+/// The requirements the observer reports on: those it checks, and any a finding names.
+fn reported_requirements(report: &ObserverReport) -> BTreeSet<&str> {
+    CHECKED
         .iter()
         .copied()
         .chain(report.findings.iter().map(|f| f.requirement.as_str()))
-        .collect();
-    for id in ids {
-        let findings: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| f.requirement == id)
-            .collect();
+        .collect()
+}
+
+fn findings_on<'a>(report: &'a ObserverReport, requirement: &str) -> Vec<&'a Finding> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.requirement == requirement)
+        .collect()
+}
+
+/// The name of a requirement's entry (JUnit test case, results.json case): `B::observed::FAN-51`.
+fn entry_id(report: &ObserverReport, requirement: &str) -> String {
+    format!("{}::observed::{requirement}", report.link)
+}
+
+pub fn junit(report: &ObserverReport, catalogue: &Catalogue, strict: bool) -> Report {
+    let mut suite = TestSuite::new(format!("link {} (observed)", report.link));
+    for id in reported_requirements(report) {
+        let findings = findings_on(report, id);
         let verdict = verdict(catalogue, id, &findings);
         let providers: BTreeSet<&str> = findings.iter().map(|f| f.provider.as_str()).collect();
         let text: Vec<String> = findings
@@ -120,7 +137,7 @@ pub fn junit(report: &ObserverReport, catalogue: &Catalogue, strict: bool) -> Re
         } else {
             TestCaseStatus::success()
         };
-        let mut case = TestCase::new(format!("{}::observed::{id}", report.link), status);
+        let mut case = TestCase::new(entry_id(report, id), status);
         case.set_classname(format!("mimi.{}.observed", report.link));
         if !text.is_empty() && !fails(verdict, strict) {
             case.set_system_err(text.join("\n"));
@@ -161,18 +178,176 @@ pub fn observation_fails(report: &ObserverReport, catalogue: &Catalogue, strict:
         .any(|f| fails(verdict(catalogue, &f.requirement, &[f]), strict))
 }
 
-/// Writes `junit.xml`, `observer.json` and the HTML site (`index.html`) into `dir`.
-pub fn write(
-    dir: &Path,
+/// One exchange the observer kept, as results.json holds it (`"kind": "observed"`): who sent
+/// it to whom, its request and answer with their bodies in hex and decoded, and its findings.
+#[derive(Serialize)]
+struct ObservedExchange<'a> {
+    kind: &'static str,
+    /// Its number in observer.json.
+    id: u64,
+    link: &'a str,
+    unix_ms: u64,
+    /// From the start of the observation.
+    started_ms: u64,
+    millis: u64,
+    sender: Option<&'a str>,
+    client_certificate: &'a [String],
+    target: &'a str,
+    method: &'a str,
+    path: &'a str,
+    endpoint: Option<&'a str>,
+    key: Option<&'a str>,
+    room: Option<&'a str>,
+    request: ObservedMessage,
+    response: Option<ObservedMessage>,
+    status: Option<u16>,
+    failure: Option<&'a str>,
+    findings: &'a [Finding],
+}
+
+#[derive(Serialize)]
+struct ObservedMessage {
+    headers: Vec<serde_json::Value>,
+    size: usize,
+    truncated: bool,
+    body: serde_json::Value,
+}
+
+fn observed_message(m: &crate::observer::Message) -> ObservedMessage {
+    ObservedMessage {
+        headers: m
+            .headers
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect(),
+        size: m.size,
+        truncated: m.truncated,
+        body: json!({
+            "bytes": m.hex,
+            "message_type": m.decoded_as,
+            "decoded": m.decoded,
+            "decode_error": m.decode_error,
+        }),
+    }
+}
+
+fn observed_exchange<'a>(report: &ObserverReport, ex: &'a Exchange) -> ObservedExchange<'a> {
+    ObservedExchange {
+        kind: "observed",
+        id: ex.id,
+        link: &ex.link,
+        unix_ms: ex.unix_ms,
+        started_ms: ex.unix_ms.saturating_sub(report.started_unix_ms),
+        millis: ex.millis,
+        sender: ex.sender.as_deref(),
+        client_certificate: &ex.client_certificate,
+        target: &ex.target,
+        method: &ex.method,
+        path: &ex.path,
+        endpoint: ex.endpoint.as_deref(),
+        key: ex.key.as_deref(),
+        room: ex.room.as_deref(),
+        request: observed_message(&ex.request),
+        response: ex.response.as_ref().map(observed_message),
+        status: ex.status,
+        failure: ex.failure.as_deref(),
+        findings: &ex.findings,
+    }
+}
+
+/// One results.json case per requirement the observer reports on (as `junit` has a test case
+/// per requirement): its verdict, who broke it on which link (`blame`, basis `observed`), its
+/// findings (`observed`) and the exchanges kept that raised them (`exchanges`).
+pub fn results_cases(
     report: &ObserverReport,
     catalogue: &Catalogue,
     strict: bool,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let file = std::fs::File::create(dir.join("junit.xml"))?;
-    junit(report, catalogue, strict).serialize(std::io::BufWriter::new(file))?;
-    write_json(&dir.join("observer.json"), report)?;
-    crate::report::html::observe::write(dir, report, catalogue)
+) -> Vec<serde_json::Value> {
+    let providers: Vec<&str> = report.providers.iter().map(|p| p.domain.as_str()).collect();
+    let drafts: BTreeSet<&str> = report
+        .providers
+        .iter()
+        .map(|p| crate::observer::ObservedProvider::draft_number(p.draft))
+        .collect();
+    let drafts: Vec<&str> = drafts.into_iter().collect();
+    reported_requirements(report)
+        .into_iter()
+        .map(|id| {
+            let findings = findings_on(report, id);
+            let verdict = verdict(catalogue, id, &findings);
+            let broken_by: BTreeSet<&str> = findings.iter().map(|f| f.provider.as_str()).collect();
+            let blame: Vec<Blame> = broken_by
+                .iter()
+                .map(|provider| Blame {
+                    link: report.link.to_string(),
+                    provider: provider.to_string(),
+                    role: None,
+                    basis: BlameBasis::Observed,
+                })
+                .collect();
+            let raised: BTreeSet<u64> = findings.iter().map(|f| f.exchange).collect();
+            let exchanges: Vec<ObservedExchange<'_>> = report
+                .exchanges
+                .iter()
+                .filter(|ex| raised.contains(&ex.id))
+                .map(|ex| observed_exchange(report, ex))
+                .collect();
+            let requirement = catalogue.requirements.get(id);
+            let counted = report.finding_counts.get(id).copied().unwrap_or_default();
+            let message = if broken_by.is_empty() {
+                format!(
+                    "{}: nothing broke {id} in {} exchange(s)",
+                    verdict.name(),
+                    report.exchanges_seen
+                )
+            } else {
+                format!(
+                    "{}{}: {id} broken by {} on link {} ({counted} finding(s))",
+                    verdict.name(),
+                    if fails(verdict, strict) {
+                        ""
+                    } else {
+                        " (does not fail the observation)"
+                    },
+                    broken_by.iter().copied().collect::<Vec<_>>().join(", "),
+                    report.link
+                )
+            };
+            json!({
+                "id": entry_id(report, id),
+                "title": requirement.map_or_else(
+                    || format!("{id}, as the observer checks it"),
+                    |q| q.text.clone()
+                ),
+                "file": "",
+                "verdict": verdict.name(),
+                "requirements": [id],
+                // A requirement the cases' catalogue does not know has no level to report.
+                "requirement_verdicts": requirement.map_or_else(Vec::new, |q| vec![json!({
+                    "id": id,
+                    "level": q.level.name(),
+                    "citation": q.citation(),
+                    "verdict": verdict.name(),
+                    "blame": blame,
+                })]),
+                "links": [report.link],
+                "provider": providers.join(","),
+                "draft": drafts.join(","),
+                "run": "",
+                "roles": {},
+                "started_unix_ms": report.started_unix_ms,
+                "duration_ms": report.finished_unix_ms.saturating_sub(report.started_unix_ms),
+                "retried": [],
+                "expectation": null,
+                "error": null,
+                "inconclusive": null,
+                "message": message,
+                "checks": [],
+                "exchanges": exchanges,
+                "observed": findings,
+            })
+        })
+        .collect()
 }
 
 /// Writes `observer.json`: every exchange kept, decoded, and every finding.

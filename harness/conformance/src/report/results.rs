@@ -137,6 +137,13 @@ pub fn to_json(records: &[CaseRecord], strict: bool) -> serde_json::Value {
     .expect("results serialize as JSON")
 }
 
+/// Results whose cases are already JSON (an observation's: `report::observed::results_cases`).
+pub fn of_cases(cases: Vec<serde_json::Value>, strict: bool) -> serde_json::Value {
+    let mut results = to_json(&[], strict);
+    results["cases"] = serde_json::Value::Array(cases);
+    results
+}
+
 pub fn write(path: &Path, records: &[CaseRecord], strict: bool) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -3,7 +3,8 @@
 //! against the requirement, or against another requirement the same failed check judges (the
 //! check failed because of what crossed link B). Without one, when the observer saw the case's
 //! link-B traffic and found nothing wrong in it (or nothing wrong with this requirement, which
-//! it checks), link B is cleared and the step whose expectation failed names the hop: the
+//! it checks, while the provider the catalogue binds it to on link B sent nothing offending
+//! there), link B is cleared and the step whose expectation failed names the hop: the
 //! provider it talked to, over its link. Otherwise the catalogue, whose entry binds the
 //! requirement to a role (a hub's fan-out, a target's KeyPackages) on a link, comes first, then
 //! the step. A follower's client that reads messages out of order fails the same check whether
@@ -153,10 +154,19 @@ pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>)
         });
         // The observer saw the case's link-B traffic and found nothing wrong in it, or nothing
         // wrong with this requirement, which it checks: link B is cleared, and the hop where
-        // the check failed is the one that broke it.
-        let cleared_on_b = traffic.as_ref().is_some_and(|t| {
-            t.crossed() && (t.findings.is_empty() || crate::observer::checks::CHECKED.contains(&id))
+        // the check failed is the one that broke it. Unless the provider the catalogue binds
+        // the requirement to on link B was seen sending offending messages there in this
+        // case's traffic: the observer checks only part of some requirements (FAN-51's
+        // timestamps, not its frank), and a hub that fans out without franks (SUB-41) fails a
+        // follower's check charged to FAN-51; the correct follower is not the one to blame.
+        let offender_on_b = by_requirement.as_ref().is_some_and(|b| {
+            b.link == Link::B.name() && findings.iter().any(|f| f.provider == b.provider)
         });
+        let cleared_on_b = !offender_on_b
+            && traffic.as_ref().is_some_and(|t| {
+                t.crossed()
+                    && (t.findings.is_empty() || crate::observer::checks::CHECKED.contains(&id))
+            });
         let chosen = if cleared_on_b {
             by_step.or(by_requirement)
         } else {
