@@ -57,7 +57,7 @@ fn run_passes_on_the_embedded_providers_and_writes_reports() {
     assert_eq!(
         mimi_conformance::report::results::schema_violation(&results),
         None,
-        "results.json meets reports/results.schema.json"
+        "results.json meets harness/conformance/schemas/results.schema.json"
     );
     // Every case passes, so every requirement a case charges was reached and judged.
     let out = harness(&[

@@ -205,7 +205,7 @@ fn the_matrix_blames_each_faulty_provider_on_its_link_and_shards_merge_into_the_
     assert_eq!(
         mimi_conformance::report::matrix::schema_violation(&m),
         None,
-        "matrix.json meets reports/matrix.schema.json"
+        "matrix.json meets harness/conformance/schemas/matrix.schema.json"
     );
     assert_eq!(m["cells"].as_array().unwrap().len(), 9, "3 alone, 6 pairs");
     assert_eq!(m["cells_total"], 9);

@@ -512,7 +512,7 @@ fn observe_between_served_providers_names_the_faulty_one_and_writes_reports_at_c
     assert_eq!(
         mimi_conformance::report::results::schema_violation(&results),
         None,
-        "results.json meets reports/results.schema.json"
+        "results.json meets harness/conformance/schemas/results.schema.json"
     );
     assert_eq!(results["run"]["state"], "finished", "{:#}", results["run"]);
     assert!(

@@ -42,7 +42,7 @@ fn read_run(path: &Path) -> Result<Run, String> {
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     if let Some(violation) = crate::report::results::schema_violation(&results) {
         return Err(format!(
-            "{}: not a results.json of this version (reports/results.schema.json): {violation}",
+            "{}: not a results.json of this version (harness/conformance/schemas/results.schema.json): {violation}",
             path.display()
         ));
     }

@@ -6,7 +6,7 @@
 //! same for the same cells), `matrix merge` joins the shards' results
 //! into the one an unsharded run gives, and `matrix diff` says what changed per cell.
 //!
-//! Reports, in `--reports`: `matrix.json` (`reports/matrix.schema.json`), `matrix.md`, the site
+//! Reports, in `--reports`: `matrix.json` (`harness/conformance/schemas/matrix.schema.json`), `matrix.md`, the site
 //! (`index.html`, a page per requirement), and per cell its `results.json` and its own site
 //! under `cells/<cell>/`; with an observer, `observer.json`.
 

@@ -1,4 +1,4 @@
-//! The interop matrix's result, `matrix.json` (schema: `reports/matrix.schema.json`): the
+//! The interop matrix's result, `matrix.json` (schema: `harness/conformance/schemas/matrix.schema.json`): the
 //! providers with their declared versions and their profiles' digests, the harness's version
 //! and the case set's digest, and per cell (a provider alone, or an ordered pair: the row under
 //! test, the column its peer) per case per requirement the verdict, who broke it on which link,
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// The JSON Schema (2020-12) every matrix.json meets.
-pub const SCHEMA: &str = include_str!("../../../../reports/matrix.schema.json");
+pub const SCHEMA: &str = include_str!("../../schemas/matrix.schema.json");
 
 /// The version of the matrix format; the schema names it.
 pub const FORMAT: u32 = 1;

@@ -1,7 +1,7 @@
 //! `reports/results.json`: every case with its verdict, the verdict of each of its
 //! requirements, the checks that judged them, and its exchanges as structures (bytes in hex,
 //! decoded bodies as JSON), for the tools that build on a run (coverage, interop matrix,
-//! certification). Its schema is `reports/results.schema.json`.
+//! certification). Its schema is `harness/conformance/schemas/results.schema.json`.
 
 use crate::observer::Finding;
 use crate::report::console::summary;
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The JSON Schema (2020-12) every results.json meets.
-pub const SCHEMA: &str = include_str!("../../../../reports/results.schema.json");
+pub const SCHEMA: &str = include_str!("../../schemas/results.schema.json");
 
 /// The version of the results format; the schema names it.
 pub const FORMAT: u32 = 3;
