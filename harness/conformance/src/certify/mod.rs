@@ -163,16 +163,23 @@ pub fn summary(statement: &Statement, keyid: &str) -> String {
         mimi.scope.statement
     );
     for w in &mimi.warnings {
-        out.push_str(&format!(
-            "\n{}: {} breaks {} at {}",
-            w.verdict,
-            w.case,
-            w.requirements.join(", "),
-            w.failed.join("; ")
-        ));
-        if let Some(reason) = &w.reason {
-            out.push_str(&format!(" ({reason})"));
-        }
+        out.push('\n');
+        out.push_str(&warning(w));
+    }
+    out
+}
+
+/// One warning of the outcome in words: `warn: CASE breaks KM-1 (SHOULD) at FILE:LINE:COL ...`.
+pub fn warning(w: &outcome::Finding) -> String {
+    let mut out = format!(
+        "{}: {} breaks {} at {}",
+        w.verdict,
+        w.case,
+        w.requirements.join(", "),
+        w.failed.join("; ")
+    );
+    if let Some(reason) = &w.reason {
+        out.push_str(&format!(" ({reason})"));
     }
     out
 }

@@ -19,13 +19,16 @@
 
 use crate::case::model::{Step, StepKind};
 use crate::case::Case;
+use crate::observer::Finding;
 use crate::profile::Profile;
-use crate::runner::events::{CaseRecord, Check, Evaluated, Exchange, RequirementVerdict, Verdict};
+use crate::runner::events::{
+    Blame, CaseRecord, Check, Evaluated, Exchange, ExpectationUse, RequirementVerdict, Verdict,
+};
 use crate::runner::replay::{self, Replay};
 use crate::runner::verdict::{self, plan_steps, Ended};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// `results.json` as `verify` reads it back: what it recomputes and compares (the rest, such as
 /// the messages, is for people).
@@ -69,12 +72,36 @@ pub struct RecordedCase {
     pub requirement_verdicts: Vec<RecordedRequirement>,
     pub checks: Vec<Check>,
     pub exchanges: Vec<Exchange>,
+    // What the record says beside the verdicts, for the site `verify --html` writes: signed
+    // with the rest, not recomputed (see `shown`).
+    #[serde(default)]
+    pub run: String,
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+    #[serde(default)]
+    pub started_unix_ms: u64,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub retried: Vec<Retried>,
+    #[serde(default)]
+    pub expectation: Option<String>,
+    #[serde(default)]
+    pub observed: Vec<Finding>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Retried {
+    pub step: String,
+    pub retries: u32,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RecordedRequirement {
     pub id: String,
     pub verdict: RequirementVerdict,
+    #[serde(default)]
+    pub blame: Vec<Blame>,
 }
 
 impl Results {
@@ -118,6 +145,7 @@ pub fn case(recorded: &RecordedCase, case: &Case, run: &Run) -> Result<CaseRecor
             ));
         }
         verdict::conclude(case, &mut record, Ended::Unsupported(reason));
+        shown(&mut record, recorded);
         return Ok(record);
     }
     let steps = plan_steps(case);
@@ -202,7 +230,33 @@ pub fn case(recorded: &RecordedCase, case: &Case, run: &Run) -> Result<CaseRecor
             said(&theirs)
         ));
     }
+    shown(&mut record, recorded);
     Ok(record)
+}
+
+/// The recomputed `record` given what the recorded case says beside its verdicts, so that it
+/// reads as the run's own record: every exchange (those the checks judged were decoded and
+/// judged again), who was blamed for each broken requirement, what the observer saw, the
+/// case's nonce, roles and timing. These are signed with the rest but not recomputed: blame
+/// rests on the observer's view of the traffic, which the bundle does not carry.
+fn shown(record: &mut CaseRecord, recorded: &RecordedCase) {
+    record.transcript = recorded.exchanges.clone();
+    record.run = recorded.run.clone();
+    record.roles = recorded.roles.clone();
+    record.started_unix_ms = recorded.started_unix_ms;
+    record.duration = std::time::Duration::from_millis(recorded.duration_ms);
+    record.retried = (recorded.retried.iter())
+        .map(|r| (r.step.clone(), r.retries))
+        .collect();
+    record.expectation = (recorded.expectation.as_deref()).and_then(ExpectationUse::parse);
+    record.observed = recorded.observed.clone();
+    for requirement in (record.requirements.iter_mut()).filter(|r| r.verdict.is_broken()) {
+        if let Some(theirs) =
+            (recorded.requirement_verdicts.iter()).find(|r| r.id == requirement.requirement.id)
+        {
+            requirement.blame = theirs.blame.clone();
+        }
+    }
 }
 
 /// How far a case's plan ran, by its checks.

@@ -12,7 +12,9 @@ use super::profile::PublicProfile;
 use super::recompute::{self, RecordedCase, Results};
 use super::statement::{ResourceDescriptor, Statement, TestResult};
 use super::statement::{STATEMENT_TYPE, TEST_RESULT_TYPE};
+use crate::catalogue::Catalogue;
 use crate::profile::Profile;
+use crate::runner::events::CaseRecord;
 use crate::session::{load_suite, CaseSources};
 use std::collections::BTreeMap;
 
@@ -22,6 +24,22 @@ pub struct Verified {
     pub statement: Statement,
     pub cases: usize,
     pub expectations: usize,
+    /// Each case's record as recomputed, with what the bundle records beside the verdicts
+    /// (`recompute::case`), in the case set's order; and the catalogue it was judged with.
+    pub records: Vec<CaseRecord>,
+    pub catalogue: Catalogue,
+}
+
+impl Verified {
+    /// What verify checked, in words.
+    pub fn checked(&self) -> String {
+        format!(
+            "the signature by keyid {}, every digest, the case set and catalogue; {} case \
+             verdicts recomputed from the evidence ({} expectations evaluated again), and the \
+             outcome from them",
+            self.keyid, self.cases, self.expectations
+        )
+    }
 }
 
 /// A run recomputed from its evidence.
@@ -30,6 +48,8 @@ pub struct Recomputed {
     pub cases: usize,
     /// Expectations evaluated again.
     pub expectations: usize,
+    pub records: Vec<CaseRecord>,
+    pub catalogue: Catalogue,
 }
 
 /// Checks `bundle` against `key` and the case set of `sources`; every reason it does not verify.
@@ -72,6 +92,8 @@ pub fn verify(
         cases: run.cases,
         expectations: run.expectations,
         statement,
+        records: run.records,
+        catalogue: run.catalogue,
     })
 }
 
@@ -178,10 +200,14 @@ pub fn recompute_run(
         profiles: &profiles,
         roots: &roots,
     };
+    let outcome = outcome::outcome(&recomputed, &catalogue, &facts);
+    let records: Vec<CaseRecord> = recomputed.into_iter().map(|(_, r)| r).collect();
     Ok(Recomputed {
-        outcome: outcome::outcome(&recomputed, &catalogue, &facts),
-        cases: recomputed.len(),
+        outcome,
+        cases: records.len(),
         expectations,
+        records,
+        catalogue,
     })
 }
 

@@ -1,7 +1,7 @@
 //! What the observer records: each exchange that crossed it, and each finding, as plain
 //! serialisable data (for `observer.json`, and for whoever builds reports or verdicts on them).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One HTTP exchange between two providers, as it crossed the observer.
 #[derive(Debug, Clone, Serialize)]
@@ -98,7 +98,7 @@ impl Message {
 }
 
 /// Something a provider sent that breaks a requirement, as seen passively on the link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The requirement id (cases/requirements.yaml).
     pub requirement: String,

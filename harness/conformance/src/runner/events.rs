@@ -127,7 +127,7 @@ pub struct RequirementResult {
 }
 
 /// Who broke a requirement, and on which hop of the architecture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blame {
     /// The link the offending message crossed: A, B, C or D.
     pub link: String,
@@ -139,7 +139,7 @@ pub struct Blame {
 }
 
 /// What a blame rests on, strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BlameBasis {
     /// The observer saw this provider send an offending message on link B in the case's
@@ -477,6 +477,24 @@ pub struct ExpectationUse {
     /// `known failure`, `known flaky`, or `stale known failure` (listed, but passed).
     pub label: &'static str,
     pub reason: String,
+}
+
+impl ExpectationUse {
+    pub const KNOWN_FAILURE: &'static str = "known failure";
+    pub const KNOWN_FLAKY: &'static str = "known flaky";
+    pub const STALE: &'static str = "stale known failure";
+
+    /// One as results.json writes it (`label: reason`); None when the label is none of ours.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (label, reason) = text.split_once(": ")?;
+        let label = [Self::KNOWN_FAILURE, Self::KNOWN_FLAKY, Self::STALE]
+            .into_iter()
+            .find(|l| *l == label)?;
+        Some(Self {
+            label,
+            reason: reason.to_string(),
+        })
+    }
 }
 
 impl std::fmt::Display for ExpectationUse {

@@ -101,7 +101,7 @@ fn apply_expectation(record: &mut CaseRecord, session: &Session) -> Option<Concl
     let entry = session.expectations.for_case(&record.id)?;
     let failed = record.verdict.fails(session.strict);
     let (label, conclusion) = match (entry.kind, failed) {
-        (Kind::KnownFailing, true) => ("known failure", Conclusion::Passed),
+        (Kind::KnownFailing, true) => (ExpectationUse::KNOWN_FAILURE, Conclusion::Passed),
         // Neither passed nor failed: the entry can be neither used nor stale.
         (Kind::KnownFailing, false)
             if matches!(
@@ -112,7 +112,7 @@ fn apply_expectation(record: &mut CaseRecord, session: &Session) -> Option<Concl
             return None
         }
         (Kind::KnownFailing, false) => (
-            "stale known failure",
+            ExpectationUse::STALE,
             Conclusion::Failed {
                 stale: Some(format!(
                     "{} is listed as known-failing ({:?}: {}) but passes: remove the entry",
@@ -120,7 +120,7 @@ fn apply_expectation(record: &mut CaseRecord, session: &Session) -> Option<Concl
                 )),
             },
         ),
-        (Kind::KnownFlaky, _) => ("known flaky", Conclusion::Passed),
+        (Kind::KnownFlaky, _) => (ExpectationUse::KNOWN_FLAKY, Conclusion::Passed),
     };
     record.expectation = Some(ExpectationUse {
         label,
