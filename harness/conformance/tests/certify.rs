@@ -12,6 +12,7 @@ use mimi_conformance::certify::statement::{
     ResourceDescriptor, Statement, TestResult, STATEMENT_TYPE, TEST_RESULT_TYPE,
 };
 use mimi_conformance::certify::{sha256_hex, verify};
+use mimi_conformance::report::html::slug;
 use mimi_conformance::session::CaseSources;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -1150,4 +1151,143 @@ fn a_breach_the_harness_found_is_recomputed_from_the_recorded_request() {
         held.contains("(received request (TLS-5) breaks): on the recorded answer it did not hold (the request has no From header (P-06 §4.1)), but the record says it held"),
         "{held}"
     );
+}
+
+/// `s` as the site's template engine writes text (minijinja's HTML escaping).
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+/// `verify FILE --html DIR` for `bundle` against the embedded key: its output and the site.
+fn verify_html(name: &str, bundle: &Bundle) -> (Output, PathBuf) {
+    let dir = temp_dir(name);
+    let file = dir.join("bundle.json");
+    std::fs::write(&file, serde_json::to_vec(bundle).unwrap()).unwrap();
+    let site = dir.join("site");
+    let public = path(&embedded().files.1);
+    let out = harness(&[
+        "verify",
+        path(&file),
+        "--key",
+        public,
+        "--html",
+        path(&site),
+    ]);
+    (out, site)
+}
+
+/// `verify --html` writes a verified bundle as the site of the run it certifies: the index says
+/// what it certifies and that the recomputed verdicts agree, beside a page per case (with its
+/// transcript) and per requirement.
+#[test]
+fn verify_html_writes_the_certified_run_as_a_site() {
+    let certified = embedded();
+    let (out, site) = verify_html("html", &certified.bundle);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    let statement = certified.bundle.unverified_statement().unwrap();
+    let mimi = &statement.predicate.mimi_conformance;
+    let version = mimi.provider.software_version.as_deref().unwrap();
+    let certifies = format!(
+        "<strong>{}</strong> version <strong>{}</strong> ({}): <span class=\"v v-pass\">pass</span>",
+        escaped(&mimi.provider.name),
+        escaped(version),
+        escaped(&mimi.provider.domain)
+    );
+    assert!(index.contains(&certifies), "{certifies}\n{index}");
+    for shown in [
+        mimi.scope.statement.as_str(),
+        &certified.public.keyid(),
+        "The recomputed verdicts agree with those the bundle records.",
+    ] {
+        assert!(index.contains(&escaped(shown)), "{shown}\n{index}");
+    }
+    let results = member_json(&certified.bundle, RESULTS);
+    let cases = results["cases"].as_array().unwrap();
+    assert_eq!(index.matches("<tr id=\"case-").count(), cases.len());
+    for case in cases {
+        let id = case["id"].as_str().unwrap();
+        let page = site.join(format!("cases/{}.html", slug(id)));
+        let page =
+            std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        assert!(page.contains(&escaped(id)), "{id}");
+        let exchanges = case["exchanges"].as_array().unwrap();
+        if let Some(first) = exchanges.first() {
+            let step = first["step"].as_str().unwrap();
+            assert!(
+                page.contains(&format!("step “{}”", escaped(step))),
+                "{id}: its transcript"
+            );
+        }
+    }
+    let km12 = std::fs::read_to_string(site.join("requirements/KM-12.html")).unwrap();
+    assert!(km12.contains("v-pass"), "{km12}");
+}
+
+/// A provider's body in the evidence that holds markup is shown as text: a bundle whose
+/// driver answer carries `<script>` (its bytes and decoding alike, signed again, so that it
+/// still verifies) has it escaped on the case's page, and no script but the site's own.
+#[test]
+fn verify_html_shows_markup_in_the_evidence_as_text() {
+    let hostile = "<script>alert('mimi')</script>";
+    let mut case = String::new();
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let cases = results["cases"].as_array_mut().unwrap();
+            let (record, exchange) = (cases.iter_mut())
+                .find_map(|c| {
+                    let id = c["id"].as_str().unwrap().to_string();
+                    let exchanges = c["exchanges"].as_array_mut().unwrap();
+                    let x = exchanges.iter_mut().find(|x| {
+                        x["kind"] == "driver"
+                            && x["response"]["body"]["message_type"] == "json"
+                            && x["response"]["body"]["decoded"].is_object()
+                    })?;
+                    Some((id, x))
+                })
+                .expect("some case has a driver answer in JSON");
+            case = record;
+            let body = &mut exchange["response"]["body"];
+            body["decoded"]["note"] = hostile.into();
+            let bytes = serde_json::to_vec(&body["decoded"]).unwrap();
+            body["bytes"] = hex::encode(bytes).into();
+        },
+        |_| {},
+    );
+    let (out, site) = verify_html("html-hostile", &bundle);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page = std::fs::read_to_string(site.join(format!("cases/{}.html", slug(&case)))).unwrap();
+    assert!(page.contains(&escaped(hostile)), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert_eq!(page.matches("<script").count(), 1, "only the site's own");
+}
+
+/// A bundle whose verdicts do not follow from its evidence gets no site of its verdicts: one
+/// page that says it does not verify, and why.
+#[test]
+fn verify_html_of_a_bundle_that_does_not_verify_says_so_and_why() {
+    let mut case = String::new();
+    let bundle = resigned(
+        RESULTS,
+        |results| {
+            let record = &mut results["cases"][0];
+            case = record["id"].as_str().unwrap().to_string();
+            record["verdict"] = "warn".into();
+        },
+        |_| {},
+    );
+    let (out, site) = verify_html("html-unverified", &bundle);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(index.contains("<strong>not certified</strong>"), "{index}");
+    let why = format!("{case}: the evidence gives pass, but the bundle records warn");
+    assert!(index.contains(&escaped(&why)), "{index}");
+    assert!(!index.contains("What this bundle certifies"), "{index}");
+    assert!(!site.join("cases").exists());
 }

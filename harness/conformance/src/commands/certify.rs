@@ -7,9 +7,11 @@
 use crate::builtin::BuiltIn;
 use crate::certify::bundle::Bundle;
 use crate::certify::keys::{self, PublicKey, SigningKey};
+use crate::certify::verify::Verified;
 use crate::certify::{certify_reports, summary, Refused};
 use crate::exit;
 use crate::profile::Profile;
+use crate::report::html::{self, verify::Certification};
 use crate::session::{run_suite, CaseFolders, Providers, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +71,11 @@ pub struct VerifyArgs {
     /// verified.
     #[arg(long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
+    /// Also write the bundle as a static site (index.html, a page per case and per
+    /// requirement) to this folder once verified; a bundle that does not verify gets one page
+    /// there that says so and why.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn keygen(args: &KeygenArgs) -> ExitCode {
@@ -250,14 +257,10 @@ pub fn verify(args: &VerifyArgs, built_in: &'static BuiltIn) -> ExitCode {
     match crate::certify::verify::verify(&bundle, &key, &sources) {
         Ok(verified) => {
             eprintln!(
-                "verified {} in {}ms: the signature by keyid {}, every digest, the case set and \
-                 catalogue; {} case verdicts recomputed from the evidence ({} expectations \
-                 evaluated again), and the outcome from them",
+                "verified {} in {}ms: {}",
                 args.bundle.display(),
                 started.elapsed().as_millis(),
-                verified.keyid,
-                verified.cases,
-                verified.expectations
+                verified.checked()
             );
             eprintln!("{}", summary(&verified.statement, &verified.keyid));
             if let Some(dir) = &args.extract {
@@ -266,16 +269,88 @@ pub fn verify(args: &VerifyArgs, built_in: &'static BuiltIn) -> ExitCode {
                     return exit::code(exit::INVALID);
                 }
             }
+            if let Some(dir) = &args.html {
+                if let Err(e) = write_site(dir, &args.bundle, &verified) {
+                    eprintln!("error: cannot write the site to {}: {e:#}", dir.display());
+                    return exit::code(exit::INVALID);
+                }
+                eprintln!(
+                    "wrote the bundle's site: {}",
+                    dir.join("index.html").display()
+                );
+            }
             exit::code(exit::PASSED)
         }
         Err(errors) => {
             eprintln!("{} does not verify:", args.bundle.display());
-            for e in errors {
+            for e in &errors {
                 eprintln!("  {e}");
+            }
+            if let Some(dir) = &args.html {
+                let name = args.bundle.display().to_string();
+                if let Err(e) = html::verify::write_unverified(dir, &name, &errors) {
+                    eprintln!("error: cannot write the site to {}: {e:#}", dir.display());
+                    return exit::code(exit::INVALID);
+                }
+                eprintln!(
+                    "wrote {}, which says the bundle does not verify and why",
+                    dir.join("index.html").display()
+                );
             }
             exit::code(exit::FAILED)
         }
     }
+}
+
+/// The verified bundle as the site of the run it certifies, its index headed by what it
+/// certifies and how it was verified.
+fn write_site(dir: &Path, bundle: &Path, verified: &Verified) -> anyhow::Result<()> {
+    let predicate = &verified.statement.predicate;
+    let mimi = &predicate.mimi_conformance;
+    let version = mimi.provider.software_version.clone().unwrap_or_default();
+    let certification = Certification {
+        bundle: bundle.display().to_string(),
+        provider: mimi.provider.name.clone(),
+        domain: mimi.provider.domain.clone(),
+        version: version.clone(),
+        peer: mimi.peer.as_ref().map(|p| {
+            let version = p.software_version.as_deref().unwrap_or("(no version)");
+            format!("{} {version} ({})", p.name, p.domain)
+        }),
+        result: mimi.result.clone(),
+        strict: mimi.strict,
+        started: mimi.started.clone(),
+        finished: mimi.finished.clone(),
+        declared_draft: mimi.drafts.declared.clone(),
+        cited_drafts: mimi.drafts.cited.clone(),
+        scope: mimi.scope.statement.clone(),
+        not_declared: mimi.scope.not_declared.clone(),
+        unsupported: mimi.scope.unsupported_cases.clone(),
+        warnings: mimi.warnings.iter().map(crate::certify::warning).collect(),
+        keyid: verified.keyid.clone(),
+        verified: format!(
+            "Verified: {}. The recomputed verdicts agree with those the bundle records.",
+            verified.checked()
+        ),
+    };
+    let title = format!("mimi-conformance verify: {} {version}", mimi.provider.name);
+    html::run::write(
+        dir,
+        &html::run::RunSite {
+            title: &title,
+            records: &verified.records,
+            catalogue: Some(&verified.catalogue),
+            observer: None,
+            strict: mimi.strict,
+            ending: None,
+            prefix: "",
+            home: "verify",
+            crumbs: Vec::new(),
+            results: None,
+            observer_json: None,
+            certification: Some(&certification),
+        },
+    )
 }
 
 fn extract(bundle: &Bundle, dir: &Path) -> Result<(), String> {

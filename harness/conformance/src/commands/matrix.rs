@@ -631,6 +631,7 @@ fn write_cell(
             crumbs: vec![("index.html".into(), id.clone())],
             results: Some("results.json"),
             observer_json: None,
+            certification: None,
         },
     )
 }

@@ -228,6 +228,7 @@ impl Reports {
                 crumbs: Vec::new(),
                 results: Some("results.json"),
                 observer_json: reported.observed.map(|_| OBSERVER_JSON),
+                certification: None,
             },
         )
     }

@@ -1,5 +1,5 @@
-//! The reports as a static site (`index.html` and the pages it links to), for `run`, `observe`
-//! and `matrix`: it opens from the file system and from CI artifacts, fetches nothing, reads
+//! The reports as a static site (`index.html` and the pages it links to), for `run`, `observe`,
+//! `matrix` and `verify --html`: it opens from the file system and from CI artifacts, fetches nothing, reads
 //! without JavaScript (which only filters by link, verdict and provider), and gives every
 //! case, requirement and cell a stable address. Pages are rendered by minijinja with HTML
 //! escaping on for every value: a provider's bytes are text, never markup. Long transcripts are
@@ -8,6 +8,7 @@
 pub mod matrix;
 pub mod observe;
 pub mod run;
+pub mod verify;
 
 use minijinja::{AutoEscape, Environment, Value};
 use serde::Serialize;
@@ -37,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "matrix_index.html",
         include_str!("templates/matrix_index.html"),
     ),
+    ("unverified.html", include_str!("templates/unverified.html")),
 ];
 
 /// Characters of one exchange's text shown on a page; the rest is in the JSON report.

@@ -31,6 +31,8 @@ pub struct RunSite<'a> {
     /// The JSON reports beside the index, linked from it.
     pub results: Option<&'a str>,
     pub observer_json: Option<&'a str>,
+    /// What a verified bundle certifies, when the site shows one (`verify --html`).
+    pub certification: Option<&'a super::verify::Certification>,
 }
 
 impl RunSite<'_> {
@@ -215,6 +217,7 @@ struct IndexContext<'a> {
     providers: Vec<String>,
     strict: bool,
     ending: Option<&'a Ending>,
+    certification: Option<&'a super::verify::Certification>,
     verdict_counts: Vec<Count>,
     results: Option<&'a str>,
     observer: Option<ObserverSummary>,
@@ -306,6 +309,7 @@ pub fn write(dir: &Path, site: &RunSite<'_>) -> anyhow::Result<()> {
             providers,
             strict: site.strict,
             ending: site.ending.as_ref(),
+            certification: site.certification,
             verdict_counts: counts(records.iter().map(|r| r.verdict.name())),
             results: site.results,
             observer: site.observer.map(|o| ObserverSummary {
@@ -887,6 +891,21 @@ mod tests {
             role: Some(hostile.into()),
             basis: BlameBasis::Observed,
         }];
+        // A bundle's certification is the signer's text too.
+        let certification = super::super::verify::Certification {
+            bundle: hostile.into(),
+            provider: hostile.into(),
+            domain: hostile.into(),
+            version: hostile.into(),
+            peer: Some(hostile.into()),
+            result: hostile.into(),
+            scope: hostile.into(),
+            not_declared: vec![hostile.into()],
+            unsupported: vec![hostile.into()],
+            warnings: vec![hostile.into()],
+            keyid: hostile.into(),
+            ..Default::default()
+        };
         let dir = std::env::temp_dir().join(format!("mimi-html-hostile-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         write(
@@ -903,9 +922,12 @@ mod tests {
                 crumbs: vec![],
                 results: Some("results.json"),
                 observer_json: None,
+                certification: Some(&certification),
             },
         )
         .unwrap();
+        let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert!(index.contains("What this bundle certifies"), "{index}");
         let mut pages = 0;
         for file in walk(&dir) {
             if file.extension().is_some_and(|e| e == "html") {
@@ -959,6 +981,7 @@ mod tests {
                 crumbs: vec![],
                 results: None,
                 observer_json: None,
+                certification: None,
             },
         )
         .unwrap();
