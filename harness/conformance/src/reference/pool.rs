@@ -2,30 +2,56 @@
 //! configurations (`mutants`: a fault each; `variants`: a legal behaviour each). Every
 //! (configuration, case) pair is a job for one set of worker threads sized for a load that
 //! mostly waits, so the waits of one configuration overlap the work of others and the cores
-//! stay busy. A configuration's providers start when the first of its cases is taken and stop
-//! after its last, so only a few run at a time.
+//! stay busy. Jobs are taken configuration by configuration; a configuration's providers are
+//! started a few configurations ahead of its first job (by the worker that takes the first job
+//! of an earlier one, outside any lock), so workers seldom wait for a start, and they stop after
+//! its last job, so only a few run at a time.
 
 use crate::case::Case;
 use crate::runner::events::{CaseRecord, EventSink};
 use crate::runner::{imposed_wait, run_case};
 use crate::session::{prepare, Prepared, Providers};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// How many jobs run at once by default: cases mostly wait (on the providers, and under a
-/// fault on timeouts), so many more than there are cores.
+/// fault on a step's whole timeout, 10 s and more), and a worker that waits does nothing else,
+/// so many more than there are cores.
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    (cores * 16).clamp(8, 128)
+    (cores * 64).clamp(8, 256)
 }
+
+/// How many configurations after the one whose first job was just taken have their providers
+/// started already: enough that a start is done before its jobs come, few enough to bound how
+/// many sets of providers live at once.
+const AHEAD: usize = 2;
 
 /// One configuration's providers, as far as the pool has got with them.
 enum Slot {
     NotStarted,
+    /// A worker is starting them.
+    Starting,
     Running(Arc<Prepared>),
     /// They could not start: why.
     Failed(String),
     Finished,
+}
+
+/// One configuration's place in the pool.
+struct Configuration {
+    slot: Mutex<Slot>,
+    /// Signalled when the slot leaves `Starting`.
+    started: Condvar,
+    /// Its jobs not done yet.
+    left: AtomicUsize,
+    records: Mutex<Vec<Option<CaseRecord>>>,
+}
+
+impl Configuration {
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Runs every case against every configuration (a name and what `providers` makes the
@@ -41,60 +67,78 @@ pub fn run_all<C: Sync>(
     // Within a configuration the longest imposed waits start first.
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_cached_key(|&i| std::cmp::Reverse(imposed_wait(&cases[i])));
-    let slots: Vec<Mutex<Slot>> = configurations
+    let pool: Vec<Configuration> = configurations
         .iter()
-        .map(|_| Mutex::new(Slot::NotStarted))
+        .map(|_| Configuration {
+            slot: Mutex::new(Slot::NotStarted),
+            started: Condvar::new(),
+            left: AtomicUsize::new(cases.len()),
+            records: Mutex::new(cases.iter().map(|_| None).collect()),
+        })
         .collect();
-    let left: Vec<AtomicUsize> = configurations
-        .iter()
-        .map(|_| AtomicUsize::new(cases.len()))
-        .collect();
-    let results: Vec<Mutex<Vec<Option<CaseRecord>>>> = configurations
-        .iter()
-        .map(|_| Mutex::new(cases.iter().map(|_| None).collect()))
-        .collect();
-    let next = AtomicUsize::new(0);
-    let total = configurations.len() * cases.len();
-    let worker = || {
-        loop {
-            let job = next.fetch_add(1, Ordering::Relaxed);
-            if job >= total {
+    // Starts configuration `c`'s providers if nobody has yet, outside the slot's lock.
+    let start = |c: usize| {
+        let Some(configuration) = pool.get(c) else {
+            return;
+        };
+        {
+            let mut slot = configuration.slot();
+            if !matches!(*slot, Slot::NotStarted) {
                 return;
             }
-            let (c, i) = (job / cases.len(), order[job % cases.len()]);
-            let prepared = {
-                let mut slot = slots[c].lock().unwrap_or_else(|e| e.into_inner());
-                if let Slot::NotStarted = *slot {
-                    *slot = match prepare(
-                        providers(&configurations[c].1),
-                        EventSink::discard(),
-                        false,
-                        cases,
-                        Default::default(),
-                    ) {
-                        Ok(p) => Slot::Running(Arc::new(p)),
-                        Err(e) => Slot::Failed(e.message()),
-                    };
-                }
-                match &*slot {
-                    Slot::Running(p) => Some(p.clone()),
-                    _ => None,
-                }
-            };
-            if let Some(prepared) = &prepared {
-                let record = run_case(&cases[i], &prepared.session);
-                results[c].lock().unwrap_or_else(|e| e.into_inner())[i] = Some(record);
-            }
-            if left[c].fetch_sub(1, Ordering::AcqRel) == 1 {
-                // The configuration's last case is done: its providers stop (when the last
-                // worker lets go of them).
-                let mut slot = slots[c].lock().unwrap_or_else(|e| e.into_inner());
-                if let Slot::Running(_) = *slot {
-                    *slot = Slot::Finished;
-                }
-            }
-            drop(prepared);
+            *slot = Slot::Starting;
         }
+        let prepared = prepare(
+            providers(&configurations[c].1),
+            EventSink::discard(),
+            false,
+            cases,
+            Default::default(),
+        );
+        *configuration.slot() = match prepared {
+            Ok(p) => Slot::Running(Arc::new(p)),
+            Err(e) => Slot::Failed(e.message()),
+        };
+        configuration.started.notify_all();
+    };
+    let next = AtomicUsize::new(0);
+    let total = configurations.len() * cases.len();
+    let worker = || loop {
+        let job = next.fetch_add(1, Ordering::Relaxed);
+        if job >= total {
+            return;
+        }
+        let (c, i) = (job / cases.len(), order[job % cases.len()]);
+        if job.is_multiple_of(cases.len()) {
+            (c..=c + AHEAD).for_each(start);
+        }
+        let configuration = &pool[c];
+        let prepared = {
+            let mut slot = configuration.slot();
+            while let Slot::Starting = *slot {
+                slot = (configuration.started.wait(slot)).unwrap_or_else(|e| e.into_inner());
+            }
+            match &*slot {
+                Slot::Running(p) => Some(p.clone()),
+                _ => None,
+            }
+        };
+        if let Some(prepared) = &prepared {
+            let record = run_case(&cases[i], &prepared.session);
+            configuration
+                .records
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())[i] = Some(record);
+        }
+        if configuration.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The configuration's last case is done: its providers stop (when the last
+            // worker lets go of them).
+            let mut slot = configuration.slot();
+            if let Slot::Running(_) = *slot {
+                *slot = Slot::Finished;
+            }
+        }
+        drop(prepared);
     };
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, total.max(1)) {
@@ -102,11 +146,15 @@ pub fn run_all<C: Sync>(
         }
     });
     let mut all = Vec::new();
-    for (((name, _), slot), records) in configurations.iter().zip(slots).zip(results) {
-        if let Slot::Failed(why) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    for ((name, _), configuration) in configurations.iter().zip(pool) {
+        if let Slot::Failed(why) = configuration
+            .slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+        {
             return Err(format!("{name}: the providers could not start: {why}"));
         }
-        let records = records.into_inner().unwrap_or_else(|e| e.into_inner());
+        let records = (configuration.records.into_inner()).unwrap_or_else(|e| e.into_inner());
         all.push(
             records
                 .into_iter()
