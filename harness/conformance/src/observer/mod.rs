@@ -335,7 +335,9 @@ impl Observer {
         };
         let mut seen = until_now();
         let deadline = std::time::Instant::now() + IDLE_SETTLE;
-        while idle(deadline.saturating_duration_since(std::time::Instant::now())) {
+        while std::time::Instant::now() < deadline
+            && idle(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
             let now = until_now();
             if now.same(&seen) {
                 return now;
