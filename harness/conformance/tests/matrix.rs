@@ -120,7 +120,8 @@ fn read_json(file: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
 }
 
-/// A result without its `timing` objects: what must not change with how the cells were run.
+/// A result without its `timing` objects: what must not change with how the cells were run,
+/// what the observer found in each case (`observed`, with its `count`) included.
 fn verdicts(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
@@ -225,6 +226,32 @@ fn the_matrix_blames_each_faulty_provider_on_its_link_and_shards_merge_into_the_
             blamed(&m, &id, "B", "b.example").contains(&"SUB-41".to_string()),
             "{id}: {:#}",
             cell(&m, &id)["links"]
+        );
+    }
+    // Every message the hub accepted crossed link B unfranked, and each is counted against the
+    // case, the last one too, which the follower may read before the observer has recorded it.
+    let unfranked = |cell_id: &str, case: &str| {
+        let case = cell(&m, cell_id)["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == case)
+            .unwrap_or_else(|| panic!("{cell_id} has no case {case}"));
+        case["observed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["requirement"] == "SUB-41" && o["provider"] == "b.example")
+            .map(|o| o["count"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    for follower in ["a.example", "c.example"] {
+        let id = format!("b.example__{follower}");
+        assert_eq!(unfranked(&id, "A::rooms::fan-out-in-order"), 3, "{id}");
+        assert_eq!(
+            unfranked(&id, "A::rooms::fan-out-to-every-follower"),
+            1,
+            "{id}"
         );
     }
     // As a follower whose KeyPackages name another user, c passes the hub's cases, but the

@@ -6,7 +6,7 @@
 
 use mimi_conformance::drivers::driver_api::{operation, DriverClient};
 use mimi_conformance::observer::Finding;
-use mimi_conformance::reference::{with_faults, Fault, Faults};
+use mimi_conformance::reference::{with_behaviour, with_faults, Fault, Faults, Variant, Variants};
 use mimi_conformance::runner::events::{Blame, BlameBasis, CaseRecord, EventSink, Verdict};
 use mimi_conformance::session::{prepare, Prepared};
 use serde_json::{json, Value};
@@ -685,6 +685,99 @@ fn hostile_requests_are_recorded_and_blamed_not_fatal() {
         show(&findings)
     );
     assert_eq!(findings.len(), 2);
+}
+
+/// A notify the hub sends after a case's steps ended (here each a second after the hub accepted
+/// its message: the variant `late-fanout`) is still the case's: its traffic is taken once the
+/// providers say they have nothing left to send, not after a quiet spell, so the finding on it
+/// (the hub fans the message out without its frank) is counted whenever it crosses.
+#[test]
+fn a_notify_that_crosses_after_the_case_ended_is_still_tied_to_it() {
+    let prepared = match prepare(
+        with_behaviour(
+            Faults::with(Fault::NoFrank),
+            Variants::with(Variant::LateFanout),
+        ),
+        EventSink::discard(),
+        false,
+        &[],
+        Default::default(),
+    ) {
+        Ok(p) => p,
+        Err(_) => panic!("the embedded pair does not start"),
+    };
+    let session = &prepared.session;
+    let drivers: Vec<DriverClient> = session
+        .connections
+        .iter()
+        .map(|c| {
+            let d = c.profile.driver.as_ref().expect("a driver");
+            DriverClient::new(&d.url, &d.token().unwrap(), &c.profile.trust_roots_pem).unwrap()
+        })
+        .collect();
+    let (a, b) = (&drivers[0], &drivers[1]);
+    let run = format!("late{}", std::process::id());
+    let started = mimi_conformance::observer::unix_ms();
+    let room = session
+        .runtime
+        .block_on(async {
+            let ann = call(
+                a,
+                "createUser",
+                &[],
+                json!({"name": format!("ann-{run}")}),
+                201,
+            )
+            .await?;
+            let ben = call(
+                b,
+                "createUser",
+                &[],
+                json!({"name": format!("ben-{run}")}),
+                201,
+            )
+            .await?;
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            let ann_client = text(&ann["clients"][0]);
+            let ben_client = text(&ben["clients"][0]);
+            let room =
+                room_with(a, &ann_client, format!("late-{run}"), &text(&ben["user"])).await?;
+            until(
+                b,
+                "roomState",
+                &[("client", &ben_client), ("room", &room)],
+                epoch_is(1),
+            )
+            .await?;
+            // The case ends as soon as the hub accepted the message: its notify is still to come.
+            let message = json!({"client": ann_client, "text": "late"});
+            call(a, "sendMessage", &[("room", &room)], message, 200).await?;
+            Ok::<_, String>(room)
+        })
+        .expect("the scenario runs");
+    let traffic = mimi_conformance::runner::blame::settled_traffic(
+        session,
+        &mimi_conformance::observer::CaseTie {
+            run: &run,
+            transcript: "",
+            from_ms: started,
+            to_ms: mimi_conformance::observer::unix_ms(),
+        },
+    )
+    .expect("the embedded pair has an observer");
+    let unfranked: Vec<&Finding> = traffic
+        .findings
+        .iter()
+        .filter(|f| f.requirement == "SUB-41")
+        .collect();
+    assert_eq!(
+        unfranked.len(),
+        1,
+        "the late notify of {room} and its finding are the case's:\n{}",
+        show(&traffic.findings)
+    );
+    assert_eq!(unfranked[0].provider, "a.example");
+    assert_eq!(unfranked[0].room.as_deref(), Some(room.as_str()));
 }
 
 /// One shipped case (or a changed copy of it, in `root`) run against `prepared`.

@@ -192,9 +192,12 @@ impl CaseTie<'_> {
 }
 
 /// How long a case's link-B traffic must be quiet before what the observer saw of it is taken
-/// as all there is, and how long that wait may last.
+/// as all there is, when the providers cannot say they are idle, and how long that wait may
+/// last.
 pub const QUIET: std::time::Duration = std::time::Duration::from_millis(150);
 pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long the providers may take, in all, to say they have nothing left to send.
+pub const IDLE_SETTLE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A case's link-B traffic as the observer saw it.
 #[derive(Debug, Clone, Default)]
@@ -210,6 +213,11 @@ impl CaseTraffic {
     /// Some exchange of the case crossed the observer.
     pub fn crossed(&self) -> bool {
         self.exchanges > 0
+    }
+
+    /// Nothing of the case crossed between the two looks.
+    fn same(&self, before: &Self) -> bool {
+        self.exchanges == before.exchanges && self.findings == before.findings
     }
 }
 
@@ -305,19 +313,42 @@ impl Observer {
     }
 
     /// What crossed link B for one run of a case that just ended, once its traffic has settled:
-    /// a provider may still be sending what the case set off (a fan-out, a relayed claim), so
-    /// while more of the case's exchanges arrive, this waits for a quiet `QUIET` (at most
-    /// `SETTLE`). A case none of whose exchanges crossed returns at once.
-    pub fn settled_case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
-        let deadline = std::time::Instant::now() + SETTLE;
-        let mut seen = self.case_traffic(case);
-        while seen.crossed() && std::time::Instant::now() < deadline {
-            std::thread::sleep(QUIET);
-            let now = self.case_traffic(&CaseTie {
+    /// a provider may still be sending what the case set off (a fan-out queued behind other
+    /// rooms', a retry, a relayed claim), and what is tied to the case must not depend on how
+    /// busy the providers were. So `idle` asks them, waiting at most the time it is given, until
+    /// each says it has nothing left to send on link B (the driver API's `awaitIdle`); the
+    /// observer records an exchange before it answers, so what they sent is all here then. The
+    /// traffic is taken once a round of asking saw none of the case's exchanges cross (one
+    /// provider's answer can give another work). When a provider cannot say, or is still busy
+    /// after `IDLE_SETTLE`, this falls back to waiting while more of the case's exchanges
+    /// arrive, for a quiet `QUIET` (at most `SETTLE`), which can miss a late one.
+    pub fn settled_case_traffic(
+        &self,
+        case: &CaseTie<'_>,
+        mut idle: impl FnMut(std::time::Duration) -> bool,
+    ) -> CaseTraffic {
+        let until_now = || {
+            self.case_traffic(&CaseTie {
                 to_ms: unix_ms(),
                 ..*case
-            });
-            if now.exchanges == seen.exchanges {
+            })
+        };
+        let mut seen = until_now();
+        let deadline = std::time::Instant::now() + IDLE_SETTLE;
+        while std::time::Instant::now() < deadline
+            && idle(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            let now = until_now();
+            if now.same(&seen) {
+                return now;
+            }
+            seen = now;
+        }
+        let deadline = std::time::Instant::now() + SETTLE;
+        while seen.crossed() && std::time::Instant::now() < deadline {
+            std::thread::sleep(QUIET);
+            let now = until_now();
+            if now.same(&seen) {
                 return now;
             }
             seen = now;

@@ -12,9 +12,10 @@
 //! the observer tells the two apart.
 
 use super::events::{Blame, BlameBasis, CaseRecord, CheckOutcome};
+use super::Session;
 use crate::case::model::{DriverOperation, Link, Player, Role, Step, StepKind};
 use crate::case::Case;
-use crate::observer::{CaseTie, Finding, Observer};
+use crate::observer::{CaseTie, CaseTraffic, Finding};
 
 /// The link a driver operation stands for: what a client was given comes over link C (its
 /// received messages, its view of a room); what it does goes over link A.
@@ -87,18 +88,31 @@ fn role_of(record: &CaseRecord, domain: &str) -> Option<String> {
         .map(|(r, _)| r.clone())
 }
 
+/// What crossed link B for a case that just ended, once the session's providers say they have
+/// sent all it set off (`Observer::settled_case_traffic`); None without an observer.
+pub fn settled_traffic(session: &Session, case: &CaseTie<'_>) -> Option<CaseTraffic> {
+    let observer = session.observer.as_deref()?;
+    let idle = |within| {
+        session
+            .runtime
+            .block_on(super::quiet::idle(&session.connections, within))
+    };
+    Some(observer.settled_case_traffic(case, idle))
+}
+
 /// Ties the observer's findings to the finished case (`record.observed`) and blames each broken
 /// requirement on a link and a provider.
-pub fn assign(case: &Case, record: &mut CaseRecord, observer: Option<&Observer>) {
-    let traffic = observer.map(|o| {
-        let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
-        o.settled_case_traffic(&CaseTie {
+pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
+    let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
+    let traffic = settled_traffic(
+        session,
+        &CaseTie {
             run: &record.run,
             transcript: &transcript,
             from_ms: record.started_unix_ms,
             to_ms: crate::observer::unix_ms(),
-        })
-    });
+        },
+    );
     let steps = super::verdict::plan_steps(case);
     let findings: &[Finding] = traffic.as_ref().map_or(&[], |t| &t.findings);
     let mut blames = Vec::new();

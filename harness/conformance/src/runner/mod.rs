@@ -312,7 +312,7 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
     };
     let mut record = recorder.record;
     verdict::conclude(case, &mut record, ended);
-    blame::assign(case, &mut record, session.observer.as_deref());
+    blame::assign(case, &mut record, session);
     record.duration = started.elapsed();
     record
 }

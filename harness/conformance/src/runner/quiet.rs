@@ -2,10 +2,12 @@
 //! sending provider says it has nothing left to send (the driver API's optional `awaitIdle`),
 //! and a short grace after; when its driver cannot say, the profile's `quiet-period`, else the
 //! step's whole timeout. Waiting the whole timeout is what a request that does arrive late
-//! would need; asking the provider ends the wait as soon as nothing more can come.
+//! would need; asking the provider ends the wait as soon as nothing more can come. The same
+//! question (`idle`) tells when a finished case's link-B traffic is all in (`runner::blame`).
 
 use crate::drivers::driver_api::Settled;
 use crate::drivers::link_b::Connection;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the harness still looks after the provider said it was idle: the harness records
@@ -73,4 +75,24 @@ pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Inst
             ),
         },
     }
+}
+
+/// Whether every one of these providers says it has nothing left to send on link B (its
+/// driver's `awaitIdle`), all asked at once and given `within`: false when one cannot say (no
+/// driver, or no `awaitIdle`) or is still sending when the time runs out.
+pub async fn idle(providers: &[Arc<Connection>], within: Duration) -> bool {
+    let mut asked = tokio::task::JoinSet::new();
+    for connection in providers {
+        if connection.driver.is_none() {
+            return false;
+        }
+        let connection = connection.clone();
+        asked.spawn(async move {
+            match &connection.driver {
+                Some(driver) => matches!(driver.settled(within).await, Settled::Idle(_)),
+                None => false,
+            }
+        });
+    }
+    asked.join_all().await.into_iter().all(|idle| idle)
 }
