@@ -233,3 +233,36 @@ impl AssertionFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_decoded_when_read_is_recorded_as_one_decoded_at_once() {
+        let json = br#"{"a": [1, 2]}"#.to_vec();
+        let value = serde_json::json!({"a": [1, 2]});
+        let cases = [
+            (json.clone(), Some(JSON), Some(Ok((value, JSON)))),
+            (b"[".to_vec(), Some(JSON), None),
+            (Vec::new(), Some(JSON), None),
+            (json.clone(), None, None),
+        ];
+        for (bytes, message_type, decoded) in cases {
+            let lazy = Body::decode(bytes.clone(), message_type);
+            let text = |b: &Body| serde_json::to_string(b).unwrap();
+            let eager = match (&decoded, message_type, bytes.is_empty()) {
+                (None, Some(_), false) => {
+                    // Does not decode: recorded with why, and no type.
+                    assert!(lazy.decode_error().unwrap().starts_with("not JSON"));
+                    assert_eq!(lazy.message_type(), None);
+                    Body::new(bytes, Some(Err(lazy.decode_error().unwrap().into())))
+                }
+                _ => Body::new(bytes, decoded),
+            };
+            assert_eq!(text(&lazy), text(&eager));
+            let again: Body = serde_json::from_str(&text(&lazy)).unwrap();
+            assert_eq!(text(&again), text(&eager));
+        }
+    }
+}
