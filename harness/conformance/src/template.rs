@@ -6,8 +6,9 @@ use crate::yaml::{Node, Pos};
 use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::Value;
 use serde_saphyr::Spanned;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 /// Names every case can use: `run` (a nonce of this run of the case, for names that must be
 /// new on a long-running provider), and the functions below.
@@ -152,24 +153,62 @@ pub fn test_users(s: &str) -> Vec<&str> {
         .collect()
 }
 
+/// A case string compiled: one whole expression, or a template rendered as text.
+enum Compiled {
+    Expression {
+        expr: String,
+        compiled: minijinja::Expression<'static, 'static>,
+    },
+    Template(minijinja::Template<'static, 'static>),
+}
+
+/// The string compiled, or why it does not compile. A step fills in the same strings every time
+/// it runs (a `bench` case thousands of times), and compiling them was most of the cost, so each
+/// distinct string is compiled once per process. The strings are the cases' own, so the cache
+/// is as large as the loaded cases' templates; a template's text is kept for as long as its
+/// compiled form, which borrows it (minijinja has no owned template outside an environment).
+fn compiled(s: &str) -> Arc<Result<Compiled, String>> {
+    type Cache = HashMap<String, Arc<Result<Compiled, String>>>;
+    static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = cache.get(s) {
+        return found.clone();
+    }
+    let compiled = match whole_expression(s) {
+        Some(expr) => env()
+            .compile_expression_owned(expr.to_string())
+            .map(|compiled| Compiled::Expression {
+                expr: expr.to_string(),
+                compiled,
+            }),
+        None => {
+            let source: &'static str = Box::leak(s.into());
+            env().template_from_str(source).map(Compiled::Template)
+        }
+    };
+    let compiled = Arc::new(compiled.map_err(|e| describe(&e)));
+    cache.insert(s.to_string(), compiled.clone());
+    compiled
+}
+
 pub fn fill_str(s: &str, ctx: &minijinja::Value) -> Result<Value, String> {
     if !is_template(s) {
         return Ok(Value::String(s.to_string()));
     }
-    if let Some(expr) = whole_expression(s) {
-        let value = env()
-            .compile_expression(expr)
-            .and_then(|e| e.eval(ctx))
-            .map_err(|e| describe(&e))?;
-        if value.is_undefined() {
-            return Err(format!("{{{{ {expr} }}}} is undefined"));
+    match &*compiled(s) {
+        Err(e) => Err(e.clone()),
+        Ok(Compiled::Expression { expr, compiled }) => {
+            let value = compiled.eval(ctx).map_err(|e| describe(&e))?;
+            if value.is_undefined() {
+                return Err(format!("{{{{ {expr} }}}} is undefined"));
+            }
+            serde_json::to_value(&value).map_err(|e| e.to_string())
         }
-        return serde_json::to_value(&value).map_err(|e| e.to_string());
+        Ok(Compiled::Template(template)) => template
+            .render(ctx)
+            .map(Value::String)
+            .map_err(|e| describe(&e)),
     }
-    env()
-        .render_str(s, ctx)
-        .map(Value::String)
-        .map_err(|e| describe(&e))
 }
 
 /// Every string of the node filled in; an error names the position of the string that failed.
@@ -301,5 +340,47 @@ pub fn to_strings(v: &Value) -> Result<Vec<String>, String> {
     match v {
         Value::Array(items) => items.iter().map(to_string).collect(),
         other => Err(format!("expected a list of strings, not {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(domain: &str) -> minijinja::Value {
+        minijinja::context! { target => minijinja::context! { domain => domain }, n => 3 }
+    }
+
+    #[test]
+    fn a_compiled_string_fills_in_from_each_context_anew() {
+        for _ in 0..2 {
+            for domain in ["a.example", "b.example"] {
+                let path = fill_str("mimi://{{ target.domain }}/u/nobody", &ctx(domain));
+                assert_eq!(path, Ok(format!("mimi://{domain}/u/nobody").into()));
+                // A whole expression keeps its type.
+                assert_eq!(fill_str("{{ n + 1 }}", &ctx(domain)), Ok(4.into()));
+            }
+        }
+    }
+
+    #[test]
+    fn errors_stay_the_same_when_compiled_once() {
+        let cases = [
+            ("{{ missing }}", "{{ missing }} is undefined"),
+            (
+                "x {{ target.nope.deeper }}",
+                "undefined value: `target.nope` is undefined",
+            ),
+            (
+                "x {{ n + }}",
+                "syntax error: unexpected end of variable block",
+            ),
+        ];
+        for (source, wanted) in cases {
+            for _ in 0..2 {
+                let error = fill_str(source, &ctx("a.example")).unwrap_err();
+                assert_eq!(error, wanted, "{source}");
+            }
+        }
     }
 }

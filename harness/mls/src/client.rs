@@ -10,7 +10,9 @@ use openmls::prelude::{
 };
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
-use openmls_traits::signatures::Signer;
+use openmls_traits::random::OpenMlsRand;
+use openmls_traits::signatures::{Signer, SignerError};
+use openmls_traits::OpenMlsProvider;
 
 /// What a MIMI client supports beyond RFC 9420's defaults: the app-data dictionary that carries
 /// room state (P-06 §7.2).
@@ -20,22 +22,85 @@ pub fn mimi_capabilities() -> openmls::prelude::Capabilities {
         .build()
 }
 
+/// A client's signature key. openmls_basic_credential's `SignatureKeyPair` parses an Ed25519
+/// key from its bytes on every signature, which derives the public key again: a scalar
+/// multiplication as costly as the signature itself, on every request the harness signs and
+/// twice per KeyPackage. So an Ed25519 key is kept parsed; other schemes sign through the pair.
+pub struct ClientSigner {
+    key: Key,
+    public: Vec<u8>,
+}
+
+enum Key {
+    Ed25519(ed25519_dalek::SigningKey),
+    Pair(SignatureKeyPair),
+}
+
+impl ClientSigner {
+    /// A fresh key of `scheme`.
+    pub fn new(scheme: SignatureScheme, rand: &impl OpenMlsRand) -> Self {
+        if scheme == SignatureScheme::ED25519 {
+            let secret = rand
+                .random_array()
+                .expect("the crypto provider's random source works");
+            return Self::ed25519(&secret);
+        }
+        let pair =
+            SignatureKeyPair::new(scheme).expect("the suite's signature algorithm is supported");
+        Self {
+            public: pair.to_public_vec(),
+            key: Key::Pair(pair),
+        }
+    }
+
+    /// The Ed25519 key of this secret (RFC 8032 §5.1.5).
+    pub fn ed25519(secret: &[u8; 32]) -> Self {
+        let key = ed25519_dalek::SigningKey::from_bytes(secret);
+        Self {
+            public: key.verifying_key().to_bytes().to_vec(),
+            key: Key::Ed25519(key),
+        }
+    }
+
+    pub fn public(&self) -> &[u8] {
+        &self.public
+    }
+}
+
+impl Signer for ClientSigner {
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignerError> {
+        match &self.key {
+            Key::Ed25519(key) => Ok(ed25519_dalek::Signer::sign(key, payload)
+                .to_bytes()
+                .to_vec()),
+            Key::Pair(pair) => pair.sign(payload),
+        }
+    }
+
+    fn signature_scheme(&self) -> SignatureScheme {
+        match &self.key {
+            Key::Ed25519(_) => SignatureScheme::ED25519,
+            Key::Pair(pair) => pair.signature_scheme(),
+        }
+    }
+}
+
 pub struct SimClient {
     /// The client's MIMI URI, carried as the identity of its basic credential.
     pub uri: String,
     pub ciphersuite: Ciphersuite,
     pub provider: OpenMlsRustCrypto,
-    pub signer: SignatureKeyPair,
+    pub signer: ClientSigner,
 }
 
 impl SimClient {
     pub fn new(uri: impl Into<String>, ciphersuite: Ciphersuite) -> Self {
-        let signer = SignatureKeyPair::new(ciphersuite.signature_algorithm())
-            .expect("the suite's signature algorithm is supported");
+        let provider = OpenMlsRustCrypto::default();
+        let signer = ClientSigner::new(ciphersuite.signature_algorithm(), provider.rand());
         Self {
             uri: uri.into(),
             ciphersuite,
-            provider: OpenMlsRustCrypto::default(),
+            provider,
             signer,
         }
     }
@@ -86,6 +151,7 @@ impl SimClient {
 mod tests {
     use super::*;
     use crate::labels::verify_with_label;
+    use openmls::prelude::OpenMlsCrypto;
     use openmls_rust_crypto::RustCrypto;
 
     #[test]
@@ -106,6 +172,37 @@ mod tests {
         let (scheme, pk) = (alice.signature_scheme(), alice.signature_key());
         verify_with_label(scheme, pk, "KeyMaterialRequestTBS", b"tbs", &sig).unwrap();
         assert!(verify_with_label(scheme, pk, "GroupInfoRequestTBS", b"tbs", &sig).is_err());
+    }
+
+    #[test]
+    fn the_parsed_ed25519_key_signs_as_the_key_pair_does() {
+        let secret: [u8; 32] = RustCrypto::default().random_array().unwrap();
+        let signer = ClientSigner::ed25519(&secret);
+        let pair = SignatureKeyPair::from_raw(
+            SignatureScheme::ED25519,
+            secret.to_vec(),
+            signer.public().to_vec(),
+        );
+        assert_eq!(signer.signature_scheme(), SignatureScheme::ED25519);
+        for payload in [&b""[..], b"KeyMaterialRequestTBS", &[7; 1000]] {
+            let signature = signer.sign(payload).unwrap();
+            assert_eq!(signature, pair.sign(payload).unwrap());
+            let public = signer.public();
+            (RustCrypto::default())
+                .verify_signature(SignatureScheme::ED25519, payload, public, &signature)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn other_schemes_sign_through_the_key_pair() {
+        let scheme = SignatureScheme::ECDSA_SECP256R1_SHA256;
+        let signer = ClientSigner::new(scheme, &RustCrypto::default());
+        assert_eq!(signer.signature_scheme(), scheme);
+        let signature = signer.sign(b"tbs").unwrap();
+        (RustCrypto::default())
+            .verify_signature(scheme, b"tbs", signer.public(), &signature)
+            .unwrap();
     }
 
     use mimi_wire::Render;

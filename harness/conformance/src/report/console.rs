@@ -47,7 +47,7 @@ fn indent(text: &str) -> String {
 }
 
 fn body(b: &Body) -> String {
-    match (&b.decoded, &b.message_type) {
+    match (b.decoded(), b.message_type()) {
         (Some(value), Some(t)) => {
             // A directory with entries the drafts do not name says so.
             let note = (t == mimi_wire::registry::DIRECTORY)
@@ -58,7 +58,7 @@ fn body(b: &Body) -> String {
                 .unwrap_or_default();
             format!("{note}{t}:\n{}", indent(&render_body(value)))
         }
-        _ => match &b.decode_error {
+        _ => match b.decode_error() {
             Some(e) => format!("{}\n({e})", raw_body(&b.bytes)),
             None => raw_body(&b.bytes),
         },

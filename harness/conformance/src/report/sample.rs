@@ -166,12 +166,10 @@ fn others(text: &str) -> Vec<Exchange> {
             response: Some(HttpResponse {
                 status: 201,
                 headers: vec![],
-                body: Body {
-                    bytes: json.to_string().into_bytes(),
-                    message_type: Some("json".into()),
-                    decoded: Some(json.clone()),
-                    decode_error: None,
-                },
+                body: Body::new(
+                    json.to_string().into_bytes(),
+                    Some(Ok((json.clone(), "json"))),
+                ),
             }),
             failure: None,
         }),
@@ -181,10 +179,7 @@ fn others(text: &str) -> Vec<Exchange> {
             request: Some(ReceivedRequest {
                 headers: vec![header()],
                 client_certificate: vec![text.into()],
-                body: Body {
-                    decode_error: Some(text.into()),
-                    ..Body::raw(vec![1])
-                },
+                body: Body::new(vec![1], Some(Err(text.into()))),
                 answered: 201,
                 findings: vec![crate::drivers::harness_server::Finding {
                     requirement: "TLS-5".into(),

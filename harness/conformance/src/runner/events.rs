@@ -5,7 +5,7 @@ use crate::catalogue::{Level, Requirement};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The verdict of a case.
@@ -278,16 +278,87 @@ pub struct Evaluated {
     pub failure: Option<String>,
 }
 
-/// Bytes as they went over the wire, and what they decode to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Bytes as they went over the wire, and what they decode to. A request the harness built is
+/// decoded only when something reads it (a reporter, `results.json`): no expectation judges
+/// it, and decoding it on every step was a tenth of the runner's work.
+#[derive(Debug, Clone)]
 pub struct Body {
-    #[serde(serialize_with = "as_hex", deserialize_with = "from_hex")]
     pub bytes: Vec<u8>,
+    /// The message type to decode `bytes` as when first read.
+    pub(super) decode_as: Option<&'static str>,
+    pub(super) decoding: OnceLock<Decoding>,
+}
+
+/// What a body's bytes decode to.
+#[derive(Debug, Clone, Default)]
+pub struct Decoding {
     /// The MIMI message type (or `json`) the bytes were decoded as.
     pub message_type: Option<String>,
     pub decoded: Option<Value>,
     /// Why the bytes did not decode as `message_type`.
     pub decode_error: Option<String>,
+}
+
+impl Body {
+    pub fn message_type(&self) -> Option<&str> {
+        self.decoding().message_type.as_deref()
+    }
+
+    pub fn decoded(&self) -> Option<&Value> {
+        self.decoding().decoded.as_ref()
+    }
+
+    pub fn decode_error(&self) -> Option<&str> {
+        self.decoding().decode_error.as_deref()
+    }
+}
+
+/// A body as a record writes it: its bytes in hex, and what they decode to.
+#[derive(Serialize)]
+#[serde(rename = "Body")]
+struct BodyOut<'a> {
+    #[serde(serialize_with = "as_hex")]
+    bytes: &'a [u8],
+    message_type: &'a Option<String>,
+    decoded: &'a Option<Value>,
+    decode_error: &'a Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BodyIn {
+    #[serde(deserialize_with = "from_hex")]
+    bytes: Vec<u8>,
+    message_type: Option<String>,
+    decoded: Option<Value>,
+    decode_error: Option<String>,
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let decoding = self.decoding();
+        BodyOut {
+            bytes: &self.bytes,
+            message_type: &decoding.message_type,
+            decoded: &decoding.decoded,
+            decode_error: &decoding.decode_error,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let body = BodyIn::deserialize(d)?;
+        Ok(Self {
+            bytes: body.bytes,
+            decode_as: None,
+            decoding: OnceLock::from(Decoding {
+                message_type: body.message_type,
+                decoded: body.decoded,
+                decode_error: body.decode_error,
+            }),
+        })
+    }
 }
 
 fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

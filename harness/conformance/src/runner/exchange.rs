@@ -3,8 +3,8 @@
 //! renders; the reporters do.
 
 use super::events::{
-    AssertionFailure, Body, Failure, FailureKind, Header, HttpRequest, HttpResponse, Interaction,
-    Location, ReceivedRequest,
+    AssertionFailure, Body, Decoding, Failure, FailureKind, Header, HttpRequest, HttpResponse,
+    Interaction, Location, ReceivedRequest,
 };
 use crate::case::model::Origin;
 use crate::case::model::Step;
@@ -20,38 +20,55 @@ pub const JSON: &str = "json";
 impl Body {
     /// A body that has not been decoded.
     pub fn raw(bytes: Vec<u8>) -> Self {
-        Self {
-            bytes,
-            message_type: None,
-            decoded: None,
-            decode_error: None,
-        }
+        Self::new(bytes, None)
     }
 
     /// A body with what it decoded to (or why it did not), as the runner decoded it for its
     /// expectations.
-    pub fn decoded(bytes: Vec<u8>, decoded: Option<&Result<(Value, &str), String>>) -> Self {
-        match decoded {
-            Some(Ok((value, message_type))) => Self {
-                bytes,
-                message_type: Some(message_type.to_string()),
-                decoded: Some(value.clone()),
-                decode_error: None,
-            },
-            Some(Err(e)) => Self {
-                decode_error: Some(e.clone()),
-                ..Self::raw(bytes)
-            },
-            None => Self::raw(bytes),
+    pub fn new(bytes: Vec<u8>, decoded: Option<Result<(Value, &str), String>>) -> Self {
+        Self {
+            bytes,
+            decode_as: None,
+            decoding: Decoding::of(decoded).into(),
         }
     }
 
-    /// A body decoded as `message_type` here (a request the harness built or received).
-    pub fn decode(bytes: Vec<u8>, message_type: Option<&str>) -> Self {
-        let decoded = message_type
-            .filter(|_| !bytes.is_empty())
-            .map(|t| decode(t, &bytes).map(|v| (v, t)));
-        Self::decoded(bytes, decoded.as_ref())
+    /// A body to decode as `message_type` when first read (a request the harness built or
+    /// received).
+    pub fn decode(bytes: Vec<u8>, message_type: Option<&'static str>) -> Self {
+        Self {
+            bytes,
+            decode_as: message_type,
+            decoding: Default::default(),
+        }
+    }
+
+    /// What the body decodes to, decoded now if it has not been.
+    pub(super) fn decoding(&self) -> &Decoding {
+        self.decoding.get_or_init(|| {
+            Decoding::of(
+                (self.decode_as)
+                    .filter(|_| !self.bytes.is_empty())
+                    .map(|t| decode(t, &self.bytes).map(|v| (v, t))),
+            )
+        })
+    }
+}
+
+impl Decoding {
+    fn of(decoded: Option<Result<(Value, &str), String>>) -> Self {
+        match decoded {
+            Some(Ok((value, message_type))) => Self {
+                message_type: Some(message_type.to_string()),
+                decoded: Some(value),
+                decode_error: None,
+            },
+            Some(Err(e)) => Self {
+                decode_error: Some(e),
+                ..Self::default()
+            },
+            None => Self::default(),
+        }
     }
 }
 
@@ -91,8 +108,8 @@ impl Interaction {
 }
 
 impl HttpRequest {
-    /// A link-B request, its body decoded as `message_type`.
-    pub fn link_b(request: &Request, message_type: Option<&str>) -> Self {
+    /// A link-B request, its body to decode as `message_type`.
+    pub fn link_b(request: &Request, message_type: Option<&'static str>) -> Self {
         Self {
             method: request.method.to_string(),
             url: request.url.clone(),
@@ -117,21 +134,17 @@ impl HttpRequest {
             url: url.to_string(),
             headers: Vec::new(),
             client_certificate: false,
-            body: Body {
-                decoded: json.cloned(),
-                message_type: json.map(|_| JSON.to_string()),
-                ..Body::raw(bytes)
-            },
+            body: Body::new(bytes, json.map(|j| Ok((j.clone(), JSON)))),
         }
     }
 }
 
 impl HttpResponse {
-    pub fn new(response: &Response, decoded: Option<&Result<(Value, &str), String>>) -> Self {
+    pub fn new(response: Response, decoded: Option<Result<(Value, &str), String>>) -> Self {
         Self {
             status: response.status,
             headers: headers(&response.headers),
-            body: Body::decoded(response.body.clone(), decoded),
+            body: Body::new(response.body, decoded),
         }
     }
 }
@@ -165,13 +178,13 @@ impl Failure {
 impl ReceivedRequest {
     /// The request, its body as the runner decoded it for the step's expectations, and what
     /// the harness's server found it breaks.
-    pub fn new(got: &Recorded, decoded: Option<&Result<(Value, &str), String>>) -> Self {
+    pub fn new(got: Recorded, decoded: Option<Result<(Value, &str), String>>) -> Self {
         Self {
             headers: headers(&got.headers),
-            client_certificate: got.client_certificate.clone(),
-            body: Body::decoded(got.body.clone(), decoded),
+            client_certificate: got.client_certificate,
+            body: Body::new(got.body, decoded),
             answered: got.answered,
-            findings: got.findings.clone(),
+            findings: got.findings,
         }
     }
 }
@@ -217,6 +230,39 @@ impl AssertionFailure {
             location: Location::at(&step.origin, pos),
             subject: subject.into(),
             message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_decoded_when_read_is_recorded_as_one_decoded_at_once() {
+        let json = br#"{"a": [1, 2]}"#.to_vec();
+        let value = serde_json::json!({"a": [1, 2]});
+        let cases = [
+            (json.clone(), Some(JSON), Some(Ok((value, JSON)))),
+            (b"[".to_vec(), Some(JSON), None),
+            (Vec::new(), Some(JSON), None),
+            (json.clone(), None, None),
+        ];
+        for (bytes, message_type, decoded) in cases {
+            let lazy = Body::decode(bytes.clone(), message_type);
+            let text = |b: &Body| serde_json::to_string(b).unwrap();
+            let eager = match (&decoded, message_type, bytes.is_empty()) {
+                (None, Some(_), false) => {
+                    // Does not decode: recorded with why, and no type.
+                    assert!(lazy.decode_error().unwrap().starts_with("not JSON"));
+                    assert_eq!(lazy.message_type(), None);
+                    Body::new(bytes, Some(Err(lazy.decode_error().unwrap().into())))
+                }
+                _ => Body::new(bytes, decoded),
+            };
+            assert_eq!(text(&lazy), text(&eager));
+            let again: Body = serde_json::from_str(&text(&lazy)).unwrap();
+            assert_eq!(text(&again), text(&eager));
         }
     }
 }

@@ -169,11 +169,11 @@ struct RecordedDecoding {
 
 impl RecordedDecoding {
     fn of(body: &super::events::Body) -> Option<Self> {
-        let any = body.message_type.is_some() || body.decoded.is_some();
-        (any || body.decode_error.is_some()).then(|| Self {
-            message_type: body.message_type.clone(),
-            value: body.decoded.clone(),
-            error: body.decode_error.clone(),
+        let any = body.message_type().is_some() || body.decoded().is_some();
+        (any || body.decode_error().is_some()).then(|| Self {
+            message_type: body.message_type().map(str::to_string),
+            value: body.decoded().cloned(),
+            error: body.decode_error().map(str::to_string),
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::case::model::{
     SaveFrom, Snapshot, Step, StepKind, Use, JSON,
 };
 use crate::case::Case;
+use crate::drivers::harness_server::Recorded;
 use crate::drivers::link_b::{ConnectionFailure, Request, Response};
 use crate::expect::{show, Matchers};
 use crate::yaml::Pos;
@@ -220,7 +221,7 @@ fn script(
     };
     let scripted = Interaction::scripted(&script);
     harness_server(step, session)?.script(script);
-    record.exchange(step, 1, Instant::now(), scripted);
+    record.exchange(step, 1, Instant::now(), Duration::ZERO, scripted);
     Ok(())
 }
 
@@ -346,7 +347,7 @@ async fn exchange(
     actors: &mut Actors,
     record: &mut Recorder<'_>,
     target: Target<'_>,
-    shown: Option<HttpRequest>,
+    mut shown: Option<HttpRequest>,
 ) -> Result<(), String> {
     let expect = step.expect();
     let decode_type = decode_type(step);
@@ -358,7 +359,7 @@ async fn exchange(
         attempt += 1;
         let attempt_started = Instant::now();
         let mut received = None;
-        let mut took = None;
+        let mut got_request = None;
         let outcome = match &target {
             Target::LinkB(connection, request) => connection.send(request).await,
             Target::Driver {
@@ -406,7 +407,7 @@ async fn exchange(
                             body: got.body.clone(),
                             elapsed: Default::default(),
                         };
-                        took = Some(got);
+                        got_request = Some(got);
                         Ok(response)
                     }
                     None => Err(ConnectionFailure::new(
@@ -446,59 +447,32 @@ async fn exchange(
             }
         };
         let decoded = decode(step, &outcome, decode_type);
-        let response = || (outcome.as_ref().ok()).map(|r| HttpResponse::new(r, decoded.as_ref()));
-        let failure = || outcome.as_ref().err().map(Failure::new);
-        let interaction = match (&target, shown.as_ref()) {
-            (Target::LinkB(..), Some(request)) => Interaction::LinkB {
-                request: request.clone(),
-                response: response(),
-                failure: failure(),
-            },
-            (Target::Driver { op, .. }, Some(request)) => Interaction::Driver {
-                operation: op.name.clone(),
-                request: request.clone(),
-                response: response(),
-                failure: failure(),
-            },
-            (Target::Receive { receive, key, .. }, _) => Interaction::Received {
-                endpoint: receive.endpoint.name().to_string(),
-                key: key.clone(),
-                request: took
-                    .as_ref()
-                    .map(|got| ReceivedRequest::new(got, decoded.as_ref())),
-                failure: (outcome.as_ref().err()).map(|f| Failure::not_received(f.message.clone())),
-            },
-            (Target::Mls(mls), _) => Interaction::Mls {
-                client: mls.client.clone(),
-                operation: mls_name(mls).to_string(),
-                args: None,
-                result: match &decoded {
-                    Some(Ok((value, _))) => value.clone(),
-                    _ => Value::Null,
-                },
-            },
-            (Target::LinkB(..) | Target::Driver { .. }, None) => {
-                unreachable!("link-B and driver steps always show their request")
-            }
+        let took = attempt_started.elapsed();
+        // The attempt goes to the transcript once it is judged, taking what it was judged on.
+        let mut transcript = |record: &mut Recorder<'_>,
+                              again: bool,
+                              outcome: Outcome,
+                              decoded: Option<Decoded>,
+                              got: Option<Recorded>| {
+            let interaction = interaction(&target, &mut shown, again, outcome, decoded, got);
+            record.exchange(step, attempt, attempt_started, took, interaction);
         };
-        record.exchange(step, attempt, attempt_started, interaction);
-        if let (Target::Driver { op, .. }, Ok(response)) = (&target, &outcome) {
-            // A driver answer outside its specification says nothing about MIMI conformance.
-            op.check_response(response.status, &response.body)
-                .map_err(|e| {
-                    located(
-                        step,
-                        step.pos,
-                        format!("the driver API broke fixtures/driver-api/openapi.yaml: {e}"),
-                    )
-                })?;
+        // A driver answer outside its specification says nothing about MIMI conformance.
+        let broke = match (&target, &outcome) {
+            (Target::Driver { op, .. }, Ok(response)) => {
+                op.check_response(response.status, &response.body).err()
+            }
+            _ => None,
+        };
+        if let Some(e) = broke {
+            transcript(record, false, outcome, decoded, got_request);
+            return Err(located(
+                step,
+                step.pos,
+                format!("the driver API broke fixtures/driver-api/openapi.yaml: {e}"),
+            ));
         }
         let now_ms = crate::template::now_ms();
-        let seen = Seen {
-            outcome: &outcome,
-            decoded: decoded.as_ref(),
-            received: received.as_ref(),
-        };
         let evaluation = |expectations| Evaluation {
             attempt,
             now_ms,
@@ -511,30 +485,39 @@ async fn exchange(
             .map(|r| r.findings.as_slice())
             .unwrap_or_default();
         if !findings.is_empty() {
-            if let Some((requirements, judgement)) =
-                judge_findings(case, step, findings, evaluation(Vec::new()))
-            {
-                record.judged(step, requirements, judgement);
-            }
+            let judged = judge_findings(case, step, findings, evaluation(Vec::new()));
             // A breach of one the case does not judge is never blamed in another's name: the
             // case cannot go on, an error.
-            if let Some(unjudged) = findings.iter().find(|f| !judges(case, &f.requirement)) {
-                return Err(located(
-                    step,
-                    step.pos,
-                    format!(
-                        "the request the provider sent breaks {}, which this case does not judge: {}",
-                        unjudged.requirement, unjudged.what
-                    ),
-                ));
+            let unjudged = findings
+                .iter()
+                .find(|f| !judges(case, &f.requirement))
+                .map(|unjudged| {
+                    located(
+                        step,
+                        step.pos,
+                        format!(
+                            "the request the provider sent breaks {}, which this case does not judge: {}",
+                            unjudged.requirement, unjudged.what
+                        ),
+                    )
+                });
+            transcript(record, false, outcome, decoded, got_request);
+            if let Some((requirements, judgement)) = judged {
+                record.judged(step, requirements, judgement);
             }
-            return Ok(());
+            return unjudged.map_or(Ok(()), Err);
         }
+        let seen = Seen {
+            outcome: &outcome,
+            decoded: decoded.as_ref(),
+            received: received.as_ref(),
+        };
         let mut evaluated = Vec::new();
         let vars = clock_fixed(&actors.vars, now_ms);
         let failures = expectations(step, expect, &seen, &vars, &mut evaluated);
         let retry_left = retry.is_some_and(|r| started.elapsed() + r.every <= r.within);
         if !failures.is_empty() && retry_left {
+            transcript(record, true, outcome, decoded, got_request);
             tokio::time::sleep(retry.map(|r| r.every).unwrap_or_default()).await;
             continue;
         }
@@ -548,8 +531,63 @@ async fn exchange(
             dir: session.snapshot_dir.as_deref(),
         };
         let judgement = judge(case, step, &seen, failures, evaluation, actors, snapshots);
+        transcript(record, false, outcome, decoded, got_request);
         record.judged(step, charged, judgement);
         return Ok(());
+    }
+}
+
+/// What one attempt of a step did, for the transcript, from what its expectations were judged
+/// on. The request is copied only while the step may send it again (`again`).
+fn interaction(
+    target: &Target<'_>,
+    shown: &mut Option<HttpRequest>,
+    again: bool,
+    outcome: Outcome,
+    decoded: Option<Decoded>,
+    got: Option<Recorded>,
+) -> Interaction {
+    let request = if again { shown.clone() } else { shown.take() };
+    let answered = |outcome: Outcome, decoded| match outcome {
+        Ok(r) => (Some(HttpResponse::new(r, decoded)), None),
+        Err(f) => (None, Some(Failure::new(&f))),
+    };
+    match (target, request) {
+        (Target::LinkB(..), Some(request)) => {
+            let (response, failure) = answered(outcome, decoded);
+            Interaction::LinkB {
+                request,
+                response,
+                failure,
+            }
+        }
+        (Target::Driver { op, .. }, Some(request)) => {
+            let (response, failure) = answered(outcome, decoded);
+            Interaction::Driver {
+                operation: op.name.clone(),
+                request,
+                response,
+                failure,
+            }
+        }
+        (Target::Receive { receive, key, .. }, _) => Interaction::Received {
+            endpoint: receive.endpoint.name().to_string(),
+            key: key.clone(),
+            request: got.map(|got| ReceivedRequest::new(got, decoded)),
+            failure: outcome.err().map(|f| Failure::not_received(f.message)),
+        },
+        (Target::Mls(mls), _) => Interaction::Mls {
+            client: mls.client.clone(),
+            operation: mls_name(mls).to_string(),
+            args: None,
+            result: match decoded {
+                Some(Ok((value, _))) => value,
+                _ => Value::Null,
+            },
+        },
+        (Target::LinkB(..) | Target::Driver { .. }, None) => {
+            unreachable!("link-B and driver steps always show their request")
+        }
     }
 }
 
@@ -1212,6 +1250,7 @@ fn assert(
         step,
         1,
         Instant::now(),
+        Duration::ZERO,
         Interaction::Assert { values: shown },
     );
     let evaluation = Evaluation {

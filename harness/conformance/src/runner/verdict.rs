@@ -11,7 +11,7 @@ use crate::case::model::{Step, StepKind};
 use crate::case::Case;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The requirement ids a step's expectations are charged to (resolved at load: the `expect`
 /// block's `checks`, else the step's, else the fragment's or the case's); empty for a
@@ -127,12 +127,13 @@ impl<'s> Recorder<'s> {
             .any(|c| c.outcome != CheckOutcome::Pass)
     }
 
-    /// One attempt of the current step, begun at `started`.
+    /// One attempt of the current step, begun at `started`, that took `took`.
     pub fn exchange(
         &mut self,
         step: &Step,
         attempt: u32,
         started: Instant,
+        took: Duration,
         interaction: Interaction,
     ) {
         let exchange = Exchange {
@@ -140,7 +141,7 @@ impl<'s> Recorder<'s> {
             step_index: self.index.get(step),
             attempt,
             started_ms: started.saturating_duration_since(self.started).as_millis() as u64,
-            millis: started.elapsed().as_millis() as u64,
+            millis: took.as_millis() as u64,
             interaction,
         };
         self.sink.emit(Event::Exchange {
