@@ -129,17 +129,18 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
-/// Calls `endpoint` on `peer` and decodes its 200 answer.
+/// Calls `endpoint` on `peer` about `room` and decodes its 200 answer.
 async fn call_peer<T: mimi_wire::Decode>(
     shared: &Shared,
     peer: &str,
     endpoint: &str,
     value: &str,
+    room: &str,
     body: Vec<u8>,
 ) -> Result<T> {
     let answer = shared
         .peers
-        .call(peer, endpoint, value, body)
+        .call(peer, endpoint, value, Some(room), body)
         .await
         .map_err(ActionError::Peer)?;
     let decoded = decode_exact::<T>(&answer.body);
@@ -174,7 +175,7 @@ async fn send_update(
         shared.dispatch(&mut state, decision.fanout);
         return Ok(decision.response);
     }
-    call_peer(shared, &hub, "update", room, bundle.to_bytes()).await
+    call_peer(shared, &hub, "update", room, room, bundle.to_bytes()).await
 }
 
 fn refusal(response: &UpdateRoomResponse) -> ActionError {
@@ -311,7 +312,7 @@ async fn claim(
         } else {
             hub
         };
-        call_peer(shared, &via, "keyMaterial", user, request.to_bytes()).await?
+        call_peer(shared, &via, "keyMaterial", user, room, request.to_bytes()).await?
     };
     let user_status = response.user_status;
     let key_packages = response.key_packages();
@@ -414,6 +415,7 @@ pub async fn consent(
             &target_domain,
             "requestConsent",
             &target_domain,
+            room,
             entry.to_bytes(),
         )
         .await
@@ -493,7 +495,15 @@ pub async fn send(shared: &Arc<Shared>, client: &str, room: &str, content: &[u8]
         shared.dispatch(&mut state, fanout);
         response
     } else {
-        call_peer(shared, &hub, "submitMessage", room, request.to_bytes()).await?
+        call_peer(
+            shared,
+            &hub,
+            "submitMessage",
+            room,
+            room,
+            request.to_bytes(),
+        )
+        .await?
     };
     match response.outcome {
         SubmitOutcome::Accepted {
@@ -541,7 +551,7 @@ pub async fn join(shared: &Arc<Shared>, client: &str, room: &str) -> Result<u64>
     let response = if hub == shared.domain {
         crate::endpoints::group_info_answer(shared, room, &request, &shared.domain)
     } else {
-        call_peer(shared, &hub, "groupInfo", room, request.to_bytes()).await?
+        call_peer(shared, &hub, "groupInfo", room, room, request.to_bytes()).await?
     };
     let Some(success) = response.success.clone() else {
         return Err(ActionError::Refused(

@@ -345,28 +345,36 @@ const MAX_IDLE_WAIT_MS: u64 = 60_000;
 struct IdleWait {
     /// Milliseconds to wait at most.
     within: u64,
+    /// Only these rooms' work is waited for (none: all work, of any room or none).
+    rooms: Option<Vec<String>>,
 }
 
 /// Answers once nothing is left to send on link B (fan-out queued or retried, requests in
-/// flight), or 504 when something still is after `within` milliseconds.
+/// flight) for the rooms asked about, or for any when none are, or 504 when something still
+/// is after `within` milliseconds.
 async fn await_idle(State(shared): State<SharedState>, Body(body): Body<IdleWait>) -> Answer {
     if body.within > MAX_IDLE_WAIT_MS {
         return Err(ActionError::Invalid(format!(
             "within is at most {MAX_IDLE_WAIT_MS} ms"
         )));
     }
+    let rooms = body.rooms.as_deref();
     let outgoing = &shared.peers.outgoing;
     if outgoing
-        .settled(std::time::Duration::from_millis(body.within))
+        .settled(rooms, std::time::Duration::from_millis(body.within))
         .await
     {
         ok(StatusCode::OK, json!({}))
     } else {
+        let of = match rooms {
+            Some(rooms) => format!(" for {}", rooms.join(", ")),
+            None => String::new(),
+        };
         Ok(error(
             StatusCode::GATEWAY_TIMEOUT,
             format!(
-                "{} outgoing link-B requests still pending after {} ms",
-                outgoing.pending(),
+                "{} outgoing link-B requests{of} still pending after {} ms",
+                outgoing.pending(rooms),
                 body.within
             ),
         ))

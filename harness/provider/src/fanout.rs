@@ -82,9 +82,12 @@ impl Shared {
                         fanout.room.clone(),
                         body.clone(),
                     );
+                    // Held back, it is still work left to send.
+                    let held = self.peers.outgoing.begin(Some(&room));
                     tokio::spawn(async move {
                         tokio::time::sleep(COMMIT_DELAY).await;
                         shared.enqueue(&domain, &room, body);
+                        drop(held);
                     });
                 } else {
                     self.enqueue(domain, &fanout.room, body.clone());
@@ -118,7 +121,7 @@ impl Shared {
                 room: room.to_string(),
                 body,
                 accepted: tokio::time::Instant::now(),
-                _pending: self.peers.outgoing.begin(),
+                _pending: self.peers.outgoing.begin(Some(room)),
             });
         }
         if new {
@@ -171,13 +174,16 @@ async fn deliver_one(shared: &Arc<Shared>, domain: &str, room: &str, body: Vec<u
     for attempt in 1..=MAX_ATTEMPTS {
         let wait = match shared
             .peers
-            .call(domain, "notify", room, body.clone())
+            .call(domain, "notify", room, Some(room), body.clone())
             .await
         {
             Ok(r) if r.status == 201 => {
                 if shared.variant(Variant::NotifyRepeats) {
                     // As if the 201 had been lost: the same body again, which must get 201 too.
-                    let _ = shared.peers.call(domain, "notify", room, body).await;
+                    let _ = shared
+                        .peers
+                        .call(domain, "notify", room, Some(room), body)
+                        .await;
                 }
                 return;
             }

@@ -153,7 +153,9 @@ impl PeerClient {
             return Ok(d.clone());
         }
         let url = format!("https://{peer}{DIRECTORY_PATH}");
-        let response = self.send(reqwest::Method::GET, &url, Vec::new()).await?;
+        let response = self
+            .send(reqwest::Method::GET, &url, None, Vec::new())
+            .await?;
         if response.status != 200 {
             return Err(format!("{peer}'s directory answered {}", response.status));
         }
@@ -166,12 +168,14 @@ impl PeerClient {
     }
 
     /// Calls `endpoint` on `peer` with every variable of its URL template set to `value` (the
-    /// endpoints of P-06 §5 have one each, whatever the peer names it).
+    /// endpoints of P-06 §5 have one each, whatever the peer names it); while in flight, it is
+    /// outgoing work of `room`, the room it is about, if one.
     pub async fn call(
         &self,
         peer: &str,
         endpoint: &str,
         value: &str,
+        room: Option<&str>,
         body: Vec<u8>,
     ) -> Result<PeerResponse, String> {
         let directory = self.directory(peer).await?;
@@ -185,21 +189,22 @@ impl PeerClient {
         } else {
             reqwest::Method::POST
         };
-        self.send(method, &url, body).await
+        self.send(method, &url, room, body).await
     }
 
     /// A GET of a URL on a peer (an asset download).
     pub async fn get(&self, url: &str) -> Result<PeerResponse, String> {
-        self.send(reqwest::Method::GET, url, Vec::new()).await
+        self.send(reqwest::Method::GET, url, None, Vec::new()).await
     }
 
     async fn send(
         &self,
         method: reqwest::Method,
         url: &str,
+        room: Option<&str>,
         body: Vec<u8>,
     ) -> Result<PeerResponse, String> {
-        let _in_flight = self.outgoing.begin();
+        let _in_flight = self.outgoing.begin(room);
         let mut request = self.client.request(method, self.routed(url));
         if let Some(from) = &self.from {
             request = request.header("from", from);

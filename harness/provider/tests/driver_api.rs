@@ -359,6 +359,46 @@ async fn the_reference_provider_implements_the_driver_api_as_specified() {
             "the message to b.example waits for a follower that does not answer",
         )
         .await;
+        // Asked about rooms, only their work counts: the busy room holds the answer up, a room
+        // with nothing to send does not.
+        let about = |rooms: &[&str]| Some(json!({"within": 0, "rooms": rooms}));
+        x.expect(
+            a,
+            "awaitIdle",
+            &[],
+            about(&[room.as_str()]),
+            504,
+            "the room's message still waits for b.example",
+        )
+        .await;
+        x.expect(
+            a,
+            "awaitIdle",
+            &[],
+            about(&["mimi://a.example/r/quiet"]),
+            200,
+            "another room's message does not hold up a room with nothing to send",
+        )
+        .await;
+        for malformed in [
+            json!({"within": 0, "rooms": room}),
+            json!({"within": 0, "rooms": [1]}),
+        ] {
+            let (status, answer) = x
+                .pair
+                .driver_raw(0, TOKEN, "POST", "/v1/idle", Some(malformed.clone()))
+                .await;
+            assert_eq!(
+                status,
+                400,
+                "{malformed}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+            operation("awaitIdle")
+                .unwrap()
+                .check_response(status, &answer)
+                .unwrap_or_else(|e| panic!("{malformed}: {e}"));
+        }
         let b_addr = x.pair.providers[1].addr;
         x.pair.providers[0].route("b.example", b_addr);
         drop(silent);

@@ -60,13 +60,17 @@ impl DriverClient {
         })
     }
 
-    /// Waits until the provider has nothing left to send on link B, for at most `within`.
-    pub async fn settled(&self, within: Duration) -> Settled {
+    /// Waits until the provider has nothing left to send on link B for `rooms` (for any room
+    /// or none, when None), for at most `within`.
+    pub async fn settled(&self, rooms: Option<&[String]>, within: Duration) -> Settled {
         if self.idle_missing.load(Ordering::Relaxed) {
             return Settled::Unknown("its driver has no awaitIdle".into());
         }
         let op = operation_for(DriverOperation::AwaitIdle);
-        let json = serde_json::json!({ "within": within.as_millis() as u64 });
+        let mut json = serde_json::json!({ "within": within.as_millis() as u64 });
+        if let Some(rooms) = rooms {
+            json["rooms"] = serde_json::json!(rooms);
+        }
         let url = match self.url(op, &BTreeMap::new()) {
             Ok(url) => url,
             Err(e) => return Settled::Unknown(e),

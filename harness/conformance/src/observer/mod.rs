@@ -189,6 +189,18 @@ impl CaseTie<'_> {
         room.is_some_and(|r| carries_nonce(r) || (!r.is_empty() && self.transcript.contains(r)))
             || key.is_some_and(carries_nonce)
     }
+
+    /// The `mimi://` URIs its transcript names: the rooms it worked in among them (and its
+    /// users and clients, which name no room's work and so cost nothing to ask about).
+    fn named_uris(&self) -> impl Iterator<Item = &str> {
+        self.transcript.match_indices("mimi://").map(|(at, _)| {
+            let rest = &self.transcript[at..];
+            let end = rest
+                .find(|c: char| c == '"' || c == '\\' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+    }
 }
 
 /// How long a case's link-B traffic must be quiet before what the observer saw of it is taken
@@ -319,13 +331,15 @@ impl Observer {
     /// each says it has nothing left to send on link B (the driver API's `awaitIdle`); the
     /// observer records an exchange before it answers, so what they sent is all here then. The
     /// traffic is taken once a round of asking saw none of the case's exchanges cross (one
-    /// provider's answer can give another work). When a provider cannot say, or is still busy
+    /// provider's answer can give another work). `idle` is given the case's rooms
+    /// (`case_rooms`, taken anew each round), so that other cases' work does not hold it up; it
+    /// asks about all work when it is given none. When a provider cannot say, or is still busy
     /// after `IDLE_SETTLE`, this falls back to waiting while more of the case's exchanges
     /// arrive, for a quiet `QUIET` (at most `SETTLE`), which can miss a late one.
     pub fn settled_case_traffic(
         &self,
         case: &CaseTie<'_>,
-        mut idle: impl FnMut(std::time::Duration) -> bool,
+        mut idle: impl FnMut(&[String], std::time::Duration) -> bool,
     ) -> CaseTraffic {
         let until_now = || {
             self.case_traffic(&CaseTie {
@@ -336,7 +350,10 @@ impl Observer {
         let mut seen = until_now();
         let deadline = std::time::Instant::now() + IDLE_SETTLE;
         while std::time::Instant::now() < deadline
-            && idle(deadline.saturating_duration_since(std::time::Instant::now()))
+            && idle(
+                &self.case_rooms(case),
+                deadline.saturating_duration_since(std::time::Instant::now()),
+            )
         {
             let now = until_now();
             if now.same(&seen) {
@@ -354,6 +371,22 @@ impl Observer {
             seen = now;
         }
         seen
+    }
+
+    /// The rooms of a case (as far as the observer can tell now): those its exchanges so far
+    /// were about, and the URIs its transcript names.
+    pub fn case_rooms(&self, case: &CaseTie<'_>) -> Vec<String> {
+        let mut rooms: std::collections::BTreeSet<String> =
+            case.named_uris().map(str::to_string).collect();
+        let state = self.state();
+        rooms.extend(
+            state
+                .exchanges
+                .iter()
+                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter_map(|e| e.room.clone()),
+        );
+        rooms.into_iter().collect()
     }
 
     /// What crossed link B for one run of a case: the findings of the exchanges it made, and

@@ -92,10 +92,11 @@ fn role_of(record: &CaseRecord, domain: &str) -> Option<String> {
 /// sent all it set off (`Observer::settled_case_traffic`); None without an observer.
 pub fn settled_traffic(session: &Session, case: &CaseTie<'_>) -> Option<CaseTraffic> {
     let observer = session.observer.as_deref()?;
-    let idle = |within| {
+    let idle = |rooms: &[String], within| {
+        let rooms = (!rooms.is_empty()).then_some(rooms);
         session
             .runtime
-            .block_on(super::quiet::idle(&session.connections, within))
+            .block_on(super::quiet::idle(&session.connections, rooms, within))
     };
     Some(observer.settled_case_traffic(case, idle))
 }

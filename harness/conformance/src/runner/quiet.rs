@@ -35,7 +35,7 @@ pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Inst
         None => "its profile names no driver API".to_string(),
         Some(driver) => {
             let within = deadline.saturating_duration_since(Instant::now());
-            match driver.settled(within).await {
+            match driver.settled(None, within).await {
                 Settled::Idle(after) => {
                     return Quiet {
                         until: Instant::now() + GRACE,
@@ -78,18 +78,27 @@ pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Inst
 }
 
 /// Whether every one of these providers says it has nothing left to send on link B (its
-/// driver's `awaitIdle`), all asked at once and given `within`: false when one cannot say (no
-/// driver, or no `awaitIdle`) or is still sending when the time runs out.
-pub async fn idle(providers: &[Arc<Connection>], within: Duration) -> bool {
+/// driver's `awaitIdle`) for `rooms` (for any room or none, when None), all asked at once and
+/// given `within`: false when one cannot say (no driver, or no `awaitIdle`) or is still
+/// sending when the time runs out.
+pub async fn idle(
+    providers: &[Arc<Connection>],
+    rooms: Option<&[String]>,
+    within: Duration,
+) -> bool {
+    let rooms: Option<Arc<[String]>> = rooms.map(Arc::from);
     let mut asked = tokio::task::JoinSet::new();
     for connection in providers {
         if connection.driver.is_none() {
             return false;
         }
-        let connection = connection.clone();
+        let (connection, rooms) = (connection.clone(), rooms.clone());
         asked.spawn(async move {
             match &connection.driver {
-                Some(driver) => matches!(driver.settled(within).await, Settled::Idle(_)),
+                Some(driver) => matches!(
+                    driver.settled(rooms.as_deref(), within).await,
+                    Settled::Idle(_)
+                ),
                 None => false,
             }
         });

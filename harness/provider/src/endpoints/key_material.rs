@@ -145,7 +145,13 @@ async fn relay(
     }
     match shared
         .peers
-        .call(target_domain, "keyMaterial", &request.target_user.0, body)
+        .call(
+            target_domain,
+            "keyMaterial",
+            &request.target_user.0,
+            Some(room),
+            body,
+        )
         .await
     {
         Ok(answer) => {
