@@ -22,6 +22,9 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // minijinja's default is debug_assertions: without this, a release build names no
+        // undefined variable in its errors (`undefined value (in <string>:1)`).
+        env.set_debug(true);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_function("message_id", message_id);
         env.add_function("now_ms", now_ms);
