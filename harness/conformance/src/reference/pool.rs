@@ -109,8 +109,11 @@ pub fn run_all<C: Sync>(
             return;
         }
         let (c, i) = (job / cases.len(), order[job % cases.len()]);
+        // Started already as a rule; but a worker can reach a configuration before the one
+        // that took its first job has marked it starting, and must not find it not started.
+        start(c);
         if job.is_multiple_of(cases.len()) {
-            (c..=c + AHEAD).for_each(start);
+            (c + 1..=c + AHEAD).for_each(start);
         }
         let configuration = &pool[c];
         let prepared = {
