@@ -104,16 +104,24 @@ pub fn settled_traffic(session: &Session, case: &CaseTie<'_>) -> Option<CaseTraf
 /// Ties the observer's findings to the finished case (`record.observed`) and blames each broken
 /// requirement on a link and a provider.
 pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
-    let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
-    let traffic = settled_traffic(
-        session,
-        &CaseTie {
-            run: &record.run,
-            transcript: &transcript,
-            from_ms: record.started_unix_ms,
-            to_ms: crate::observer::unix_ms(),
-        },
-    );
+    // The transcript, as text, is what ties exchanges to the case; without an observer there
+    // is nothing to tie, and rendering it would decode every body on the step path's behalf.
+    let traffic = session
+        .observer
+        .is_some()
+        .then(|| {
+            let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
+            settled_traffic(
+                session,
+                &CaseTie {
+                    run: &record.run,
+                    transcript: &transcript,
+                    from_ms: record.started_unix_ms,
+                    to_ms: crate::observer::unix_ms(),
+                },
+            )
+        })
+        .flatten();
     let steps = super::verdict::plan_steps(case);
     let findings: &[Finding] = traffic.as_ref().map_or(&[], |t| &t.findings);
     let mut blames = Vec::new();
