@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 macro_rules! faults {
     ($($variant:ident = $name:literal [$($requirement:literal),*] : $what:literal,)*) => {
@@ -295,9 +297,34 @@ impl FromStr for Fault {
     }
 }
 
-/// The faults switched on in one provider; empty for the correct reference provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Faults(BTreeSet<Fault>);
+/// The faults switched on in one provider (none for the correct reference provider), and which
+/// faults' places its code has reached: clones share that record.
+///
+/// A fault changes what the provider does only where its code asks `on` about it. So a case
+/// during which the correct provider never asked about a fault runs the same with the fault on,
+/// and `mutants` need not run it against that fault (`reached`).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    on: BTreeSet<Fault>,
+    reached: Arc<Reached>,
+}
+
+#[derive(Debug)]
+struct Reached(Vec<AtomicBool>);
+
+impl Default for Reached {
+    fn default() -> Self {
+        Self(Fault::ALL.iter().map(|_| AtomicBool::new(false)).collect())
+    }
+}
+
+impl PartialEq for Faults {
+    fn eq(&self, other: &Self) -> bool {
+        self.on == other.on
+    }
+}
+
+impl Eq for Faults {}
 
 impl Faults {
     pub fn none() -> Self {
@@ -305,16 +332,50 @@ impl Faults {
     }
 
     pub fn with(fault: Fault) -> Self {
-        Self(BTreeSet::from([fault]))
+        Self::none().and(fault)
     }
 
     /// These faults and one more.
     pub fn and(mut self, fault: Fault) -> Self {
-        self.0.insert(fault);
+        self.on.insert(fault);
         self
     }
 
+    /// Whether the fault is on, asked where its misbehaviour would happen: the place is recorded
+    /// as reached, whether the fault is on or not.
     pub fn on(&self, fault: Fault) -> bool {
-        self.0.contains(&fault)
+        self.reached.0[fault as usize].store(true, Ordering::Relaxed);
+        self.on.contains(&fault)
+    }
+
+    /// The faults whose places were reached since the last call, by this value and its clones.
+    pub fn take_reached(&self) -> BTreeSet<Fault> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .filter(|f| self.reached.0[*f as usize].swap(false, Ordering::Relaxed))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_is_reached_whether_its_fault_is_on_or_not_and_clones_share_the_record() {
+        let faults = Faults::with(Fault::NoFrank);
+        let clone = faults.clone();
+        assert!(faults.take_reached().is_empty());
+        assert!(clone.on(Fault::NoFrank));
+        assert!(!clone.on(Fault::OpenProxy));
+        assert_eq!(
+            faults.take_reached(),
+            BTreeSet::from([Fault::NoFrank, Fault::OpenProxy])
+        );
+        // Taking clears the record.
+        assert!(faults.take_reached().is_empty());
+        assert_eq!(faults, Faults::with(Fault::NoFrank));
+        assert_ne!(faults, Faults::none());
     }
 }

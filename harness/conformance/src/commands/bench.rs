@@ -291,7 +291,9 @@ fn bench(args: &BenchArgs, built_in: &'static BuiltIn) -> anyhow::Result<Figures
     } else {
         let (matrix, wall, cpu) = timed(|| crate::reference::mutants::kill_matrix(&suite));
         let (results, _) = matrix.map_err(anyhow::Error::msg)?;
-        Some((results.len(), (results.len() + 1) * suite.len(), wall, cpu))
+        // The correct provider's runs, and each mutant's.
+        let runs = suite.len() + results.iter().map(|r| r.ran).sum::<usize>();
+        Some((results.len(), runs, wall, cpu))
     };
     Ok(Figures {
         cores,

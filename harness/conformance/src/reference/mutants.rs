@@ -10,11 +10,13 @@ use crate::case::Case;
 use crate::catalogue::{Catalogue, Level};
 use crate::exit;
 use crate::reference::pool;
-use crate::runner::events::{RequirementVerdict, Verdict};
+use crate::runner::events::{CaseRecord, RequirementVerdict, Verdict};
+use crate::runner::imposed_wait;
 use crate::session::{load_suite, CaseFolders};
 use mimi_reference_provider::faults::{Fault, Faults};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 #[derive(clap::Args)]
 pub struct MutantsArgs {
@@ -23,6 +25,11 @@ pub struct MutantsArgs {
     /// How many (mutant, case) runs go on at once (they mostly wait).
     #[arg(long, default_value_t = pool::default_jobs())]
     pub jobs: usize,
+    /// Run every case that passes against the correct provider against every mutant, not only
+    /// the cases that reach the mutant's fault (slower; the verdicts are the same unless a case
+    /// behaves differently from one run to the next).
+    #[arg(long)]
+    pub every_pair: bool,
 }
 
 /// One case that did not pass against a mutant.
@@ -51,6 +58,9 @@ impl Catch {
 #[derive(Debug, Clone)]
 pub struct MutantResult {
     pub fault: Fault,
+    /// The cases run against it: those that pass against the correct provider and reach the
+    /// fault's place in its code (all of them with `every_pair`).
+    pub ran: usize,
     pub caught_by: Vec<Catch>,
 }
 
@@ -65,67 +75,136 @@ impl MutantResult {
     }
 }
 
-/// Runs every case against the correct provider and against each mutant, all on one pool.
-/// Cases that do not pass against the correct provider cannot tell a mutant anything, so they
-/// are left out (and named).
-pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
-    kill_matrix_with(cases, pool::default_jobs())
+/// Which (mutant, case) pairs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairs {
+    /// Against each fault, only the cases during which the correct provider reached the
+    /// fault's place: a case that never reaches it runs the same with the fault on, so it can
+    /// neither catch nor notice it (the selection mutation testing tools make from coverage).
+    Reaching,
+    /// Against each fault, every case that passes against the correct provider.
+    Every,
 }
 
-/// `kill_matrix`, `jobs` cases at a time.
+/// Runs the cases against the correct provider, recording which faults' places each one
+/// reaches, then against each mutant the cases that reach its place, all on pools of `jobs`
+/// workers. Cases that do not pass against the correct provider cannot tell a mutant anything,
+/// so they are left out (and named).
+pub fn kill_matrix(cases: &[Case]) -> Result<(Vec<MutantResult>, Vec<String>), String> {
+    kill_matrix_with(cases, pool::default_jobs(), Pairs::Reaching)
+}
+
+/// `kill_matrix`, `jobs` cases at a time, these pairs.
 pub fn kill_matrix_with(
     cases: &[Case],
     jobs: usize,
+    pairs: Pairs,
 ) -> Result<(Vec<MutantResult>, Vec<String>), String> {
-    // The correct provider first, then each fault on its own.
-    let configurations: Vec<(String, Faults)> =
-        std::iter::once(("the correct provider".to_string(), Faults::none()))
-            .chain(
-                Fault::ALL
-                    .iter()
-                    .map(|f| (f.name().to_string(), Faults::with(*f))),
-            )
-            .collect();
-    let mut records = pool::run_all(
-        &configurations,
-        cases,
-        |faults| super::with_faults(faults.clone()),
-        jobs,
-    )?
-    .into_iter();
-    let baseline = records.next().unwrap_or_default();
+    let (baseline, reached) = reached_places(cases)?;
     let broken: Vec<String> = cases
         .iter()
         .zip(&baseline)
         .filter(|(_, r)| !matches!(r.verdict, Verdict::Pass | Verdict::Unsupported))
         .map(|(c, r)| format!("{} ({})", c.id, r.verdict.name()))
         .collect();
+    let configurations: Vec<(String, Faults)> = Fault::ALL
+        .iter()
+        .map(|f| (f.name().to_string(), Faults::with(*f)))
+        .collect();
+    let chosen: Vec<Vec<usize>> = Fault::ALL
+        .iter()
+        .map(|fault| {
+            (0..cases.len())
+                .filter(|&i| baseline[i].verdict == Verdict::Pass)
+                .filter(|&i| pairs == Pairs::Every || reached[i].contains(fault))
+                .collect()
+        })
+        .collect();
+    let records = pool::run_chosen(
+        &configurations,
+        &chosen,
+        cases,
+        |faults| super::with_faults(faults.clone()),
+        jobs,
+    )?;
     let mut results = Vec::new();
-    for (fault, mutant) in Fault::ALL.iter().zip(records) {
+    for ((fault, mutant), chosen) in Fault::ALL.iter().zip(records).zip(&chosen) {
         let breaks: BTreeSet<&str> = fault.requirements().iter().copied().collect();
         let caught_by = mutant
-            .iter()
-            .zip(&baseline)
-            .filter(|(r, base)| {
-                base.verdict == Verdict::Pass
-                    && !matches!(r.verdict, Verdict::Pass | Verdict::Unsupported)
-            })
-            .map(|(r, _)| Catch {
-                case: r.id.clone(),
-                verdict: r.verdict,
+            .into_iter()
+            .flatten()
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Unsupported))
+            .map(|r| Catch {
                 broken: r
                     .broken()
                     .filter(|q| breaks.contains(q.requirement.id.as_str()))
                     .map(|q| (q.requirement.id.clone(), q.verdict))
                     .collect(),
+                case: r.id,
+                verdict: r.verdict,
             })
             .collect();
         results.push(MutantResult {
             fault: *fault,
+            ran: chosen.len(),
             caught_by,
         });
     }
     Ok((results, broken))
+}
+
+/// Each case's record against the correct provider, and the faults whose places the provider
+/// reached while it ran (with those reached while the providers started, which every case
+/// meets). Each case runs alone on its providers, so what they reach is its doing; several
+/// sets of providers side by side share the cases.
+fn reached_places(cases: &[Case]) -> Result<(Vec<CaseRecord>, Vec<BTreeSet<Fault>>), String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let sets = (cores * 4).clamp(1, cases.len().max(1));
+    let configurations: Vec<(String, Faults)> = (0..sets)
+        .map(|n| (format!("the correct provider ({})", n + 1), Faults::none()))
+        .collect();
+    // The longest imposed waits first, dealt out in turn, so that they run side by side.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(imposed_wait(&cases[i])));
+    let mut chosen = vec![Vec::new(); sets];
+    for (n, i) in order.into_iter().enumerate() {
+        chosen[n % sets].push(i);
+    }
+    let at_start = Mutex::new(BTreeSet::new());
+    let reached = Mutex::new(vec![BTreeSet::new(); cases.len()]);
+    let records = pool::run_serially(
+        &configurations,
+        &chosen,
+        cases,
+        |faults| super::with_faults(faults.clone()),
+        |c, case| {
+            let places = configurations[c].1.take_reached();
+            match case {
+                None => lock(&at_start).extend(places),
+                Some(i) => lock(&reached)[i] = places,
+            }
+        },
+    )?;
+    let at_start = at_start.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut reached = reached.into_inner().unwrap_or_else(|e| e.into_inner());
+    reached
+        .iter_mut()
+        .for_each(|places| places.extend(&at_start));
+    let mut baseline: Vec<Option<CaseRecord>> = cases.iter().map(|_| None).collect();
+    for (i, record) in records.into_iter().flat_map(|r| r.into_iter().enumerate()) {
+        if record.is_some() {
+            baseline[i] = record;
+        }
+    }
+    let baseline = baseline
+        .into_iter()
+        .map(|r| r.ok_or_else(|| "the correct provider: a case did not run".to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok((baseline, reached))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Faults no case can reach yet, each with why. They break requirements whose checks need the
@@ -211,6 +290,11 @@ pub fn render(
             r.fault.requirements().join(", "),
             r.fault.description()
         ));
+        if r.ran == 0 {
+            out.push_str(
+                "    no case that passes against the correct provider reaches its place\n",
+            );
+        }
         if r.detected_only() {
             out.push_str("    only as a warning or informational finding: `run` passes with it\n");
         }
@@ -258,6 +342,8 @@ pub fn render(
             "left out (does not pass against the correct provider): {b}\n"
         ));
     }
+    let runs: usize = results.iter().map(|r| r.ran).sum();
+    out.push_str(&format!("(mutant, case) runs: {runs}\n"));
     let killed = results.iter().filter(|r| r.killed()).count();
     let detected = results.iter().filter(|r| r.detected_only()).count();
     out.push_str(&format!(
@@ -277,7 +363,12 @@ pub fn run(args: &MutantsArgs, built_in: &'static BuiltIn) -> ExitCode {
         }
     };
     let should_only = should_only(&catalogue);
-    match kill_matrix_with(&cases, args.jobs) {
+    let pairs = if args.every_pair {
+        Pairs::Every
+    } else {
+        Pairs::Reaching
+    };
+    match kill_matrix_with(&cases, args.jobs, pairs) {
         Ok((results, broken)) => {
             let idle = idle_cases(&cases, &results, &should_only);
             print!("{}", render(&results, &broken, &idle, &should_only));

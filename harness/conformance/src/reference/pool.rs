@@ -1,11 +1,12 @@
 //! One pool for many runs of the cases against the reference provider in different
 //! configurations (`mutants`: a fault each; `variants`: a legal behaviour each). Every
-//! (configuration, case) pair is a job for one set of worker threads sized for a load that
+//! (configuration, case) pair chosen (`run_chosen`; all of them: `run_all`) is a job for one set of worker threads sized for a load that
 //! mostly waits, so the waits of one configuration overlap the work of others and the cores
 //! stay busy. Jobs are taken configuration by configuration; a configuration's providers are
 //! started a few configurations ahead of its first job (by the worker that takes the first job
 //! of an earlier one, outside any lock), so workers seldom wait for a start, and they stop after
-//! its last job, so only a few run at a time.
+//! its last job, so only a few run at a time. `run_serially` runs each configuration's cases
+//! one at a time instead, so that what its providers do is one case's doing.
 
 use crate::case::Case;
 use crate::runner::events::{CaseRecord, EventSink};
@@ -64,68 +65,75 @@ pub fn run_all<C: Sync>(
     providers: impl Fn(&C) -> Providers + Sync,
     jobs: usize,
 ) -> Result<Vec<Vec<CaseRecord>>, String> {
-    // Within a configuration the longest imposed waits start first.
-    let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_by_cached_key(|&i| std::cmp::Reverse(imposed_wait(&cases[i])));
+    let every: Vec<Vec<usize>> = configurations
+        .iter()
+        .map(|_| (0..cases.len()).collect())
+        .collect();
+    let records = run_chosen(configurations, &every, cases, providers, jobs)?;
+    configurations
+        .iter()
+        .zip(records)
+        .map(|((name, _), records)| {
+            (records.into_iter())
+                .map(|r| r.ok_or_else(|| format!("{name}: a case did not run")))
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs the cases `chosen` for each configuration (indices into `cases`), `jobs` at a time.
+/// The records come back per configuration, in the order of `cases`, `None` for a case not
+/// chosen; a configuration with no case chosen is never started.
+pub fn run_chosen<C: Sync>(
+    configurations: &[(String, C)],
+    chosen: &[Vec<usize>],
+    cases: &[Case],
+    providers: impl Fn(&C) -> Providers + Sync,
+    jobs: usize,
+) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
+    // Jobs are taken configuration by configuration; within one, the longest imposed waits
+    // start first.
+    let waits: Vec<_> = cases.iter().map(imposed_wait).collect();
+    let mut work: Vec<(usize, usize)> = Vec::new();
+    // The configurations that have jobs, in order, and where each one's first job is.
+    let mut firsts: Vec<(usize, usize)> = Vec::new();
+    for (c, indices) in chosen.iter().enumerate().take(configurations.len()) {
+        let mut indices: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| i < cases.len())
+            .collect();
+        indices.sort_by_key(|&i| std::cmp::Reverse(waits[i]));
+        if !indices.is_empty() {
+            firsts.push((c, work.len()));
+        }
+        work.extend(indices.into_iter().map(|i| (c, i)));
+    }
     let pool: Vec<Configuration> = configurations
         .iter()
-        .map(|_| Configuration {
+        .enumerate()
+        .map(|(c, _)| Configuration {
             slot: Mutex::new(Slot::NotStarted),
             started: Condvar::new(),
-            left: AtomicUsize::new(cases.len()),
+            left: AtomicUsize::new(work.iter().filter(|(of, _)| *of == c).count()),
             records: Mutex::new(cases.iter().map(|_| None).collect()),
         })
         .collect();
-    // Starts configuration `c`'s providers if nobody has yet, outside the slot's lock.
-    let start = |c: usize| {
-        let Some(configuration) = pool.get(c) else {
-            return;
-        };
-        {
-            let mut slot = configuration.slot();
-            if !matches!(*slot, Slot::NotStarted) {
-                return;
-            }
-            *slot = Slot::Starting;
-        }
-        let prepared = prepare(
-            providers(&configurations[c].1),
-            EventSink::discard(),
-            false,
-            cases,
-            Default::default(),
-        );
-        *configuration.slot() = match prepared {
-            Ok(p) => Slot::Running(Arc::new(p)),
-            Err(e) => Slot::Failed(e.message()),
-        };
-        configuration.started.notify_all();
-    };
+    let start = |c: usize| start(&pool[c], || providers(&configurations[c].1), cases);
     let next = AtomicUsize::new(0);
-    let total = configurations.len() * cases.len();
     let worker = || loop {
         let job = next.fetch_add(1, Ordering::Relaxed);
-        if job >= total {
+        let Some(&(c, i)) = work.get(job) else {
             return;
-        }
-        let (c, i) = (job / cases.len(), order[job % cases.len()]);
+        };
         // Started already as a rule; but a worker can reach a configuration before the one
         // that took its first job has marked it starting, and must not find it not started.
         start(c);
-        if job.is_multiple_of(cases.len()) {
-            (c + 1..=c + AHEAD).for_each(start);
+        if let Some(n) = firsts.iter().position(|&(_, first)| first == job) {
+            (firsts.iter().skip(n + 1).take(AHEAD)).for_each(|&(ahead, _)| start(ahead));
         }
         let configuration = &pool[c];
-        let prepared = {
-            let mut slot = configuration.slot();
-            while let Slot::Starting = *slot {
-                slot = (configuration.started.wait(slot)).unwrap_or_else(|e| e.into_inner());
-            }
-            match &*slot {
-                Slot::Running(p) => Some(p.clone()),
-                _ => None,
-            }
-        };
+        let prepared = configuration.running();
         if let Some(prepared) = &prepared {
             let record = run_case(&cases[i], &prepared.session);
             configuration
@@ -134,20 +142,117 @@ pub fn run_all<C: Sync>(
                 .unwrap_or_else(|e| e.into_inner())[i] = Some(record);
         }
         if configuration.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The configuration's last case is done: its providers stop (when the last
-            // worker lets go of them).
-            let mut slot = configuration.slot();
-            if let Slot::Running(_) = *slot {
-                *slot = Slot::Finished;
-            }
+            configuration.finish();
         }
         drop(prepared);
     };
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, total.max(1)) {
+        for _ in 0..jobs.clamp(1, work.len().max(1)) {
             scope.spawn(worker);
         }
     });
+    collect(configurations, pool)
+}
+
+/// Runs the cases `chosen` for each configuration one after another, each configuration on a
+/// thread of its own, so that what its providers do between two calls of `after` is one case's
+/// doing: `after(configuration, None)` once its providers have started, and
+/// `after(configuration, Some(case))` after each case (its link-B traffic is settled by then).
+/// The records come back as `run_chosen`'s do.
+pub fn run_serially<C: Sync>(
+    configurations: &[(String, C)],
+    chosen: &[Vec<usize>],
+    cases: &[Case],
+    providers: impl Fn(&C) -> Providers + Sync,
+    after: impl Fn(usize, Option<usize>) + Sync,
+) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
+    let pool: Vec<Configuration> = configurations
+        .iter()
+        .map(|_| Configuration {
+            slot: Mutex::new(Slot::NotStarted),
+            started: Condvar::new(),
+            left: AtomicUsize::new(0),
+            records: Mutex::new(cases.iter().map(|_| None).collect()),
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (c, (configuration, chosen)) in pool.iter().zip(chosen).enumerate() {
+            if chosen.is_empty() {
+                continue;
+            }
+            let (providers, after) = (&providers, &after);
+            scope.spawn(move || {
+                start(configuration, || providers(&configurations[c].1), cases);
+                let Some(prepared) = configuration.running() else {
+                    return;
+                };
+                after(c, None);
+                for &i in chosen.iter().filter(|&&i| i < cases.len()) {
+                    let record = run_case(&cases[i], &prepared.session);
+                    after(c, Some(i));
+                    configuration
+                        .records
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())[i] = Some(record);
+                }
+                configuration.finish();
+            });
+        }
+    });
+    collect(configurations, pool)
+}
+
+/// Starts a configuration's providers if nobody has yet, outside the slot's lock.
+fn start(configuration: &Configuration, providers: impl FnOnce() -> Providers, cases: &[Case]) {
+    {
+        let mut slot = configuration.slot();
+        if !matches!(*slot, Slot::NotStarted) {
+            return;
+        }
+        *slot = Slot::Starting;
+    }
+    let prepared = prepare(
+        providers(),
+        EventSink::discard(),
+        false,
+        cases,
+        Default::default(),
+    );
+    *configuration.slot() = match prepared {
+        Ok(p) => Slot::Running(Arc::new(p)),
+        Err(e) => Slot::Failed(e.message()),
+    };
+    configuration.started.notify_all();
+}
+
+impl Configuration {
+    /// Its providers once they are started (waiting while they start); `None` if they could
+    /// not start.
+    fn running(&self) -> Option<Arc<Prepared>> {
+        let mut slot = self.slot();
+        while let Slot::Starting = *slot {
+            slot = (self.started.wait(slot)).unwrap_or_else(|e| e.into_inner());
+        }
+        match &*slot {
+            Slot::Running(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    /// Its last case is done: its providers stop (when the last worker lets go of them).
+    fn finish(&self) {
+        let mut slot = self.slot();
+        if let Slot::Running(_) = *slot {
+            *slot = Slot::Finished;
+        }
+    }
+}
+
+/// The records per configuration, or the first configuration whose providers could not start.
+fn collect<C>(
+    configurations: &[(String, C)],
+    pool: Vec<Configuration>,
+) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
     let mut all = Vec::new();
     for ((name, _), configuration) in configurations.iter().zip(pool) {
         if let Slot::Failed(why) = configuration
@@ -157,13 +262,7 @@ pub fn run_all<C: Sync>(
         {
             return Err(format!("{name}: the providers could not start: {why}"));
         }
-        let records = (configuration.records.into_inner()).unwrap_or_else(|e| e.into_inner());
-        all.push(
-            records
-                .into_iter()
-                .map(|r| r.ok_or_else(|| format!("{name}: a case did not run")))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        all.push((configuration.records.into_inner()).unwrap_or_else(|e| e.into_inner()));
     }
     Ok(all)
 }
