@@ -20,8 +20,14 @@ pub const MAX_INBOX: usize = 1024;
 
 pub struct Member {
     pub sim: SimClient,
-    /// Published KeyPackages, oldest first; each is handed out at most once.
+    /// Published KeyPackages, oldest first; each is handed out at most once. Only the next
+    /// one is minted ahead: the rest of those the client publishes are minted as they are
+    /// taken (`unminted`), since a case takes one or two of them and minting costs three
+    /// public-key operations.
     pub key_packages: VecDeque<KeyPackage>,
+    /// How many more it publishes than it has minted, and their lifetime.
+    unminted: usize,
+    lifetime_seconds: u64,
     /// Refs of the KeyPackages handed out, to find the client a Welcome is for.
     pub claimed_refs: BTreeSet<Vec<u8>>,
     /// The client's groups, by room URI.
@@ -197,18 +203,29 @@ pub fn proposal_bundle(
 }
 
 impl Member {
+    /// A client that publishes `key_packages` KeyPackages of this lifetime.
     pub fn new(sim: SimClient, key_packages: usize, lifetime_seconds: u64) -> Self {
-        let key_packages = (0..key_packages)
-            .map(|_| sim.key_package(Lifetime::new(lifetime_seconds)))
-            .collect();
-        Self {
+        let mut member = Self {
             sim,
-            key_packages,
+            key_packages: VecDeque::new(),
+            unminted: key_packages,
+            lifetime_seconds,
             claimed_refs: BTreeSet::new(),
             groups: BTreeMap::new(),
             inbox: VecDeque::new(),
             message_id_draft: mimi_wire::content::ContentDraft::D08,
             deliveries: BTreeMap::new(),
+        };
+        member.mint_next();
+        member
+    }
+
+    /// Mints the next published KeyPackage if none is minted and some remain.
+    fn mint_next(&mut self) {
+        if self.key_packages.is_empty() && self.unminted > 0 {
+            self.unminted -= 1;
+            let kp = self.sim.key_package(Lifetime::new(self.lifetime_seconds));
+            self.key_packages.push_back(kp);
         }
     }
 
@@ -218,7 +235,21 @@ impl Member {
         if let Some(r) = kp.reference() {
             self.claimed_refs.insert(r);
         }
+        self.mint_next();
         Some(kp)
+    }
+
+    /// Takes a published KeyPackage someone else handed out (by its bytes), once; false if it
+    /// is not among those published.
+    pub fn take_key_package(&mut self, bytes: &[u8]) -> bool {
+        let Some(i) = self.key_packages.iter().position(|k| k.bytes == bytes) else {
+            return false;
+        };
+        if let Some(r) = self.key_packages.remove(i).and_then(|kp| kp.reference()) {
+            self.claimed_refs.insert(r);
+        }
+        self.mint_next();
+        true
     }
 
     fn receive(&mut self, delivery: Delivery) {

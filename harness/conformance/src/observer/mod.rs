@@ -17,6 +17,7 @@ pub mod record;
 
 pub use record::{Exchange, Finding, Message};
 
+use std::collections::HashSet;
 use mimi_pki::ca::CertifiedIdentity;
 use mimi_wire::codec::Draft;
 use serde::Serialize;
@@ -177,29 +178,34 @@ pub struct CaseTie<'a> {
     pub to_ms: u64,
 }
 
-impl CaseTie<'_> {
-    /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's.
-    /// One that names neither (a directory fetch) could be any running case's, so it is tied
-    /// to none: a case is charged only with what its own names show.
-    fn ties(&self, unix_ms: u64, room: Option<&str>, key: Option<&str>) -> bool {
+impl<'a> CaseTie<'a> {
+    /// The words of its transcript, split where a JSON string or a word ends: a room it worked
+    /// in is one of them. Made once per look, so that tying each exchange is a lookup, not a
+    /// search of the whole transcript.
+    fn names(&self) -> HashSet<&'a str> {
+        self.transcript
+            .split(|c: char| c == '"' || c == '\\' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+
+    /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's,
+    /// given its transcript's `names`. One that names neither (a directory fetch) could be any
+    /// running case's, so it is tied to none: a case is charged only with what its own names
+    /// show.
+    fn ties(
+        &self,
+        names: &HashSet<&str>,
+        unix_ms: u64,
+        room: Option<&str>,
+        key: Option<&str>,
+    ) -> bool {
         if !(self.from_ms..=self.to_ms).contains(&unix_ms) {
             return false;
         }
         let carries_nonce = |name: &str| !self.run.is_empty() && name.contains(self.run);
-        room.is_some_and(|r| carries_nonce(r) || (!r.is_empty() && self.transcript.contains(r)))
+        room.is_some_and(|r| carries_nonce(r) || names.contains(r))
             || key.is_some_and(carries_nonce)
-    }
-
-    /// The `mimi://` URIs its transcript names: the rooms it worked in among them (and its
-    /// users and clients, which name no room's work and so cost nothing to ask about).
-    fn named_uris(&self) -> impl Iterator<Item = &str> {
-        self.transcript.match_indices("mimi://").map(|(at, _)| {
-            let rest = &self.transcript[at..];
-            let end = rest
-                .find(|c: char| c == '"' || c == '\\' || c.is_whitespace())
-                .unwrap_or(rest.len());
-            &rest[..end]
-        })
     }
 }
 
@@ -376,14 +382,19 @@ impl Observer {
     /// The rooms of a case (as far as the observer can tell now): those its exchanges so far
     /// were about, and the URIs its transcript names.
     pub fn case_rooms(&self, case: &CaseTie<'_>) -> Vec<String> {
-        let mut rooms: std::collections::BTreeSet<String> =
-            case.named_uris().map(str::to_string).collect();
+        let names = case.names();
+        // The `mimi://` URIs its transcript names: the rooms it worked in among them (and its
+        // users and clients, which name no room's work and so cost nothing to ask about).
+        let mut rooms: std::collections::BTreeSet<String> = (names.iter())
+            .filter(|w| w.starts_with("mimi://"))
+            .map(|w| w.to_string())
+            .collect();
         let state = self.state();
         rooms.extend(
             state
                 .exchanges
                 .iter()
-                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter(|e| case.ties(&names, e.unix_ms, e.room.as_deref(), e.key.as_deref()))
                 .filter_map(|e| e.room.clone()),
         );
         rooms.into_iter().collect()
@@ -392,18 +403,19 @@ impl Observer {
     /// What crossed link B for one run of a case: the findings of the exchanges it made, and
     /// how many of its exchanges crossed (`CaseTraffic`).
     pub fn case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
+        let names = case.names();
         let state = self.state();
         CaseTraffic {
             findings: state
                 .findings
                 .iter()
-                .filter(|f| case.ties(f.unix_ms, f.room.as_deref(), f.key.as_deref()))
+                .filter(|f| case.ties(&names, f.unix_ms, f.room.as_deref(), f.key.as_deref()))
                 .cloned()
                 .collect(),
             exchanges: state
                 .exchanges
                 .iter()
-                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter(|e| case.ties(&names, e.unix_ms, e.room.as_deref(), e.key.as_deref()))
                 .count(),
         }
     }

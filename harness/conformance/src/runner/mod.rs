@@ -321,7 +321,8 @@ fn run(case: &Case, session: &Session) -> CaseRecord {
 /// real profiles, so that `{{ target.users.dave }}` on a profile without dave stops the run
 /// before any traffic.
 pub fn check_templates(case: &Case, profiles: &[&Profile]) -> Vec<crate::case::LoadError> {
-    let actors = match actors_for(case, profiles) {
+    // The clients' keys and KeyPackages are no template's business: none are made.
+    let actors = match actors_with(case, profiles, false) {
         Ok(a) => a,
         Err(e) => return vec![crate::case::LoadError::file(&case.file, e)],
     };
@@ -359,6 +360,12 @@ fn actors(case: &Case, session: &Session) -> Result<Actors, String> {
 
 /// The actors of a case against these profiles (the provider under test first, then its peer).
 fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
+    actors_with(case, profiles, true)
+}
+
+/// The actors, with the simulated clients themselves (keys, KeyPackages) only if
+/// `with_clients`: the template context names them either way.
+fn actors_with(case: &Case, profiles: &[&Profile], with_clients: bool) -> Result<Actors, String> {
     let mut context = serde_json::Map::new();
     let mut domains = BTreeMap::new();
     let harness_domain = profiles
@@ -402,14 +409,15 @@ fn actors_for(case: &Case, profiles: &[&Profile]) -> Result<Actors, String> {
     let mut clients = HashMap::new();
     for (name, client) in &case.spec.actors.clients {
         let domain = &domains[&client.value.on.value];
-        let sim = SimClient::new(
-            format!("mimi://{domain}/d/{name}-{run}/1"),
-            mimi_mls::DEFAULT_CIPHERSUITE,
-        );
+        let uri = format!("mimi://{domain}/d/{name}-{run}/1");
         context.insert(
             name.clone(),
-            json!({"user": format!("mimi://{domain}/u/{name}-{run}"), "client": sim.uri}),
+            json!({"user": format!("mimi://{domain}/u/{name}-{run}"), "client": uri}),
         );
+        if !with_clients {
+            continue;
+        }
+        let sim = SimClient::new(uri, mimi_mls::DEFAULT_CIPHERSUITE);
         let member = mimi_mls::member::Member::new(
             sim,
             CLIENT_KEY_PACKAGES,

@@ -95,12 +95,7 @@ fn take_handed_out(shared: &super::Shared, response: &KeyMaterialResponse) {
                 .find(|c| c.sim.uri == offered.client_uri.0)
         });
         if let Some(client) = client {
-            if let Some(i) = client.key_packages.iter().position(|k| k.bytes == kp.bytes) {
-                client.key_packages.remove(i);
-                if let Some(r) = kp.reference() {
-                    client.claimed_refs.insert(r);
-                }
-            }
+            client.take_key_package(&kp.bytes);
         }
     }
 }
