@@ -169,7 +169,14 @@ async fn send_loop(shared: Weak<Shared>, domain: String, queue: Arc<Queue>) {
     }
 }
 
-/// Sends one notify until the follower answers 201, or gives up.
+/// A 4xx other than those that say "later" (408 Request Timeout, 425 Too Early, 429 Too Many
+/// Requests): a refusal of the request itself.
+fn refused_for_good(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 425 | 429)
+}
+
+/// Sends one notify until the follower answers 201, or gives up; a refusal of the request
+/// itself (`refused_for_good`) is not retried.
 async fn deliver_one(shared: &Arc<Shared>, domain: &str, room: &str, body: Vec<u8>) {
     for attempt in 1..=MAX_ATTEMPTS {
         let wait = match shared
@@ -185,6 +192,17 @@ async fn deliver_one(shared: &Arc<Shared>, domain: &str, room: &str, body: Vec<u
                         .call(domain, "notify", room, Some(room), body)
                         .await;
                 }
+                return;
+            }
+            Ok(r) if refused_for_good(r.status) => {
+                // The follower refused the request itself: the same bytes again would be
+                // refused again (RFC 9110 §15.5), and would only hold up the messages behind it.
+                tracing::error!(
+                    follower = domain,
+                    room,
+                    status = r.status,
+                    "notify refused; not retried"
+                );
                 return;
             }
             Ok(r) => {

@@ -17,10 +17,10 @@ pub mod record;
 
 pub use record::{Exchange, Finding, Message};
 
-use std::collections::HashSet;
 use mimi_pki::ca::CertifiedIdentity;
 use mimi_wire::codec::Draft;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,16 +1,17 @@
 //! One pool for many runs of the cases against the reference provider in different
 //! configurations (`mutants`: a fault each; `variants`: a legal behaviour each). Every
-//! (configuration, case) pair chosen (`run_chosen`; all of them: `run_all`) is a job for one set of worker threads sized for a load that
-//! mostly waits, so the waits of one configuration overlap the work of others and the cores
-//! stay busy. Jobs are taken configuration by configuration; a configuration's providers are
-//! started a few configurations ahead of its first job (by the worker that takes the first job
-//! of an earlier one, outside any lock), so workers seldom wait for a start, and they stop after
-//! its last job, so only a few run at a time. `run_serially` runs each configuration's cases
-//! one at a time instead, so that what its providers do is one case's doing.
+//! (configuration, case) pair chosen (`run_chosen`; all of them: `run_all`) is a job for one
+//! set of worker threads sized for a load that mostly waits, so the waits of one configuration
+//! overlap the work of others and the cores stay busy. Jobs are taken configuration by
+//! configuration, in two rounds (the cases that may wait first); a configuration's providers
+//! are started a few configurations ahead of its first job (by the worker that takes the first
+//! job of an earlier one, outside any lock), so workers seldom wait for a start, and they stop
+//! after its last job, so only a few run at a time. `run_serially` runs each configuration's
+//! cases one at a time instead, so that what its providers do is one case's doing.
 
 use crate::case::Case;
 use crate::runner::events::{CaseRecord, EventSink};
-use crate::runner::{imposed_wait, run_case};
+use crate::runner::{longest_wait, run_case};
 use crate::session::{prepare, Prepared, Providers};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -39,19 +40,73 @@ enum Slot {
     Finished,
 }
 
-/// One configuration's place in the pool.
-struct Configuration {
+/// One configuration's providers for a share of its jobs.
+struct Part {
     slot: Mutex<Slot>,
     /// Signalled when the slot leaves `Starting`.
     started: Condvar,
+    /// Where its jobs begin in the pool's work.
+    first_job: usize,
     /// Its jobs not done yet.
     left: AtomicUsize,
-    records: Mutex<Vec<Option<CaseRecord>>>,
 }
 
-impl Configuration {
+impl Part {
+    fn new(first_job: usize, jobs: usize) -> Self {
+        Self {
+            slot: Mutex::new(Slot::NotStarted),
+            started: Condvar::new(),
+            first_job,
+            left: AtomicUsize::new(jobs),
+        }
+    }
+
     fn slot(&self) -> MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.slot)
+    }
+
+    /// Starts its providers if nobody has yet, outside the slot's lock.
+    fn start(&self, providers: impl FnOnce() -> Providers, cases: &[Case]) {
+        {
+            let mut slot = self.slot();
+            if !matches!(*slot, Slot::NotStarted) {
+                return;
+            }
+            *slot = Slot::Starting;
+        }
+        let prepared = prepare(
+            providers(),
+            EventSink::discard(),
+            false,
+            cases,
+            Default::default(),
+        );
+        *self.slot() = match prepared {
+            Ok(p) => Slot::Running(Arc::new(p)),
+            Err(e) => Slot::Failed(e.message()),
+        };
+        self.started.notify_all();
+    }
+
+    /// Its providers once they are started (waiting while they start); `None` if they could
+    /// not start.
+    fn running(&self) -> Option<Arc<Prepared>> {
+        let mut slot = self.slot();
+        while let Slot::Starting = *slot {
+            slot = (self.started.wait(slot)).unwrap_or_else(|e| e.into_inner());
+        }
+        match &*slot {
+            Slot::Running(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    /// Its last job is done: its providers stop (when the last worker lets go of them).
+    fn finish(&self) {
+        let mut slot = self.slot();
+        if let Slot::Running(_) = *slot {
+            *slot = Slot::Finished;
+        }
     }
 }
 
@@ -84,6 +139,12 @@ pub fn run_all<C: Sync>(
 /// Runs the cases `chosen` for each configuration (indices into `cases`), `jobs` at a time.
 /// The records come back per configuration, in the order of `cases`, `None` for a case not
 /// chosen; a configuration with no case chosen is never started.
+///
+/// The run ends when its last job does, and a job that waits for what a broken provider never
+/// sends lasts as long as its case's waits allow (`longest_wait`), so those go first: in a
+/// first round, every configuration's cases that may wait, longest first; in a second, on a
+/// fresh start of each configuration's providers, the cases that wait for nothing, which fill
+/// the cores while the first round's last waits run out.
 pub fn run_chosen<C: Sync>(
     configurations: &[(String, C)],
     chosen: &[Vec<usize>],
@@ -91,58 +152,54 @@ pub fn run_chosen<C: Sync>(
     providers: impl Fn(&C) -> Providers + Sync,
     jobs: usize,
 ) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
-    // Jobs are taken configuration by configuration; within one, the longest imposed waits
-    // start first.
-    let waits: Vec<_> = cases.iter().map(imposed_wait).collect();
+    let waits: Vec<_> = cases.iter().map(longest_wait).collect();
+    // Each round's share of each configuration is a part with providers of its own.
+    let mut parts: Vec<(usize, Part)> = Vec::new();
     let mut work: Vec<(usize, usize)> = Vec::new();
-    // The configurations that have jobs, in order, and where each one's first job is.
-    let mut firsts: Vec<(usize, usize)> = Vec::new();
-    for (c, indices) in chosen.iter().enumerate().take(configurations.len()) {
-        let mut indices: Vec<usize> = indices
-            .iter()
-            .copied()
-            .filter(|&i| i < cases.len())
-            .collect();
-        indices.sort_by_key(|&i| std::cmp::Reverse(waits[i]));
-        if !indices.is_empty() {
-            firsts.push((c, work.len()));
+    for waiting in [true, false] {
+        for (c, indices) in chosen.iter().enumerate().take(configurations.len()) {
+            let mut indices: Vec<usize> = (indices.iter().copied())
+                .filter(|&i| i < cases.len() && waits[i].is_zero() != waiting)
+                .collect();
+            if indices.is_empty() {
+                continue;
+            }
+            indices.sort_by_key(|&i| std::cmp::Reverse(waits[i]));
+            parts.push((c, Part::new(work.len(), indices.len())));
+            let part = parts.len() - 1;
+            work.extend(indices.into_iter().map(|i| (part, i)));
         }
-        work.extend(indices.into_iter().map(|i| (c, i)));
     }
-    let pool: Vec<Configuration> = configurations
+    let records: Vec<Mutex<Vec<Option<CaseRecord>>>> = configurations
         .iter()
-        .enumerate()
-        .map(|(c, _)| Configuration {
-            slot: Mutex::new(Slot::NotStarted),
-            started: Condvar::new(),
-            left: AtomicUsize::new(work.iter().filter(|(of, _)| *of == c).count()),
-            records: Mutex::new(cases.iter().map(|_| None).collect()),
-        })
+        .map(|_| Mutex::new(cases.iter().map(|_| None).collect()))
         .collect();
-    let start = |c: usize| start(&pool[c], || providers(&configurations[c].1), cases);
+    let start = |p: usize| {
+        let (c, part) = &parts[p];
+        part.start(|| providers(&configurations[*c].1), cases)
+    };
     let next = AtomicUsize::new(0);
     let worker = || loop {
         let job = next.fetch_add(1, Ordering::Relaxed);
-        let Some(&(c, i)) = work.get(job) else {
+        let Some(&(p, i)) = work.get(job) else {
             return;
         };
-        // Started already as a rule; but a worker can reach a configuration before the one
-        // that took its first job has marked it starting, and must not find it not started.
-        start(c);
-        if let Some(n) = firsts.iter().position(|&(_, first)| first == job) {
-            (firsts.iter().skip(n + 1).take(AHEAD)).for_each(|&(ahead, _)| start(ahead));
+        // Started already as a rule; but a worker can reach a part before the one that took
+        // its first job has marked it starting, and must not find it not started.
+        start(p);
+        let (c, part) = &parts[p];
+        if part.first_job == job {
+            (p + 1..=p + AHEAD)
+                .filter(|&q| q < parts.len())
+                .for_each(start);
         }
-        let configuration = &pool[c];
-        let prepared = configuration.running();
+        let prepared = part.running();
         if let Some(prepared) = &prepared {
             let record = run_case(&cases[i], &prepared.session);
-            configuration
-                .records
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())[i] = Some(record);
+            lock(&records[*c])[i] = Some(record);
         }
-        if configuration.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            configuration.finish();
+        if part.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            part.finish();
         }
         drop(prepared);
     };
@@ -151,7 +208,16 @@ pub fn run_chosen<C: Sync>(
             scope.spawn(worker);
         }
     });
-    collect(configurations, pool)
+    for (c, part) in &parts {
+        if let Slot::Failed(why) = &*part.slot() {
+            let name = &configurations[*c].0;
+            return Err(format!("{name}: the providers could not start: {why}"));
+        }
+    }
+    Ok(records
+        .into_iter()
+        .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect())
 }
 
 /// Runs the cases `chosen` for each configuration one after another, each configuration on a
@@ -166,105 +232,43 @@ pub fn run_serially<C: Sync>(
     providers: impl Fn(&C) -> Providers + Sync,
     after: impl Fn(usize, Option<usize>) + Sync,
 ) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
-    let pool: Vec<Configuration> = configurations
-        .iter()
-        .map(|_| Configuration {
-            slot: Mutex::new(Slot::NotStarted),
-            started: Condvar::new(),
-            left: AtomicUsize::new(0),
-            records: Mutex::new(cases.iter().map(|_| None).collect()),
-        })
-        .collect();
-    std::thread::scope(|scope| {
-        for (c, (configuration, chosen)) in pool.iter().zip(chosen).enumerate() {
-            if chosen.is_empty() {
-                continue;
-            }
-            let (providers, after) = (&providers, &after);
-            scope.spawn(move || {
-                start(configuration, || providers(&configurations[c].1), cases);
-                let Some(prepared) = configuration.running() else {
-                    return;
-                };
-                after(c, None);
-                for &i in chosen.iter().filter(|&&i| i < cases.len()) {
-                    let record = run_case(&cases[i], &prepared.session);
-                    after(c, Some(i));
-                    configuration
-                        .records
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())[i] = Some(record);
-                }
-                configuration.finish();
-            });
-        }
+    let outcomes: Vec<Result<Vec<Option<CaseRecord>>, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (configurations.iter().zip(chosen).enumerate())
+            .map(|(c, ((name, configuration), chosen))| {
+                let (providers, after) = (&providers, &after);
+                scope.spawn(move || {
+                    let mut records: Vec<Option<CaseRecord>> = cases.iter().map(|_| None).collect();
+                    if chosen.is_empty() {
+                        return Ok(records);
+                    }
+                    let part = Part::new(0, chosen.len());
+                    part.start(|| providers(configuration), cases);
+                    let Some(prepared) = part.running() else {
+                        let why = match &*part.slot() {
+                            Slot::Failed(why) => why.clone(),
+                            _ => String::new(),
+                        };
+                        return Err(format!("{name}: the providers could not start: {why}"));
+                    };
+                    after(c, None);
+                    for &i in chosen.iter().filter(|&&i| i < cases.len()) {
+                        let record = run_case(&cases[i], &prepared.session);
+                        after(c, Some(i));
+                        records[i] = Some(record);
+                    }
+                    Ok(records)
+                })
+            })
+            .collect();
+        (threads.into_iter())
+            .map(|t| t.join().unwrap_or_else(|_| Err("a run panicked".into())))
+            .collect()
     });
-    collect(configurations, pool)
+    outcomes.into_iter().collect()
 }
 
-/// Starts a configuration's providers if nobody has yet, outside the slot's lock.
-fn start(configuration: &Configuration, providers: impl FnOnce() -> Providers, cases: &[Case]) {
-    {
-        let mut slot = configuration.slot();
-        if !matches!(*slot, Slot::NotStarted) {
-            return;
-        }
-        *slot = Slot::Starting;
-    }
-    let prepared = prepare(
-        providers(),
-        EventSink::discard(),
-        false,
-        cases,
-        Default::default(),
-    );
-    *configuration.slot() = match prepared {
-        Ok(p) => Slot::Running(Arc::new(p)),
-        Err(e) => Slot::Failed(e.message()),
-    };
-    configuration.started.notify_all();
-}
-
-impl Configuration {
-    /// Its providers once they are started (waiting while they start); `None` if they could
-    /// not start.
-    fn running(&self) -> Option<Arc<Prepared>> {
-        let mut slot = self.slot();
-        while let Slot::Starting = *slot {
-            slot = (self.started.wait(slot)).unwrap_or_else(|e| e.into_inner());
-        }
-        match &*slot {
-            Slot::Running(p) => Some(p.clone()),
-            _ => None,
-        }
-    }
-
-    /// Its last case is done: its providers stop (when the last worker lets go of them).
-    fn finish(&self) {
-        let mut slot = self.slot();
-        if let Slot::Running(_) = *slot {
-            *slot = Slot::Finished;
-        }
-    }
-}
-
-/// The records per configuration, or the first configuration whose providers could not start.
-fn collect<C>(
-    configurations: &[(String, C)],
-    pool: Vec<Configuration>,
-) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
-    let mut all = Vec::new();
-    for ((name, _), configuration) in configurations.iter().zip(pool) {
-        if let Slot::Failed(why) = configuration
-            .slot
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-        {
-            return Err(format!("{name}: the providers could not start: {why}"));
-        }
-        all.push((configuration.records.into_inner()).unwrap_or_else(|e| e.into_inner()));
-    }
-    Ok(all)
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -316,6 +320,31 @@ steps:
             4,
         )
         .unwrap_err();
+        assert!(
+            error.starts_with("nowhere: the providers could not start"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_configuration_with_no_case_chosen_is_never_started() {
+        let cases = [a_case()];
+        let configurations = [(
+            "nowhere".to_string(),
+            PathBuf::from("/no/such/profile.yaml"),
+        )];
+        let profile = |p: &PathBuf| Providers::ProfileFiles(vec![p.clone()]);
+        let records = run_chosen(&configurations, &[vec![]], &cases, profile, 4).unwrap();
+        assert!(records.len() == 1 && records[0].iter().all(Option::is_none));
+        let calls = Mutex::new(0);
+        let records = run_serially(&configurations, &[vec![]], &cases, profile, |_, _| {
+            *lock(&calls) += 1
+        })
+        .unwrap();
+        assert!(records[0].iter().all(Option::is_none) && *lock(&calls) == 0);
+        // Chosen, it is started, and the error names it.
+        let error =
+            run_serially(&configurations, &[vec![0]], &cases, profile, |_, _| {}).unwrap_err();
         assert!(
             error.starts_with("nowhere: the providers could not start"),
             "{error}"

@@ -256,6 +256,32 @@ pub fn imposed_wait(case: &Case) -> std::time::Duration {
     std::time::Duration::from_secs(of(&case.spec.steps))
 }
 
+/// How long the case may wait, at most, for a provider that never does what a step looks for:
+/// every `eventually`'s `within` and every `receive`'s timeout, with the imposed waits. A case
+/// against a provider that does what the steps look for waits far less.
+pub fn longest_wait(case: &Case) -> std::time::Duration {
+    fn of(steps: &[crate::case::model::Step]) -> std::time::Duration {
+        use crate::case::model::StepKind;
+        steps
+            .iter()
+            .map(|step| {
+                let polled = (step.expect())
+                    .and_then(|e| e.eventually)
+                    .map(|e| e.within)
+                    .unwrap_or_default();
+                polled
+                    + match &step.kind {
+                        StepKind::Receive(receive) => receive.timeout,
+                        StepKind::Parallel(steps) => of(steps),
+                        StepKind::Use(fragment) => of(&fragment.steps),
+                        _ => std::time::Duration::ZERO,
+                    }
+            })
+            .sum()
+    }
+    of(&case.spec.steps) + imposed_wait(case)
+}
+
 /// The order to start cases in: those that must wait longest first, so that their waits
 /// overlap the others' work instead of ending the run (stable otherwise).
 pub fn slowest_first(cases: &mut [Case]) {
