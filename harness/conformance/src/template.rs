@@ -2,10 +2,10 @@
 //! A value that is one whole expression keeps the variable's type, so a captured list can be
 //! the argument of `none-of`; anything else renders as text.
 
+use crate::yaml::Spanned;
 use crate::yaml::{Node, Pos};
 use minijinja::{Environment, State, UndefinedBehavior};
 use serde_json::Value;
-use serde_saphyr::Spanned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
