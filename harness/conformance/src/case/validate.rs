@@ -54,13 +54,13 @@ pub(super) fn case(
             DEFAULT_CASE_TIMEOUT
         }),
     };
-    let base: BTreeSet<String> = raw
+    let base: BTreeSet<&str> = raw
         .actors
         .providers
         .keys()
         .chain(raw.actors.clients.keys())
-        .cloned()
-        .chain(template::BUILT_IN.iter().map(|s| s.to_string()))
+        .map(String::as_str)
+        .chain(template::BUILT_IN.iter().copied())
         .collect();
     // Case variables are filled in from the roles and clients alone.
     for (name, value) in &raw.vars {
@@ -71,7 +71,7 @@ pub(super) fn case(
                 Ok(used) => {
                     let unknown: Vec<&str> = used
                         .iter()
-                        .filter(|n| !base.contains(*n))
+                        .filter(|n| !base.contains(n.as_str()))
                         .map(String::as_str)
                         .collect();
                     if !unknown.is_empty() {
@@ -103,7 +103,11 @@ pub(super) fn case(
             }
         }
     }
-    let fixed: BTreeSet<String> = base.iter().chain(raw.vars.keys()).cloned().collect();
+    let fixed: BTreeSet<&str> = base
+        .iter()
+        .copied()
+        .chain(raw.vars.keys().map(String::as_str))
+        .collect();
     let charge: Arc<[Requirement]> = requirements.clone().into();
     let (steps, parsed) = {
         let context = Context {
