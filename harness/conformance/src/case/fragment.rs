@@ -4,9 +4,9 @@
 //! error in them names both the fragment's line and the using line.
 
 use super::{LoadError, FRAGMENTS};
+use crate::yaml::Spanned;
 use crate::yaml::{Node, Pos};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

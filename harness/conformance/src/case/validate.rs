@@ -7,9 +7,9 @@ use super::parse::{Context, Parser};
 use super::{parse_duration, Case, LoadError, DEFAULT_CASE_TIMEOUT};
 use crate::catalogue::{Catalogue, Requirement};
 use crate::template;
+use crate::yaml::Spanned;
 use crate::yaml::{Node, Pos};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,13 +54,13 @@ pub(super) fn case(
             DEFAULT_CASE_TIMEOUT
         }),
     };
-    let base: BTreeSet<String> = raw
+    let base: BTreeSet<&str> = raw
         .actors
         .providers
         .keys()
         .chain(raw.actors.clients.keys())
-        .cloned()
-        .chain(template::BUILT_IN.iter().map(|s| s.to_string()))
+        .map(String::as_str)
+        .chain(template::BUILT_IN.iter().copied())
         .collect();
     // Case variables are filled in from the roles and clients alone.
     for (name, value) in &raw.vars {
@@ -71,7 +71,7 @@ pub(super) fn case(
                 Ok(used) => {
                     let unknown: Vec<&str> = used
                         .iter()
-                        .filter(|n| !base.contains(*n))
+                        .filter(|n| !base.contains(n.as_str()))
                         .map(String::as_str)
                         .collect();
                     if !unknown.is_empty() {
@@ -103,7 +103,11 @@ pub(super) fn case(
             }
         }
     }
-    let fixed: BTreeSet<String> = base.iter().chain(raw.vars.keys()).cloned().collect();
+    let fixed: BTreeSet<&str> = base
+        .iter()
+        .copied()
+        .chain(raw.vars.keys().map(String::as_str))
+        .collect();
     let charge: Arc<[Requirement]> = requirements.clone().into();
     let (steps, parsed) = {
         let context = Context {

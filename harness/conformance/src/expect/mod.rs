@@ -6,9 +6,9 @@ pub mod keywords;
 pub mod path;
 
 use crate::template;
+use crate::yaml::Spanned;
 use crate::yaml::{Node, Pos};
 use serde_json::Value;
-use serde_saphyr::Spanned;
 
 /// One assertion keyword.
 #[derive(Debug)]

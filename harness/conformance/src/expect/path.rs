@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 use serde_json_path::JsonPath;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 #[derive(Debug, Clone)]
 pub struct BodyPath {
@@ -14,7 +16,24 @@ pub struct BodyPath {
 }
 
 impl BodyPath {
+    /// Cases name the same paths file after file (`body.userStatus`), and parsing them took 2%
+    /// of loading `bench`'s cases, so each distinct text is parsed once per process (the cache
+    /// is as large as the loaded cases' paths).
     pub fn parse(text: &str) -> Result<Self, String> {
+        type Cache = HashMap<String, Result<BodyPath, String>>;
+        static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Default::default);
+        if let Some(found) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+            return found.clone();
+        }
+        let parsed = Self::parse_uncached(text);
+        CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(text.to_string(), parsed.clone());
+        parsed
+    }
+
+    fn parse_uncached(text: &str) -> Result<Self, String> {
         let full = if text.starts_with('$') {
             text.to_string()
         } else if text.starts_with('[') {

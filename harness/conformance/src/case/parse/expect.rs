@@ -500,7 +500,7 @@ impl<'a> Parser<'a> {
                 );
                 continue;
             }
-            if self.cx.base.contains(&name.value) {
+            if self.cx.base.contains(name.value.as_str()) {
                 complete = false;
                 self.error(
                     frame,

@@ -15,9 +15,9 @@ use crate::catalogue::{Catalogue, Requirement};
 use crate::expect::path::BodyPath;
 use crate::expect::Matchers;
 use crate::template::{self, Field, Template};
+use crate::yaml::Spanned;
 use crate::yaml::{Node, Pos};
 use serde_json::Value;
-use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -114,9 +114,9 @@ pub(super) struct Context<'a> {
     pub fixtures: &'a Path,
     /// Names whose values are known before the first step: roles, clients, case variables and
     /// the built-in names.
-    pub fixed: BTreeSet<String>,
+    pub fixed: BTreeSet<&'a str>,
     /// Roles, clients and the built-in names: what a fragment may use besides its inputs.
-    pub base: BTreeSet<String>,
+    pub base: BTreeSet<&'a str>,
 }
 
 /// A template whose names are all known before the first step, with where it stands: it can
@@ -204,7 +204,7 @@ impl<'a> Parser<'a> {
             stack: Vec::new(),
         };
         let mut names = Names {
-            known: self.cx.fixed.clone(),
+            known: self.cx.fixed.iter().map(|n| n.to_string()).collect(),
             hidden: BTreeMap::new(),
         };
         self.steps(&frame, nodes, &mut names)
@@ -975,7 +975,7 @@ impl<'a> Parser<'a> {
                 .cx
                 .base
                 .iter()
-                .cloned()
+                .map(|n| n.to_string())
                 .chain(fragment.inputs.iter().map(|(i, _)| i.clone()))
                 .collect(),
             hidden: BTreeMap::new(),
@@ -1357,7 +1357,7 @@ impl<'a> Parser<'a> {
                 self.error(frame, pos, e);
             }
         }
-        if used.iter().all(|n| self.cx.fixed.contains(n)) {
+        if used.iter().all(|n| self.cx.fixed.contains(n.as_str())) {
             self.fixed_templates.push(FixedTemplate {
                 origin: frame.origin.clone(),
                 text: s.to_string(),

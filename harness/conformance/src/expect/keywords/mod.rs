@@ -90,7 +90,7 @@ mod tests {
     use serde_json::Value;
 
     fn check(yaml: &str, actual: &Value) -> Result<(), String> {
-        let node: serde_saphyr::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
+        let node: crate::yaml::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
         let matchers = Matchers::parse(&node).unwrap();
         matchers
             .check(&[actual], &minijinja::Value::UNDEFINED)
@@ -141,7 +141,7 @@ mod tests {
         check("{distinct: true}", &serde_json::json!([1, 2, 3])).unwrap();
         // One keyword unknown among known ones is named; a mapping of no keyword asks for equals.
         let parse = |yaml: &str| {
-            let node: serde_saphyr::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
+            let node: crate::yaml::Spanned<Node> = serde_saphyr::from_str(yaml).unwrap();
             Matchers::parse(&node).unwrap_err()
         };
         assert!(parse("{len: 3, unique: true}")[0]
