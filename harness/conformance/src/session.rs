@@ -313,6 +313,10 @@ pub fn run_suite(sources: &CaseSources, providers: Providers, options: &RunOptio
             session.snapshot_dir = Some(dir.join("snapshots"));
         }
     }
+    if let Some(session) = Arc::get_mut(&mut prepared.session) {
+        // The cases with imposed waits begin them before the others take the cores.
+        session.head_start = runner::head_start::HeadStart::of(selected.iter().copied());
+    }
     if let Some(why) = &nothing_selected {
         eprintln!("{why}");
     }
@@ -623,6 +627,7 @@ pub fn prepare(
             snapshot_dir: None,
             expectations,
             observer,
+            head_start: Default::default(),
         }),
         _in_process: in_process,
         _runtime: runtime,

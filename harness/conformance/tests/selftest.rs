@@ -95,6 +95,7 @@ fn events_in_order(catalogue: &Catalogue, session: &OnceLock<Prepared>) -> Resul
         snapshot_dir: None,
         expectations: Default::default(),
         observer: shared.observer.clone(),
+        head_start: Default::default(),
     };
     let (record, conclusion) = settle(run_case(&case, &listening), &listening);
     assert_eq!(conclusion, Conclusion::Failed { stale: None });

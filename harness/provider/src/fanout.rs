@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-/// No follower has more messages waiting than this; beyond it the oldest are dropped (logged).
+/// No follower has more messages of one room waiting than this; beyond it the oldest are
+/// dropped (logged).
 pub const MAX_QUEUED_PER_FOLLOWER: usize = 4096;
 /// Attempts per message before it is given up (logged).
 const MAX_ATTEMPTS: u32 = 8;
@@ -43,13 +44,19 @@ struct Item {
 #[derive(Default)]
 struct Queue {
     items: Mutex<VecDeque<Item>>,
-    wake: tokio::sync::Notify,
 }
 
-/// The per-follower queues of one hub.
+/// The queues of one hub, one per follower and room: a room's messages reach a follower in
+/// order, and one that waits (for a Retry-After, say) holds up no other room's.
 #[derive(Default)]
 pub struct FanoutQueues {
-    queues: Mutex<BTreeMap<String, Arc<Queue>>>,
+    queues: Mutex<BTreeMap<(String, String), Arc<Queue>>>,
+}
+
+impl FanoutQueues {
+    fn queues(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Arc<Queue>>> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Shared {
@@ -97,15 +104,16 @@ impl Shared {
     }
 
     fn enqueue(self: &Arc<Self>, domain: &str, room: &str, body: Vec<u8>) {
-        let (queue, new) = {
-            let mut queues = self.fanout.queues.lock().unwrap_or_else(|e| e.into_inner());
-            match queues.get(domain) {
-                Some(q) => (q.clone(), false),
-                None => {
-                    let q = Arc::new(Queue::default());
-                    queues.insert(domain.to_string(), q.clone());
-                    (q, true)
-                }
+        // The item goes in under the queues' lock, so that a send loop that finds its queue
+        // empty and removes it cannot miss it.
+        let mut queues = self.fanout.queues();
+        let key = (domain.to_string(), room.to_string());
+        let (queue, new) = match queues.get(&key) {
+            Some(q) => (q.clone(), false),
+            None => {
+                let q = Arc::new(Queue::default());
+                queues.insert(key.clone(), q.clone());
+                (q, true)
             }
         };
         {
@@ -113,6 +121,7 @@ impl Shared {
             if items.len() == MAX_QUEUED_PER_FOLLOWER {
                 tracing::error!(
                     follower = domain,
+                    room,
                     "fan-out queue full; dropping the oldest message"
                 );
                 items.pop_front();
@@ -124,19 +133,17 @@ impl Shared {
                 _pending: self.peers.outgoing.begin(Some(room)),
             });
         }
+        drop(queues);
         if new {
-            tokio::spawn(send_loop(
-                Arc::downgrade(self),
-                domain.to_string(),
-                queue.clone(),
-            ));
+            tokio::spawn(send_loop(Arc::downgrade(self), key, queue));
         }
-        queue.wake.notify_one();
     }
 }
 
-/// Sends one follower's messages in order until the provider is gone.
-async fn send_loop(shared: Weak<Shared>, domain: String, queue: Arc<Queue>) {
+/// Sends one follower the messages of one room in order, until none is waiting (its queue is
+/// then removed; the next message starts a new one) or the provider is gone.
+async fn send_loop(shared: Weak<Shared>, key: (String, String), queue: Arc<Queue>) {
+    let domain = key.0.as_str();
     loop {
         let Some(strong) = shared.upgrade() else {
             return;
@@ -147,25 +154,25 @@ async fn send_loop(shared: Weak<Shared>, domain: String, queue: Arc<Queue>) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let next = {
+            let mut queues = strong.fanout.queues();
             let mut items = queue.items.lock().unwrap_or_else(|e| e.into_inner());
-            if newest_first {
+            let next = if newest_first {
                 items.pop_back()
             } else {
                 items.pop_front()
+            };
+            if next.is_none() {
+                queues.remove(&key);
             }
+            next
         };
-        match next {
-            Some(item) => {
-                if strong.variant(Variant::LateFanout) {
-                    tokio::time::sleep_until(item.accepted + LATE_FANOUT).await;
-                }
-                deliver_one(&strong, &domain, &item.room, item.body).await
-            }
-            None => {
-                drop(strong);
-                queue.wake.notified().await;
-            }
+        let Some(item) = next else {
+            return;
+        };
+        if strong.variant(Variant::LateFanout) {
+            tokio::time::sleep_until(item.accepted + LATE_FANOUT).await;
         }
+        deliver_one(&strong, domain, &item.room, item.body).await
     }
 }
 

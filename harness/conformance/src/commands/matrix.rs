@@ -514,6 +514,7 @@ impl Shared {
             snapshot_dir: None,
             expectations: Default::default(),
             observer: self.observer.clone(),
+            head_start: Default::default(),
         }
     }
 }

@@ -126,6 +126,7 @@ pub fn kill_matrix_with(
         cases,
         |faults| super::with_faults(faults.clone()),
         jobs,
+        false,
     )?;
     let mut results = Vec::new();
     for ((fault, mutant), chosen) in Fault::ALL.iter().zip(records).zip(&chosen) {

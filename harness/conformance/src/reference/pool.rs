@@ -11,6 +11,7 @@
 
 use crate::case::Case;
 use crate::runner::events::{CaseRecord, EventSink};
+use crate::runner::head_start::HeadStart;
 use crate::runner::{longest_wait, run_case};
 use crate::session::{prepare, Prepared, Providers};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,15 +50,18 @@ struct Part {
     first_job: usize,
     /// Its jobs not done yet.
     left: AtomicUsize,
+    /// Taken by its session when its providers start.
+    head_start: Mutex<Option<HeadStart>>,
 }
 
 impl Part {
-    fn new(first_job: usize, jobs: usize) -> Self {
+    fn new(first_job: usize, jobs: usize, head_start: HeadStart) -> Self {
         Self {
             slot: Mutex::new(Slot::NotStarted),
             started: Condvar::new(),
             first_job,
             left: AtomicUsize::new(jobs),
+            head_start: Mutex::new(Some(head_start)),
         }
     }
 
@@ -82,7 +86,14 @@ impl Part {
             Default::default(),
         );
         *self.slot() = match prepared {
-            Ok(p) => Slot::Running(Arc::new(p)),
+            Ok(mut p) => {
+                if let (Some(session), Some(head)) =
+                    (Arc::get_mut(&mut p.session), lock(&self.head_start).take())
+                {
+                    session.head_start = head;
+                }
+                Slot::Running(Arc::new(p))
+            }
             Err(e) => Slot::Failed(e.message()),
         };
         self.started.notify_all();
@@ -124,7 +135,7 @@ pub fn run_all<C: Sync>(
         .iter()
         .map(|_| (0..cases.len()).collect())
         .collect();
-    let records = run_chosen(configurations, &every, cases, providers, jobs)?;
+    let records = run_chosen(configurations, &every, cases, providers, jobs, true)?;
     configurations
         .iter()
         .zip(records)
@@ -144,13 +155,16 @@ pub fn run_all<C: Sync>(
 /// sends lasts as long as its case's waits allow (`longest_wait`), so those go first: in a
 /// first round, every configuration's cases that may wait, longest first; in a second, on a
 /// fresh start of each configuration's providers, the cases that wait for nothing, which fill
-/// the cores while the first round's last waits run out.
+/// the cores while the first round's last waits run out. With `head_start`, within each part
+/// the cases with imposed waits begin them before the others start (`runner::head_start`):
+/// not for mutants, where a fault can keep such a case from ever beginning its wait.
 pub fn run_chosen<C: Sync>(
     configurations: &[(String, C)],
     chosen: &[Vec<usize>],
     cases: &[Case],
     providers: impl Fn(&C) -> Providers + Sync,
     jobs: usize,
+    head_start: bool,
 ) -> Result<Vec<Vec<Option<CaseRecord>>>, String> {
     let waits: Vec<_> = cases.iter().map(longest_wait).collect();
     // Each round's share of each configuration is a part with providers of its own.
@@ -165,7 +179,12 @@ pub fn run_chosen<C: Sync>(
                 continue;
             }
             indices.sort_by_key(|&i| std::cmp::Reverse(waits[i]));
-            parts.push((c, Part::new(work.len(), indices.len())));
+            let head = if head_start {
+                HeadStart::of(indices.iter().map(|&i| &cases[i]))
+            } else {
+                HeadStart::default()
+            };
+            parts.push((c, Part::new(work.len(), indices.len(), head)));
             let part = parts.len() - 1;
             work.extend(indices.into_iter().map(|i| (part, i)));
         }
@@ -241,7 +260,7 @@ pub fn run_serially<C: Sync>(
                     if chosen.is_empty() {
                         return Ok(records);
                     }
-                    let part = Part::new(0, chosen.len());
+                    let part = Part::new(0, chosen.len(), HeadStart::default());
                     part.start(|| providers(configuration), cases);
                     let Some(prepared) = part.running() else {
                         let why = match &*part.slot() {
@@ -334,7 +353,7 @@ steps:
             PathBuf::from("/no/such/profile.yaml"),
         )];
         let profile = |p: &PathBuf| Providers::ProfileFiles(vec![p.clone()]);
-        let records = run_chosen(&configurations, &[vec![]], &cases, profile, 4).unwrap();
+        let records = run_chosen(&configurations, &[vec![]], &cases, profile, 4, true).unwrap();
         assert!(records.len() == 1 && records[0].iter().all(Option::is_none));
         let calls = Mutex::new(0);
         let records = run_serially(&configurations, &[vec![]], &cases, profile, |_, _| {

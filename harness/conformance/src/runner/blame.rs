@@ -93,10 +93,15 @@ fn role_of(record: &CaseRecord, domain: &str) -> Option<String> {
 pub fn settled_traffic(session: &Session, case: &CaseTie<'_>) -> Option<CaseTraffic> {
     let observer = session.observer.as_deref()?;
     let idle = |rooms: &[String], within| {
-        let rooms = (!rooms.is_empty()).then_some(rooms);
-        session
-            .runtime
-            .block_on(super::quiet::idle(&session.connections, rooms, within))
+        // A case that names no room has nothing of its own queued: what a provider sends of
+        // its own accord is a room's fan-out, and what it relays is answered before the step
+        // that set it off ends. Asking without rooms would wait for every other case's work.
+        rooms.is_empty()
+            || session.runtime.block_on(super::quiet::idle(
+                &session.connections,
+                Some(rooms),
+                within,
+            ))
     };
     Some(observer.settled_case_traffic(case, idle))
 }

@@ -7,6 +7,7 @@ pub mod blame;
 pub mod body;
 pub mod events;
 pub mod exchange;
+pub mod head_start;
 pub mod mls_step;
 mod quiet;
 pub mod replay;
@@ -48,6 +49,9 @@ pub struct Session {
     /// The observer the providers reach one another through on link B, if they do: what it
     /// saw of a case is tied to the case, and tells which hop broke a requirement.
     pub observer: Option<Arc<crate::observer::Observer>>,
+    /// The cases whose imposed waits begin before the others start (none unless the run's
+    /// scheduler sets them).
+    pub head_start: head_start::HeadStart,
 }
 
 impl Session {
@@ -303,6 +307,13 @@ pub fn run_case(case: &Case, session: &Session) -> CaseRecord {
 }
 
 fn run(case: &Case, session: &Session) -> CaseRecord {
+    session.head_start.hold(&case.id);
+    let record = run_held(case, session);
+    session.head_start.begun(&case.id);
+    record
+}
+
+fn run_held(case: &Case, session: &Session) -> CaseRecord {
     let started = Instant::now();
     let mut recorder = Recorder::new(case, new_record(case, session.under_test()), &session.sink);
     let profiles: Vec<&Profile> = session.connections.iter().map(|c| &c.profile).collect();

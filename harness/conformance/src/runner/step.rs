@@ -391,6 +391,9 @@ async fn exchange(
                 let until = quiet.as_ref().map_or(*deadline, |q| q.until);
                 match peer.take(endpoint, key, until).await {
                     Some(got) => {
+                        if super::head_start::asks_to_wait(got.answered) {
+                            session.head_start.begun(&case.id);
+                        }
                         let delay = actors
                             .last_arrival
                             .get(endpoint)
