@@ -2,11 +2,11 @@
 //! configurations (`mutants`: a fault each; `variants`: a legal behaviour each). Every
 //! (configuration, case) pair chosen (`run_chosen`; all of them: `run_all`) is a job for one
 //! set of worker threads sized for a load that mostly waits, so the waits of one configuration
-//! overlap the work of others and the cores stay busy. Jobs are taken configuration by
-//! configuration, in two rounds (the cases that may wait first); a configuration's providers
-//! are started a few configurations ahead of its first job (by the worker that takes the first
-//! job of an earlier one, outside any lock), so workers seldom wait for a start, and they stop
-//! after its last job, so only a few run at a time. `run_serially` runs each configuration's
+//! overlap the work of others and the cores stay busy. Jobs are taken in two rounds: the cases
+//! that may wait first, longest first across configurations, then the others configuration by
+//! configuration; a configuration's providers are started a few configurations ahead of its
+//! first job in a round (by the worker that takes the first job of an earlier one, outside any
+//! lock), so workers seldom wait for a start, and they stop after its last job in the round. `run_serially` runs each configuration's
 //! cases one at a time instead, so that what its providers do is one case's doing.
 
 use crate::case::Case;
@@ -153,9 +153,10 @@ pub fn run_all<C: Sync>(
 ///
 /// The run ends when its last job does, and a job that waits for what a broken provider never
 /// sends lasts as long as its case's waits allow (`longest_wait`), so those go first: in a
-/// first round, every configuration's cases that may wait, longest first; in a second, on a
-/// fresh start of each configuration's providers, the cases that wait for nothing, which fill
-/// the cores while the first round's last waits run out. With `head_start`, within each part
+/// first round, every configuration's cases that may wait, the longest waits first whatever
+/// their configuration; in a second, on a fresh start of each configuration's providers, the
+/// cases that wait for nothing, configuration by configuration, which fill the cores while the
+/// first round's last waits run out. With `head_start`, within each part
 /// the cases with imposed waits begin them before the others start (`runner::head_start`):
 /// not for mutants, where a fault can keep such a case from ever beginning its wait.
 pub fn run_chosen<C: Sync>(
@@ -187,6 +188,13 @@ pub fn run_chosen<C: Sync>(
             parts.push((c, Part::new(work.len(), indices.len(), head)));
             let part = parts.len() - 1;
             work.extend(indices.into_iter().map(|i| (part, i)));
+        }
+        if waiting {
+            // Across configurations: a long wait that began late would end the run late.
+            work.sort_by_key(|&(_, i)| std::cmp::Reverse(waits[i]));
+            for (at, &(p, _)) in work.iter().enumerate().rev() {
+                parts[p].1.first_job = at;
+            }
         }
     }
     let records: Vec<Mutex<Vec<Option<CaseRecord>>>> = configurations
