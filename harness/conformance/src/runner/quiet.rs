@@ -22,8 +22,14 @@ pub struct Quiet {
 }
 
 /// Waits until the provider that would send (`sender`, when it is one under test) is idle, at
-/// most until `deadline` (the step's timeout from its start).
-pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Instant) -> Quiet {
+/// most until `deadline` (the step's timeout from its start): idle in `room` when what must not
+/// arrive is a room's (a notify), so that other cases' work does not hold the wait up.
+pub async fn wait(
+    sender: Option<&Connection>,
+    room: Option<&str>,
+    timeout: Duration,
+    deadline: Instant,
+) -> Quiet {
     let Some(connection) = sender else {
         return Quiet {
             until: deadline,
@@ -35,7 +41,8 @@ pub async fn wait(sender: Option<&Connection>, timeout: Duration, deadline: Inst
         None => "its profile names no driver API".to_string(),
         Some(driver) => {
             let within = deadline.saturating_duration_since(Instant::now());
-            match driver.settled(None, within).await {
+            let rooms = room.map(|r| [r.to_string()]);
+            match driver.settled(rooms.as_ref().map(|r| &r[..]), within).await {
                 Settled::Idle(after) => {
                     return Quiet {
                         until: Instant::now() + GRACE,

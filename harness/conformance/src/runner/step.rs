@@ -381,6 +381,9 @@ async fn exchange(
                     Some((false, _)) => Some(
                         super::quiet::wait(
                             session.connection(receive.by.player).map(|c| &**c),
+                            // A notify's key is its room.
+                            (receive.endpoint == crate::case::model::Served::Notify)
+                                .then_some(key.as_str()),
                             receive.timeout,
                             *deadline,
                         )
