@@ -94,7 +94,7 @@ faults! {
     MoreProposalsDropped = "more-proposals-dropped" ["FAN-50"]:
         "fans a proposal out without the moreProposals of its bundle",
     FanoutOutOfOrder = "fanout-out-of-order" ["FAN-48", "FAN-52"]:
-        "sends each follower the newest waiting message first",
+        "sends each follower the newest waiting message of a room first",
     RetryAfterIgnored = "retry-after-ignored" ["FAN-47"]:
         "retries a refused notify at once, whatever Retry-After says",
     NotifyRepeatRefused = "notify-repeat-refused" ["NOT-44"]:
