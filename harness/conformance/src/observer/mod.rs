@@ -12,6 +12,7 @@
 
 pub mod checks;
 pub mod decode;
+pub mod names;
 mod proxy;
 pub mod record;
 
@@ -171,61 +172,24 @@ struct State {
 pub struct CaseTie<'a> {
     /// The case's nonce (empty: none).
     pub run: &'a str,
-    /// The case's transcript, serialised: a room named there is the case's.
-    pub transcript: &'a str,
+    /// The words of the case's transcript (`names::words`): a room named there is the case's.
+    pub names: &'a HashSet<String>,
     /// When the case ran, in ms since the UNIX epoch.
     pub from_ms: u64,
     pub to_ms: u64,
 }
 
 impl<'a> CaseTie<'a> {
-    /// The words of its transcript, split where a JSON string or a word ends: a room it worked
-    /// in is one of them. Made once per settling, so that tying each exchange is a lookup, not
-    /// a search of the whole transcript.
-    fn names(&self) -> HashSet<&'a str> {
-        let text = self.transcript;
-        let mut names = HashSet::new();
-        let mut start = 0;
-        // Over bytes, decoding a char only where one starts beyond ASCII: a long transcript is
-        // mostly ASCII, and decoding all of it char by char was half the split's time. The
-        // separators are `"`, `\\` and what `char::is_whitespace` calls white space (in ASCII,
-        // `is_ascii_whitespace` and the vertical tab).
-        for (i, b) in text.bytes().enumerate() {
-            let end = if b.is_ascii() {
-                b == b'"' || b == b'\\' || b.is_ascii_whitespace() || b == 0x0b
-            } else {
-                // Only a char's first byte is 0b11xx_xxxx.
-                b >= 0xc0 && text[i..].chars().next().is_some_and(|c| c.is_whitespace())
-            };
-            if end {
-                if i > start {
-                    names.insert(&text[start..i]);
-                }
-                start = i + text[i..].chars().next().map_or(1, char::len_utf8);
-            }
-        }
-        if start < text.len() {
-            names.insert(&text[start..]);
-        }
-        names
-    }
-
     /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's,
     /// given its transcript's `names`. One that names neither (a directory fetch) could be any
     /// running case's, so it is tied to none: a case is charged only with what its own names
     /// show.
-    fn ties(
-        &self,
-        names: &HashSet<&str>,
-        unix_ms: u64,
-        room: Option<&str>,
-        key: Option<&str>,
-    ) -> bool {
+    fn ties(&self, unix_ms: u64, room: Option<&str>, key: Option<&str>) -> bool {
         if !(self.from_ms..=self.to_ms).contains(&unix_ms) {
             return false;
         }
         let carries_nonce = |name: &str| !self.run.is_empty() && name.contains(self.run);
-        room.is_some_and(|r| carries_nonce(r) || names.contains(r))
+        room.is_some_and(|r| carries_nonce(r) || self.names.contains(r))
             || key.is_some_and(carries_nonce)
     }
 }
@@ -368,22 +332,17 @@ impl Observer {
         case: &CaseTie<'_>,
         mut idle: impl FnMut(&[String], std::time::Duration) -> bool,
     ) -> CaseTraffic {
-        // The transcript's words are split once: every look ties exchanges with them.
-        let names = case.names();
         let until_now = || {
-            self.case_traffic(
-                &CaseTie {
-                    to_ms: unix_ms(),
-                    ..*case
-                },
-                &names,
-            )
+            self.case_traffic(&CaseTie {
+                to_ms: unix_ms(),
+                ..*case
+            })
         };
         let mut seen = until_now();
         let deadline = std::time::Instant::now() + IDLE_SETTLE;
         while std::time::Instant::now() < deadline
             && idle(
-                &self.case_rooms(case, &names),
+                &self.case_rooms(case),
                 deadline.saturating_duration_since(std::time::Instant::now()),
             )
         {
@@ -406,11 +365,11 @@ impl Observer {
     }
 
     /// The rooms of a case (as far as the observer can tell now): those its exchanges so far
-    /// were about, and the URIs its transcript names (`names`, its words).
-    fn case_rooms(&self, case: &CaseTie<'_>, names: &HashSet<&str>) -> Vec<String> {
+    /// were about, and the URIs its transcript names.
+    fn case_rooms(&self, case: &CaseTie<'_>) -> Vec<String> {
         // The `mimi://` URIs its transcript names: the rooms it worked in among them (and its
         // users and clients, which name no room's work and so cost nothing to ask about).
-        let mut rooms: std::collections::BTreeSet<String> = (names.iter())
+        let mut rooms: std::collections::BTreeSet<String> = (case.names.iter())
             .filter(|w| w.starts_with("mimi://"))
             .map(|w| w.to_string())
             .collect();
@@ -419,27 +378,27 @@ impl Observer {
             state
                 .exchanges
                 .iter()
-                .filter(|e| case.ties(names, e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
                 .filter_map(|e| e.room.clone()),
         );
         rooms.into_iter().collect()
     }
 
     /// What crossed link B for one run of a case: the findings of the exchanges it made, and
-    /// how many of its exchanges crossed (`CaseTraffic`), given its transcript's `names`.
-    fn case_traffic(&self, case: &CaseTie<'_>, names: &HashSet<&str>) -> CaseTraffic {
+    /// how many of its exchanges crossed (`CaseTraffic`).
+    fn case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
         let state = self.state();
         CaseTraffic {
             findings: state
                 .findings
                 .iter()
-                .filter(|f| case.ties(names, f.unix_ms, f.room.as_deref(), f.key.as_deref()))
+                .filter(|f| case.ties(f.unix_ms, f.room.as_deref(), f.key.as_deref()))
                 .cloned()
                 .collect(),
             exchanges: state
                 .exchanges
                 .iter()
-                .filter(|e| case.ties(names, e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
                 .count(),
         }
     }
@@ -504,34 +463,4 @@ pub async fn between(
         None,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::CaseTie;
-
-    /// The byte split of an ASCII transcript finds the words the char split finds.
-    #[test]
-    fn names_split_bytes_as_chars() {
-        for text in [
-            "",
-            "\"",
-            r#"[{"room":"mimi://a.example/r/x","note":"a\"b\\c d"}]"#,
-            "tab\there\nline\x0bvt\x0cff\rcr  end",
-            "mimi://a.example/r/ü\u{a0}mimi://b.example/r/y",
-            "µ≤\u{85}x\u{2028}\u{3000}y\u{2028}",
-        ] {
-            let tie = CaseTie {
-                run: "",
-                transcript: text,
-                from_ms: 0,
-                to_ms: 0,
-            };
-            let by_char: std::collections::HashSet<&str> = text
-                .split(|c: char| c == '"' || c == '\\' || c.is_whitespace())
-                .filter(|w| !w.is_empty())
-                .collect();
-            assert_eq!(tie.names(), by_char, "{text:?}");
-        }
-    }
 }
