@@ -759,7 +759,7 @@ fn a_notify_that_crosses_after_the_case_ended_is_still_tied_to_it() {
         session,
         &mimi_conformance::observer::CaseTie {
             run: &run,
-            transcript: "",
+            names: &Default::default(),
             from_ms: started,
             to_ms: mimi_conformance::observer::unix_ms(),
         },

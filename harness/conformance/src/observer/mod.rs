@@ -12,6 +12,7 @@
 
 pub mod checks;
 pub mod decode;
+pub mod names;
 mod proxy;
 pub mod record;
 
@@ -171,40 +172,24 @@ struct State {
 pub struct CaseTie<'a> {
     /// The case's nonce (empty: none).
     pub run: &'a str,
-    /// The case's transcript, serialised: a room named there is the case's.
-    pub transcript: &'a str,
+    /// The words of the case's transcript (`names::words`): a room named there is the case's.
+    pub names: &'a HashSet<String>,
     /// When the case ran, in ms since the UNIX epoch.
     pub from_ms: u64,
     pub to_ms: u64,
 }
 
 impl<'a> CaseTie<'a> {
-    /// The words of its transcript, split where a JSON string or a word ends: a room it worked
-    /// in is one of them. Made once per look, so that tying each exchange is a lookup, not a
-    /// search of the whole transcript.
-    fn names(&self) -> HashSet<&'a str> {
-        self.transcript
-            .split(|c: char| c == '"' || c == '\\' || c.is_whitespace())
-            .filter(|w| !w.is_empty())
-            .collect()
-    }
-
     /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's,
     /// given its transcript's `names`. One that names neither (a directory fetch) could be any
     /// running case's, so it is tied to none: a case is charged only with what its own names
     /// show.
-    fn ties(
-        &self,
-        names: &HashSet<&str>,
-        unix_ms: u64,
-        room: Option<&str>,
-        key: Option<&str>,
-    ) -> bool {
+    fn ties(&self, unix_ms: u64, room: Option<&str>, key: Option<&str>) -> bool {
         if !(self.from_ms..=self.to_ms).contains(&unix_ms) {
             return false;
         }
         let carries_nonce = |name: &str| !self.run.is_empty() && name.contains(self.run);
-        room.is_some_and(|r| carries_nonce(r) || names.contains(r))
+        room.is_some_and(|r| carries_nonce(r) || self.names.contains(r))
             || key.is_some_and(carries_nonce)
     }
 }
@@ -381,11 +366,10 @@ impl Observer {
 
     /// The rooms of a case (as far as the observer can tell now): those its exchanges so far
     /// were about, and the URIs its transcript names.
-    pub fn case_rooms(&self, case: &CaseTie<'_>) -> Vec<String> {
-        let names = case.names();
+    fn case_rooms(&self, case: &CaseTie<'_>) -> Vec<String> {
         // The `mimi://` URIs its transcript names: the rooms it worked in among them (and its
         // users and clients, which name no room's work and so cost nothing to ask about).
-        let mut rooms: std::collections::BTreeSet<String> = (names.iter())
+        let mut rooms: std::collections::BTreeSet<String> = (case.names.iter())
             .filter(|w| w.starts_with("mimi://"))
             .map(|w| w.to_string())
             .collect();
@@ -394,7 +378,7 @@ impl Observer {
             state
                 .exchanges
                 .iter()
-                .filter(|e| case.ties(&names, e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
                 .filter_map(|e| e.room.clone()),
         );
         rooms.into_iter().collect()
@@ -402,20 +386,19 @@ impl Observer {
 
     /// What crossed link B for one run of a case: the findings of the exchanges it made, and
     /// how many of its exchanges crossed (`CaseTraffic`).
-    pub fn case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
-        let names = case.names();
+    fn case_traffic(&self, case: &CaseTie<'_>) -> CaseTraffic {
         let state = self.state();
         CaseTraffic {
             findings: state
                 .findings
                 .iter()
-                .filter(|f| case.ties(&names, f.unix_ms, f.room.as_deref(), f.key.as_deref()))
+                .filter(|f| case.ties(f.unix_ms, f.room.as_deref(), f.key.as_deref()))
                 .cloned()
                 .collect(),
             exchanges: state
                 .exchanges
                 .iter()
-                .filter(|e| case.ties(&names, e.unix_ms, e.room.as_deref(), e.key.as_deref()))
+                .filter(|e| case.ties(e.unix_ms, e.room.as_deref(), e.key.as_deref()))
                 .count(),
         }
     }

@@ -109,18 +109,18 @@ pub fn settled_traffic(session: &Session, case: &CaseTie<'_>) -> Option<CaseTraf
 /// Ties the observer's findings to the finished case (`record.observed`) and blames each broken
 /// requirement on a link and a provider.
 pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
-    // The transcript, as text, is what ties exchanges to the case; without an observer there
-    // is nothing to tie, and rendering it would decode every body on the step path's behalf.
+    // The transcript's words are what tie exchanges to the case; without an observer there is
+    // nothing to tie, and reading them would decode every body on the step path's behalf.
     let traffic = session
         .observer
         .is_some()
         .then(|| {
-            let transcript = serde_json::to_string(&record.transcript).unwrap_or_default();
+            let names = crate::observer::names::words(&record.transcript);
             settled_traffic(
                 session,
                 &CaseTie {
                     run: &record.run,
-                    transcript: &transcript,
+                    names: &names,
                     from_ms: record.started_unix_ms,
                     to_ms: crate::observer::unix_ms(),
                 },
