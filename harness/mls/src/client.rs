@@ -29,6 +29,10 @@ pub fn mimi_capabilities() -> openmls::prelude::Capabilities {
 pub struct ClientSigner {
     key: Key,
     public: Vec<u8>,
+    /// The last Ed25519 payload signed and its signature. Ed25519 signatures are
+    /// deterministic (RFC 8032 §5.1.6), so the same payload again (a step repeated until its
+    /// expectations hold, the same request each time) gets the same bytes without signing.
+    last: std::sync::Mutex<Option<(Vec<u8>, Vec<u8>)>>,
 }
 
 enum Key {
@@ -50,6 +54,7 @@ impl ClientSigner {
         Self {
             public: pair.to_public_vec(),
             key: Key::Pair(pair),
+            last: Default::default(),
         }
     }
 
@@ -59,6 +64,7 @@ impl ClientSigner {
         Self {
             public: key.verifying_key().to_bytes().to_vec(),
             key: Key::Ed25519(key),
+            last: Default::default(),
         }
     }
 
@@ -70,9 +76,19 @@ impl ClientSigner {
 impl Signer for ClientSigner {
     fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignerError> {
         match &self.key {
-            Key::Ed25519(key) => Ok(ed25519_dalek::Signer::sign(key, payload)
-                .to_bytes()
-                .to_vec()),
+            Key::Ed25519(key) => {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((signed, signature)) = &*last {
+                    if signed.as_slice() == payload {
+                        return Ok(signature.clone());
+                    }
+                }
+                let signature = ed25519_dalek::Signer::sign(key, payload)
+                    .to_bytes()
+                    .to_vec();
+                *last = Some((payload.to_vec(), signature.clone()));
+                Ok(signature)
+            }
             Key::Pair(pair) => pair.sign(payload),
         }
     }
@@ -172,6 +188,21 @@ mod tests {
         let (scheme, pk) = (alice.signature_scheme(), alice.signature_key());
         verify_with_label(scheme, pk, "KeyMaterialRequestTBS", b"tbs", &sig).unwrap();
         assert!(verify_with_label(scheme, pk, "GroupInfoRequestTBS", b"tbs", &sig).is_err());
+    }
+
+    #[test]
+    fn a_payload_signed_again_gets_the_signature_signing_gives() {
+        let secret: [u8; 32] = RustCrypto::default().random_array().unwrap();
+        let signer = ClientSigner::ed25519(&secret);
+        let fresh = ClientSigner::ed25519(&secret);
+        let first = signer.sign(b"one").unwrap();
+        // Again (kept), after another payload, and from a signer that never signed it.
+        assert_eq!(signer.sign(b"one").unwrap(), first);
+        let other = signer.sign(b"two").unwrap();
+        assert_ne!(other, first);
+        assert_eq!(signer.sign(b"one").unwrap(), first);
+        assert_eq!(fresh.sign(b"one").unwrap(), first);
+        assert_eq!(fresh.sign(b"two").unwrap(), other);
     }
 
     #[test]
