@@ -260,9 +260,11 @@ pub fn imposed_wait(case: &Case) -> std::time::Duration {
     std::time::Duration::from_secs(of(&case.spec.steps))
 }
 
-/// How long the case may wait, at most, for a provider that never does what a step looks for:
-/// every `eventually`'s `within` and every `receive`'s timeout, with the imposed waits. A case
-/// against a provider that does what the steps look for waits far less.
+/// How long the case may wait for a provider that never does what a step looks for: its
+/// longest single wait (an `eventually`'s `within`, a `receive`'s timeout), with the imposed
+/// waits. A case stops at the first step that fails, so one wait, not their sum, is what a
+/// broken provider makes it last; against one that does what the steps look for it waits far
+/// less.
 pub fn longest_wait(case: &Case) -> std::time::Duration {
     fn of(steps: &[crate::case::model::Step]) -> std::time::Duration {
         use crate::case::model::StepKind;
@@ -273,15 +275,15 @@ pub fn longest_wait(case: &Case) -> std::time::Duration {
                     .and_then(|e| e.eventually)
                     .map(|e| e.within)
                     .unwrap_or_default();
-                polled
-                    + match &step.kind {
-                        StepKind::Receive(receive) => receive.timeout,
-                        StepKind::Parallel(steps) => of(steps),
-                        StepKind::Use(fragment) => of(&fragment.steps),
-                        _ => std::time::Duration::ZERO,
-                    }
+                polled.max(match &step.kind {
+                    StepKind::Receive(receive) => receive.timeout,
+                    StepKind::Parallel(steps) => of(steps),
+                    StepKind::Use(fragment) => of(&fragment.steps),
+                    _ => std::time::Duration::ZERO,
+                })
             })
-            .sum()
+            .max()
+            .unwrap_or_default()
     }
     of(&case.spec.steps) + imposed_wait(case)
 }
