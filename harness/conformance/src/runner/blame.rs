@@ -115,7 +115,7 @@ pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
         .observer
         .is_some()
         .then(|| {
-            let names = crate::observer::names::words(&record.transcript);
+            let names = crate::observer::names::transcript_words(&record.transcript);
             settled_traffic(
                 session,
                 &CaseTie {
