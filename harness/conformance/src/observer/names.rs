@@ -15,36 +15,14 @@ pub fn words(value: &impl Serialize) -> HashSet<String> {
     words.0
 }
 
-/// A request's URL and body, and its answer's body.
-type Sent<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
-
-/// The words of a transcript (`words` of each exchange), reading a request sent again with the
-/// same URL and body, and answered with the same body, only once: a step repeated until its
-/// expectations hold can make hundreds, and reading one decodes its bodies. Only their headers
-/// could differ, and headers name no room.
-pub fn transcript_words(transcript: &[crate::runner::events::Exchange]) -> HashSet<String> {
-    use crate::runner::events::Interaction;
+/// The words of each of `values` together (`words`).
+pub fn words_of_each<'a, T: Serialize + 'a>(
+    values: impl IntoIterator<Item = &'a T>,
+) -> HashSet<String> {
     let mut words = Words(HashSet::new());
-    let mut read: HashSet<Sent<'_>> = HashSet::new();
-    for exchange in transcript {
-        let sent = match &exchange.interaction {
-            Interaction::LinkB {
-                request, response, ..
-            }
-            | Interaction::Driver {
-                request, response, ..
-            } => Some((
-                request.url.as_str(),
-                request.body.bytes.as_slice(),
-                response.as_ref().map(|r| r.body.bytes.as_slice()),
-            )),
-            _ => None,
-        };
-        if sent.is_some_and(|sent| !read.insert(sent)) {
-            continue;
-        }
+    for value in values {
         // Collecting cannot fail; see `words`.
-        let _ = exchange.serialize(&mut words);
+        let _ = value.serialize(&mut words);
     }
     words.0
 }
@@ -262,7 +240,7 @@ fields!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
-    use super::{transcript_words, words};
+    use super::words;
     use serde_json::json;
 
     /// The words are those of the JSON text, split where a string or a word ends, for strings
@@ -303,32 +281,6 @@ mod tests {
             .map(str::to_string)
             .collect();
         assert_eq!(words(&record), in_text, "{text}");
-    }
-
-    #[test]
-    fn a_transcript_read_once_per_repeated_request_names_what_it_all_names() {
-        use crate::runner::events::{Interaction, Verdict};
-        let mut transcript =
-            crate::report::sample::record("mimi://a.example/r/x", Verdict::Fail).transcript;
-        let every = words(&transcript);
-        assert!(every.contains("mimi://a.example/r/x"));
-        assert_eq!(transcript_words(&transcript), every);
-        // The same request again, answered the same, adds no word: it is not read again.
-        let again = transcript
-            .iter()
-            .find(|e| matches!(e.interaction, Interaction::LinkB { .. }))
-            .cloned()
-            .unwrap();
-        transcript.push(again.clone());
-        assert_eq!(transcript_words(&transcript), every);
-        // A new URL is read.
-        let mut other = again;
-        if let Interaction::LinkB { request, .. } = &mut other.interaction {
-            request.url = "https://b.example/v1/notify/mimi://b.example/r/new".into();
-        }
-        transcript.push(other);
-        assert!(transcript_words(&transcript)
-            .contains("https://b.example/v1/notify/mimi://b.example/r/new"));
     }
 
     #[test]

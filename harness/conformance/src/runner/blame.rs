@@ -106,6 +106,34 @@ pub fn settled_traffic(session: &Session, case: &CaseTie<'_>) -> Option<CaseTraf
     Some(observer.settled_case_traffic(case, idle))
 }
 
+/// A request's URL and body, and its answer's body.
+type Sent<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
+
+/// The words of a transcript (`observer::names`), reading a request sent again with the same
+/// URL and body, and answered with the same body, only once: a step repeated until its
+/// expectations hold can make hundreds, and reading one decodes its bodies. Only their headers
+/// could differ, and headers name no room.
+fn transcript_words(transcript: &[super::events::Exchange]) -> std::collections::HashSet<String> {
+    use super::events::Interaction;
+    let mut read: std::collections::HashSet<Sent<'_>> = Default::default();
+    crate::observer::names::words_of_each(transcript.iter().filter(|exchange| {
+        let sent = match &exchange.interaction {
+            Interaction::LinkB {
+                request, response, ..
+            }
+            | Interaction::Driver {
+                request, response, ..
+            } => Some((
+                request.url.as_str(),
+                request.body.bytes.as_slice(),
+                response.as_ref().map(|r| r.body.bytes.as_slice()),
+            )),
+            _ => None,
+        };
+        sent.is_none_or(|sent| read.insert(sent))
+    }))
+}
+
 /// Ties the observer's findings to the finished case (`record.observed`) and blames each broken
 /// requirement on a link and a provider.
 pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
@@ -115,7 +143,7 @@ pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
         .observer
         .is_some()
         .then(|| {
-            let names = crate::observer::names::transcript_words(&record.transcript);
+            let names = transcript_words(&record.transcript);
             settled_traffic(
                 session,
                 &CaseTie {
@@ -215,4 +243,35 @@ pub fn assign(case: &Case, record: &mut CaseRecord, session: &Session) {
         result.blame = blame;
     }
     record.observed = traffic.map(|t| t.findings).unwrap_or_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transcript_words;
+
+    #[test]
+    fn a_transcript_read_once_per_repeated_request_names_what_it_all_names() {
+        use crate::runner::events::{Interaction, Verdict};
+        let mut transcript =
+            crate::report::sample::record("mimi://a.example/r/x", Verdict::Fail).transcript;
+        let every = crate::observer::names::words(&transcript);
+        assert!(every.contains("mimi://a.example/r/x"));
+        assert_eq!(transcript_words(&transcript), every);
+        // The same request again, answered the same, adds no word: it is not read again.
+        let again = transcript
+            .iter()
+            .find(|e| matches!(e.interaction, Interaction::LinkB { .. }))
+            .cloned()
+            .unwrap();
+        transcript.push(again.clone());
+        assert_eq!(transcript_words(&transcript), every);
+        // A new URL is read.
+        let mut other = again;
+        if let Interaction::LinkB { request, .. } = &mut other.interaction {
+            request.url = "https://b.example/v1/notify/mimi://b.example/r/new".into();
+        }
+        transcript.push(other);
+        assert!(transcript_words(&transcript)
+            .contains("https://b.example/v1/notify/mimi://b.example/r/new"));
+    }
 }
