@@ -79,7 +79,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
     /// `defined`.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spanned<T>, A::Error> {
         let mut value = None;
-        while let Some(field) = map.next_key_seed(FieldName)? {
+        while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Value => value = Some(map.next_value::<T>()?),
                 Field::Referenced => {
@@ -99,37 +99,14 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
     }
 }
 
+/// A field of serde-saphyr's spanned value.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
 enum Field {
     Value,
     Referenced,
+    #[serde(other)]
     Other,
-}
-
-/// A field's name, compared where it is (no String made for it).
-struct FieldName;
-
-impl<'de> DeserializeSeed<'de> for FieldName {
-    type Value = Field;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl Visitor<'_> for FieldName {
-    type Value = Field;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
-        Ok(match v {
-            "value" => Field::Value,
-            "referenced" => Field::Referenced,
-            _ => Field::Other,
-        })
-    }
 }
 
 /// A location's line and column; its span is not read.
@@ -152,7 +129,7 @@ impl<'de> Visitor<'de> for PosSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pos, A::Error> {
         let (mut line, mut column) = (None, None);
-        while let Some(key) = map.next_key_seed(LocationKey)? {
+        while let Some(key) = map.next_key::<LocationField>()? {
             match key {
                 LocationField::Line => line = Some(map.next_value::<u64>()?),
                 LocationField::Column => column = Some(map.next_value::<u64>()?),
@@ -165,36 +142,12 @@ impl<'de> Visitor<'de> for PosSeed {
     }
 }
 
+/// `line` or `column`, which come first: the fields after them (the span) cannot be skipped.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
 enum LocationField {
     Line,
     Column,
-}
-
-/// `line` or `column`, which come first: the fields after them (the span) cannot be skipped.
-struct LocationKey;
-
-impl<'de> DeserializeSeed<'de> for LocationKey {
-    type Value = LocationField;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<LocationField, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl Visitor<'_> for LocationKey {
-    type Value = LocationField;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("`line` or `column`")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<LocationField, E> {
-        match v {
-            "line" => Ok(LocationField::Line),
-            "column" => Ok(LocationField::Column),
-            other => Err(E::unknown_field(other, &["line", "column"])),
-        }
-    }
 }
 
 /// A result whose error says where in the case file it lies.

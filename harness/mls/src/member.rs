@@ -231,25 +231,25 @@ impl Member {
 
     /// Hands out the oldest published KeyPackage, once.
     pub fn claim_key_package(&mut self) -> Option<KeyPackage> {
-        let kp = self.key_packages.pop_front()?;
+        self.take(0)
+    }
+
+    /// Takes a published KeyPackage someone else handed out (by its bytes), if it is still
+    /// published.
+    pub fn take_key_package(&mut self, bytes: &[u8]) {
+        if let Some(i) = self.key_packages.iter().position(|k| k.bytes == bytes) {
+            self.take(i);
+        }
+    }
+
+    /// Takes the `i`th published KeyPackage, noting its ref for the Welcome that names it.
+    fn take(&mut self, i: usize) -> Option<KeyPackage> {
+        let kp = self.key_packages.remove(i)?;
         if let Some(r) = kp.reference() {
             self.claimed_refs.insert(r);
         }
         self.mint_next();
         Some(kp)
-    }
-
-    /// Takes a published KeyPackage someone else handed out (by its bytes), once; false if it
-    /// is not among those published.
-    pub fn take_key_package(&mut self, bytes: &[u8]) -> bool {
-        let Some(i) = self.key_packages.iter().position(|k| k.bytes == bytes) else {
-            return false;
-        };
-        if let Some(r) = self.key_packages.remove(i).and_then(|kp| kp.reference()) {
-            self.claimed_refs.insert(r);
-        }
-        self.mint_next();
-        true
     }
 
     fn receive(&mut self, delivery: Delivery) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// No follower has more messages of one room waiting than this; beyond it the oldest are
 /// dropped (logged).
-pub const MAX_QUEUED_PER_FOLLOWER: usize = 4096;
+pub const MAX_QUEUED_PER_ROOM: usize = 4096;
 /// Attempts per message before it is given up (logged).
 const MAX_ATTEMPTS: u32 = 8;
 /// Wait before a retry when the follower gives no Retry-After.
@@ -31,9 +31,8 @@ const COMMIT_DELAY: Duration = Duration::from_millis(300);
 /// The longest Retry-After honoured; a longer one is capped so a test fixture never stalls.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
-/// A message waiting for its follower.
+/// A message waiting for its follower (its queue says which room).
 struct Item {
-    room: String,
     body: Vec<u8>,
     /// When the hub accepted it.
     accepted: tokio::time::Instant,
@@ -118,7 +117,7 @@ impl Shared {
         };
         {
             let mut items = queue.items.lock().unwrap_or_else(|e| e.into_inner());
-            if items.len() == MAX_QUEUED_PER_FOLLOWER {
+            if items.len() == MAX_QUEUED_PER_ROOM {
                 tracing::error!(
                     follower = domain,
                     room,
@@ -127,7 +126,6 @@ impl Shared {
                 items.pop_front();
             }
             items.push_back(Item {
-                room: room.to_string(),
                 body,
                 accepted: tokio::time::Instant::now(),
                 _pending: self.peers.outgoing.begin(Some(room)),
@@ -143,7 +141,7 @@ impl Shared {
 /// Sends one follower the messages of one room in order, until none is waiting (its queue is
 /// then removed; the next message starts a new one) or the provider is gone.
 async fn send_loop(shared: Weak<Shared>, key: (String, String), queue: Arc<Queue>) {
-    let domain = key.0.as_str();
+    let (domain, room) = (key.0.as_str(), key.1.as_str());
     loop {
         let Some(strong) = shared.upgrade() else {
             return;
@@ -172,7 +170,7 @@ async fn send_loop(shared: Weak<Shared>, key: (String, String), queue: Arc<Queue
         if strong.variant(Variant::LateFanout) {
             tokio::time::sleep_until(item.accepted + LATE_FANOUT).await;
         }
-        deliver_one(&strong, domain, &item.room, item.body).await
+        deliver_one(&strong, domain, room, item.body).await
     }
 }
 

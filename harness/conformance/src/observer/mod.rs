@@ -179,9 +179,9 @@ pub struct CaseTie<'a> {
     pub to_ms: u64,
 }
 
-impl<'a> CaseTie<'a> {
-    /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's,
-    /// given its transcript's `names`. One that names neither (a directory fetch) could be any
+impl CaseTie<'_> {
+    /// Whether an exchange (or its finding) at `unix_ms` about `room` or `key` is this case's.
+    /// One that names neither (a directory fetch) could be any
     /// running case's, so it is tied to none: a case is charged only with what its own names
     /// show.
     fn ties(&self, unix_ms: u64, room: Option<&str>, key: Option<&str>) -> bool {

@@ -181,8 +181,8 @@ fn reached_places(cases: &[Case]) -> Result<(Vec<CaseRecord>, Vec<BTreeSet<Fault
         |c, case| {
             let places = configurations[c].1.take_reached();
             match case {
-                None => lock(&at_start).extend(places),
-                Some(i) => lock(&reached)[i] = places,
+                None => pool::lock(&at_start).extend(places),
+                Some(i) => pool::lock(&reached)[i] = places,
             }
         },
     )?;
@@ -202,10 +202,6 @@ fn reached_places(cases: &[Case]) -> Result<(Vec<CaseRecord>, Vec<BTreeSet<Fault
         .map(|r| r.ok_or_else(|| "the correct provider: a case did not run".to_string()))
         .collect::<Result<_, _>>()?;
     Ok((baseline, reached))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Faults no case can reach yet, each with why. They break requirements whose checks need the

@@ -4,10 +4,10 @@
 //! set of worker threads sized for a load that mostly waits, so the waits of one configuration
 //! overlap the work of others and the cores stay busy. Jobs are taken in two rounds: the cases
 //! that may wait first, longest first across configurations, then the others configuration by
-//! configuration; a configuration's providers are started a few configurations ahead of its
-//! first job in a round (by the worker that takes the first job of an earlier one, outside any
-//! lock), so workers seldom wait for a start, and they stop after its last job in the round. `run_serially` runs each configuration's
-//! cases one at a time instead, so that what its providers do is one case's doing.
+//! configuration. A configuration's providers for a round are started by the first job that
+//! needs them, or a few configurations ahead of it (outside any lock), and stop after its last
+//! job in the round. `run_serially` runs each configuration's cases one at a time instead, so
+//! that what its providers do is one case's doing.
 
 use crate::case::Case;
 use crate::runner::events::{CaseRecord, EventSink};
@@ -156,9 +156,9 @@ pub fn run_all<C: Sync>(
 /// first round, every configuration's cases that may wait, the longest waits first whatever
 /// their configuration; in a second, on a fresh start of each configuration's providers, the
 /// cases that wait for nothing, configuration by configuration, which fill the cores while the
-/// first round's last waits run out. With `head_start`, within each part
-/// the cases with imposed waits begin them before the others start (`runner::head_start`):
-/// not for mutants, where a fault can keep such a case from ever beginning its wait.
+/// first round's last waits run out. With `head_start`, within each part the cases with
+/// imposed waits begin them before the others start (`runner::head_start`): not for mutants,
+/// where a fault can keep such a case from ever beginning its wait.
 pub fn run_chosen<C: Sync>(
     configurations: &[(String, C)],
     chosen: &[Vec<usize>],
@@ -237,8 +237,7 @@ pub fn run_chosen<C: Sync>(
     });
     for (c, part) in &parts {
         if let Slot::Failed(why) = &*part.slot() {
-            let name = &configurations[*c].0;
-            return Err(format!("{name}: the providers could not start: {why}"));
+            return Err(not_started(&configurations[*c].0, why));
         }
     }
     Ok(records
@@ -275,7 +274,7 @@ pub fn run_serially<C: Sync>(
                             Slot::Failed(why) => why.clone(),
                             _ => String::new(),
                         };
-                        return Err(format!("{name}: the providers could not start: {why}"));
+                        return Err(not_started(name, &why));
                     };
                     after(c, None);
                     for &i in chosen.iter().filter(|&&i| i < cases.len()) {
@@ -294,7 +293,12 @@ pub fn run_serially<C: Sync>(
     outcomes.into_iter().collect()
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn not_started(configuration: &str, why: &str) -> String {
+    format!("{configuration}: the providers could not start: {why}")
+}
+
+/// A lock, whether or not a thread panicked holding it (a run's records outlive a panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -333,20 +337,26 @@ steps:
         .unwrap_or_else(|e| panic!("{e:?}"))
     }
 
+    /// A configuration whose providers cannot start, and how to make them.
+    fn nowhere() -> [(String, PathBuf); 1] {
+        [(
+            "nowhere".to_string(),
+            PathBuf::from("/no/such/profile.yaml"),
+        )]
+    }
+
+    #[expect(
+        clippy::ptr_arg,
+        reason = "the pool hands each configuration over as &C"
+    )]
+    fn profile(path: &PathBuf) -> Providers {
+        Providers::ProfileFiles(vec![path.clone()])
+    }
+
     #[test]
     fn a_configuration_whose_providers_cannot_start_is_an_error_naming_it() {
         let cases = [a_case()];
-        let configurations = [(
-            "nowhere".to_string(),
-            PathBuf::from("/no/such/profile.yaml"),
-        )];
-        let error = run_all(
-            &configurations,
-            &cases,
-            |profile| Providers::ProfileFiles(vec![profile.clone()]),
-            4,
-        )
-        .unwrap_err();
+        let error = run_all(&nowhere(), &cases, profile, 4).unwrap_err();
         assert!(
             error.starts_with("nowhere: the providers could not start"),
             "{error}"
@@ -356,11 +366,7 @@ steps:
     #[test]
     fn a_configuration_with_no_case_chosen_is_never_started() {
         let cases = [a_case()];
-        let configurations = [(
-            "nowhere".to_string(),
-            PathBuf::from("/no/such/profile.yaml"),
-        )];
-        let profile = |p: &PathBuf| Providers::ProfileFiles(vec![p.clone()]);
+        let configurations = nowhere();
         let records = run_chosen(&configurations, &[vec![]], &cases, profile, 4, true).unwrap();
         assert!(records.len() == 1 && records[0].iter().all(Option::is_none));
         let calls = Mutex::new(0);
@@ -380,17 +386,7 @@ steps:
 
     #[test]
     fn no_cases_is_no_run_and_no_error() {
-        let configurations = [(
-            "nowhere".to_string(),
-            PathBuf::from("/no/such/profile.yaml"),
-        )];
-        let records = run_all(
-            &configurations,
-            &[],
-            |profile| Providers::ProfileFiles(vec![profile.clone()]),
-            4,
-        )
-        .unwrap();
+        let records = run_all(&nowhere(), &[], profile, 4).unwrap();
         assert!(records.len() == 1 && records[0].is_empty());
     }
 }
